@@ -1,0 +1,113 @@
+package audit
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// AdminHandler serves TREK's GET /api/admin/audit-log: one page of the list
+// as JSON (see Page). It answers 403 unless authorize(r) is true, 405 for
+// anything but GET and HEAD, and 400, naming the parameter, for a filter it
+// cannot use. limit and offset behave as TREK's panel expects: not a number
+// is the default, out of range is clamped. Responses are never cached.
+//
+// Parameters: limit, offset, cursor (from next_cursor), action (a key, a
+// prefix ending in '.', or a category), user_id, ip, resource, since and
+// until (RFC 3339). Unknown parameters are ignored.
+func (a *Auditor) AdminHandler(authorize func(*http.Request) bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "method not allowed"})
+			return
+		}
+		if authorize == nil || !authorize(r) {
+			writeJSON(w, http.StatusForbidden, apiError{Error: "forbidden"})
+			return
+		}
+		q, perr := parseListQuery(r)
+		if perr != nil {
+			writeJSON(w, http.StatusBadRequest, perr)
+			return
+		}
+		page, err := a.List(r.Context(), q)
+		if err != nil {
+			if errors.Is(err, ErrBadQuery) {
+				writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Parameter: badParam(err)})
+				return
+			}
+			writeJSON(w, http.StatusInternalServerError, apiError{Error: "the audit log could not be read"})
+			return
+		}
+		writeJSON(w, http.StatusOK, page)
+	})
+}
+
+// apiError is the JSON body of every error answer.
+type apiError struct {
+	Error     string `json:"error"`
+	Parameter string `json:"parameter,omitempty"`
+}
+
+func badParam(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"cursor", "action", "user_id", "since", "until"} {
+		if strings.Contains(msg, ": "+p+" ") {
+			return p
+		}
+	}
+	return ""
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// parseListQuery reads the list's parameters. limit and offset never fail
+// (TREK's panel relies on the defaults); every filter does, with the name of
+// the parameter.
+func parseListQuery(r *http.Request) (Query, *apiError) {
+	v := r.URL.Query()
+	var q Query
+	if n, err := strconv.Atoi(v.Get("limit")); err == nil {
+		q.Limit = n
+		if n == 0 {
+			q.Limit = 1 // an explicit 0 is clamped, not the default
+		}
+	}
+	if n, err := strconv.Atoi(v.Get("offset")); err == nil && n > 0 {
+		q.Offset = n
+	}
+	q.Cursor = v.Get("cursor")
+	q.Action = v.Get("action")
+	q.IP = v.Get("ip")
+	q.Resource = v.Get("resource")
+	if s := v.Get("user_id"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 {
+			return q, &apiError{Error: "user_id must be a positive integer", Parameter: "user_id"}
+		}
+		q.UserID = n
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &q.Since}, {"until", &q.Until}} {
+		if s := v.Get(p.name); s != "" {
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				return q, &apiError{Error: p.name + " must be an RFC 3339 time, e.g. 2026-04-20T08:00:00Z", Parameter: p.name}
+			}
+			*p.dst = t
+		}
+	}
+	return q, nil
+}

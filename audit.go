@@ -1,0 +1,508 @@
+// Package audit records who did what on a TREK instance: logins and failed
+// logins, changes to trips, settings, OAuth clients and backups. Every event
+// is checked against a closed catalogue of action keys, stored in TREK's own
+// audit_log table in data/travel.db and written as one line to the rotated
+// data/logs/trek.log.
+//
+// Record returns nil only once the event is committed to the database.
+// Concurrent callers share a transaction (group commit), so auditing costs
+// little on the request path while no accepted event can be lost.
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors that Record, Open and Close return wrap one of these, so callers can
+// tell them apart with errors.Is.
+var (
+	// ErrClosed: Record after Close. The event was not written.
+	ErrClosed = errors.New("audit: auditor is closed")
+	// ErrInvalidEvent: the event itself is malformed (an IP that is not an
+	// IP address, details that cannot be encoded as JSON). Nothing is
+	// written.
+	ErrInvalidEvent = errors.New("audit: invalid event")
+	// ErrBadConfig: Open was given a setting it cannot use; the message
+	// names the setting and the value.
+	ErrBadConfig = errors.New("audit: invalid configuration")
+	// ErrStore: the database refused the event (locked past the busy
+	// timeout, read-only, full). The event is not stored; it is safe to
+	// retry.
+	ErrStore = errors.New("audit: storing the event failed")
+	// ErrLogWrite: the event is committed to the database but its trek.log
+	// line could not be written. Do not retry: that would store it twice.
+	ErrLogWrite = errors.New("audit: writing trek.log failed")
+)
+
+// Defaults, as TREK lays out its data folder.
+const (
+	DefaultDBPath      = "data/travel.db"
+	DefaultLogPath     = "data/logs/trek.log"
+	DefaultBusyTimeout = 5 * time.Second
+	DefaultQueueSize   = 4096
+	DefaultMaxBatch    = 512
+)
+
+// Config says where the audit log lives and how it behaves. The zero value is
+// TREK's layout: data/travel.db and data/logs/trek.log below the working
+// directory, X-Forwarded-For ignored, info-level lines in UTC.
+type Config struct {
+	// DBPath is the SQLite file; it and its folder are created if missing.
+	// Default "data/travel.db". Ignored when DB is set.
+	DBPath string
+	// DB is the host's own handle on TREK's database, used instead of
+	// DBPath. The library takes one connection of its pool for writing and
+	// never closes the handle.
+	DB *sql.DB
+	// LogPath is the rotated text log; its folder is created if missing.
+	// Default "data/logs/trek.log".
+	LogPath string
+	// TrustProxy says which X-Forwarded-For entries to believe, in the
+	// syntax of TREK's TRUST_PROXY (see ParseTrustProxy). Default: none.
+	TrustProxy string
+	// LogLevel is "info" (default) or "debug"; debug adds a [DEBUG] line
+	// with the event's details after each [INFO] line.
+	LogLevel string
+	// TZ is the IANA zone of the times in trek.log, e.g. "Europe/Berlin".
+	// Default UTC. The database always stores UTC.
+	TZ string
+	// ExtraActions registers keys newer TREK servers record that the
+	// catalogue lacks. They may not redefine a catalogue key, and events
+	// under them are checked the same way.
+	ExtraActions []ActionInfo
+	// BusyTimeout is how long a write waits for another writer (TREK's own
+	// server) to release the database before failing. Default 5s.
+	BusyTimeout time.Duration
+	// Synchronous is the SQLite synchronous setting of the audit
+	// connection: "FULL" (default; a committed event survives power loss)
+	// or "NORMAL" (faster; in WAL mode the last commits can be lost on
+	// power loss, never on a process crash).
+	Synchronous string
+	// QueueSize bounds the events waiting for the writer; when it is full,
+	// Record waits (honouring its context). Default 4096.
+	QueueSize int
+	// MaxBatch bounds the events committed in one transaction. Default 512.
+	MaxBatch int
+	// LogMaxSizeMB and LogMaxBackups set trek.log's rotation: rotated when it
+	// would pass LogMaxSizeMB megabytes, LogMaxBackups rotated files kept.
+	// Defaults 10 and 4, as TREK documents.
+	LogMaxSizeMB  int
+	LogMaxBackups int
+	// SecretKeys adds to DefaultSecretKeys: detail keys containing one of
+	// them (ignoring case, '_' and '-') are stored as "[REDACTED]".
+	SecretKeys []string
+}
+
+// ConfigFromEnv reads the variables TREK's server already uses, TRUST_PROXY,
+// LOG_LEVEL and TZ, plus the library's own AUDIT_DB_PATH and AUDIT_LOG_PATH.
+// Values are not checked here; Open checks them and names a bad one.
+func ConfigFromEnv() Config {
+	return Config{
+		DBPath:     os.Getenv("AUDIT_DB_PATH"),
+		LogPath:    os.Getenv("AUDIT_LOG_PATH"),
+		TrustProxy: os.Getenv("TRUST_PROXY"),
+		LogLevel:   os.Getenv("LOG_LEVEL"),
+		TZ:         os.Getenv("TZ"),
+	}
+}
+
+// Actor is who did it. The username and email are a snapshot kept with the
+// event, so an entry still names its actor after the user is deleted.
+type Actor struct {
+	UserID   int64  // 0: anonymous
+	Username string // snapshot at the time of the event, optional
+	Email    string // snapshot at the time of the event, optional
+}
+
+func (a Actor) isZero() bool { return a == Actor{} }
+
+type actorKey struct{}
+
+// WithActor returns a context that carries the acting user, for events that
+// name none. An authentication middleware calls it once per request, so
+// handlers need not pass the user to every Record.
+func WithActor(ctx context.Context, a Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, a)
+}
+
+// ActorFrom returns the actor WithActor put in ctx, if any.
+func ActorFrom(ctx context.Context) (Actor, bool) {
+	a, ok := ctx.Value(actorKey{}).(Actor)
+	return a, ok
+}
+
+// Event is one thing that happened. Only Action is always required; the
+// catalogue says what else an action needs (ActionInfo).
+type Event struct {
+	Action   Action         // must be in the catalogue
+	Actor    Actor          // zero: the actor in ctx (WithActor), else anonymous
+	Resource string         // filename, trip ID, tool name ... where applicable
+	Details  map[string]any // stored as a JSON object; empty or nil: NULL
+	IP       string         // empty: the client IP that Middleware put in ctx
+}
+
+// Auditor records events. It is safe for concurrent use; open one per
+// process and share it.
+type Auditor struct {
+	actions actionSet
+	trust   TrustProxy
+	store   store
+	log     *fileLog
+	loc     *time.Location
+	debug   bool
+	redact  redactor
+
+	maxBatch int
+	queue    chan *pending
+	writerWG sync.WaitGroup
+
+	mu     sync.RWMutex // guards closed against sends on queue
+	closed bool
+
+	closeOnce sync.Once
+	closeErr  error
+
+	stats counters
+}
+
+// Open checks cfg, opens (or creates) the database and the log file, applies
+// the library's schema changes and starts the writer.
+func Open(cfg Config) (*Auditor, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	actions, err := newActionSet(cfg.ExtraActions)
+	if err != nil {
+		return nil, err
+	}
+	trust, err := ParseTrustProxy(cfg.TrustProxy)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
+	loc := time.UTC
+	if cfg.TZ != "" {
+		if loc, err = time.LoadLocation(cfg.TZ); err != nil {
+			return nil, fmt.Errorf("%w: TZ %q: %w", ErrBadConfig, cfg.TZ, err)
+		}
+	}
+	flog, err := openFileLog(cfg.LogPath, cfg.LogMaxSizeMB, cfg.LogMaxBackups)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openSQLite(cfg, actions)
+	if err != nil {
+		flog.Close()
+		return nil, err
+	}
+	a := &Auditor{
+		actions:  actions,
+		trust:    trust,
+		store:    st,
+		log:      flog,
+		loc:      loc,
+		debug:    cfg.LogLevel == "debug",
+		redact:   newRedactor(cfg.SecretKeys),
+		maxBatch: cfg.MaxBatch,
+		queue:    make(chan *pending, cfg.QueueSize),
+	}
+	a.writerWG.Add(1)
+	go a.writer()
+	return a, nil
+}
+
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.DB == nil && cfg.DBPath == "" {
+		cfg.DBPath = DefaultDBPath
+	}
+	if cfg.LogPath == "" {
+		cfg.LogPath = DefaultLogPath
+	}
+	switch lvl := strings.ToLower(strings.TrimSpace(cfg.LogLevel)); lvl {
+	case "", "info":
+		cfg.LogLevel = "info"
+	case "debug":
+		cfg.LogLevel = "debug"
+	default:
+		return cfg, fmt.Errorf("%w: LOG_LEVEL %q: want info or debug", ErrBadConfig, cfg.LogLevel)
+	}
+	switch s := strings.ToUpper(strings.TrimSpace(cfg.Synchronous)); s {
+	case "":
+		cfg.Synchronous = "FULL"
+	case "FULL", "NORMAL", "EXTRA":
+		cfg.Synchronous = s
+	default:
+		return cfg, fmt.Errorf("%w: synchronous %q: want FULL, EXTRA or NORMAL", ErrBadConfig, cfg.Synchronous)
+	}
+	if cfg.BusyTimeout == 0 {
+		cfg.BusyTimeout = DefaultBusyTimeout
+	}
+	if cfg.QueueSize == 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.LogMaxSizeMB == 0 {
+		cfg.LogMaxSizeMB = 10
+	}
+	if cfg.LogMaxBackups == 0 {
+		cfg.LogMaxBackups = 4
+	}
+	for name, v := range map[string]int{
+		"QueueSize": cfg.QueueSize, "MaxBatch": cfg.MaxBatch,
+		"LogMaxSizeMB": cfg.LogMaxSizeMB, "LogMaxBackups": cfg.LogMaxBackups,
+		"BusyTimeout": int(cfg.BusyTimeout / time.Millisecond),
+	} {
+		if v < 1 {
+			return cfg, fmt.Errorf("%w: %s must be positive", ErrBadConfig, name)
+		}
+	}
+	return cfg, nil
+}
+
+// pending is an event on its way through the writer. Its done channel gets
+// exactly one value: nil once the event is committed, or why it is not.
+type pending struct {
+	row
+	label   string
+	subject string
+	done    chan error
+}
+
+var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan error, 1)} }}
+
+// Record validates e, completes it from ctx (actor, client IP), stores it and
+// writes its log line. It returns nil only once the event is committed to the
+// database. A bad event (ErrUnknownAction, ErrMissingDetail,
+// ErrInvalidEvent) writes nothing anywhere. If the queue to the writer is
+// full, Record waits for room until ctx is done. Once the event is queued,
+// Record waits for its commit whatever ctx says, so a cancelled request does
+// not leave its caller unsure whether the event was stored.
+func (a *Auditor) Record(ctx context.Context, e Event) error {
+	p, err := a.prepare(ctx, &e)
+	if err != nil {
+		a.stats.rejected(err)
+		return err
+	}
+	a.mu.RLock()
+	if a.closed {
+		a.mu.RUnlock()
+		pendingPool.Put(p)
+		return ErrClosed
+	}
+	select {
+	case a.queue <- p:
+	default:
+		// The queue is full: wait for room, but not past ctx.
+		select {
+		case a.queue <- p:
+		case <-ctx.Done():
+			a.mu.RUnlock()
+			pendingPool.Put(p)
+			a.stats.rejected(ctx.Err())
+			return fmt.Errorf("audit: %s not recorded, queue full: %w", e.Action, ctx.Err())
+		}
+	}
+	a.mu.RUnlock()
+	err = <-p.done
+	pendingPool.Put(p)
+	return err
+}
+
+// prepare turns an event into a row, or says why it can't.
+func (a *Auditor) prepare(ctx context.Context, e *Event) (*pending, error) {
+	info, ok := a.actions[e.Action]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q is not in the catalogue", ErrUnknownAction, e.Action)
+	}
+	if err := info.check(e); err != nil {
+		return nil, err
+	}
+	actor := e.Actor
+	if actor.isZero() {
+		actor, _ = ActorFrom(ctx)
+	}
+	ip := e.IP
+	if ip == "" {
+		ip = ClientIPFrom(ctx)
+	} else {
+		addr, err := netip.ParseAddr(ip)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: IP %q is not an IP address", ErrInvalidEvent, e.Action, ip)
+		}
+		ip = addr.Unmap().WithZone("").String()
+	}
+	details, err := a.redact.encode(e.Details)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidEvent, e.Action, err)
+	}
+	p := pendingPool.Get().(*pending)
+	p.row = row{
+		createdAt: time.Now().UTC().Truncate(time.Second),
+		userID:    actor.UserID,
+		username:  cleanText(actor.Username, maxActorLen),
+		email:     cleanText(actor.Email, maxActorLen),
+		action:    e.Action,
+		resource:  cleanText(e.Resource, maxResourceLen),
+		details:   details,
+		ip:        ip,
+	}
+	p.label = info.label()
+	p.subject = subjectOf(e)
+	return p, nil
+}
+
+// subjectOf picks what the log line names after the label: a trip's title
+// where the event has one, else the resource.
+func subjectOf(e *Event) string {
+	for _, k := range [...]string{"title", "trip"} {
+		if s, ok := e.Details[k].(string); ok && s != "" {
+			return s
+		}
+	}
+	return e.Resource
+}
+
+// writer is the one goroutine that writes. It takes whatever is waiting, up
+// to MaxBatch events, and commits it in one transaction; a lone event is
+// committed at once, never held back for company.
+func (a *Auditor) writer() {
+	defer a.writerWG.Done()
+	batch := make([]*pending, 0, a.maxBatch)
+	for p := range a.queue {
+		batch = append(batch[:0], p)
+	fill:
+		for len(batch) < a.maxBatch {
+			select {
+			case q, ok := <-a.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, q)
+			default:
+				break fill
+			}
+		}
+		a.flush(batch)
+		clear(batch)
+	}
+}
+
+// flush commits a batch, then writes its log lines, then releases callers.
+func (a *Auditor) flush(batch []*pending) {
+	err := a.store.insert(context.Background(), batch)
+	if err != nil {
+		a.stats.storeError(err)
+		err = fmt.Errorf("%w: %w", ErrStore, err)
+	} else {
+		if lerr := a.log.writeEvents(batch, a.loc, a.debug); lerr != nil {
+			a.stats.logError(lerr)
+			err = fmt.Errorf("%w (the event is stored in the database): %w", ErrLogWrite, lerr)
+		}
+		a.stats.recorded.Add(uint64(len(batch)))
+	}
+	for _, p := range batch {
+		p.done <- err
+	}
+}
+
+// Close stops accepting events, waits until every accepted event is committed
+// and logged, then closes the database (unless it is the host's) and the log
+// file. Calling it again returns the first call's result.
+func (a *Auditor) Close() error {
+	a.closeOnce.Do(func() {
+		a.mu.Lock()
+		a.closed = true
+		close(a.queue)
+		a.mu.Unlock()
+		a.writerWG.Wait()
+		a.closeErr = errors.Join(a.store.close(), a.log.Close())
+	})
+	return a.closeErr
+}
+
+// counters are the Auditor's health figures, updated without locks.
+type counters struct {
+	recorded   atomic.Uint64
+	rejectedN  atomic.Uint64
+	storeErrs  atomic.Uint64
+	logErrs    atomic.Uint64
+	lastErrMu  sync.Mutex
+	lastErr    string
+	lastErrAt  time.Time
+	rejectedBy sync.Map // reason -> *atomic.Uint64
+}
+
+func (c *counters) rejected(err error) {
+	c.rejectedN.Add(1)
+	reason := "other"
+	for _, r := range []struct {
+		err  error
+		name string
+	}{
+		{ErrUnknownAction, "unknown_action"}, {ErrMissingDetail, "missing_detail"},
+		{ErrInvalidEvent, "invalid_event"}, {context.DeadlineExceeded, "queue_timeout"},
+		{context.Canceled, "queue_cancelled"},
+	} {
+		if errors.Is(err, r.err) {
+			reason = r.name
+			break
+		}
+	}
+	n, _ := c.rejectedBy.LoadOrStore(reason, new(atomic.Uint64))
+	n.(*atomic.Uint64).Add(1)
+}
+
+func (c *counters) storeError(err error) { c.storeErrs.Add(1); c.setLast(err) }
+func (c *counters) logError(err error)   { c.logErrs.Add(1); c.setLast(err) }
+
+func (c *counters) setLast(err error) {
+	c.lastErrMu.Lock()
+	c.lastErr = err.Error()
+	c.lastErrAt = time.Now().UTC()
+	c.lastErrMu.Unlock()
+}
+
+// Stats are the Auditor's health figures since Open, for a host to expose on
+// its metrics or health endpoint. A rising StoreErrors or LogErrors means
+// events are failing; LastError says why.
+type Stats struct {
+	Recorded    uint64            `json:"recorded"`     // events committed
+	Rejected    uint64            `json:"rejected"`     // events refused before the queue
+	RejectedBy  map[string]uint64 `json:"rejected_by"`  // ... by reason
+	StoreErrors uint64            `json:"store_errors"` // batches the database refused
+	LogErrors   uint64            `json:"log_errors"`   // batches trek.log refused
+	QueueDepth  int               `json:"queue_depth"`  // events waiting for the writer now
+	LastError   string            `json:"last_error,omitempty"`
+	LastErrorAt time.Time         `json:"last_error_at,omitzero"`
+}
+
+// Stats returns the current figures.
+func (a *Auditor) Stats() Stats {
+	s := Stats{
+		Recorded:    a.stats.recorded.Load(),
+		Rejected:    a.stats.rejectedN.Load(),
+		RejectedBy:  map[string]uint64{},
+		StoreErrors: a.stats.storeErrs.Load(),
+		LogErrors:   a.stats.logErrs.Load(),
+		QueueDepth:  len(a.queue),
+	}
+	a.stats.rejectedBy.Range(func(k, v any) bool {
+		s.RejectedBy[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	a.stats.lastErrMu.Lock()
+	s.LastError, s.LastErrorAt = a.stats.lastErr, a.stats.lastErrAt
+	a.stats.lastErrMu.Unlock()
+	return s
+}

@@ -1,0 +1,214 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits on what one event may store. Larger values are cut down with a
+// marker rather than rejected: an audit event must not be lost because a
+// handler attached too much.
+const (
+	maxDetailsLen  = 64 << 10 // encoded details
+	maxResourceLen = 1 << 10
+	maxActorLen    = 256
+	redactedValue  = "[REDACTED]"
+	truncatedMark  = "…[truncated]"
+)
+
+// DefaultSecretKeys name detail keys whose values are never stored: a detail
+// key that contains one of them, ignoring case, '_' and '-', is redacted at
+// any depth. Config.SecretKeys adds more.
+var DefaultSecretKeys = []string{
+	"password", "passwd", "secret", "token", "api_key", "apikey",
+	"authorization", "cookie", "passphrase", "private_key", "client_secret",
+}
+
+// redactor encodes details and keeps secrets out of them.
+type redactor struct {
+	needles [][]byte // normalised secret key fragments
+}
+
+func newRedactor(extra []string) redactor {
+	var r redactor
+	for _, k := range append(slices.Clone(DefaultSecretKeys), extra...) {
+		if n := normaliseKey(k); n != "" && !slices.ContainsFunc(r.needles, func(b []byte) bool { return string(b) == n }) {
+			r.needles = append(r.needles, []byte(n))
+		}
+	}
+	return r
+}
+
+// normaliseKey lower-cases a key and drops '_' and '-', so that apiKey,
+// API_KEY and api-key all read "apikey".
+func normaliseKey(k string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(k) {
+		if r != '_' && r != '-' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func (r *redactor) isSecret(key string) bool {
+	n := []byte(normaliseKey(key))
+	for _, needle := range r.needles {
+		if bytes.Contains(n, needle) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayHoldSecret is the fast path: a secret key must appear in the encoded
+// text, so text that contains no needle needs no redaction.
+func (r *redactor) mayHoldSecret(enc []byte) bool {
+	n := make([]byte, 0, len(enc))
+	for _, c := range enc {
+		switch {
+		case c == '_' || c == '-':
+		case c >= 'A' && c <= 'Z':
+			n = append(n, c+'a'-'A')
+		default:
+			n = append(n, c)
+		}
+	}
+	for _, needle := range r.needles {
+		if bytes.Contains(n, needle) {
+			return true
+		}
+	}
+	return false
+}
+
+// encode returns the JSON object to store for details: nil for no details,
+// secrets redacted, invalid UTF-8 replaced, at most maxDetailsLen bytes. A
+// value that JSON cannot encode is an error that names its key.
+func (r *redactor) encode(details map[string]any) ([]byte, error) {
+	if len(details) == 0 {
+		return nil, nil
+	}
+	enc, err := json.Marshal(details)
+	if err != nil {
+		return nil, unencodable(details, err)
+	}
+	if r.mayHoldSecret(enc) {
+		var tree map[string]any
+		dec := json.NewDecoder(bytes.NewReader(enc))
+		dec.UseNumber()
+		if err := dec.Decode(&tree); err != nil {
+			return nil, fmt.Errorf("details: %w", err)
+		}
+		r.scrub(tree)
+		if enc, err = json.Marshal(tree); err != nil {
+			return nil, fmt.Errorf("details: %w", err)
+		}
+	}
+	if len(enc) > maxDetailsLen {
+		return truncateDetails(enc)
+	}
+	return enc, nil
+}
+
+// scrub replaces, in place, every value under a secret key.
+func (r *redactor) scrub(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if r.isSecret(k) {
+				v[k] = redactedValue
+			} else {
+				r.scrub(x)
+			}
+		}
+	case []any:
+		for _, x := range v {
+			r.scrub(x)
+		}
+	}
+}
+
+// unencodable finds the detail key whose value JSON refused.
+func unencodable(details map[string]any, err error) error {
+	keys := make([]string, 0, len(details))
+	for k := range details {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if _, kerr := json.Marshal(details[k]); kerr != nil {
+			return fmt.Errorf("detail %q cannot be encoded as JSON: %w", k, kerr)
+		}
+	}
+	return fmt.Errorf("details cannot be encoded as JSON: %w", err)
+}
+
+// truncateDetails keeps the top-level keys that fit, in order, shortens a
+// string that does not, and marks the result with _truncated and
+// _original_size so a reader knows it is not the whole.
+func truncateDetails(enc []byte) ([]byte, error) {
+	var tree map[string]json.RawMessage
+	if err := json.Unmarshal(enc, &tree); err != nil {
+		return nil, fmt.Errorf("details: %w", err)
+	}
+	keys := make([]string, 0, len(tree))
+	for k := range tree {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := map[string]any{"_truncated": true, "_original_size": len(enc)}
+	budget := maxDetailsLen - 256 // room for the markers and punctuation
+	omitted := 0
+	for _, k := range keys {
+		v := tree[k]
+		cost := len(k) + len(v) + 4
+		if cost <= budget {
+			out[k] = v
+			budget -= cost
+			continue
+		}
+		var s string
+		if json.Unmarshal(v, &s) == nil && budget > len(k)+64 {
+			s = cutString(s, (budget-len(k)-16)/2) // escaping can double the length
+			out[k] = s
+			b, _ := json.Marshal(s)
+			budget -= len(k) + len(b) + 4
+			continue
+		}
+		omitted++
+	}
+	if omitted > 0 {
+		out["_omitted_keys"] = omitted
+	}
+	return json.Marshal(out)
+}
+
+// cutString shortens s to at most n bytes on a rune boundary, with a marker.
+func cutString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	n -= len(truncatedMark)
+	if n < 0 {
+		n = 0
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + truncatedMark
+}
+
+// cleanText makes a free-text field safe to store: invalid UTF-8 replaced,
+// at most n bytes. Escaping for the log line happens when the line is
+// written; the database keeps the text as it was typed.
+func cleanText(s string, n int) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return cutString(s, n)
+}

@@ -1,0 +1,204 @@
+package audit
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"gopkg.in/natefinch/lumberjack.v2"
+)
+
+// logTimeLayout is the time format of TREK's log lines, in the TZ zone.
+const logTimeLayout = "2006-01-02T15:04:05"
+
+// maxLogWrite bounds one write to lumberjack. A write larger than the
+// rotation size is refused by lumberjack, and lines are only split between
+// writes, never within one, so every line lands whole in one file.
+const maxLogWrite = 1 << 20
+
+// fileLog is trek.log: one lumberjack.Logger, the single owner of the file
+// and its rotation, shared by the audit lines and the host's own lines.
+type fileLog struct {
+	lj  *lumberjack.Logger
+	buf []byte // used by the writer goroutine only
+}
+
+func openFileLog(path string, maxSizeMB, maxBackups int) (*fileLog, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("%w: creating log folder %q: %w", ErrLogWrite, dir, err)
+	}
+	return &fileLog{lj: &lumberjack.Logger{
+		Filename:   path,
+		MaxSize:    maxSizeMB,
+		MaxBackups: maxBackups,
+	}}, nil
+}
+
+// Write appends p to trek.log as it is; it is what LogWriter returns.
+func (l *fileLog) Write(p []byte) (int, error) { return l.lj.Write(p) }
+
+func (l *fileLog) Close() error { return l.lj.Close() }
+
+// writeEvents writes the lines of a committed batch with as few writes as
+// the size limit allows.
+func (l *fileLog) writeEvents(batch []*pending, loc *time.Location, debug bool) error {
+	buf := l.buf[:0]
+	var err error
+	for _, p := range batch {
+		start := len(buf)
+		buf = appendInfoLine(buf, p, loc)
+		if debug {
+			buf = appendDebugLine(buf, p, loc)
+		}
+		if len(buf) > maxLogWrite && start > 0 {
+			if _, werr := l.lj.Write(buf[:start]); werr != nil && err == nil {
+				err = werr
+			}
+			buf = append(buf[:0], buf[start:]...)
+		}
+	}
+	if len(buf) > 0 {
+		if _, werr := l.lj.Write(buf); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if cap(buf) <= 4*maxLogWrite {
+		l.buf = buf[:0]
+	}
+	return err
+}
+
+// appendInfoLine appends TREK's line:
+//
+//	[INFO] 2026-04-20T10:11:53 alice@example.com created trip "Lisbon" ip=203.0.113.9
+func appendInfoLine(b []byte, p *pending, loc *time.Location) []byte {
+	b = append(b, "[INFO] "...)
+	b = p.createdAt.In(loc).AppendFormat(b, logTimeLayout)
+	b = append(b, ' ')
+	switch {
+	case p.email != "":
+		b = appendWord(b, p.email)
+	case p.username != "":
+		b = appendWord(b, p.username)
+	case p.userID != 0:
+		b = append(b, "user#"...)
+		b = strconv.AppendInt(b, p.userID, 10)
+	default:
+		b = append(b, "anonymous"...)
+	}
+	b = append(b, ' ')
+	b = append(b, p.label...)
+	if p.subject != "" {
+		b = append(b, ' ')
+		b = appendQuoted(b, p.subject)
+	}
+	b = append(b, " ip="...)
+	if p.ip == "" {
+		b = append(b, '-')
+	} else {
+		b = appendWord(b, p.ip)
+	}
+	return append(b, '\n')
+}
+
+// appendDebugLine appends the LOG_LEVEL=debug line:
+//
+//	[DEBUG] 2026-04-20T10:11:53 AUDIT trip.create userId=7 {"title":"Lisbon"}
+func appendDebugLine(b []byte, p *pending, loc *time.Location) []byte {
+	b = append(b, "[DEBUG] "...)
+	b = p.createdAt.In(loc).AppendFormat(b, logTimeLayout)
+	b = append(b, " AUDIT "...)
+	b = appendWord(b, string(p.action))
+	b = append(b, " userId="...)
+	if p.userID == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendInt(b, p.userID, 10)
+	}
+	b = append(b, ' ')
+	if p.details == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendJSONSafe(b, p.details)
+	}
+	return append(b, '\n')
+}
+
+// plainRune reports whether r may stand in a log line as it is: printable,
+// not a space, not a quote or backslash. Everything else (line breaks, other
+// control characters, ANSI escapes, U+2028/2029, bidi overrides, invalid
+// UTF-8) is escaped, so a field can neither break the line nor pass for
+// another field.
+func plainRune(r rune) bool {
+	return r != utf8.RuneError && r != ' ' && r != '"' && r != '\\' && unicode.IsPrint(r)
+}
+
+// appendWord writes s bare when every rune is plain, quoted otherwise.
+func appendWord(b []byte, s string) []byte {
+	for _, r := range s {
+		if !plainRune(r) {
+			return appendQuoted(b, s)
+		}
+	}
+	if s == "" {
+		return append(b, `""`...)
+	}
+	return append(b, s...)
+}
+
+// appendQuoted writes s as a Go-syntax quoted string: printable runes as
+// they are, everything else escaped.
+func appendQuoted(b []byte, s string) []byte {
+	return strconv.AppendQuote(b, s)
+}
+
+// appendJSONSafe copies encoded JSON, escaping any rune that is not
+// printable as \uXXXX. encoding/json already escapes control characters and
+// U+2028/2029; this also covers bidi overrides and other format characters.
+// Such runes only occur inside JSON strings, where \u escapes are valid.
+func appendJSONSafe(b []byte, enc []byte) []byte {
+	for i := 0; i < len(enc); {
+		c := enc[i]
+		if c < utf8.RuneSelf {
+			b = append(b, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(enc[i:])
+		if r != utf8.RuneError && unicode.IsPrint(r) {
+			b = append(b, enc[i:i+n]...)
+		} else if r == utf8.RuneError {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = appendUEscape(b, r)
+		}
+		i += n
+	}
+	return b
+}
+
+func appendUEscape(b []byte, r rune) []byte {
+	const hex = "0123456789abcdef"
+	if r > 0xFFFF {
+		r1, r2 := utf16Pair(r)
+		b = appendUEscape(b, r1)
+		return appendUEscape(b, r2)
+	}
+	return append(b, '\\', 'u', hex[r>>12&0xF], hex[r>>8&0xF], hex[r>>4&0xF], hex[r&0xF])
+}
+
+func utf16Pair(r rune) (rune, rune) {
+	r -= 0x10000
+	return 0xD800 + (r>>10)&0x3FF, 0xDC00 + r&0x3FF
+}
+
+// LogWriter returns trek.log's writer, so the host's other log lines share
+// the one rotated file instead of a second writer fighting over rotation.
+// Each Write should be whole lines.
+func (a *Auditor) LogWriter() io.Writer { return a.log }

@@ -1,0 +1,129 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// migration is one schema change. Each is idempotent on its own (it checks
+// before it adds) and is recorded in audit_schema_migrations once applied,
+// so opening a database twice, or a database TREK has changed meanwhile,
+// is safe. Migrations only add: TREK's columns, tables and indexes are never
+// dropped, rewritten or renamed, and audit rows are never deleted.
+type migration struct {
+	version int
+	name    string
+	apply   func(ctx context.Context, tx *sql.Conn) error
+}
+
+var migrations = []migration{
+	{1, "audit_log as TREK creates it", func(ctx context.Context, tx *sql.Conn) error {
+		return execAll(ctx, tx,
+			`CREATE TABLE IF NOT EXISTS audit_log (
+				id INTEGER PRIMARY KEY AUTOINCREMENT,
+				created_at DATETIME DEFAULT CURRENT_TIMESTAMP,
+				user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+				action TEXT NOT NULL,
+				resource TEXT,
+				details TEXT,
+				ip TEXT
+			)`,
+			`CREATE INDEX IF NOT EXISTS idx_audit_log_created ON audit_log(created_at DESC)`)
+	}},
+	{2, "actor snapshot columns", func(ctx context.Context, tx *sql.Conn) error {
+		if err := addColumn(ctx, tx, "audit_log", "actor_username", "TEXT"); err != nil {
+			return err
+		}
+		return addColumn(ctx, tx, "audit_log", "actor_email", "TEXT")
+	}},
+	{3, "exact row count kept by triggers", func(ctx context.Context, tx *sql.Conn) error {
+		// COUNT(*) reads the whole table; this counter stays exact under
+		// TREK's own inserts too, because the triggers fire for every writer.
+		return execAll(ctx, tx,
+			`CREATE TABLE IF NOT EXISTS audit_log_count (
+				id INTEGER PRIMARY KEY CHECK (id = 1),
+				n INTEGER NOT NULL
+			)`,
+			`DROP TRIGGER IF EXISTS audit_log_count_insert`,
+			`DROP TRIGGER IF EXISTS audit_log_count_delete`,
+			`INSERT OR REPLACE INTO audit_log_count (id, n) SELECT 1, COUNT(*) FROM audit_log`,
+			`CREATE TRIGGER audit_log_count_insert AFTER INSERT ON audit_log
+				BEGIN UPDATE audit_log_count SET n = n + 1 WHERE id = 1; END`,
+			`CREATE TRIGGER audit_log_count_delete AFTER DELETE ON audit_log
+				BEGIN UPDATE audit_log_count SET n = n - 1 WHERE id = 1; END`)
+	}},
+	{4, "indexes for the admin list's filters", func(ctx context.Context, tx *sql.Conn) error {
+		return execAll(ctx, tx,
+			`CREATE INDEX IF NOT EXISTS idx_audit_log_action_id ON audit_log(action, id)`,
+			`CREATE INDEX IF NOT EXISTS idx_audit_log_user_id ON audit_log(user_id, id)`,
+			`CREATE INDEX IF NOT EXISTS idx_audit_log_ip_id ON audit_log(ip, id)`)
+	}},
+}
+
+// migrate brings the schema up to date in one transaction.
+func migrate(ctx context.Context, conn *sql.Conn) error {
+	// IMMEDIATE: two processes opening the same new file must not both
+	// decide to apply the same migration.
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("%w: schema: %w", ErrStore, describe("beginning migration", err))
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			conn.ExecContext(ctx, "ROLLBACK")
+		}
+	}()
+	tx := conn
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS audit_schema_migrations (
+		version INTEGER PRIMARY KEY,
+		name TEXT NOT NULL,
+		applied_at TEXT NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("%w: schema: %w", ErrStore, describe("creating audit_schema_migrations", err))
+	}
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM audit_schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("%w: schema: %w", ErrStore, err)
+	}
+	for _, m := range migrations {
+		if m.version <= current {
+			continue
+		}
+		if err := m.apply(ctx, tx); err != nil {
+			return fmt.Errorf("%w: schema migration %d (%s): %w", ErrStore, m.version, m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			m.version, m.name, time.Now().UTC().Format(sqliteTimeLayout)); err != nil {
+			return fmt.Errorf("%w: schema migration %d: %w", ErrStore, m.version, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("%w: schema: %w", ErrStore, describe("committing migration", err))
+	}
+	committed = true
+	return nil
+}
+
+func execAll(ctx context.Context, tx *sql.Conn, stmts ...string) error {
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addColumn adds a nullable column unless it is there already.
+func addColumn(ctx context.Context, tx *sql.Conn, table, column, typ string) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`, table, column).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`ALTER TABLE %s ADD COLUMN %s %s`, table, column, typ))
+	return err
+}

@@ -1,0 +1,33 @@
+package audit
+
+import (
+	"context"
+	"time"
+)
+
+// row is one audit_log row as the library writes it.
+type row struct {
+	id        int64 // set by the store on insert
+	createdAt time.Time
+	userID    int64 // 0: NULL
+	username  string
+	email     string
+	action    Action
+	resource  string
+	details   []byte // a JSON object, nil: NULL
+	ip        string
+}
+
+// store is where events are kept. SQLite is the one TREK ships; the
+// interface is the seam for a PostgreSQL store for installations that run
+// several TREK instances.
+type store interface {
+	// insert commits the rows of batch in one transaction, all or none,
+	// and sets their ids. It may fill in missing actor snapshots.
+	insert(ctx context.Context, batch []*pending) error
+	// list reads one page of the admin list.
+	list(ctx context.Context, q Query) (Page, error)
+	// close releases what the store opened; it never closes a host's
+	// database handle.
+	close() error
+}

@@ -1,0 +1,284 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// sqliteTimeLayout is how TREK's CURRENT_TIMESTAMP default stores time.
+const sqliteTimeLayout = "2006-01-02 15:04:05"
+
+// insertChunks are the row counts of the prepared multi-row INSERTs. A batch
+// is written as a sum of them, largest first, so a handful of statements
+// serve every batch size.
+var insertChunks = [...]int{64, 16, 4, 1}
+
+const insertColumns = 9
+
+// sqliteStore keeps events in TREK's audit_log table.
+type sqliteStore struct {
+	db       *sql.DB
+	ownDB    bool // opened from DBPath, so ours to close
+	dsnPath  string
+	busy     time.Duration
+	sync     string
+	conn     *sql.Conn // the one writer connection; nil until first use or after a fault
+	stmts    map[int]*sql.Stmt
+	hasUsers bool
+	actions  actionSet // for the list's category filter
+}
+
+func openSQLite(cfg Config, actions actionSet) (*sqliteStore, error) {
+	s := &sqliteStore{db: cfg.DB, busy: cfg.BusyTimeout, sync: cfg.Synchronous, actions: actions}
+	if s.db == nil {
+		dir := filepath.Dir(cfg.DBPath)
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("%w: creating database folder %q: %w", ErrStore, dir, err)
+		}
+		q := url.Values{}
+		q.Set("_journal_mode", "WAL")
+		q.Set("_busy_timeout", fmt.Sprint(cfg.BusyTimeout.Milliseconds()))
+		q.Set("_synchronous", cfg.Synchronous)
+		db, err := sql.Open("sqlite3", "file:"+escapePath(cfg.DBPath)+"?"+q.Encode())
+		if err != nil {
+			return nil, fmt.Errorf("%w: opening %q: %w", ErrStore, cfg.DBPath, err)
+		}
+		s.db, s.ownDB, s.dsnPath = db, true, cfg.DBPath
+	}
+	ctx := context.Background()
+	if err := s.connect(ctx); err != nil {
+		s.close()
+		return nil, err
+	}
+	if err := migrate(ctx, s.conn); err != nil {
+		s.close()
+		return nil, err
+	}
+	if err := s.conn.QueryRowContext(ctx,
+		`SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users')`).Scan(&s.hasUsers); err != nil {
+		s.close()
+		return nil, fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	return s, nil
+}
+
+// escapePath keeps a file name with '?' or '#' from being read as DSN
+// parameters.
+func escapePath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+}
+
+// connect takes the writer connection and sets it up for durable writes.
+func (s *sqliteStore) connect(ctx context.Context) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: connecting: %w", ErrStore, err)
+	}
+	for _, p := range []string{
+		fmt.Sprintf("PRAGMA busy_timeout = %d", s.busy.Milliseconds()),
+		"PRAGMA synchronous = " + s.sync,
+	} {
+		if _, err := conn.ExecContext(ctx, p); err != nil {
+			conn.Close()
+			return fmt.Errorf("%w: %s: %w", ErrStore, p, err)
+		}
+	}
+	s.conn = conn
+	s.stmts = make(map[int]*sql.Stmt, len(insertChunks))
+	return nil
+}
+
+// reset drops the writer connection after a fault, so the next batch starts
+// from a clean one.
+func (s *sqliteStore) reset() {
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = nil
+	if s.conn != nil {
+		s.conn.Close()
+		s.conn = nil
+	}
+}
+
+func (s *sqliteStore) stmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	if st, ok := s.stmts[n]; ok {
+		return st, nil
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO audit_log (created_at, user_id, action, resource, details, ip, actor_username, actor_email) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?)")
+	}
+	st, err := s.conn.PrepareContext(ctx, b.String())
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[n] = st
+	return st, nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullInt(n int64) any {
+	if n == 0 {
+		return nil
+	}
+	return n
+}
+
+// insert writes the batch in one IMMEDIATE transaction, so it either waits
+// for TREK's own writer (up to the busy timeout) at BEGIN or not at all.
+func (s *sqliteStore) insert(ctx context.Context, batch []*pending) (err error) {
+	if s.conn == nil {
+		if err := s.connect(ctx); err != nil {
+			return err
+		}
+	}
+	if _, err := s.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		s.reset()
+		return describe("beginning transaction", err)
+	}
+	defer func() {
+		if err != nil {
+			if _, rerr := s.conn.ExecContext(ctx, "ROLLBACK"); rerr != nil {
+				s.reset()
+			}
+		}
+	}()
+	if err := s.fillActors(ctx, batch); err != nil {
+		return describe("reading users", err)
+	}
+	args := make([]any, 0, insertChunks[0]*8)
+	for rest := batch; len(rest) > 0; {
+		n := chunkFor(len(rest))
+		st, err := s.stmt(ctx, n)
+		if err != nil {
+			return describe("preparing insert", err)
+		}
+		args = args[:0]
+		for _, p := range rest[:n] {
+			var details any
+			if p.details != nil {
+				details = p.details
+			}
+			args = append(args, p.createdAt.Format(sqliteTimeLayout), nullInt(p.userID), string(p.action),
+				nullString(p.resource), details, nullString(p.ip), nullString(p.username), nullString(p.email))
+		}
+		res, err := st.ExecContext(ctx, args...)
+		if err != nil {
+			return describe("inserting", err)
+		}
+		// The write lock is held and the key is AUTOINCREMENT, so one
+		// statement's rows get consecutive ids ending at the last one.
+		last, err := res.LastInsertId()
+		if err != nil {
+			return describe("reading ids", err)
+		}
+		for i, p := range rest[:n] {
+			p.id = last - int64(n-1-i)
+		}
+		rest = rest[n:]
+	}
+	if _, err := s.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return describe("committing", err)
+	}
+	return nil
+}
+
+func chunkFor(n int) int {
+	for _, c := range insertChunks {
+		if n >= c {
+			return c
+		}
+	}
+	return 1
+}
+
+// fillActors completes the snapshot of actors given by id alone from TREK's
+// users table, in one query per batch, so the log line and the entry name
+// the user even after the user row is gone.
+func (s *sqliteStore) fillActors(ctx context.Context, batch []*pending) error {
+	if !s.hasUsers {
+		return nil
+	}
+	var ids []any
+	seen := map[int64]bool{}
+	for _, p := range batch {
+		if p.userID != 0 && p.username == "" && p.email == "" && !seen[p.userID] {
+			seen[p.userID] = true
+			ids = append(ids, p.userID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	q := `SELECT id, username, email FROM users WHERE id IN (?` + strings.Repeat(",?", len(ids)-1) + `)`
+	rows, err := s.conn.QueryContext(ctx, q, ids...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	found := map[int64][2]string{}
+	for rows.Next() {
+		var id int64
+		var name, email sql.NullString
+		if err := rows.Scan(&id, &name, &email); err != nil {
+			return err
+		}
+		found[id] = [2]string{cleanText(name.String, maxActorLen), cleanText(email.String, maxActorLen)}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, p := range batch {
+		if u, ok := found[p.userID]; ok && p.username == "" && p.email == "" {
+			p.username, p.email = u[0], u[1]
+		}
+	}
+	return nil
+}
+
+// describe names the step that failed and, for the faults an operator can
+// fix, what the fault is.
+func describe(step string, err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrBusy, sqlite3.ErrLocked:
+			return fmt.Errorf("%s: database is locked by another writer past the busy timeout: %w", step, err)
+		case sqlite3.ErrReadonly:
+			return fmt.Errorf("%s: database is read-only: %w", step, err)
+		case sqlite3.ErrFull:
+			return fmt.Errorf("%s: database or disk is full: %w", step, err)
+		case sqlite3.ErrCantOpen, sqlite3.ErrIoErr:
+			return fmt.Errorf("%s: database file cannot be written: %w", step, err)
+		}
+	}
+	return fmt.Errorf("%s: %w", step, err)
+}
+
+func (s *sqliteStore) close() error {
+	s.reset()
+	if s.ownDB && s.db != nil {
+		return s.db.Close()
+	}
+	return nil
+}
