@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,13 +98,22 @@ type Config struct {
 	// Defaults 10 and 4, as TREK documents.
 	LogMaxSizeMB  int
 	LogMaxBackups int
+	// ChainKey is the key of the tamper-evidence chain (see Verify). Keep it
+	// out of the database's reach: whoever holds it can rewrite the chain.
+	// Default: the key in ChainKeyFile.
+	ChainKey []byte
+	// ChainKeyFile holds the chain key when ChainKey is empty; created with
+	// a random key (mode 0600) on first start. Default ".audit_key" beside
+	// the database ("data/.audit_key").
+	ChainKeyFile string
 	// SecretKeys adds to DefaultSecretKeys: detail keys containing one of
 	// them (ignoring case, '_' and '-') are stored as "[REDACTED]".
 	SecretKeys []string
 }
 
 // ConfigFromEnv reads the variables TREK's server already uses, TRUST_PROXY,
-// LOG_LEVEL and TZ, plus the library's own AUDIT_DB_PATH and AUDIT_LOG_PATH.
+// LOG_LEVEL and TZ, plus the library's own AUDIT_DB_PATH, AUDIT_LOG_PATH and
+// AUDIT_CHAIN_KEY.
 // Values are not checked here; Open checks them and names a bad one.
 func ConfigFromEnv() Config {
 	return Config{
@@ -112,6 +122,7 @@ func ConfigFromEnv() Config {
 		TrustProxy: os.Getenv("TRUST_PROXY"),
 		LogLevel:   os.Getenv("LOG_LEVEL"),
 		TZ:         os.Getenv("TZ"),
+		ChainKey:   []byte(os.Getenv("AUDIT_CHAIN_KEY")),
 	}
 }
 
@@ -157,6 +168,7 @@ type Auditor struct {
 	trust   TrustProxy
 	store   store
 	log     *fileLog
+	logPath string
 	loc     *time.Location
 	debug   bool
 	redact  redactor
@@ -199,7 +211,12 @@ func Open(cfg Config) (*Auditor, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := openSQLite(cfg, actions)
+	key, err := loadChainKey(cfg.ChainKey, cfg.ChainKeyFile, true)
+	if err != nil {
+		flog.Close()
+		return nil, err
+	}
+	st, err := openSQLite(cfg, actions, key)
 	if err != nil {
 		flog.Close()
 		return nil, err
@@ -209,6 +226,7 @@ func Open(cfg Config) (*Auditor, error) {
 		trust:    trust,
 		store:    st,
 		log:      flog,
+		logPath:  cfg.LogPath,
 		loc:      loc,
 		debug:    cfg.LogLevel == "debug",
 		redact:   newRedactor(cfg.SecretKeys),
@@ -226,6 +244,13 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.LogPath == "" {
 		cfg.LogPath = DefaultLogPath
+	}
+	if cfg.ChainKeyFile == "" {
+		dir := filepath.Dir(DefaultDBPath)
+		if cfg.DB == nil {
+			dir = filepath.Dir(cfg.DBPath)
+		}
+		cfg.ChainKeyFile = filepath.Join(dir, ".audit_key")
 	}
 	switch lvl := strings.ToLower(strings.TrimSpace(cfg.LogLevel)); lvl {
 	case "", "info":

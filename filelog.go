@@ -63,6 +63,9 @@ func (l *fileLog) writeEvents(batch []*pending, loc *time.Location, debug bool) 
 			buf = append(buf[:0], buf[start:]...)
 		}
 	}
+	if n := len(batch); n > 0 {
+		buf = appendAnchorLine(buf, batch[n-1], loc)
+	}
 	if len(buf) > 0 {
 		if _, werr := l.lj.Write(buf); werr != nil && err == nil {
 			err = werr
@@ -104,6 +107,27 @@ func appendInfoLine(b []byte, p *pending, loc *time.Location) []byte {
 	} else {
 		b = appendWord(b, p.ip)
 	}
+	return append(b, '\n')
+}
+
+// anchorTag marks the line that records the chain's head after each
+// batch. Verify reads these lines back (rotated files included) to find
+// rows cut off the end of the table.
+const anchorTag = " AUDIT-CHAIN head "
+
+// appendAnchorLine appends the chain head after a committed batch:
+//
+//	[INFO] 2026-04-20T10:11:53 AUDIT-CHAIN head id=42 seq=40 mac=3f0c...
+func appendAnchorLine(b []byte, last *pending, loc *time.Location) []byte {
+	b = append(b, "[INFO] "...)
+	b = last.createdAt.In(loc).AppendFormat(b, logTimeLayout)
+	b = append(b, anchorTag...)
+	b = append(b, "id="...)
+	b = strconv.AppendInt(b, last.id, 10)
+	b = append(b, " seq="...)
+	b = strconv.AppendInt(b, last.seq, 10)
+	b = append(b, " mac="...)
+	b = append(b, last.mac...)
 	return append(b, '\n')
 }
 

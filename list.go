@@ -205,10 +205,10 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 		`SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users')`).Scan(&hasUsers); err != nil {
 		return page, fmt.Errorf("%w: %w", ErrStore, err)
 	}
-	cols := `a.id, a.created_at, a.user_id, a.actor_username, a.actor_email, a.action, a.resource, a.details, a.ip`
+	cols := `a.id, CAST(a.created_at AS TEXT), a.user_id, a.actor_username, a.actor_email, a.action, a.resource, a.details, a.ip`
 	from := ` FROM audit_log a`
 	if hasUsers {
-		cols = `a.id, a.created_at, a.user_id, COALESCE(u.username, a.actor_username), COALESCE(u.email, a.actor_email),
+		cols = `a.id, CAST(a.created_at AS TEXT), a.user_id, COALESCE(u.username, a.actor_username), COALESCE(u.email, a.actor_email),
 			a.action, a.resource, a.details, a.ip`
 		from += ` LEFT JOIN users u ON u.id = a.user_id`
 	}

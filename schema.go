@@ -60,6 +60,14 @@ var migrations = []migration{
 			`CREATE INDEX IF NOT EXISTS idx_audit_log_user_id ON audit_log(user_id, id)`,
 			`CREATE INDEX IF NOT EXISTS idx_audit_log_ip_id ON audit_log(ip, id)`)
 	}},
+	{5, "tamper-evidence chain columns", func(ctx context.Context, tx *sql.Conn) error {
+		for _, c := range [][2]string{{"actor_id", "INTEGER"}, {"chain_seq", "INTEGER"}, {"chain_mac", "TEXT"}} {
+			if err := addColumn(ctx, tx, "audit_log", c[0], c[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
 }
 
 // migrate brings the schema up to date in one transaction.

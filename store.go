@@ -16,6 +16,8 @@ type row struct {
 	resource  string
 	details   []byte // a JSON object, nil: NULL
 	ip        string
+	seq       int64  // chain_seq, set by the store on insert
+	mac       string // chain_mac (hex), likewise
 }
 
 // store is where events are kept. SQLite is the one TREK ships; the

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -22,8 +23,6 @@ const sqliteTimeLayout = "2006-01-02 15:04:05"
 // serve every batch size.
 var insertChunks = [...]int{64, 16, 4, 1}
 
-const insertColumns = 9
-
 // sqliteStore keeps events in TREK's audit_log table.
 type sqliteStore struct {
 	db       *sql.DB
@@ -35,10 +34,11 @@ type sqliteStore struct {
 	stmts    map[int]*sql.Stmt
 	hasUsers bool
 	actions  actionSet // for the list's category filter
+	chain    *chainer
 }
 
-func openSQLite(cfg Config, actions actionSet) (*sqliteStore, error) {
-	s := &sqliteStore{db: cfg.DB, busy: cfg.BusyTimeout, sync: cfg.Synchronous, actions: actions}
+func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error) {
+	s := &sqliteStore{db: cfg.DB, busy: cfg.BusyTimeout, sync: cfg.Synchronous, actions: actions, chain: newChainer(key)}
 	if s.db == nil {
 		dir := filepath.Dir(cfg.DBPath)
 		if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -115,12 +115,13 @@ func (s *sqliteStore) stmt(ctx context.Context, n int) (*sql.Stmt, error) {
 		return st, nil
 	}
 	var b strings.Builder
-	b.WriteString(`INSERT INTO audit_log (created_at, user_id, action, resource, details, ip, actor_username, actor_email) VALUES `)
+	b.WriteString(`INSERT INTO audit_log (id, created_at, user_id, action, resource, details, ip,
+		actor_username, actor_email, actor_id, chain_seq, chain_mac) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
 	}
 	st, err := s.conn.PrepareContext(ctx, b.String())
 	if err != nil {
@@ -146,6 +147,8 @@ func nullInt(n int64) any {
 
 // insert writes the batch in one IMMEDIATE transaction, so it either waits
 // for TREK's own writer (up to the busy timeout) at BEGIN or not at all.
+// Holding the write lock, it assigns the ids itself (as AUTOINCREMENT
+// would) so that each row's chain value can cover its id.
 func (s *sqliteStore) insert(ctx context.Context, batch []*pending) (err error) {
 	if s.conn == nil {
 		if err := s.connect(ctx); err != nil {
@@ -166,7 +169,26 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending) (err error) 
 	if err := s.fillActors(ctx, batch); err != nil {
 		return describe("reading users", err)
 	}
-	args := make([]any, 0, insertChunks[0]*8)
+	var nextID, headSeq int64
+	var headMac string
+	if err := s.conn.QueryRowContext(ctx, `SELECT MAX(
+			COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'), 0),
+			COALESCE((SELECT MAX(id) FROM audit_log), 0)) + 1`).Scan(&nextID); err != nil {
+		return describe("reading the next id", err)
+	}
+	switch err := s.conn.QueryRowContext(ctx, `SELECT chain_seq, chain_mac FROM audit_log
+			WHERE chain_seq IS NOT NULL ORDER BY id DESC LIMIT 1`).Scan(&headSeq, &headMac); {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return describe("reading the chain head", err)
+	}
+	prev := zeroMac
+	if headSeq > 0 {
+		if prev, err = hex.DecodeString(headMac); err != nil || len(prev) != len(zeroMac) {
+			return fmt.Errorf("the chain head (seq %d) holds no valid mac; run Verify: %q", headSeq, headMac)
+		}
+	}
+	args := make([]any, 0, insertChunks[0]*12)
 	for rest := batch; len(rest) > 0; {
 		n := chunkFor(len(rest))
 		st, err := s.stmt(ctx, n)
@@ -175,25 +197,22 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending) (err error) 
 		}
 		args = args[:0]
 		for _, p := range rest[:n] {
+			p.id, p.seq = nextID, headSeq+1
+			nextID, headSeq = nextID+1, headSeq+1
+			f := chainFields{seq: p.seq, id: p.id, createdAt: p.createdAt.Format(sqliteTimeLayout), actorID: p.userID,
+				action: string(p.action), resource: ns(p.resource), details: ns(string(p.details)), ip: ns(p.ip),
+				username: ns(p.username), email: ns(p.email)}
+			prev = s.chain.next(prev, &f)
+			p.mac = hex.EncodeToString(prev)
 			var details any
 			if p.details != nil {
-				details = p.details
+				details = f.details.s
 			}
-			args = append(args, p.createdAt.Format(sqliteTimeLayout), nullInt(p.userID), string(p.action),
-				nullString(p.resource), details, nullString(p.ip), nullString(p.username), nullString(p.email))
+			args = append(args, p.id, f.createdAt, nullInt(p.userID), f.action, nullString(p.resource), details,
+				nullString(p.ip), nullString(p.username), nullString(p.email), nullInt(p.userID), p.seq, p.mac)
 		}
-		res, err := st.ExecContext(ctx, args...)
-		if err != nil {
+		if _, err := st.ExecContext(ctx, args...); err != nil {
 			return describe("inserting", err)
-		}
-		// The write lock is held and the key is AUTOINCREMENT, so one
-		// statement's rows get consecutive ids ending at the last one.
-		last, err := res.LastInsertId()
-		if err != nil {
-			return describe("reading ids", err)
-		}
-		for i, p := range rest[:n] {
-			p.id = last - int64(n-1-i)
 		}
 		rest = rest[n:]
 	}

@@ -1,0 +1,154 @@
+package audit
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// The tamper-evidence chain. Every row the library writes carries
+// chain_seq (1, 2, 3, ... over the library's rows) and chain_mac:
+//
+//	mac(n) = HMAC-SHA256(key, mac(n-1) || canonical(row n))
+//
+// with mac(0) all zeros. Without the key, which is not in the database,
+// nobody can write a row, change one or drop one and make the chain add up
+// again. Rows TREK's own code inserts have no chain value; Verify counts
+// them apart and never takes them for a link.
+
+// chainKeyLen is the size of a generated key. A key from AUDIT_CHAIN_KEY
+// must be at least minChainKeyLen bytes.
+const (
+	chainKeyLen    = 32
+	minChainKeyLen = 16
+)
+
+// ErrChainKey: the chain key could not be read or created, or is too short.
+var ErrChainKey = errors.New("audit: chain key")
+
+// loadChainKey returns the configured key, or reads the key file, creating
+// it (mode 0600, 32 random bytes in hex) on first start as TREK does for its
+// own secrets.
+func loadChainKey(key []byte, path string, create bool) ([]byte, error) {
+	if len(key) > 0 {
+		if len(key) < minChainKeyLen {
+			return nil, fmt.Errorf("%w: AUDIT_CHAIN_KEY must be at least %d bytes", ErrChainKey, minChainKeyLen)
+		}
+		return key, nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && create {
+		return createChainKey(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading %s: %w", ErrChainKey, path, err)
+	}
+	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(k) < minChainKeyLen {
+		return nil, fmt.Errorf("%w: %s does not hold a hex key of at least %d bytes", ErrChainKey, path, minChainKeyLen)
+	}
+	return k, nil
+}
+
+func createChainKey(path string) ([]byte, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("%w: creating %s: %w", ErrChainKey, filepath.Dir(path), err)
+	}
+	k := make([]byte, chainKeyLen)
+	if _, err := rand.Read(k); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrChainKey, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		// Another process created it first: use theirs.
+		return loadChainKey(nil, path, false)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: creating %s: %w", ErrChainKey, path, err)
+	}
+	_, werr := f.WriteString(hex.EncodeToString(k) + "\n")
+	serr := f.Sync()
+	if err := errors.Join(werr, serr, f.Close()); err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("%w: writing %s: %w", ErrChainKey, path, err)
+	}
+	return k, nil
+}
+
+// chainFields are the parts of a row the chain covers. The id is not: the
+// chain position (seq) fixes the order, so a row moved to another id is
+// found as reordered rather than changed. user_id is not
+// among them: TREK's foreign key sets it to NULL when the user is deleted,
+// which is not tampering. actor_id, the library's own copy, is covered
+// instead, and Verify checks that user_id is either it or NULL.
+type chainFields struct {
+	seq       int64
+	id        int64 // not covered; kept for reports
+	createdAt string
+	actorID   int64 // 0: none
+	action    string
+	resource  nullStr
+	details   nullStr
+	ip        nullStr
+	username  nullStr
+	email     nullStr
+}
+
+type nullStr struct {
+	s     string
+	valid bool
+}
+
+func ns(s string) nullStr { return nullStr{s, s != ""} }
+
+// chainer computes macs with one reusable HMAC state.
+type chainer struct {
+	key []byte
+	mac hash.Hash
+	buf []byte
+}
+
+func newChainer(key []byte) *chainer {
+	return &chainer{key: key, mac: hmac.New(sha256.New, key)}
+}
+
+// next returns mac(n) from mac(n-1) and row n. The encoding is
+// unambiguous: every field is tagged and length-prefixed, and NULL differs
+// from the empty string.
+func (c *chainer) next(prev []byte, f *chainFields) []byte {
+	b := c.buf[:0]
+	b = append(b, 1) // encoding version
+	b = binary.AppendVarint(b, f.seq)
+	b = appendChainStr(b, nullStr{f.createdAt, true})
+	b = binary.AppendVarint(b, f.actorID)
+	b = appendChainStr(b, nullStr{f.action, true})
+	for _, s := range [...]nullStr{f.resource, f.details, f.ip, f.username, f.email} {
+		b = appendChainStr(b, s)
+	}
+	c.buf = b
+	c.mac.Reset()
+	c.mac.Write(prev)
+	c.mac.Write(b)
+	return c.mac.Sum(nil)
+}
+
+func appendChainStr(b []byte, s nullStr) []byte {
+	if !s.valid {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	b = binary.AppendUvarint(b, uint64(len(s.s)))
+	return append(b, s.s...)
+}
+
+// zeroMac is mac(0), the link before the first row.
+var zeroMac = make([]byte, sha256.Size)

@@ -1,0 +1,180 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// chainFixture is an Auditor with n recorded events (ids 1..n) and a plain
+// handle on the same file for tampering with it behind the library's back.
+type chainFixture struct {
+	a      *Auditor
+	raw    *sql.DB
+	dir    string
+	dbPath string
+}
+
+func newChainFixture(t *testing.T, n int) *chainFixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := &chainFixture{dir: dir, dbPath: filepath.Join(dir, "travel.db")}
+	var err error
+	f.a, err = Open(Config{DBPath: f.dbPath, LogPath: filepath.Join(dir, "logs", "trek.log")})
+	require.NoError(t, err)
+	t.Cleanup(func() { f.a.Close() })
+	for i := range n {
+		require.NoError(t, f.a.Record(context.Background(), Event{
+			Action: TripCreate, Actor: Actor{UserID: int64(i%3 + 1), Email: fmt.Sprintf("u%d@example.com", i%3+1)},
+			Details: map[string]any{"title": fmt.Sprintf("trip %d", i)}, IP: "203.0.113.9",
+		}))
+	}
+	f.raw, err = sql.Open("sqlite3", "file:"+f.dbPath+"?_busy_timeout=5000")
+	require.NoError(t, err)
+	t.Cleanup(func() { f.raw.Close() })
+	return f
+}
+
+func (f *chainFixture) exec(t *testing.T, q string, args ...any) {
+	t.Helper()
+	_, err := f.raw.Exec(q, args...)
+	require.NoError(t, err, q)
+}
+
+func TestVerifyIntact(t *testing.T) {
+	f := newChainFixture(t, 20)
+	// TREK's own code keeps inserting rows without chain values, and TREK
+	// deleting a user sets user_id to NULL: neither is tampering.
+	f.exec(t, `INSERT INTO audit_log (user_id, action, resource, details, ip) VALUES (NULL, 'user.passkey_register', NULL, NULL, '10.0.0.1')`)
+	require.NoError(t, f.a.Record(context.Background(), Event{Action: UserLogin, Actor: Actor{UserID: 9, Email: "x@example.com"}}))
+	f.exec(t, `UPDATE audit_log SET user_id = NULL WHERE user_id = 9`)
+
+	rep, err := f.a.Verify(context.Background())
+	require.NoError(t, err)
+	assert.True(t, rep.Intact, "%+v", rep.Problem)
+	assert.Nil(t, rep.Problem)
+	assert.EqualValues(t, 21, rep.Checked)
+	assert.EqualValues(t, 1, rep.Unchained)
+	assert.EqualValues(t, 22, rep.HeadID)
+	assert.EqualValues(t, 21, rep.HeadSeq)
+	assert.Positive(t, rep.Anchors)
+}
+
+func TestVerifyFindsTampering(t *testing.T) {
+	cases := []struct {
+		name   string
+		tamper func(t *testing.T, f *chainFixture)
+		kind   TamperKind
+		id     int64
+	}{
+		{"details changed", func(t *testing.T, f *chainFixture) {
+			f.exec(t, `UPDATE audit_log SET details = '{"title":"harmless"}' WHERE id = 7`)
+		}, TamperChanged, 7},
+		{"ip changed", func(t *testing.T, f *chainFixture) {
+			f.exec(t, `UPDATE audit_log SET ip = '198.51.100.1' WHERE id = 12`)
+		}, TamperChanged, 12},
+		{"actor moved to another user", func(t *testing.T, f *chainFixture) {
+			f.exec(t, `UPDATE audit_log SET user_id = 2 WHERE id = 4`) // row 4's actor is user 1
+		}, TamperChanged, 4},
+		{"chain value overwritten", func(t *testing.T, f *chainFixture) {
+			f.exec(t, `UPDATE audit_log SET chain_mac = ? WHERE id = 3`, strings.Repeat("ab", 32))
+		}, TamperChanged, 3},
+		{"row deleted from the middle", func(t *testing.T, f *chainFixture) {
+			f.exec(t, `DELETE FROM audit_log WHERE id = 9`)
+		}, TamperMissing, 10},
+		{"chain value removed to pass as TREK's", func(t *testing.T, f *chainFixture) {
+			f.exec(t, `UPDATE audit_log SET chain_seq = NULL, chain_mac = NULL WHERE id = 5`)
+		}, TamperMissing, 6},
+		{"forged row inserted", func(t *testing.T, f *chainFixture) {
+			f.exec(t, `UPDATE audit_log SET id = id + 100 WHERE id > 10`)
+			f.exec(t, `INSERT INTO audit_log (id, created_at, action, chain_seq, chain_mac, actor_id) VALUES (11, '2026-01-01 00:00:00', 'user.login', 11, ?, NULL)`,
+				strings.Repeat("cd", 32))
+		}, TamperInserted, 11},
+		{"forged row with a far chain position", func(t *testing.T, f *chainFixture) {
+			f.exec(t, `UPDATE audit_log SET id = id + 100 WHERE id > 10`)
+			f.exec(t, `INSERT INTO audit_log (id, created_at, action, chain_seq, chain_mac) VALUES (11, '2026-01-01 00:00:00', 'user.login', 500, ?)`,
+				strings.Repeat("cd", 32))
+		}, TamperInserted, 11},
+		{"two rows swapped", func(t *testing.T, f *chainFixture) {
+			f.exec(t, `UPDATE audit_log SET id = 1000 WHERE id = 5`)
+			f.exec(t, `UPDATE audit_log SET id = 5 WHERE id = 6`)
+			f.exec(t, `UPDATE audit_log SET id = 6 WHERE id = 1000`)
+		}, TamperReordered, 5},
+		{"newest rows cut off", func(t *testing.T, f *chainFixture) {
+			f.exec(t, `DELETE FROM audit_log WHERE id > 17`)
+		}, TamperMissing, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newChainFixture(t, 20)
+			tc.tamper(t, f)
+			rep, err := f.a.Verify(context.Background())
+			require.NoError(t, err)
+			assert.False(t, rep.Intact)
+			require.NotNil(t, rep.Problem)
+			assert.Equal(t, tc.kind, rep.Problem.Kind, rep.Problem.Detail)
+			assert.Equal(t, tc.id, rep.Problem.ID, rep.Problem.Detail)
+		})
+	}
+}
+
+func TestVerifyNeedsTheAnchorsForATruncatedTail(t *testing.T) {
+	f := newChainFixture(t, 10)
+	f.exec(t, `DELETE FROM audit_log WHERE id > 8`)
+	// Without trek.log the table alone looks whole: that is what the
+	// anchors are for.
+	require.NoError(t, os.RemoveAll(filepath.Join(f.dir, "logs")))
+	rep, err := f.a.Verify(context.Background())
+	require.NoError(t, err)
+	assert.True(t, rep.Intact)
+	assert.EqualValues(t, 8, rep.Checked)
+}
+
+func TestChainKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DBPath: filepath.Join(dir, "data", "travel.db"), LogPath: filepath.Join(dir, "trek.log")}
+	a, err := Open(cfg)
+	require.NoError(t, err)
+	require.NoError(t, a.Record(context.Background(), Event{Action: UserLogin}))
+	require.NoError(t, a.Close())
+
+	keyPath := filepath.Join(dir, "data", ".audit_key")
+	st, err := os.Stat(keyPath)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	key, err := os.ReadFile(keyPath)
+	require.NoError(t, err)
+	assert.Len(t, strings.TrimSpace(string(key)), 64)
+
+	// Reopening reuses the key, so the chain goes on verifying.
+	a, err = Open(cfg)
+	require.NoError(t, err)
+	require.NoError(t, a.Record(context.Background(), Event{Action: UserLogin}))
+	rep, err := a.Verify(context.Background())
+	require.NoError(t, err)
+	assert.True(t, rep.Intact)
+	assert.EqualValues(t, 2, rep.Checked)
+	require.NoError(t, a.Close())
+
+	// Another key does not verify rows it did not chain.
+	cfg.ChainKey = []byte("another key, 16 bytes or more")
+	a, err = Open(cfg)
+	require.NoError(t, err)
+	rep, err = a.Verify(context.Background())
+	require.NoError(t, err)
+	require.NotNil(t, rep.Problem)
+	assert.Equal(t, TamperChanged, rep.Problem.Kind)
+	assert.Contains(t, rep.Problem.Detail, "chain key")
+	require.NoError(t, a.Close())
+
+	cfg.ChainKey = []byte("short")
+	_, err = Open(cfg)
+	assert.ErrorIs(t, err, ErrChainKey)
+}

@@ -1,0 +1,336 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// TamperKind says what Verify found wrong with the chain.
+type TamperKind string
+
+// What a change made behind the library's back looks like to Verify.
+const (
+	// TamperChanged: a row's fields (or its chain value) were altered.
+	TamperChanged TamperKind = "changed"
+	// TamperMissing: rows were deleted, from the middle or from the end
+	// (the end is found through the anchors in trek.log).
+	TamperMissing TamperKind = "missing"
+	// TamperInserted: a row with a chain value the key did not make.
+	TamperInserted TamperKind = "inserted"
+	// TamperReordered: genuine rows stand in the wrong order (ids moved).
+	TamperReordered TamperKind = "reordered"
+)
+
+// Tamper is the first problem Verify found.
+type Tamper struct {
+	Kind   TamperKind `json:"kind"`
+	ID     int64      `json:"id"`  // the row where the chain breaks (0: past the end)
+	Seq    int64      `json:"seq"` // the chain position expected there
+	Detail string     `json:"detail"`
+}
+
+// VerifyReport is the result of walking the chain.
+type VerifyReport struct {
+	Intact  bool  `json:"intact"`
+	Checked int64 `json:"checked"` // chained rows verified
+	// Unchained counts rows without a chain value: rows TREK's own code
+	// inserted. They are allowed, listed apart, and never count as links.
+	Unchained int64   `json:"unchained"`
+	HeadID    int64   `json:"head_id"`  // the last chained row
+	HeadSeq   int64   `json:"head_seq"` // its chain position
+	Anchors   int     `json:"anchors"`  // chain heads read back from trek.log
+	Problem   *Tamper `json:"problem,omitempty"`
+}
+
+// ErrVerify: Verify could not check (database unreadable); it says nothing
+// about whether the log was tampered with.
+var ErrVerify = errors.New("audit: verify could not check the chain")
+
+// Verify walks the whole chain, in id order, and checks every row the
+// library wrote against the key, and the newest rows against the chain
+// heads recorded in trek.log and its rotated files. It stops at the first
+// problem and reports it. Verify reads only; it is safe while TREK runs.
+func (a *Auditor) Verify(ctx context.Context) (VerifyReport, error) {
+	return a.VerifyProgress(ctx, nil)
+}
+
+// VerifyProgress is Verify with a callback, called now and then with the
+// rows checked so far and the table's row count, for a progress bar.
+func (a *Auditor) VerifyProgress(ctx context.Context, progress func(done, total int64)) (VerifyReport, error) {
+	s, ok := a.store.(*sqliteStore)
+	if !ok {
+		return VerifyReport{}, fmt.Errorf("%w: the store cannot be verified", ErrVerify)
+	}
+	anchors, err := readAnchors(a.logPath)
+	if err != nil {
+		return VerifyReport{}, fmt.Errorf("%w: reading anchors: %w", ErrVerify, err)
+	}
+	v := verifier{db: s.db, chain: newChainer(s.chain.key), anchors: anchors, progress: progress}
+	rep, err := v.run(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("%w: %w", ErrVerify, err)
+	}
+	return rep, nil
+}
+
+// chainRow is a row as Verify reads it.
+type chainRow struct {
+	chainFields
+	userID sql.NullInt64
+	mac    []byte
+}
+
+const chainRowCols = `id, CAST(created_at AS TEXT), user_id, action, resource, details, ip, actor_username, actor_email,
+	actor_id, chain_seq, chain_mac`
+
+func scanChainRow(sc interface{ Scan(...any) error }, r *chainRow) (chained bool, err error) {
+	var (
+		created, macHex                        sql.NullString
+		resource, details, ip, username, email sql.NullString
+		actorID, seq                           sql.NullInt64
+	)
+	if err := sc.Scan(&r.id, &created, &r.userID, &r.action, &resource, &details, &ip, &username, &email,
+		&actorID, &seq, &macHex); err != nil {
+		return false, err
+	}
+	if !seq.Valid && !macHex.Valid {
+		return false, nil
+	}
+	r.seq, r.createdAt, r.actorID = seq.Int64, created.String, actorID.Int64
+	r.resource = nullStr{resource.String, resource.Valid}
+	r.details = nullStr{details.String, details.Valid}
+	r.ip = nullStr{ip.String, ip.Valid}
+	r.username = nullStr{username.String, username.Valid}
+	r.email = nullStr{email.String, email.Valid}
+	r.mac, err = hex.DecodeString(macHex.String)
+	if err != nil {
+		r.mac = nil // a mangled chain value verifies against nothing
+	}
+	return true, nil
+}
+
+type anchor struct {
+	seq int64
+	mac []byte
+}
+
+type verifier struct {
+	db       *sql.DB
+	chain    *chainer
+	anchors  map[int64]anchor
+	progress func(done, total int64)
+}
+
+// verifies reports whether r is the genuine successor of a row whose chain
+// value is prev.
+func (v *verifier) verifies(prev []byte, r *chainRow) bool {
+	if r.mac == nil {
+		return false
+	}
+	return bytes.Equal(v.chain.next(prev, &r.chainFields), r.mac) &&
+		(!r.userID.Valid || r.userID.Int64 == r.actorID)
+}
+
+func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
+	var rep VerifyReport
+	rep.Anchors = len(v.anchors)
+	var total int64
+	if v.progress != nil {
+		if err := v.db.QueryRowContext(ctx, `SELECT n FROM audit_log_count WHERE id = 1`).Scan(&total); err != nil {
+			return rep, err
+		}
+	}
+	rows, err := v.db.QueryContext(ctx, `SELECT `+chainRowCols+` FROM audit_log ORDER BY id`)
+	if err != nil {
+		return rep, err
+	}
+	defer rows.Close()
+	prevMac, prevSeq := zeroMac, int64(0)
+	var r chainRow
+	var walked int64
+	for rows.Next() {
+		walked++
+		if v.progress != nil && walked%65536 == 0 {
+			v.progress(walked, total)
+		}
+		chained, err := scanChainRow(rows, &r)
+		if err != nil {
+			return rep, err
+		}
+		if !chained {
+			rep.Unchained++
+			continue
+		}
+		if r.seq != prevSeq+1 || !v.verifies(prevMac, &r) {
+			rows.Close()
+			t, err := v.classify(ctx, &r, prevSeq, prevMac)
+			if err != nil {
+				return rep, err
+			}
+			rep.Problem = t
+			return rep, nil
+		}
+		if a, ok := v.anchors[r.id]; ok && (a.seq != r.seq || !bytes.Equal(a.mac, r.mac)) {
+			rows.Close()
+			rep.Problem = &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq,
+				Detail: "the row differs from the chain head trek.log recorded for it: the chain was rewritten"}
+			return rep, nil
+		}
+		rep.Checked++
+		prevSeq, prevMac = r.seq, r.mac // scanChainRow gives each row a fresh slice
+		rep.HeadID, rep.HeadSeq = r.id, r.seq
+	}
+	if err := rows.Err(); err != nil {
+		return rep, err
+	}
+	if v.progress != nil {
+		v.progress(walked, total)
+	}
+	// Rows cut off the end leave anchors past the head.
+	for id, a := range v.anchors {
+		if a.seq > rep.HeadSeq {
+			rep.Problem = &Tamper{Kind: TamperMissing, ID: 0, Seq: rep.HeadSeq + 1,
+				Detail: fmt.Sprintf("trek.log recorded chain position %d (row %d), the table ends at %d: the newest rows were deleted",
+					a.seq, id, rep.HeadSeq)}
+			return rep, nil
+		}
+	}
+	rep.Intact = true
+	return rep, nil
+}
+
+// classify names what is wrong at r, the first row that does not follow
+// from (prevSeq, prevMac). It looks at the rows around r once, so it costs
+// nothing while the chain is intact.
+func (v *verifier) classify(ctx context.Context, r *chainRow, prevSeq int64, prevMac []byte) (*Tamper, error) {
+	t := &Tamper{ID: r.id, Seq: prevSeq + 1}
+	pred, err := v.bySeq(ctx, r.seq-1)
+	if err != nil {
+		return nil, err
+	}
+	next, err := v.nextChained(ctx, r.id)
+	if err != nil {
+		return nil, err
+	}
+	expected, err := v.bySeq(ctx, prevSeq+1)
+	if err != nil {
+		return nil, err
+	}
+	predMac := zeroMac
+	if pred != nil {
+		predMac = pred.mac
+	}
+	// genuine: the key chained r after its own predecessor, wherever that
+	// stands now.
+	genuine := (r.seq == 1 || pred != nil) && v.verifies(predMac, r)
+	switch {
+	case genuine && r.seq != prevSeq+1 && (expected != nil || r.seq <= prevSeq):
+		t.Kind, t.Detail = TamperReordered, fmt.Sprintf("chain position %d stands where %d belongs", r.seq, prevSeq+1)
+	case genuine:
+		t.Kind, t.Detail = TamperMissing, fmt.Sprintf("chain positions %d to %d are gone", prevSeq+1, r.seq-1)
+	case next != nil && next.seq == prevSeq+1 && v.verifies(prevMac, next):
+		t.Kind, t.Detail = TamperInserted, fmt.Sprintf("row %d stands between two consecutive chained rows; the key did not chain it", r.id)
+	case r.seq == prevSeq+1:
+		t.Kind, t.Detail = TamperChanged, "the row's fields or chain value were altered"
+		if prevSeq == 0 {
+			t.Detail += " (or the chain key is not the one the rows were written with)"
+		}
+	case r.seq > prevSeq+1 && pred == nil && expected == nil:
+		t.Kind, t.Detail = TamperMissing, fmt.Sprintf("chain positions %d to %d are gone", prevSeq+1, r.seq-1)
+	default:
+		t.Kind, t.Detail = TamperChanged, fmt.Sprintf("the row claims chain position %d, which does not follow %d", r.seq, prevSeq)
+	}
+	return t, nil
+}
+
+func (v *verifier) nextChained(ctx context.Context, after int64) (*chainRow, error) {
+	return v.one(ctx, `SELECT `+chainRowCols+` FROM audit_log WHERE id > ? AND chain_seq IS NOT NULL ORDER BY id LIMIT 1`, after)
+}
+
+func (v *verifier) bySeq(ctx context.Context, seq int64) (*chainRow, error) {
+	if seq < 1 {
+		return nil, nil
+	}
+	return v.one(ctx, `SELECT `+chainRowCols+` FROM audit_log WHERE chain_seq = ? ORDER BY id LIMIT 1`, seq)
+}
+
+func (v *verifier) one(ctx context.Context, q string, arg int64) (*chainRow, error) {
+	var r chainRow
+	_, err := scanChainRow(v.db.QueryRowContext(ctx, q, arg), &r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// readAnchors collects the chain heads recorded in trek.log and the rotated
+// files beside it (lumberjack names them trek-<time>.log).
+func readAnchors(logPath string) (map[int64]anchor, error) {
+	dir, base := filepath.Split(logPath)
+	ext := filepath.Ext(base)
+	prefix := strings.TrimSuffix(base, ext) + "-"
+	entries, err := os.ReadDir(filepath.Clean(dir + "."))
+	if errors.Is(err, os.ErrNotExist) {
+		return map[int64]anchor{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	anchors := map[int64]anchor{}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || (name != base && !(strings.HasPrefix(name, prefix) && strings.HasSuffix(name, ext))) {
+			continue
+		}
+		if err := readAnchorFile(filepath.Join(dir, name), anchors); err != nil {
+			return nil, err
+		}
+	}
+	return anchors, nil
+}
+
+func readAnchorFile(path string, anchors map[int64]anchor) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		i := bytes.Index(line, []byte(anchorTag))
+		if i < 0 || !bytes.HasPrefix(line, []byte("[INFO] ")) {
+			continue
+		}
+		var id, seq int64
+		var mac []byte
+		for _, field := range strings.Fields(string(line[i+len(anchorTag):])) {
+			k, val, _ := strings.Cut(field, "=")
+			switch k {
+			case "id":
+				id, _ = strconv.ParseInt(val, 10, 64)
+			case "seq":
+				seq, _ = strconv.ParseInt(val, 10, 64)
+			case "mac":
+				mac, _ = hex.DecodeString(val)
+			}
+		}
+		if id > 0 && seq > 0 && len(mac) == len(zeroMac) {
+			anchors[id] = anchor{seq, mac}
+		}
+	}
+	return sc.Err()
+}
