@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Action is the key an event is stored under, such as "user.login". It is the
@@ -233,6 +235,9 @@ func newActionSet(extra []ActionInfo) (actionSet, error) {
 		if strings.TrimSpace(info.Category) == "" {
 			return nil, fmt.Errorf("%w: %q has no category", ErrBadAction, info.Action)
 		}
+		if err := validLabel(info.Label); err != nil {
+			return nil, fmt.Errorf("%w: %q: %w", ErrBadAction, info.Action, err)
+		}
 		if _, dup := set[info.Action]; dup {
 			return nil, fmt.Errorf("%w: %q is already in the catalogue", ErrBadAction, info.Action)
 		}
@@ -254,6 +259,20 @@ func validActionKey(a Action) error {
 		ok := c >= 'a' && c <= 'z' || c == '_' || c == '.' || (i > 0 && c >= '0' && c <= '9')
 		if !ok {
 			return fmt.Errorf("%w: key %q may hold only a-z, 0-9, '_' and '.', starting with a letter", ErrBadAction, a)
+		}
+	}
+	return nil
+}
+
+// validLabel keeps a label to printable text, since it stands in every log
+// line of its events unescaped.
+func validLabel(l string) error {
+	if len(l) > 64 {
+		return errors.New("label longer than 64 bytes")
+	}
+	for _, r := range l {
+		if r == utf8.RuneError || r == '"' || r == '=' || !unicode.IsPrint(r) {
+			return fmt.Errorf("label %q may hold only printable characters, without '\"' and '='", l)
 		}
 	}
 	return nil

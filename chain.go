@@ -59,27 +59,32 @@ func loadChainKey(key []byte, path string, create bool) ([]byte, error) {
 	return k, nil
 }
 
+// createChainKey writes a new key to a temporary file and links it into
+// place, so a process opening the same new data folder at the same moment
+// finds either no key file or a whole one, never a half-written one.
 func createChainKey(path string) ([]byte, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("%w: creating %s: %w", ErrChainKey, filepath.Dir(path), err)
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("%w: creating %s: %w", ErrChainKey, dir, err)
 	}
 	k := make([]byte, chainKeyLen)
 	if _, err := rand.Read(k); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrChainKey, err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		// Another process created it first: use theirs.
-		return loadChainKey(nil, path, false)
-	}
+	f, err := os.CreateTemp(dir, ".audit_key-*")
 	if err != nil {
-		return nil, fmt.Errorf("%w: creating %s: %w", ErrChainKey, path, err)
+		return nil, fmt.Errorf("%w: creating a key in %s: %w", ErrChainKey, dir, err)
 	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
 	_, werr := f.WriteString(hex.EncodeToString(k) + "\n")
-	serr := f.Sync()
-	if err := errors.Join(werr, serr, f.Close()); err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("%w: writing %s: %w", ErrChainKey, path, err)
+	if err := errors.Join(werr, f.Chmod(0o600), f.Sync(), f.Close()); err != nil {
+		return nil, fmt.Errorf("%w: writing %s: %w", ErrChainKey, tmp, err)
+	}
+	if err := os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
+		return loadChainKey(nil, path, false) // another process was first: use its key
+	} else if err != nil {
+		return nil, fmt.Errorf("%w: creating %s: %w", ErrChainKey, path, err)
 	}
 	return k, nil
 }

@@ -26,6 +26,7 @@ const (
 var DefaultSecretKeys = []string{
 	"password", "passwd", "secret", "token", "api_key", "apikey",
 	"authorization", "cookie", "passphrase", "private_key", "client_secret",
+	"smtp_pass", "webhook_url", // TREK's own secret settings
 }
 
 // redactor encodes details and keeps secrets out of them.
@@ -70,6 +71,12 @@ func (r *redactor) isSecret(key string) bool {
 func (r *redactor) mayHoldSecret(enc []byte) bool {
 	n := make([]byte, 0, len(enc))
 	for _, c := range enc {
+		if c >= utf8.RuneSelf {
+			// Non-ASCII can lower-case to ASCII (the Kelvin sign to 'k'):
+			// fold it exactly as isSecret does.
+			n = []byte(normaliseKey(string(enc)))
+			break
+		}
 		switch {
 		case c == '_' || c == '-':
 		case c >= 'A' && c <= 'Z':

@@ -184,13 +184,18 @@ func appendQuoted(b []byte, s string) []byte {
 
 // appendJSONSafe copies encoded JSON, escaping any rune that is not
 // printable as \uXXXX. encoding/json already escapes control characters and
-// U+2028/2029; this also covers bidi overrides and other format characters.
+// U+2028/2029 but not DEL; this also covers DEL, bidi overrides and other
+// format characters.
 // Such runes only occur inside JSON strings, where \u escapes are valid.
 func appendJSONSafe(b []byte, enc []byte) []byte {
 	for i := 0; i < len(enc); {
 		c := enc[i]
 		if c < utf8.RuneSelf {
-			b = append(b, c)
+			if c < 0x20 || c == 0x7f {
+				b = appendUEscape(b, rune(c))
+			} else {
+				b = append(b, c)
+			}
 			i++
 			continue
 		}

@@ -10,6 +10,7 @@ type row struct {
 	id        int64 // set by the store on insert
 	createdAt time.Time
 	userID    int64 // 0: NULL
+	userGone  bool  // userID names no row of users: store user_id NULL
 	username  string
 	email     string
 	action    Action

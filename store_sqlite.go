@@ -35,6 +35,7 @@ type sqliteStore struct {
 	hasUsers bool
 	actions  actionSet // for the list's category filter
 	chain    *chainer  // nil only in benchmarks measuring what the chain costs
+	hostFK   bool      // foreign_keys as the writer connection came
 }
 
 func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error) {
@@ -83,9 +84,18 @@ func (s *sqliteStore) connect(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: connecting: %w", ErrStore, err)
 	}
+	// Foreign keys are checked by fillActors instead (a missing user is
+	// stored as NULL); enforcing them here would fail on a database with no
+	// users table. The setting is per connection, and reset restores it
+	// before a host's connection goes back to its pool.
+	if err := conn.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&s.hostFK); err != nil {
+		conn.Close()
+		return fmt.Errorf("%w: reading PRAGMA foreign_keys: %w", ErrStore, err)
+	}
 	for _, p := range []string{
 		fmt.Sprintf("PRAGMA busy_timeout = %d", s.busy.Milliseconds()),
 		"PRAGMA synchronous = " + s.sync,
+		"PRAGMA foreign_keys = OFF",
 	} {
 		if _, err := conn.ExecContext(ctx, p); err != nil {
 			conn.Close()
@@ -105,6 +115,9 @@ func (s *sqliteStore) reset() {
 	}
 	s.stmts = nil
 	if s.conn != nil {
+		if s.hostFK {
+			s.conn.ExecContext(context.Background(), "PRAGMA foreign_keys = ON")
+		}
 		s.conn.Close()
 		s.conn = nil
 	}
@@ -214,7 +227,11 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending) (err error) 
 			if p.details != nil {
 				details = f.details.s
 			}
-			args = append(args, p.id, f.createdAt, nullInt(p.userID), f.action, nullString(p.resource), details,
+			userID := nullInt(p.userID)
+			if p.userGone {
+				userID = nil
+			}
+			args = append(args, p.id, f.createdAt, userID, f.action, nullString(p.resource), details,
 				nullString(p.ip), nullString(p.username), nullString(p.email), nullInt(p.userID), seq, mac)
 		}
 		if _, err := st.ExecContext(ctx, args...); err != nil {
@@ -237,9 +254,13 @@ func chunkFor(n int) int {
 	return 1
 }
 
-// fillActors completes the snapshot of actors given by id alone from TREK's
-// users table, in one query per batch, so the log line and the entry name
-// the user even after the user row is gone.
+// fillActors checks the batch's user ids against TREK's users table, in one
+// query per batch. An actor given by id alone gets its username and email
+// from there, so the log line and the entry name the user even after the
+// user row is gone. An id with no user row (the account was deleted before
+// its deletion was recorded) is stored as NULL, as TREK's ON DELETE SET
+// NULL would have left it; actor_id and the snapshot keep who it was. That
+// way one such event can never fail the batch it shares a commit with.
 func (s *sqliteStore) fillActors(ctx context.Context, batch []*pending) error {
 	if !s.hasUsers {
 		return nil
@@ -247,7 +268,7 @@ func (s *sqliteStore) fillActors(ctx context.Context, batch []*pending) error {
 	var ids []any
 	seen := map[int64]bool{}
 	for _, p := range batch {
-		if p.userID != 0 && p.username == "" && p.email == "" && !seen[p.userID] {
+		if p.userID != 0 && !seen[p.userID] {
 			seen[p.userID] = true
 			ids = append(ids, p.userID)
 		}
@@ -255,26 +276,35 @@ func (s *sqliteStore) fillActors(ctx context.Context, batch []*pending) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	q := `SELECT id, username, email FROM users WHERE id IN (?` + strings.Repeat(",?", len(ids)-1) + `)`
-	rows, err := s.conn.QueryContext(ctx, q, ids...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	found := map[int64][2]string{}
-	for rows.Next() {
-		var id int64
-		var name, email sql.NullString
-		if err := rows.Scan(&id, &name, &email); err != nil {
+	found := make(map[int64][2]string, len(ids))
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 500)]
+		ids = ids[len(chunk):]
+		q := `SELECT id, username, email FROM users WHERE id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
+		rows, err := s.conn.QueryContext(ctx, q, chunk...)
+		if err != nil {
 			return err
 		}
-		found[id] = [2]string{cleanText(name.String, maxActorLen), cleanText(email.String, maxActorLen)}
-	}
-	if err := rows.Err(); err != nil {
-		return err
+		for rows.Next() {
+			var id int64
+			var name, email sql.NullString
+			if err := rows.Scan(&id, &name, &email); err != nil {
+				rows.Close()
+				return err
+			}
+			found[id] = [2]string{cleanText(name.String, maxActorLen), cleanText(email.String, maxActorLen)}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
 	}
 	for _, p := range batch {
-		if u, ok := found[p.userID]; ok && p.username == "" && p.email == "" {
+		if p.userID == 0 {
+			continue
+		}
+		u, ok := found[p.userID]
+		p.userGone = !ok
+		if ok && p.username == "" && p.email == "" {
 			p.username, p.email = u[0], u[1]
 		}
 	}

@@ -1,0 +1,612 @@
+package audit
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var sqliteTimeRE = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$`)
+
+// parseCreatedAt reads a created_at value the library wrote and checks it is
+// UTC text in TREK's form, within [from, to].
+func parseCreatedAt(t *testing.T, s string, from, to time.Time) time.Time {
+	t.Helper()
+	require.Regexp(t, sqliteTimeRE, s)
+	ts, err := time.Parse(sqliteTimeLayout, s)
+	require.NoError(t, err)
+	assert.False(t, ts.Before(from.Truncate(time.Second)), "created_at %s before the call (%s)", s, from)
+	assert.False(t, ts.After(to), "created_at %s after the call (%s)", s, to)
+	return ts
+}
+
+func TestRecordRoundTripsEveryCatalogueKey(t *testing.T) {
+	actor := Actor{UserID: 7, Username: "alice", Email: "alice@example.com"}
+	for _, level := range []string{"info", "debug"} {
+		t.Run("LOG_LEVEL="+level, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.LogLevel = level
+			a := openAuditor(t, cfg)
+
+			cat := Catalogue()
+			events := make([]Event, len(cat))
+			start := time.Now().UTC()
+			for i, info := range cat {
+				e := validEvent(info)
+				e.Actor, e.IP = actor, "203.0.113.9"
+				events[i] = e
+				require.NoError(t, a.Record(t.Context(), e), "%s", info.Action)
+			}
+			end := time.Now().UTC()
+			require.NoError(t, a.Close())
+
+			rows := readRows(t, openTestDB(t, cfg.DBPath))
+			require.Len(t, rows, len(cat))
+			perEvent := 1
+			if level == "debug" {
+				perEvent = 2
+			}
+			lines := eventLines(logLines(t, cfg.LogPath))
+			require.Len(t, lines, perEvent*len(cat))
+
+			for i, info := range cat {
+				r, e := rows[i], events[i]
+				assert.Equal(t, string(info.Action), r.Action)
+				assert.Equal(t, sql.NullInt64{Int64: 7, Valid: true}, r.UserID, "%s user_id", info.Action)
+				assert.Equal(t, sql.NullString{String: e.Resource, Valid: true}, r.Resource, "%s resource", info.Action)
+				assert.Equal(t, sql.NullString{String: "203.0.113.9", Valid: true}, r.IP, "%s ip", info.Action)
+				assert.Equal(t, sql.NullString{String: "alice", Valid: true}, r.ActorUsername, "%s actor_username", info.Action)
+				assert.Equal(t, sql.NullString{String: "alice@example.com", Valid: true}, r.ActorEmail, "%s actor_email", info.Action)
+				if e.Details == nil {
+					assert.False(t, r.Details.Valid, "%s: no details must be NULL, got %q", info.Action, r.Details.String)
+				} else {
+					want, err := json.Marshal(e.Details)
+					require.NoError(t, err)
+					assert.JSONEq(t, string(want), r.Details.String, "%s details", info.Action)
+				}
+				created := parseCreatedAt(t, r.CreatedAt, start, end)
+
+				logTime := created.Format(logTimeLayout)
+				assert.Equal(t, fmtInfoLine(logTime, actor.Email, info.Label, logSubject(e), "203.0.113.9"),
+					lines[i*perEvent], "%s [INFO] line", info.Action)
+				if perEvent == 2 {
+					details := "null"
+					if r.Details.Valid {
+						details = r.Details.String
+					}
+					assert.Equal(t, fmt.Sprintf("[DEBUG] %s AUDIT %s userId=7 %s", logTime, info.Action, details),
+						lines[i*perEvent+1], "%s [DEBUG] line", info.Action)
+				}
+			}
+		})
+	}
+}
+
+func TestLogTimesFollowTZWhileDatabaseStaysUTC(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.TZ = "Europe/Berlin"
+	cfg.LogLevel = "debug"
+	a := openAuditor(t, cfg)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+
+	start := time.Now().UTC()
+	require.NoError(t, a.Record(t.Context(), Event{Action: TripCreate,
+		Actor:   Actor{UserID: 7, Username: "alice", Email: "alice@example.com"},
+		Details: map[string]any{"title": "Lisbon", "tripId": 12}, IP: "203.0.113.9"}))
+	end := time.Now().UTC()
+
+	rows := readRows(t, openTestDB(t, cfg.DBPath))
+	require.Len(t, rows, 1)
+	created := parseCreatedAt(t, rows[0].CreatedAt, start, end)
+	_, offset := created.In(berlin).Zone()
+	require.NotZero(t, offset, "Berlin is never at UTC, so the shift must show")
+
+	logTime := created.In(berlin).Format(logTimeLayout)
+	assert.Equal(t, []string{
+		`[INFO] ` + logTime + ` alice@example.com created trip "Lisbon" ip=203.0.113.9`,
+		`[DEBUG] ` + logTime + ` AUDIT trip.create userId=7 {"title":"Lisbon","tripId":12}`,
+	}, eventLines(logLines(t, cfg.LogPath)))
+
+	page, err := a.List(t.Context(), Query{})
+	require.NoError(t, err)
+	require.Len(t, page.Entries, 1)
+	assert.Equal(t, created.Format("2006-01-02T15:04:05Z"), page.Entries[0].CreatedAt)
+}
+
+func TestConcurrentRecordsAreAllStoredAndLogged(t *testing.T) {
+	const goroutines, perGoroutine = 64, 1000
+	const total = goroutines * perGoroutine
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines)
+	for g := range goroutines {
+		wg.Go(func() {
+			actor := Actor{UserID: int64(g + 1), Email: fmt.Sprintf("u%d@example.com", g)}
+			for i := range perGoroutine {
+				err := a.Record(t.Context(), Event{Action: UserLogin, Actor: actor,
+					Resource: fmt.Sprintf("%d/%d", g, i), IP: "203.0.113.9"})
+				if err != nil {
+					errs <- fmt.Errorf("goroutine %d, event %d: %w", g, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		assert.NoError(t, err)
+	}
+	assert.EqualValues(t, total, a.Stats().Recorded)
+	require.NoError(t, a.Close())
+
+	db := openTestDB(t, cfg.DBPath)
+	assert.EqualValues(t, total, countRows(t, db))
+	var distinct int
+	require.NoError(t, db.QueryRow(`SELECT COUNT(DISTINCT resource) FROM audit_log`).Scan(&distinct))
+	assert.Equal(t, total, distinct, "every event stored once")
+
+	lines := logLines(t, cfg.LogPath)
+	info := eventLines(lines)
+	perActor := map[string]int{}
+	for _, l := range info {
+		require.True(t, strings.HasPrefix(l, "[INFO] "), "unexpected line %q", l)
+		if f := strings.Fields(l); assert.GreaterOrEqual(t, len(f), 3, "line %q", l) {
+			perActor[f[2]]++
+		}
+	}
+	assert.Equal(t, total, len(info), "[INFO] event lines")
+	assert.Len(t, perActor, goroutines)
+	for who, n := range perActor {
+		assert.Equal(t, perGoroutine, n, "lines of %s", who)
+	}
+}
+
+func TestCloseWhileRecording(t *testing.T) {
+	const goroutines = 16
+	const closeAfter = 500 // successful Records before Close is called
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+
+	var ok atomic.Int64
+	reached := make(chan struct{})
+	final := make(chan error, goroutines) // each goroutine's first error
+	for g := range goroutines {
+		go func() {
+			for i := 0; ; i++ {
+				err := a.Record(t.Context(), Event{Action: UserLogin, Resource: fmt.Sprintf("%d/%d", g, i)})
+				if err != nil {
+					final <- err
+					return
+				}
+				if ok.Add(1) == closeAfter {
+					close(reached)
+				}
+			}
+		}()
+	}
+	select {
+	case <-reached:
+	case err := <-final:
+		require.FailNow(t, "Record failed before Close", "%v", err)
+	}
+	require.NoError(t, a.Close())
+	for range goroutines {
+		assert.ErrorIs(t, <-final, ErrClosed)
+	}
+	stored := ok.Load()
+	assert.GreaterOrEqual(t, stored, int64(closeAfter))
+
+	assert.ErrorIs(t, a.Record(t.Context(), Event{Action: UserLogin}), ErrClosed, "Record after Close")
+	assert.NoError(t, a.Close(), "second Close")
+
+	db := openTestDB(t, cfg.DBPath)
+	assert.Equal(t, stored, countRows(t, db), "rows == Records that returned nil")
+	var distinct int64
+	require.NoError(t, db.QueryRow(`SELECT COUNT(DISTINCT resource) FROM audit_log`).Scan(&distinct))
+	assert.Equal(t, stored, distinct)
+	assert.EqualValues(t, stored, len(linesWithPrefix(eventLines(logLines(t, cfg.LogPath)), "[INFO] ")),
+		"[INFO] lines == Records that returned nil")
+}
+
+func TestDetailsRedactSecrets(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.LogLevel = "debug"
+	cfg.SecretKeys = []string{"pin"}
+	a := openAuditor(t, cfg)
+	db := openTestDB(t, cfg.DBPath)
+
+	secrets := []string{"hunter2", "k-123", "cs-456", "tok-789", "0000", "basic-abc", "k-321", "pw-2"}
+	details := map[string]any{
+		"Password":     "hunter2",
+		"API-Key":      "k-123",
+		"clientSecret": "cs-456",
+		"nested": map[string]any{
+			"list": []any{map[string]any{"access_token": "tok-789", "keep": "visible-1"}},
+			"keep": "visible-2",
+			"deeper": map[string]any{"headers": map[string]any{"Authorization": "basic-abc"},
+				"APIKEY": "k-321", "pass_word": "pw-2"},
+		},
+		"door_PIN": "0000",
+		"note":     "visible-3",
+		"count":    3,
+	}
+	require.NoError(t, a.Record(t.Context(), Event{Action: SettingsAppUpdate, Details: details}))
+
+	rows := readRows(t, db)
+	require.Len(t, rows, 1)
+	assert.JSONEq(t, `{
+		"Password": "[REDACTED]",
+		"API-Key": "[REDACTED]",
+		"clientSecret": "[REDACTED]",
+		"nested": {
+			"list": [{"access_token": "[REDACTED]", "keep": "visible-1"}],
+			"keep": "visible-2",
+			"deeper": {"headers": {"Authorization": "[REDACTED]"}, "APIKEY": "[REDACTED]", "pass_word": "[REDACTED]"}
+		},
+		"door_PIN": "[REDACTED]",
+		"note": "visible-3",
+		"count": 3
+	}`, rows[0].Details.String)
+	logText := string(readLog(t, cfg.LogPath))
+	for _, s := range secrets {
+		assert.NotContains(t, rows[0].Details.String, s)
+		assert.NotContains(t, logText, s)
+	}
+	assert.Equal(t, "hunter2", details["Password"], "the caller's map is not changed")
+}
+
+// TestDetailsRedactTREKSecretSettings: TREK's admin settings mask exactly
+// these keys (smtp_pass, admin_webhook_url, admin_ntfy_token, brevo_api_key);
+// settings.app_update events carry settings keys, so the defaults must cover
+// them.
+func TestDetailsRedactTREKSecretSettings(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	db := openTestDB(t, cfg.DBPath)
+	require.NoError(t, a.Record(t.Context(), Event{Action: SettingsAppUpdate, Details: map[string]any{
+		"smtp_host":         "mail.example.com",
+		"smtp_pass":         "smtp-secret",
+		"admin_webhook_url": "https://discord.com/api/webhooks/1/hook-secret",
+		"admin_ntfy_token":  "ntfy-secret",
+		"brevo_api_key":     "brevo-secret",
+	}}))
+	rows := readRows(t, db)
+	require.Len(t, rows, 1)
+	for _, s := range []string{"smtp-secret", "hook-secret", "ntfy-secret", "brevo-secret"} {
+		assert.NotContains(t, rows[0].Details.String, s)
+	}
+	assert.Contains(t, rows[0].Details.String, "mail.example.com")
+}
+
+// TestDetailsRedactKeysThatLowerCaseToASCII: a key is secret "ignoring
+// case" (strings.ToLower), and the Kelvin sign U+212A lower-cases to 'k'.
+func TestDetailsRedactKeysThatLowerCaseToASCII(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	db := openTestDB(t, cfg.DBPath)
+	r := newRedactor(nil)
+	require.True(t, r.isSecret("API_\u212AEY"), "the library itself calls this key secret")
+	require.NoError(t, a.Record(t.Context(), Event{Action: SettingsAppUpdate, Details: map[string]any{
+		"API_\u212AEY": "kelvin-value", // no secret word in the value either
+	}}))
+	rows := readRows(t, db)
+	require.Len(t, rows, 1)
+	assert.NotContains(t, rows[0].Details.String, "kelvin-value")
+}
+
+func TestUnencodableDetailsAreRejected(t *testing.T) {
+	cyclicMap := map[string]any{}
+	cyclicMap["self"] = cyclicMap
+	cyclicSlice := make([]any, 1)
+	cyclicSlice[0] = cyclicSlice
+	cases := []struct {
+		name  string
+		value any
+	}{
+		{"channel", make(chan int)},
+		{"function", func() {}},
+		{"NaN", math.NaN()},
+		{"infinity", math.Inf(1)},
+		{"map containing itself", cyclicMap},
+		{"slice containing itself", cyclicSlice},
+		{"channel nested in a map", map[string]any{"inner": make(chan int)}},
+	}
+	cfg := testConfig(t)
+	cfg.LogLevel = "debug"
+	a := openAuditor(t, cfg)
+	db := openTestDB(t, cfg.DBPath)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := a.Record(t.Context(), Event{Action: SettingsAppUpdate,
+				Details: map[string]any{"fine": 1, "bad_value": tc.value}})
+			require.ErrorIs(t, err, ErrInvalidEvent)
+			assert.Contains(t, err.Error(), `"bad_value"`)
+			assert.Zero(t, countRows(t, db))
+			assert.Empty(t, readLog(t, cfg.LogPath))
+		})
+	}
+}
+
+func TestLargeDetailsAreTruncated(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	db := openTestDB(t, cfg.DBPath)
+
+	t.Run("one huge string", func(t *testing.T) {
+		details := map[string]any{"title": "Lisbon", "notes": strings.Repeat("é", 50_000)}
+		orig, err := json.Marshal(details)
+		require.NoError(t, err)
+		require.NoError(t, a.Record(t.Context(), Event{Action: TripCreate, Details: details}))
+		rows := readRows(t, db)
+		stored := rows[len(rows)-1].Details.String
+		assert.LessOrEqual(t, len(stored), 64<<10)
+		assert.True(t, utf8.ValidString(stored))
+		var got map[string]any
+		require.NoError(t, json.Unmarshal([]byte(stored), &got))
+		assert.Equal(t, true, got["_truncated"])
+		assert.EqualValues(t, len(orig), got["_original_size"])
+		assert.Equal(t, "Lisbon", got["title"])
+		notes, _ := got["notes"].(string)
+		assert.NotEmpty(t, notes)
+		assert.True(t, strings.HasPrefix(notes, strings.Repeat("é", 100)), "notes keep their beginning")
+	})
+	t.Run("many keys", func(t *testing.T) {
+		details := map[string]any{}
+		for i := range 2000 {
+			details[fmt.Sprintf("k%04d", i)] = strings.Repeat("x", 100)
+		}
+		orig, err := json.Marshal(details)
+		require.NoError(t, err)
+		require.NoError(t, a.Record(t.Context(), Event{Action: SettingsAppUpdate, Details: details}))
+		rows := readRows(t, db)
+		stored := rows[len(rows)-1].Details.String
+		assert.LessOrEqual(t, len(stored), 64<<10)
+		var got map[string]any
+		require.NoError(t, json.Unmarshal([]byte(stored), &got))
+		assert.Equal(t, true, got["_truncated"])
+		assert.EqualValues(t, len(orig), got["_original_size"])
+	})
+	t.Run("just under the limit is kept whole", func(t *testing.T) {
+		details := map[string]any{"notes": strings.Repeat("y", 60<<10)}
+		orig, err := json.Marshal(details)
+		require.NoError(t, err)
+		require.NoError(t, a.Record(t.Context(), Event{Action: SettingsAppUpdate, Details: details}))
+		rows := readRows(t, db)
+		assert.Equal(t, string(orig), rows[len(rows)-1].Details.String)
+	})
+}
+
+func TestFreeTextIsCutAndMadeValid(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	db := openTestDB(t, cfg.DBPath)
+
+	long := strings.Repeat("€", 1000) // 3000 bytes
+	require.NoError(t, a.Record(t.Context(), Event{Action: BackupDelete, Resource: long}))
+	require.NoError(t, a.Record(t.Context(), Event{Action: TripCreate,
+		Actor:    Actor{UserID: 3, Username: "bob\xff", Email: "bob\xfe@example.com"},
+		Resource: "trip\xff\xfe:12", Details: map[string]any{"title": "caf\xe9", "note": "\xff"}}))
+	rows := readRows(t, db)
+	require.Len(t, rows, 2)
+
+	res := rows[0].Resource.String
+	assert.LessOrEqual(t, len(res), 1<<10, "resource cut to 1 KiB")
+	assert.True(t, utf8.ValidString(res))
+	assert.True(t, strings.HasPrefix(res, strings.Repeat("€", 300)), "resource keeps its beginning")
+
+	r := rows[1]
+	for name, s := range map[string]string{"resource": r.Resource.String,
+		"actor_username": r.ActorUsername.String, "actor_email": r.ActorEmail.String} {
+		assert.True(t, utf8.ValidString(s), "%s %q", name, s)
+		assert.Contains(t, s, "\uFFFD", "%s: invalid bytes replaced", name)
+	}
+	assert.True(t, utf8.ValidString(r.Details.String), "details %q", r.Details.String)
+	assert.True(t, strings.HasPrefix(r.Resource.String, "trip") && strings.HasSuffix(r.Resource.String, ":12"),
+		r.Resource.String)
+	var got map[string]string
+	require.NoError(t, json.Unmarshal([]byte(r.Details.String), &got))
+	assert.Equal(t, map[string]string{"title": "caf\uFFFD", "note": "\uFFFD"}, got)
+	assert.True(t, utf8.Valid(readLog(t, cfg.LogPath)), "trek.log is valid UTF-8")
+}
+
+func TestEventIP(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	db := openTestDB(t, cfg.DBPath)
+
+	for _, ip := range []string{"not-an-ip", "203.0.113.9:443", "203.0.113.9\n", "[2001:db8::1]", "999.1.1.1",
+		"203.0.113.9, 10.0.0.1"} {
+		t.Run("invalid "+strconv.Quote(ip), func(t *testing.T) {
+			err := a.Record(t.Context(), Event{Action: UserLogin, IP: ip})
+			require.ErrorIs(t, err, ErrInvalidEvent)
+			assert.Contains(t, err.Error(), strconv.Quote(ip))
+			assert.Zero(t, countRows(t, db))
+			assert.Empty(t, readLog(t, cfg.LogPath))
+		})
+	}
+
+	cases := []struct {
+		name, ctxIP, eventIP, want string
+	}{
+		{"IPv4-mapped IPv6 stored as IPv4", "", "::ffff:203.0.113.9", "203.0.113.9"},
+		{"IPv6 in canonical form", "", "2001:DB8:0:0::1", "2001:db8::1"},
+		{"zone dropped", "", "fe80::1%eth0", "fe80::1"},
+		{"client IP from the context", "198.51.100.4", "", "198.51.100.4"},
+		{"Event.IP wins over the context", "198.51.100.4", "203.0.113.9", "203.0.113.9"},
+		{"no IP at all", "", "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			if tc.ctxIP != "" {
+				ctx = WithClientIP(ctx, tc.ctxIP)
+			}
+			require.NoError(t, a.Record(ctx, Event{Action: UserLogin, IP: tc.eventIP}))
+			rows := readRows(t, db)
+			last := rows[len(rows)-1]
+			assert.Equal(t, sql.NullString{String: tc.want, Valid: tc.want != ""}, last.IP)
+			lines := linesWithPrefix(eventLines(logLines(t, cfg.LogPath)), "[INFO] ")
+			want := " ip=" + tc.want
+			if tc.want == "" {
+				want = " ip=-"
+			}
+			assert.True(t, strings.HasSuffix(lines[len(lines)-1], want), "%q should end with %q", lines[len(lines)-1], want)
+		})
+	}
+}
+
+func TestActorResolution(t *testing.T) {
+	alice := Actor{UserID: 1, Username: "alice", Email: "alice@example.com"}
+	bob := Actor{UserID: 2, Username: "bob", Email: "bob@example.com"}
+	cases := []struct {
+		name      string
+		ctxActor  *Actor
+		event     Actor
+		trekUsers bool // the database has TREK's users table with carol as user 3
+		wantID    int64
+		wantName  string
+		wantEmail string
+		wantWho   string // the actor field of the [INFO] line; "": any but anonymous
+	}{
+		{"Event.Actor wins over the context", &bob, alice, false, 1, "alice", "alice@example.com", "alice@example.com"},
+		{"context actor when Event.Actor is zero", &bob, Actor{}, false, 2, "bob", "bob@example.com", "bob@example.com"},
+		{"anonymous without either", nil, Actor{}, false, 0, "", "", "anonymous"},
+		{"anonymous context actor stays anonymous", &Actor{}, Actor{}, false, 0, "", "", "anonymous"},
+		{"ID only, filled from TREK's users table", nil, Actor{UserID: 3}, true, 3, "carol", "carol@example.com",
+			"carol@example.com"},
+		{"ID only, context actor, filled from users", &Actor{UserID: 3}, Actor{}, true, 3, "carol", "carol@example.com",
+			"carol@example.com"},
+		{"given snapshot not overwritten from users", nil, Actor{UserID: 3, Username: "carol-then",
+			Email: "carol-then@example.com"}, true, 3, "carol-then", "carol-then@example.com", "carol-then@example.com"},
+		// The user row is gone (the deletion was recorded after it): user_id
+		// is stored NULL, as ON DELETE SET NULL would have left it, and the
+		// line still names the user by id.
+		{"ID of a user not in users", nil, Actor{UserID: 9}, true, 0, "", "", "user#9"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			if tc.trekUsers {
+				createTrekDB(t, cfg.DBPath, map[int64]string{3: "carol"})
+			}
+			a := openAuditor(t, cfg)
+			ctx := t.Context()
+			if tc.ctxActor != nil {
+				ctx = WithActor(ctx, *tc.ctxActor)
+			}
+			require.NoError(t, a.Record(ctx, Event{Action: UserPasswordChange, Actor: tc.event}))
+			rows := readRows(t, openTestDB(t, cfg.DBPath))
+			require.Len(t, rows, 1)
+			assert.Equal(t, sql.NullInt64{Int64: tc.wantID, Valid: tc.wantID != 0}, rows[0].UserID)
+			assert.Equal(t, sql.NullString{String: tc.wantName, Valid: tc.wantName != ""}, rows[0].ActorUsername)
+			assert.Equal(t, sql.NullString{String: tc.wantEmail, Valid: tc.wantEmail != ""}, rows[0].ActorEmail)
+			lines := eventLines(logLines(t, cfg.LogPath))
+			require.Len(t, lines, 1)
+			f := strings.Fields(lines[0])
+			require.GreaterOrEqual(t, len(f), 3)
+			if tc.wantWho == "" {
+				assert.NotEqual(t, "anonymous", f[2])
+			} else {
+				assert.Equal(t, tc.wantWho, f[2])
+			}
+		})
+	}
+
+	t.Run("ID only, no users table: not anonymous", func(t *testing.T) {
+		cfg := testConfig(t)
+		a := openAuditor(t, cfg)
+		require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, Actor: Actor{UserID: 7}}))
+		rows := readRows(t, openTestDB(t, cfg.DBPath))
+		require.Len(t, rows, 1)
+		assert.Equal(t, sql.NullInt64{Int64: 7, Valid: true}, rows[0].UserID)
+		assert.False(t, rows[0].ActorUsername.Valid)
+		lines := eventLines(logLines(t, cfg.LogPath))
+		require.Len(t, lines, 1)
+		assert.NotContains(t, lines[0], "anonymous")
+	})
+}
+
+func TestOpenRejectsBadConfig(t *testing.T) {
+	cases := []struct {
+		name  string
+		edit  func(*Config)
+		value string // the message must name it
+	}{
+		{"LOG_LEVEL", func(c *Config) { c.LogLevel = "verbose" }, "verbose"},
+		{"TZ", func(c *Config) { c.TZ = "Mars/Olympus_Mons" }, "Mars/Olympus_Mons"},
+		{"Synchronous", func(c *Config) { c.Synchronous = "sometimes" }, "sometimes"},
+		{"TRUST_PROXY word", func(c *Config) { c.TrustProxy = "maybe" }, "maybe"},
+		{"TRUST_PROXY negative", func(c *Config) { c.TrustProxy = "-1" }, "-1"},
+		{"TRUST_PROXY bad CIDR", func(c *Config) { c.TrustProxy = "10.0.0.0/33" }, "10.0.0.0/33"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			tc.edit(&cfg)
+			a, err := Open(cfg)
+			if a != nil {
+				a.Close()
+			}
+			require.ErrorIs(t, err, ErrBadConfig)
+			assert.Contains(t, err.Error(), tc.value)
+		})
+	}
+}
+
+func TestConfigFromEnv(t *testing.T) {
+	t.Setenv("TRUST_PROXY", "2")
+	t.Setenv("LOG_LEVEL", "debug")
+	t.Setenv("TZ", "Europe/Berlin")
+	t.Setenv("AUDIT_DB_PATH", "/srv/trek/data/travel.db")
+	t.Setenv("AUDIT_LOG_PATH", "/srv/trek/data/logs/trek.log")
+	cfg := ConfigFromEnv()
+	assert.Equal(t, "2", cfg.TrustProxy)
+	assert.Equal(t, "debug", cfg.LogLevel)
+	assert.Equal(t, "Europe/Berlin", cfg.TZ)
+	assert.Equal(t, "/srv/trek/data/travel.db", cfg.DBPath)
+	assert.Equal(t, "/srv/trek/data/logs/trek.log", cfg.LogPath)
+}
+
+func TestDefaultsCreateTREKLayout(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, v := range []string{"TRUST_PROXY", "LOG_LEVEL", "TZ", "AUDIT_DB_PATH", "AUDIT_LOG_PATH"} {
+		t.Setenv(v, "")
+	}
+	a, err := Open(ConfigFromEnv())
+	require.NoError(t, err)
+	require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, Actor: Actor{UserID: 1, Email: "a@example.com"}}))
+	require.NoError(t, a.Close())
+
+	for _, p := range []string{DefaultDBPath, DefaultLogPath} {
+		fi, err := os.Stat(filepath.Join(dir, p))
+		if assert.NoError(t, err, p) {
+			assert.Positive(t, fi.Size(), p)
+		}
+	}
+	assert.Equal(t, "data/travel.db", DefaultDBPath)
+	assert.Equal(t, "data/logs/trek.log", DefaultLogPath)
+	db := openTestDB(t, filepath.Join(dir, "data", "travel.db"))
+	assert.EqualValues(t, 1, countRows(t, db))
+	lines := eventLines(logLines(t, filepath.Join(dir, "data", "logs", "trek.log")))
+	require.Len(t, lines, 1)
+	assert.Regexp(t, `^\[INFO\] \S+ a@example.com logged in ip=-$`, lines[0])
+}

@@ -1,0 +1,180 @@
+package audit
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// forgeries are texts a user could type into a username, an email, a trip
+// title or a file name, meant to break a trek.log line or fake another.
+var forgeries = []string{
+	"line\nbreak",
+	"carriage\rreturn",
+	"crlf\r\n[INFO] x",
+	"\x1b[31mred\x1b[0m",
+	"line\u2028separator",
+	"paragraph\u2029separator",
+	"bidi\u202Eoverride",
+	"isolate\u2066x\u2069",
+	"invalid\xff\xfeutf8",
+	"\n[INFO] 2026-01-01T00:00:00 admin@x logged in ip=1.2.3.4",
+	"tab\there",
+	"nul\x00byte",
+	"del\x7f",
+	"next\u0085line",
+	"csi\u009b31mred",
+	`quote" ip=6.6.6.6`,
+	`back\slash`,
+}
+
+// badLogRune reports runes that must never stand raw in trek.log: controls
+// (line breaks, escapes), the Unicode line and paragraph separators and the
+// bidi controls that reorder how a line reads.
+func badLogRune(r rune) bool {
+	switch {
+	case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+		return true
+	case r == '\u2028' || r == '\u2029':
+		return true
+	case r == '\u200e' || r == '\u200f' || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069'):
+		return true
+	}
+	return false
+}
+
+// TestUserTextCannotBreakOrForgeLogLines records every forgery through the
+// actor, the resource and the details, and reads trek.log back.
+func TestUserTextCannotBreakOrForgeLogLines(t *testing.T) {
+	for _, level := range []string{"info", "debug"} {
+		t.Run("LOG_LEVEL="+level, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.LogLevel = level
+			a := openAuditor(t, cfg)
+
+			events := 0
+			for _, s := range forgeries {
+				for _, e := range []Event{
+					{Action: UserLogin, Actor: Actor{UserID: 1, Email: s}},
+					{Action: UserLoginFailed, Actor: Actor{UserID: 1, Username: s}},
+					{Action: BackupDelete, Resource: s},
+					{Action: MCPToolCall, Resource: s},
+					{Action: TripCreate, Details: map[string]any{"title": s, s: s}},
+					{Action: TripDelete, Details: map[string]any{"tripId": 1, "trip": s}},
+					{Action: SettingsAppUpdate, Details: map[string]any{"nested": map[string]any{"list": []any{s}}}},
+				} {
+					require.NoError(t, a.Record(t.Context(), e), "%+v", e)
+					events++
+				}
+			}
+			require.NoError(t, a.Close())
+
+			raw := readLog(t, cfg.LogPath)
+			require.True(t, utf8.Valid(raw), "trek.log is valid UTF-8")
+			lines := logLines(t, cfg.LogPath)
+			for i, l := range lines {
+				ok := strings.HasPrefix(l, "[INFO] ") || strings.HasPrefix(l, "[DEBUG] ")
+				assert.True(t, ok, "line %d starts with neither [INFO] nor [DEBUG]: %q", i, l)
+				for _, r := range l {
+					if badLogRune(r) {
+						assert.Failf(t, "raw control or separator in trek.log", "line %d has %U: %q", i, r, l)
+						break
+					}
+				}
+			}
+
+			ev := eventLines(lines)
+			perEvent := 1
+			if level == "debug" {
+				perEvent = 2
+			}
+			require.Len(t, ev, perEvent*events, "lines per event")
+			for i := 0; i < len(ev); i += perEvent {
+				info := ev[i]
+				assert.True(t, strings.HasPrefix(info, "[INFO] "), "%q", info)
+				assert.True(t, strings.HasSuffix(info, " ip=-"), "the real ip field ends the line: %q", info)
+				if perEvent == 2 {
+					assert.True(t, strings.HasPrefix(ev[i+1], "[DEBUG] "), "%q", ev[i+1])
+					assert.Contains(t, ev[i+1], " AUDIT ")
+				}
+			}
+		})
+	}
+}
+
+// TestTrekLogRotatesAt10MBKeepingFourBackups writes well past 10 MB several
+// times through the shared writer and Record, with the default rotation.
+func TestTrekLogRotatesAt10MBKeepingFourBackups(t *testing.T) {
+	const maxFile = 10 * 1024 * 1024
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	w := a.LogWriter()
+
+	line := "[INFO] 2026-04-20T10:11:53 host filler " + strings.Repeat("x", 984) + "\n" // 1 KiB
+	require.Len(t, line, 1024)
+	chunk := []byte(strings.Repeat(line, 1024)) // 1 MiB of whole lines
+	written := 0
+	for i := 0; written < 65*maxFile/10; i++ { // 65 MiB: six rotations at least
+		n, err := w.Write(chunk)
+		require.NoError(t, err)
+		written += n
+		require.NoError(t, a.Record(t.Context(), Event{Action: BackupCreate, Resource: "backup-" + string(rune('a'+i%26))}))
+	}
+	require.NoError(t, a.Record(t.Context(), Event{Action: BackupDelete, Resource: "last-one"}))
+	require.NoError(t, a.Close())
+
+	dir := filepath.Dir(cfg.LogPath)
+	backupName := regexp.MustCompile(`^trek-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}\.log$`)
+	backups := func() []string {
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		var out []string
+		for _, e := range entries {
+			if backupName.MatchString(e.Name()) {
+				out = append(out, e.Name())
+			}
+		}
+		return out
+	}
+	// lumberjack deletes backups beyond MaxBackups in a goroutine of its own
+	// (its "mill") that each rotation only signals; neither Write nor Close
+	// waits for it. Writing has stopped, so the number of backups only
+	// falls, to exactly 4 once the mill has run: wait for that condition,
+	// bounded, instead of guessing a time.
+	require.Eventually(t, func() bool { return len(backups()) == 4 }, 20*time.Second, 5*time.Millisecond,
+		"backups left: %v", backups())
+
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.ElementsMatch(t, append(backups(), "trek.log"), names, "only trek.log and its 4 backups")
+
+	for _, name := range names {
+		raw, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		assert.LessOrEqual(t, len(raw), maxFile, "%s is over 10 MB", name)
+		if name != "trek.log" {
+			assert.Greater(t, len(raw), maxFile/2, "%s holds a real share of the writes", name)
+		}
+		require.True(t, bytes.HasSuffix(raw, []byte("\n")), "%s ends mid-line", name)
+		for i, l := range strings.Split(string(raw[:len(raw)-1]), "\n") {
+			if !strings.HasPrefix(l, "[INFO] ") {
+				require.Failf(t, "torn line", "%s line %d: %.60q", name, i, l)
+			}
+		}
+	}
+	current := eventLines(logLines(t, cfg.LogPath))
+	require.NotEmpty(t, current)
+	assert.Regexp(t, `^\[INFO\] \S+ anonymous deleted backup "last-one" ip=-$`, current[len(current)-1])
+}

@@ -1,0 +1,373 @@
+package audit
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// tableColumn is one row of PRAGMA table_info.
+type tableColumn struct {
+	CID     int
+	Name    string
+	Type    string
+	NotNull bool
+	Default sql.NullString
+	PK      int
+}
+
+// auditSchema is what TREK relies on in audit_log: its columns, the
+// created_at index and the foreign key to users.
+type auditSchema struct {
+	Columns     []tableColumn
+	IndexSQL    sql.NullString
+	IndexCols   []string
+	ForeignKeys []string
+}
+
+func readAuditSchema(t *testing.T, db *sql.DB) auditSchema {
+	t.Helper()
+	var s auditSchema
+	rows, err := db.Query(`SELECT cid, name, type, "notnull", dflt_value, pk FROM pragma_table_info('audit_log') ORDER BY cid`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var c tableColumn
+		require.NoError(t, rows.Scan(&c.CID, &c.Name, &c.Type, &c.NotNull, &c.Default, &c.PK))
+		s.Columns = append(s.Columns, c)
+	}
+	require.NoError(t, rows.Err())
+	rows.Close()
+
+	err = db.QueryRow(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'idx_audit_log_created'
+		AND tbl_name = 'audit_log'`).Scan(&s.IndexSQL)
+	if err != sql.ErrNoRows {
+		require.NoError(t, err)
+	}
+	rows, err = db.Query(`SELECT name || CASE desc WHEN 1 THEN ' DESC' ELSE ' ASC' END
+		FROM pragma_index_xinfo('idx_audit_log_created') WHERE key = 1 ORDER BY seqno`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var c string
+		require.NoError(t, rows.Scan(&c))
+		s.IndexCols = append(s.IndexCols, c)
+	}
+	require.NoError(t, rows.Err())
+	rows.Close()
+
+	rows, err = db.Query(`SELECT "from" || ' -> ' || "table" || '(' || "to" || ') ON DELETE ' || on_delete
+		FROM pragma_foreign_key_list('audit_log') ORDER BY id, seq`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var fk string
+		require.NoError(t, rows.Scan(&fk))
+		s.ForeignKeys = append(s.ForeignKeys, fk)
+	}
+	require.NoError(t, rows.Err())
+	rows.Close()
+	return s
+}
+
+// assertTREKSchemaKept checks that after is before plus, at most, nullable
+// columns without defaults at the end.
+func assertTREKSchemaKept(t *testing.T, before, after auditSchema) {
+	t.Helper()
+	require.GreaterOrEqual(t, len(after.Columns), len(before.Columns))
+	assert.Equal(t, before.Columns, after.Columns[:len(before.Columns)], "TREK's columns")
+	for _, c := range after.Columns[len(before.Columns):] {
+		assert.False(t, c.NotNull, "added column %s must be nullable", c.Name)
+		assert.False(t, c.Default.Valid, "added column %s has a default", c.Name)
+		assert.Zero(t, c.PK, "added column %s", c.Name)
+	}
+	assert.Equal(t, before.IndexSQL, after.IndexSQL, "idx_audit_log_created")
+	assert.Equal(t, []string{"created_at DESC"}, after.IndexCols)
+	assert.Equal(t, before.ForeignKeys, after.ForeignKeys)
+	assert.Equal(t, []string{"user_id -> users(id) ON DELETE SET NULL"}, after.ForeignKeys)
+}
+
+func hasTable(t *testing.T, db *sql.DB, name string) bool {
+	t.Helper()
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, name).Scan(&n))
+	return n > 0
+}
+
+func TestWorksWithTheDatabaseTREKMade(t *testing.T) {
+	for _, mode := range []string{"DBPath", "Config.DB"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			dbPath := filepath.Join(dir, "travel.db")
+			host := createTrekDB(t, dbPath, map[int64]string{1: "alice", 2: "bob", 3: "carol"})
+			var fk int
+			require.NoError(t, host.QueryRow(`PRAGMA foreign_keys`).Scan(&fk))
+			require.Equal(t, 1, fk, "TREK runs with foreign keys on")
+			schemaBefore := readAuditSchema(t, host)
+
+			// TREK's rows from before the library.
+			loginID := insertTrekRow(t, host, 1, "user.login", nil, nil, "203.0.113.1")
+			notJSONID := insertTrekRow(t, host, 2, "trip.update", "trip:12", "{not json", "203.0.113.2")
+			carolTrekID := insertTrekRow(t, host, 3, "trip.create", "trip:13", `{"title":"Oslo"}`, "203.0.113.3")
+			futureID := insertTrekRow(t, host, 1, "future.audit_key", nil, `{"x":1}`, nil)
+
+			cfg := Config{LogPath: filepath.Join(dir, "logs", "trek.log"), ChainKeyFile: filepath.Join(dir, ".audit_key")}
+			if mode == "DBPath" {
+				cfg.DBPath = dbPath
+			} else {
+				cfg.DB = host
+			}
+			a := openAuditor(t, cfg)
+			ctx := t.Context()
+
+			// The library's rows and TREK's, interleaved after Open.
+			require.NoError(t, a.Record(ctx, Event{Action: UserPasswordChange, Actor: Actor{UserID: 3}, IP: "203.0.113.3"}))
+			carolLibID := readRows(t, host)[4].ID
+			backupID := insertTrekRow(t, host, 2, "backup.create", "backup-1.zip", nil, "203.0.113.2")
+			require.NoError(t, a.Record(ctx, Event{Action: TripCreate, Resource: "trip:14",
+				Actor: Actor{UserID: 1, Username: "alice", Email: "alice@example.com"}, Details: map[string]any{"title": "Lisbon"}}))
+			failedID := insertTrekRow(t, host, nil, "user.login_failed", nil, `{"email":"x@example.com"}`, "198.51.100.7")
+			require.NoError(t, a.Record(ctx, Event{Action: UserLogin, Actor: Actor{UserID: 2}}))
+
+			// carol deletes her account: TREK's foreign key empties user_id.
+			_, err := host.Exec(`DELETE FROM users WHERE id = 3`)
+			require.NoError(t, err)
+
+			page, err := a.List(ctx, Query{Limit: 500})
+			require.NoError(t, err)
+			assert.EqualValues(t, 9, page.Total, "total counts TREK's rows too")
+			require.Len(t, page.Entries, 9)
+			byID := map[int64]Entry{}
+			for i, e := range page.Entries {
+				if i > 0 {
+					assert.Less(t, e.ID, page.Entries[i-1].ID, "newest first")
+				}
+				assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`, e.CreatedAt, "entry %d", e.ID)
+				byID[e.ID] = e
+			}
+			for _, id := range []int64{loginID, notJSONID, carolTrekID, futureID, carolLibID, backupID, failedID} {
+				assert.Contains(t, byID, id)
+			}
+
+			login := byID[loginID]
+			assert.Equal(t, ptr(int64(1)), login.UserID)
+			assert.Equal(t, ptr("alice"), login.Username, "from users")
+			assert.Equal(t, ptr("alice@example.com"), login.UserEmail)
+			assert.Nil(t, login.Details, "NULL details")
+			assert.Nil(t, login.Resource)
+			assert.Equal(t, ptr("203.0.113.1"), login.IP)
+
+			assert.JSONEq(t, `{"_parse_error":true}`, string(byID[notJSONID].Details))
+
+			carolTrek := byID[carolTrekID]
+			assert.Nil(t, carolTrek.UserID, "user_id set to NULL by TREK's foreign key")
+			assert.Nil(t, carolTrek.Username, "TREK's row has no snapshot")
+			assert.JSONEq(t, `{"title":"Oslo"}`, string(carolTrek.Details))
+
+			carolLib := byID[carolLibID]
+			assert.Nil(t, carolLib.UserID, "user_id set to NULL by TREK's foreign key")
+			assert.Equal(t, ptr("carol"), carolLib.Username, "snapshot taken when recorded")
+			assert.Equal(t, ptr("carol@example.com"), carolLib.UserEmail)
+			assert.Equal(t, UserPasswordChange, carolLib.Action)
+
+			assert.Equal(t, Action("future.audit_key"), byID[futureID].Action, "keys outside the catalogue are listed")
+			assert.Nil(t, byID[futureID].IP)
+			assert.Nil(t, byID[failedID].UserID)
+
+			body, err := json.Marshal(page)
+			require.NoError(t, err)
+			var raw struct {
+				Entries []map[string]json.RawMessage `json:"entries"`
+			}
+			require.NoError(t, json.Unmarshal(body, &raw))
+			for _, e := range raw.Entries {
+				var id int64
+				require.NoError(t, json.Unmarshal(e["id"], &id))
+				switch id {
+				case loginID:
+					assert.Equal(t, "null", string(e["details"]))
+				case notJSONID:
+					assert.Equal(t, `{"_parse_error":true}`, string(e["details"]))
+				}
+			}
+
+			require.NoError(t, a.Close())
+			if mode == "Config.DB" {
+				require.NoError(t, host.Ping(), "the host's handle stays open")
+			}
+			insertTrekRow(t, host, 1, "user.login", nil, nil, "203.0.113.1")
+			assert.EqualValues(t, 10, countRows(t, host))
+
+			assertTREKSchemaKept(t, schemaBefore, readAuditSchema(t, host))
+
+			// Reopening finds everything in place and applies nothing twice.
+			a2 := openAuditor(t, cfg)
+			page, err = a2.List(ctx, Query{})
+			require.NoError(t, err)
+			assert.EqualValues(t, 10, page.Total)
+			require.NoError(t, a2.Close())
+			assertMigrationsOnce(t, host)
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// assertMigrationsOnce checks that every migration is recorded exactly once,
+// versions 1..n without a gap.
+func assertMigrationsOnce(t *testing.T, db *sql.DB) {
+	t.Helper()
+	rows, err := db.Query(`SELECT version, COUNT(*) FROM audit_schema_migrations GROUP BY version ORDER BY version`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var versions []int
+	for rows.Next() {
+		var v, n int
+		require.NoError(t, rows.Scan(&v, &n))
+		assert.Equal(t, 1, n, "migration %d recorded %d times", v, n)
+		versions = append(versions, v)
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, versions, len(migrations))
+	for i, v := range versions {
+		assert.Equal(t, i+1, v)
+	}
+}
+
+func TestOpenIsIdempotent(t *testing.T) {
+	cfg := testConfig(t)
+
+	a1 := openAuditor(t, cfg)
+	db := openTestDB(t, cfg.DBPath)
+	schema := readAuditSchema(t, db)
+	cfg2 := cfg
+	cfg2.LogPath = filepath.Join(filepath.Dir(cfg.LogPath), "second.log")
+	a2 := openAuditor(t, cfg2) // a second Auditor on the same file, both open
+	require.NoError(t, a1.Record(t.Context(), Event{Action: UserLogin}))
+	require.NoError(t, a2.Record(t.Context(), Event{Action: UserLogin}))
+	require.NoError(t, a1.Close())
+	require.NoError(t, a2.Close())
+
+	for range 3 {
+		a, err := Open(cfg)
+		require.NoError(t, err)
+		require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin}))
+		require.NoError(t, a.Close())
+	}
+	assertMigrationsOnce(t, db)
+	assert.Equal(t, schema, readAuditSchema(t, db), "reopening changes no column or index")
+	assert.EqualValues(t, 5, countRows(t, db))
+	page, err := openAuditor(t, cfg).List(t.Context(), Query{})
+	require.NoError(t, err)
+	assert.EqualValues(t, 5, page.Total)
+}
+
+// TestConcurrentOpensOfANewFile: processes starting together on a new data
+// folder (TREK and a command of this module, say) must all open it; the
+// schema is migrated once. Each round uses a fresh folder, so the first
+// start happens ten times.
+func TestConcurrentOpensOfANewFile(t *testing.T) {
+	const rounds, openers = 10, 8
+	for round := range rounds {
+		cfg := testConfig(t)
+		auditors := make([]*Auditor, openers)
+		errs := make([]error, openers)
+		var wg sync.WaitGroup
+		for i := range openers {
+			c := cfg
+			c.LogPath = filepath.Join(filepath.Dir(cfg.LogPath), fmt.Sprintf("trek%d.log", i))
+			wg.Go(func() { auditors[i], errs[i] = Open(c) })
+		}
+		wg.Wait()
+		for i := range openers {
+			if assert.NoError(t, errs[i], "round %d, Open #%d", round, i) {
+				assert.NoError(t, auditors[i].Record(t.Context(), Event{Action: UserLogin}))
+				assert.NoError(t, auditors[i].Close())
+			}
+		}
+		db := openTestDB(t, cfg.DBPath)
+		assertMigrationsOnce(t, db)
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+func TestLibraryNeverCreatesUsersTable(t *testing.T) {
+	t.Run("DBPath", func(t *testing.T) {
+		cfg := testConfig(t)
+		a := openAuditor(t, cfg)
+		require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, Actor: Actor{UserID: 7}}))
+		require.NoError(t, a.Close())
+		db := openTestDB(t, cfg.DBPath)
+		assert.True(t, hasTable(t, db, "audit_log"))
+		assert.False(t, hasTable(t, db, "users"))
+	})
+	t.Run("Config.DB", func(t *testing.T) {
+		dir := t.TempDir()
+		// A plain handle: with foreign keys on, audit_log's reference to a
+		// users table that is not there refuses every insert (see the
+		// report); TREK's own database always has users.
+		host, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "travel.db")+"?_busy_timeout=10000")
+		require.NoError(t, err)
+		t.Cleanup(func() { host.Close() })
+		a := openAuditor(t, Config{DB: host, LogPath: filepath.Join(dir, "trek.log"),
+			ChainKeyFile: filepath.Join(dir, ".audit_key")})
+		require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin}))
+		require.NoError(t, a.Close())
+		assert.NoError(t, host.Ping(), "the host's handle stays open")
+		assert.True(t, hasTable(t, host, "audit_log"))
+		assert.False(t, hasTable(t, host, "users"))
+	})
+}
+
+// TestHostForeignKeysDoNotFailOtherEvents: on TREK's own handle foreign keys
+// are on, so an event whose actor's user row is already gone (an account
+// deletion recorded after the DELETE) breaks the foreign key. Whatever the
+// library does with that event, the events that happen to share its
+// group-commit batch must not fail with it. Five bursts of 64 events, one of
+// them bad, make sharing a batch all but certain.
+func TestHostForeignKeysDoNotFailOtherEvents(t *testing.T) {
+	dir := t.TempDir()
+	host := createTrekDB(t, filepath.Join(dir, "travel.db"), map[int64]string{1: "alice"})
+	a := openAuditor(t, Config{DB: host, LogPath: filepath.Join(dir, "trek.log"),
+		ChainKeyFile: filepath.Join(dir, ".audit_key")})
+
+	const rounds, n, bad = 5, 64, 32
+	var stored int64
+	for round := range rounds {
+		errs := make([]error, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				actor := Actor{UserID: 1}
+				if i == bad {
+					actor = Actor{UserID: 2, Username: "gone", Email: "gone@example.com"} // no such user
+				}
+				errs[i] = a.Record(t.Context(), Event{Action: UserAccountDelete, Actor: actor})
+			})
+		}
+		close(start)
+		wg.Wait()
+		failed := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				stored++
+			case i != bad:
+				failed++
+			}
+		}
+		assert.Zero(t, failed, "round %d: events that failed only for sharing a batch; the bad one returned %v",
+			round, errs[bad])
+		if errs[bad] != nil {
+			assert.ErrorIs(t, errs[bad], ErrStore)
+		}
+	}
+	assert.Equal(t, stored, countRows(t, host), "rows == Records that returned nil")
+}
