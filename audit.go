@@ -383,7 +383,7 @@ func (a *Auditor) prepare(ctx context.Context, e *Event) (*pending, error) {
 		ip:        ip,
 	}
 	p.label = info.label()
-	p.subject = subjectOf(e)
+	p.subject = cleanText(subjectOf(e), maxResourceLen) // brief, like the stored resource
 	return p, nil
 }
 

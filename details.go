@@ -157,7 +157,9 @@ func unencodable(details map[string]any, err error) error {
 
 // truncateDetails keeps the top-level keys that fit, in order, shortens a
 // string that does not, and marks the result with _truncated and
-// _original_size so a reader knows it is not the whole.
+// _original_size so a reader knows it is not the whole. Sizes are those of
+// the encoding: JSON escaping can make a key or a string up to six times as
+// long as its text.
 func truncateDetails(enc []byte) ([]byte, error) {
 	var tree map[string]json.RawMessage
 	if err := json.Unmarshal(enc, &tree); err != nil {
@@ -173,18 +175,18 @@ func truncateDetails(enc []byte) ([]byte, error) {
 	omitted := 0
 	for _, k := range keys {
 		v := tree[k]
-		cost := len(k) + len(v) + 4
+		ek, _ := json.Marshal(k) // the key as written, escapes and all
+		cost := len(ek) + len(v) + 2
 		if cost <= budget {
 			out[k] = v
 			budget -= cost
 			continue
 		}
 		var s string
-		if json.Unmarshal(v, &s) == nil && budget > len(k)+64 {
-			s = cutString(s, (budget-len(k)-16)/2) // escaping can double the length
-			out[k] = s
-			b, _ := json.Marshal(s)
-			budget -= len(k) + len(b) + 4
+		if json.Unmarshal(v, &s) == nil && budget > len(ek)+64 {
+			cut, b := cutToFit(s, (budget-len(ek)-2)/2) // leave room for the keys after it
+			out[k] = cut
+			budget -= len(ek) + len(b) + 2
 			continue
 		}
 		omitted++
@@ -192,7 +194,23 @@ func truncateDetails(enc []byte) ([]byte, error) {
 	if omitted > 0 {
 		out["_omitted_keys"] = omitted
 	}
-	return json.Marshal(out)
+	res, err := json.Marshal(out)
+	if err == nil && len(res) > maxDetailsLen { // a guard: never store more than the limit
+		res, err = json.Marshal(map[string]any{"_truncated": true, "_original_size": len(enc), "_omitted_keys": len(keys)})
+	}
+	return res, err
+}
+
+// cutToFit shortens s, with the truncation mark, until its JSON encoding is
+// at most n bytes, and returns it with that encoding.
+func cutToFit(s string, n int) (string, []byte) {
+	for m := n; ; m = m * 2 / 3 {
+		c := cutString(s, m)
+		b, _ := json.Marshal(c)
+		if len(b) <= n || m == 0 {
+			return c, b
+		}
+	}
 }
 
 // cutString shortens s to at most n bytes on a rune boundary, with a marker.

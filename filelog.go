@@ -24,8 +24,9 @@ const maxLogWrite = 1 << 20
 // fileLog is trek.log: one lumberjack.Logger, the single owner of the file
 // and its rotation, shared by the audit lines and the host's own lines.
 type fileLog struct {
-	lj  *lumberjack.Logger
-	buf []byte // used by the writer goroutine only
+	lj   *lumberjack.Logger
+	buf  []byte      // used by the writer goroutine only
+	seen os.FileInfo // trek.log after the writer's last write; writer goroutine only
 }
 
 func openFileLog(path string, maxSizeMB, maxBackups int) (*fileLog, error) {
@@ -48,6 +49,7 @@ func (l *fileLog) Close() error { return l.lj.Close() }
 // writeEvents writes the lines of a committed batch with as few writes as
 // the size limit allows.
 func (l *fileLog) writeEvents(batch []*pending, loc *time.Location, debug bool) error {
+	l.reopenIfMoved()
 	buf := l.buf[:0]
 	var err error
 	for _, p := range batch {
@@ -74,7 +76,29 @@ func (l *fileLog) writeEvents(batch []*pending, loc *time.Location, debug bool) 
 	if cap(buf) <= 4*maxLogWrite {
 		l.buf = buf[:0]
 	}
+	if err != nil {
+		// Reopen trek.log on the next write: the descriptor that failed
+		// (a full disk, a file removed or replaced) may never work again.
+		l.lj.Close()
+		l.seen = nil
+	} else {
+		l.seen, _ = os.Stat(l.lj.Filename)
+	}
 	return err
+}
+
+// reopenIfMoved closes lumberjack's file when trek.log is no longer the
+// file it has open (deleted, moved away, its folder replaced), so that the
+// next write reopens the path, or fails and says so, rather than writing
+// lines into a file nobody can read. One stat per batch.
+func (l *fileLog) reopenIfMoved() {
+	if l.seen == nil {
+		return
+	}
+	if cur, err := os.Stat(l.lj.Filename); err != nil || !os.SameFile(l.seen, cur) {
+		l.lj.Close()
+		l.seen = nil
+	}
 }
 
 // appendInfoLine appends TREK's line:

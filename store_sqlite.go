@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -118,6 +120,11 @@ func (s *sqliteStore) reset() {
 		if s.hostFK {
 			s.conn.ExecContext(context.Background(), "PRAGMA foreign_keys = ON")
 		}
+		// Discard the connection rather than hand it back to the pool,
+		// where the next connect would get it again: what made it fail (a
+		// read-only open, a per-connection limit, a file replaced on disk)
+		// must not come back with it.
+		s.conn.Raw(func(any) error { return driver.ErrBadConn })
 		s.conn.Close()
 		s.conn = nil
 	}
@@ -174,9 +181,9 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending) (err error) 
 	}
 	defer func() {
 		if err != nil {
-			if _, rerr := s.conn.ExecContext(ctx, "ROLLBACK"); rerr != nil {
-				s.reset()
-			}
+			// Roll back, then start the next batch on a fresh connection.
+			s.conn.ExecContext(ctx, "ROLLBACK")
+			s.reset()
 		}
 	}()
 	if err := s.fillActors(ctx, batch); err != nil {
@@ -324,6 +331,12 @@ func describe(step string, err error) error {
 		case sqlite3.ErrFull:
 			return fmt.Errorf("%s: database or disk is full: %w", step, err)
 		case sqlite3.ErrCantOpen, sqlite3.ErrIoErr:
+			switch se.SystemErrno {
+			case syscall.EPERM, syscall.EACCES, syscall.EROFS:
+				return fmt.Errorf("%s: database file is read-only (%v): %w", step, se.SystemErrno, err)
+			case syscall.ENOSPC:
+				return fmt.Errorf("%s: database or disk is full: %w", step, err)
+			}
 			return fmt.Errorf("%s: database file cannot be written: %w", step, err)
 		}
 	}

@@ -1,0 +1,368 @@
+package audit
+
+// Fuzz targets for what hostile input reaches: the details encoder and its
+// redaction, the trek.log line writer, and the admin list's query string.
+// Under plain `go test` they run their seeds; CI runs each for a bounded
+// time with -fuzz.
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
+)
+
+// fuzzSecretNeedles is the test's own reading of the redaction rule: a key
+// is secret when, lower-cased and without '_' and '-', it contains one of
+// the default secret names written the same way.
+var fuzzSecretNeedles = func() []string {
+	var out []string
+	for _, k := range DefaultSecretKeys {
+		out = append(out, fuzzNormalise(k))
+	}
+	return out
+}()
+
+func fuzzNormalise(k string) string {
+	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(k))
+}
+
+func fuzzIsSecret(k string) bool {
+	n := fuzzNormalise(k)
+	return slices.ContainsFunc(fuzzSecretNeedles, func(s string) bool { return strings.Contains(n, s) })
+}
+
+// fuzzStoredKey is the key as encoding/json writes it: invalid UTF-8
+// becomes U+FFFD.
+func fuzzStoredKey(k string) string {
+	b, _ := json.Marshal(k)
+	var s string
+	json.Unmarshal(b, &s)
+	return s
+}
+
+// fuzzCheckRedacted fails for any value under a secret key, at any depth,
+// that is not the redaction marker.
+func fuzzCheckRedacted(t *testing.T, v any, path string) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if fuzzIsSecret(k) {
+				if x != redactedValue {
+					t.Fatalf("value under secret key %s/%q survived: %v", path, k, x)
+				}
+				continue
+			}
+			fuzzCheckRedacted(t, x, path+"/"+k)
+		}
+	case []any:
+		for i, x := range v {
+			fuzzCheckRedacted(t, x, path+"/"+strconv.Itoa(i))
+		}
+	}
+}
+
+// fuzzSurvived reports whether a plain string value came through: whole, or
+// (when the details were truncated) cut down with the mark, or left out.
+func fuzzSurvived(got any, present, truncated bool, want string) bool {
+	if !present {
+		return truncated
+	}
+	s, ok := got.(string)
+	if !ok {
+		return false
+	}
+	if s == want {
+		return true
+	}
+	prefix, marked := strings.CutSuffix(s, truncatedMark)
+	return truncated && marked && strings.HasPrefix(want, prefix)
+}
+
+func FuzzDetails(f *testing.F) {
+	// key, value, value repeat, nested key, nested value, extra keys, key repeat
+	f.Add("title", "Lisbon", uint16(1), "trip", "tripId", "12", uint8(0), uint8(1))
+	f.Add("password", "hunter2", uint16(1), "oidc", "client_secret", "s3cr3t", uint8(0), uint8(1))
+	f.Add("API-Key", "k", uint16(1), "Headers", "Set-Cookie", "sid=1", uint8(0), uint8(1))
+	f.Add("to\u212aen", "kelvin", uint16(1), "x", "pass\u212Aword", "nested-kelvin", uint8(0), uint8(1))
+	f.Add("notes", "lorem ipsum ", uint16(9000), "n", "k", "v", uint8(0), uint8(1))
+	f.Add("html", "<&>", uint16(30000), "small", "keep", "me", uint8(0), uint8(1))
+	f.Add("ctl", "\x01\x1b", uint16(40000), "small", "keep", "me", uint8(0), uint8(1))
+	f.Add("k", "v", uint16(1), "many", "<<<<<<<<", "1", uint8(12), uint8(250))
+	f.Add("k\xff", "v\x80", uint16(1), "\xfe", "\xc0\xaf", "\xed\xa0\x80", uint8(2), uint8(1))
+	f.Add("\u2028", "\u2029", uint16(1), "\u202e", "", "", uint8(0), uint8(0))
+	f.Add("", "", uint16(0), "", "", "", uint8(0), uint8(0))
+	f.Add("_truncated", "yes", uint16(1), "_original_size", "x", "y", uint8(0), uint8(1))
+	r := newRedactor(nil)
+	f.Fuzz(func(t *testing.T, k1, v1 string, rep uint16, k2, nk, nv string, extra, keyRep uint8) {
+		// Amplify to reach the size limit, up to ~128 KiB of input.
+		v := v1
+		if rep > 1 && v1 != "" {
+			v = strings.Repeat(v1, min(int(rep), (128<<10)/len(v1)+1))
+		}
+		details := map[string]any{}
+		if nk != "" {
+			base := strings.Repeat(nk, min(int(keyRep), (8<<10)/len(nk)+1))
+			for i := range int(extra) % 64 {
+				details[base+strconv.Itoa(i)] = nv
+			}
+		}
+		details[k2] = map[string]any{nk: nv}
+		details[k1] = v
+
+		enc, err := r.encode(details)
+		if err != nil {
+			t.Fatalf("strings are always encodable, got %v", err)
+		}
+		if len(enc) > maxDetailsLen {
+			t.Fatalf("encoded details are %d bytes, over %d", len(enc), maxDetailsLen)
+		}
+		if !utf8.Valid(enc) {
+			t.Fatalf("encoded details are not valid UTF-8: %q", enc)
+		}
+		var tree map[string]any
+		if err := json.Unmarshal(enc, &tree); err != nil || tree == nil {
+			t.Fatalf("encoded details are not a JSON object: %v: %q", err, enc)
+		}
+		fuzzCheckRedacted(t, tree, "")
+
+		// Plain values under plain keys come through, unless cut down.
+		truncated := tree["_truncated"] == true
+		stored := map[string]int{}
+		for k := range details {
+			stored[fuzzStoredKey(k)]++
+		}
+		plain := func(k string) bool {
+			return utf8.ValidString(k) && !fuzzIsSecret(k) && stored[k] == 1 && !strings.HasPrefix(k, "_")
+		}
+		for k, val := range details {
+			if !plain(k) {
+				continue
+			}
+			got, present := tree[k]
+			switch val := val.(type) {
+			case string:
+				if utf8.ValidString(val) && !fuzzSurvived(got, present, truncated, val) {
+					t.Fatalf("value of %q: got %q, want %q (truncated: %v)", k, got, val, truncated)
+				}
+			case map[string]any:
+				if !present {
+					if !truncated {
+						t.Fatalf("nested object %q lost without truncation", k)
+					}
+					continue
+				}
+				m, ok := got.(map[string]any)
+				if !ok {
+					t.Fatalf("nested object %q became %T", k, got)
+				}
+				for nk, nv := range val {
+					s := nv.(string)
+					if utf8.ValidString(nk) && !fuzzIsSecret(nk) && utf8.ValidString(s) && m[nk] != s {
+						t.Fatalf("nested value %q/%q: got %v, want %q", k, nk, m[nk], s)
+					}
+				}
+			}
+		}
+	})
+}
+
+// fuzzCheckLine checks one log line and returns it without its prefix.
+func fuzzCheckLine(t *testing.T, line, prefix string) string {
+	if !strings.HasSuffix(line, "\n") || strings.Count(line, "\n") != 1 {
+		t.Fatalf("not exactly one newline, at the end: %q", line)
+	}
+	if !utf8.ValidString(line) {
+		t.Fatalf("not valid UTF-8: %q", line)
+	}
+	for _, r := range strings.TrimSuffix(line, "\n") {
+		// Printable covers control characters, U+2028/2029, bidi
+		// overrides and the other format characters.
+		if !unicode.IsPrint(r) {
+			t.Fatalf("unprintable %U in %q", r, line)
+		}
+	}
+	rest, ok := strings.CutPrefix(line, prefix)
+	if !ok {
+		t.Fatalf("does not start with %q: %q", prefix, line)
+	}
+	return rest
+}
+
+// fuzzToken reads one field of the line: a Go-quoted string or a bare word.
+func fuzzToken(t *testing.T, s, what string) (value, rest string) {
+	if strings.HasPrefix(s, `"`) {
+		q, err := strconv.QuotedPrefix(s)
+		if err != nil {
+			t.Fatalf("%s: bad quoting in %q: %v", what, s, err)
+		}
+		v, err := strconv.Unquote(q)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return v, s[len(q):]
+	}
+	i := strings.IndexAny(s, " \n")
+	if i < 0 {
+		t.Fatalf("%s: no end in %q", what, s)
+	}
+	return s[:i], s[i:]
+}
+
+func FuzzLogLine(f *testing.F) {
+	f.Add("alice@example.com", "alice", int64(7), "Lisbon", `{"k":"v"}`, "203.0.113.9")
+	f.Add("", "", int64(0), "", "", "")
+	f.Add("", "bob smith", int64(3), `My "best" trip\`, "x", "::1")
+	f.Add("", "", int64(42), "trip", "", "")
+	f.Add("evil\n[INFO] 2026-04-20T10:11:53 admin@example.com deleted trip \"x\" ip=1.2.3.4", "u", int64(1), "t\r\n[DEBUG] forged", "\n", "1.2.3.4\nip=5")
+	f.Add("\u2028\u2029", "\u202e", int64(-1), "\x1b[31mred\x1b[0m", "\u2028", "\x00")
+	f.Add("\xff\xfe", "\xc0", int64(1), "\xed\xa0\x80", "\xff", "\x80")
+	f.Add("a\u00a0b", "\u200b", int64(1), "🚀 ☃", "\U0010FFFF", "\ufeff")
+	f.Add("-", "anonymous", int64(1<<62), "ip=-", "null", "-")
+	r := newRedactor(nil)
+	created := time.Date(2026, 4, 20, 8, 11, 53, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, email, username string, userID int64, subject, detail, ip string) {
+		enc, err := r.encode(map[string]any{"note": detail, "title": subject})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &pending{
+			row: row{createdAt: created, userID: userID, username: username, email: email,
+				action: UserLogin, details: enc, ip: ip},
+			label:   "logged in",
+			subject: subject,
+		}
+		info := string(appendInfoLine(nil, p, time.UTC))
+		rest := fuzzCheckLine(t, info, "[INFO] 2026-04-20T08:11:53 ")
+		wantActor := "anonymous"
+		switch {
+		case email != "":
+			wantActor = email
+		case username != "":
+			wantActor = username
+		case userID != 0:
+			wantActor = "user#" + strconv.FormatInt(userID, 10)
+		}
+		actor, rest := fuzzToken(t, rest, "actor")
+		if actor != wantActor {
+			t.Fatalf("actor reads %q, want %q, in %q", actor, wantActor, info)
+		}
+		rest, ok := strings.CutPrefix(rest, " logged in")
+		if !ok {
+			t.Fatalf("no label after the actor in %q", info)
+		}
+		if subject != "" {
+			var got string
+			got, rest = fuzzToken(t, strings.TrimPrefix(rest, " "), "subject")
+			if got != subject {
+				t.Fatalf("subject reads %q, want %q, in %q", got, subject, info)
+			}
+		}
+		rest, ok = strings.CutPrefix(rest, " ip=")
+		if !ok {
+			t.Fatalf("no ip= field in %q", info)
+		}
+		gotIP, rest := fuzzToken(t, rest, "ip")
+		if wantIP := cmp.Or(ip, "-"); gotIP != wantIP {
+			t.Fatalf("ip reads %q, want %q, in %q", gotIP, wantIP, info)
+		}
+		if rest != "\n" {
+			t.Fatalf("trailing %q in %q", rest, info)
+		}
+
+		debug := string(appendDebugLine(nil, p, time.UTC))
+		rest = fuzzCheckLine(t, debug, "[DEBUG] 2026-04-20T08:11:53 AUDIT user.login userId=")
+		wantID := "null"
+		if userID != 0 {
+			wantID = strconv.FormatInt(userID, 10)
+		}
+		rest, ok = strings.CutPrefix(rest, wantID+" ")
+		if !ok {
+			t.Fatalf("userId is not %s in %q", wantID, debug)
+		}
+		var got, want any
+		if err := json.Unmarshal([]byte(strings.TrimSuffix(rest, "\n")), &got); err != nil {
+			t.Fatalf("details in the debug line are not JSON: %v: %q", err, debug)
+		}
+		require.NoError(t, json.Unmarshal(enc, &want))
+		require.Equal(t, want, got, "details in the debug line")
+	})
+}
+
+func FuzzAdminQuery(f *testing.F) {
+	for _, q := range []string{
+		"", "limit=abc", "limit=0", "limit=-1", "limit=100000", "limit=2&offset=1", "offset=-5",
+		"offset=99999999999999999999", "offset=9223372036854775807", "limit=1&offset=2",
+		"cursor=abc", "cursor=0", "cursor=-1", "cursor=9223372036854775807", "limit=2&cursor=4",
+		"action=trip.", "action=Trips", "action=oauth", "action=nope", "action=.", "action=a..", "action=TRIP.CREATE",
+		"action=trip.create", "action=%E2%80%AE", "user_id=0", "user_id=x", "user_id=9223372036854775808", "user_id=%2B7",
+		"since=2026-04-20T08:00:00Z&until=2026-04-19T00:00:00Z", "since=garbage", "until=9999-12-31T23:59:59Z",
+		"since=0000-01-01T00:00:00%2B23:59", "since=2026-04-20T08:00:00.999999999-23:59",
+		"ip=%ff", "resource=%00", "a=%zz;b", "%", "&&&", "limit=1;offset=2", "limit=1&limit=2",
+		"action=Trips&user_id=1&ip=203.0.113.9&resource=trip:1&since=2000-01-01T00:00:00Z&until=2100-01-01T00:00:00Z",
+	} {
+		f.Add(q)
+	}
+	dir := f.TempDir()
+	a, err := Open(Config{
+		DBPath:   filepath.Join(dir, "travel.db"),
+		LogPath:  filepath.Join(dir, "logs", "trek.log"),
+		ChainKey: faultChainKey,
+	})
+	require.NoError(f, err)
+	f.Cleanup(func() { a.Close() })
+	ctx := context.Background()
+	for i, e := range []Event{
+		{Action: UserLogin, Actor: Actor{UserID: 1, Email: "a@example.com"}, IP: "203.0.113.9"},
+		{Action: TripCreate, Actor: Actor{UserID: 1}, Resource: "trip:1", Details: map[string]any{"title": "Lisbon"}},
+		{Action: UserLoginFailed, Details: map[string]any{"email": "x\xff"}, IP: "2001:db8::1"},
+		{Action: OAuthTokenIssue, Actor: Actor{UserID: 2, Username: "bob"}, Resource: "client\u2028x"},
+		{Action: BackupCreate, Actor: Actor{UserID: 1}},
+	} {
+		require.NoError(f, a.Record(ctx, e), "event %d", i)
+	}
+	h := a.AdminHandler(func(*http.Request) bool { return true })
+	f.Fuzz(func(t *testing.T, raw string) {
+		req := httptest.NewRequest(http.MethodGet, "/api/admin/audit-log", nil)
+		req.URL.RawQuery = raw
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		body := rec.Body.Bytes()
+		if !json.Valid(body) {
+			t.Fatalf("%q: body is not JSON: %q", raw, body)
+		}
+		switch rec.Code {
+		case http.StatusOK:
+			var page Page
+			require.NoError(t, json.Unmarshal(body, &page))
+			if page.Limit < 1 || page.Limit > MaxPageLimit || page.Offset < 0 {
+				t.Fatalf("%q: limit %d, offset %d", raw, page.Limit, page.Offset)
+			}
+			if len(page.Entries) > page.Limit || int64(len(page.Entries)) > page.Total {
+				t.Fatalf("%q: %d entries, limit %d, total %d", raw, len(page.Entries), page.Limit, page.Total)
+			}
+		case http.StatusBadRequest:
+			var e struct {
+				Error     string `json:"error"`
+				Parameter string `json:"parameter"`
+			}
+			require.NoError(t, json.Unmarshal(body, &e))
+			if e.Error == "" {
+				t.Fatalf("%q: 400 without an error: %s", raw, body)
+			}
+		default:
+			t.Fatalf("%q: status %d: %s", raw, rec.Code, body)
+		}
+	})
+}
