@@ -77,11 +77,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func parseListQuery(r *http.Request) (Query, *apiError) {
 	v := r.URL.Query()
 	var q Query
+	// As TREK's server reads it (parseInt(limit) || 100): not a number and
+	// 0 give the default; List clamps the rest to 1..500.
 	if n, err := strconv.Atoi(v.Get("limit")); err == nil {
 		q.Limit = n
-		if n == 0 {
-			q.Limit = 1 // an explicit 0 is clamped, not the default
-		}
 	}
 	if n, err := strconv.Atoi(v.Get("offset")); err == nil && n > 0 {
 		q.Offset = n
@@ -102,7 +101,8 @@ func parseListQuery(r *http.Request) (Query, *apiError) {
 		dst  *time.Time
 	}{{"since", &q.Since}, {"until", &q.Until}} {
 		if s := v.Get(p.name); s != "" {
-			t, err := time.Parse(time.RFC3339, s)
+			// An unencoded '+' of a zone offset arrives as a space.
+			t, err := time.Parse(time.RFC3339, strings.ReplaceAll(s, " ", "+"))
 			if err != nil {
 				return q, &apiError{Error: p.name + " must be an RFC 3339 time, e.g. 2026-04-20T08:00:00Z", Parameter: p.name}
 			}

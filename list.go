@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,34 +109,64 @@ func (f *filter) sql() string {
 	return " WHERE " + strings.Join(f.where, " AND ")
 }
 
-// buildFilter turns the query's filters into SQL, checking each.
-func buildFilter(q Query, actions actionSet) (filter, error) {
+// with returns f and one more clause, leaving f as it is.
+func (f filter) with(clause string, args ...any) filter {
+	f.where = append(f.where[:len(f.where):len(f.where)], clause)
+	f.args = append(f.args[:len(f.args):len(f.args)], args...)
+	return f
+}
+
+// actionMatch is Query.Action: one key, the keys of a category, or a key
+// prefix (ending in '.'). At most one of them is set.
+type actionMatch struct {
+	key    string
+	keys   []any
+	prefix string
+}
+
+// clause is the match as one condition.
+func (m actionMatch) clause() (string, []any) {
+	switch {
+	case m.key != "":
+		return "a.action = ?", []any{m.key}
+	case m.prefix != "":
+		// A range on the index rather than LIKE, whose wildcards ('_' is
+		// one) would match more than the prefix. '/' follows '.'.
+		return "a.action >= ? AND a.action < ?", []any{m.prefix, m.prefix[:len(m.prefix)-1] + "/"}
+	case len(m.keys) > 0:
+		return "a.action IN (?" + strings.Repeat(",?", len(m.keys)-1) + ")", m.keys
+	}
+	return "", nil
+}
+
+// buildFilter turns the query's filters into SQL, checking each. The
+// action filter is returned apart from the others: a page over several keys
+// is read key by key (see sqliteStore.list).
+func buildFilter(q Query, actions actionSet) (filter, actionMatch, error) {
 	var f filter
+	var m actionMatch
 	if q.Action != "" {
 		a := q.Action
 		switch {
 		case strings.HasSuffix(a, "."):
 			if err := validActionKey(Action(strings.TrimSuffix(a, "."))); err != nil {
-				return f, fmt.Errorf("%w: action prefix %q is not a key prefix", ErrBadQuery, a)
+				return f, m, fmt.Errorf("%w: action prefix %q is not a key prefix", ErrBadQuery, a)
 			}
-			// A range on the index rather than LIKE, whose wildcards
-			// ('_' is one) would match more than the prefix.
-			f.add("a.action >= ? AND a.action < ?", a, a[:len(a)-1]+"/") // '/' follows '.'
+			m.prefix = a
 		case strings.Contains(a, "."):
 			if err := validActionKey(Action(a)); err != nil {
-				return f, fmt.Errorf("%w: action %q is not an action key", ErrBadQuery, a)
+				return f, m, fmt.Errorf("%w: action %q is not an action key", ErrBadQuery, a)
 			}
-			f.add("a.action = ?", a)
+			m.key = a
 		default:
-			keys := actions.inCategory(a)
-			if len(keys) == 0 {
-				return f, fmt.Errorf("%w: action %q is neither a key, a prefix ending in '.', nor a category", ErrBadQuery, a)
+			m.keys = actions.inCategory(a)
+			if len(m.keys) == 0 {
+				return f, m, fmt.Errorf("%w: action %q is neither a key, a prefix ending in '.', nor a category", ErrBadQuery, a)
 			}
-			f.add("a.action IN (?"+strings.Repeat(",?", len(keys)-1)+")", keys...)
 		}
 	}
 	if q.UserID < 0 {
-		return f, fmt.Errorf("%w: user_id %d is negative", ErrBadQuery, q.UserID)
+		return f, m, fmt.Errorf("%w: user_id %d is negative", ErrBadQuery, q.UserID)
 	}
 	if q.UserID > 0 {
 		f.add("a.user_id = ?", q.UserID)
@@ -153,20 +184,25 @@ func buildFilter(q Query, actions actionSet) (filter, error) {
 		f.add("a.created_at < ?", q.Until.UTC().Format(sqliteTimeLayout))
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
-		return f, fmt.Errorf("%w: since must be before until", ErrBadQuery)
+		return f, m, fmt.Errorf("%w: since must be before until", ErrBadQuery)
 	}
-	return f, nil
+	return f, m, nil
 }
 
 // inCategory lists the keys under a catalogue heading, matched in any case.
 func (s actionSet) inCategory(category string) []any {
-	var keys []any
+	var keys []string
 	for k, info := range s {
 		if strings.EqualFold(info.Category, category) {
 			keys = append(keys, string(k))
 		}
 	}
-	return keys
+	slices.Sort(keys) // the same SQL text for the same category
+	out := make([]any, len(keys))
+	for i, k := range keys {
+		out[i] = k
+	}
+	return out
 }
 
 func encodeCursor(id int64) string { return strconv.FormatInt(id, 10) }
@@ -179,27 +215,72 @@ func decodeCursor(c string) (int64, error) {
 	return id, nil
 }
 
+// maxMergedKeys bounds the keys a page is read from one by one.
+const maxMergedKeys = 64
+
 func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	page := Page{Entries: []Entry{}, Limit: q.Limit, Offset: q.Offset}
-	f, err := buildFilter(q, s.actions)
+	rest, m, err := buildFilter(q, s.actions) // m: the action filter; rest: the others
 	if err != nil {
 		return page, err
 	}
-	if len(f.where) == 0 {
+	var after int64
+	if q.Cursor != "" {
+		if after, err = decodeCursor(q.Cursor); err != nil {
+			return page, err
+		}
+	}
+	every := rest // every filter, the action too
+	if c, args := m.clause(); c != "" {
+		every = rest.with(c, args...)
+	}
+	switch c, args := m.clause(); {
+	case len(every.where) == 0:
+		// COUNT(*) would read the whole table; the triggers keep this exact.
 		err = s.db.QueryRowContext(ctx, `SELECT n FROM audit_log_count WHERE id = 1`).Scan(&page.Total)
-	} else {
-		err = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_log a`+f.sql(), f.args...).Scan(&page.Total)
+	case len(rest.where) == 0:
+		// Only the action filter: the per-action counts, kept the same way.
+		err = s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(n), 0) FROM audit_log_action_count a WHERE `+c,
+			args...).Scan(&page.Total)
+	default:
+		err = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_log a`+every.sql(), every.args...).Scan(&page.Total)
 	}
 	if err != nil {
 		return page, fmt.Errorf("%w: counting: %w", ErrStore, err)
 	}
-	if q.Cursor != "" {
-		after, err := decodeCursor(q.Cursor)
-		if err != nil {
-			return page, err
-		}
-		f.add("a.id < ?", after)
+	if after > 0 {
+		rest = rest.with("a.id < ?", after)
+		every = every.with("a.id < ?", after)
 	}
+
+	// Several keys (a category, a prefix) are read one by one: each key's
+	// newest rows come off idx_audit_log_action_id already in id order,
+	// and only those are merged. As one IN or range, SQLite would sort
+	// every matching row of the table to find the newest hundred.
+	keys := m.keys
+	if m.prefix != "" {
+		if keys, err = s.keysWithPrefix(ctx, m.prefix); err != nil {
+			return page, fmt.Errorf("%w: listing: %w", ErrStore, err)
+		}
+		if len(keys) == 0 {
+			return page, nil
+		}
+	}
+	if len(keys) == 1 {
+		every = rest.with("a.action = ?", keys[0])
+	}
+	var ids string // the ids of the page, as a subquery
+	var idArgs []any
+	if len(keys) > 1 && len(keys) <= maxMergedKeys {
+		perKey := make([]string, len(keys))
+		for i, k := range keys {
+			fk := rest.with("a.action = ?", k)
+			perKey[i] = `SELECT id FROM (SELECT a.id FROM audit_log a` + fk.sql() + ` ORDER BY a.id DESC LIMIT ?)`
+			idArgs = append(append(idArgs, fk.args...), q.Offset+q.Limit+1)
+		}
+		ids = strings.Join(perKey, " UNION ALL ")
+	}
+
 	var hasUsers bool
 	if err := s.db.QueryRowContext(ctx,
 		`SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users')`).Scan(&hasUsers); err != nil {
@@ -212,8 +293,12 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 			a.action, a.resource, a.details, a.ip`
 		from += ` LEFT JOIN users u ON u.id = a.user_id`
 	}
-	args := append(f.args, q.Limit+1, q.Offset)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+cols+from+f.sql()+` ORDER BY a.id DESC LIMIT ? OFFSET ?`, args...)
+	query, args := `SELECT `+cols+from+every.sql(), every.args
+	if ids != "" {
+		query, args = `SELECT `+cols+from+` WHERE a.id IN (`+ids+`)`, idArgs
+	}
+	args = append(args[:len(args):len(args)], q.Limit+1, q.Offset)
+	rows, err := s.db.QueryContext(ctx, query+` ORDER BY a.id DESC LIMIT ? OFFSET ?`, args...)
 	if err != nil {
 		return page, fmt.Errorf("%w: listing: %w", ErrStore, err)
 	}
@@ -234,6 +319,32 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 		page.NextCursor = &c
 	}
 	return page, nil
+}
+
+// keysWithPrefix returns the distinct keys under prefix that occur in
+// audit_log, known or not, with one index seek per key rather than a scan
+// of their rows.
+func (s *sqliteStore) keysWithPrefix(ctx context.Context, prefix string) ([]any, error) {
+	end := prefix[:len(prefix)-1] + "/"
+	rows, err := s.db.QueryContext(ctx, `WITH RECURSIVE k(action) AS (
+			SELECT (SELECT MIN(action) FROM audit_log WHERE action >= ?1 AND action < ?2)
+			UNION ALL
+			SELECT (SELECT MIN(action) FROM audit_log WHERE action > k.action AND action < ?2)
+			FROM k WHERE k.action IS NOT NULL
+		) SELECT action FROM k WHERE action IS NOT NULL LIMIT ?3`, prefix, end, maxMergedKeys+1)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var keys []any
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, rows.Err()
 }
 
 func scanEntry(rows *sql.Rows) (Entry, error) {

@@ -68,6 +68,33 @@ var migrations = []migration{
 		}
 		return nil
 	}},
+	{6, "row count per action kept by triggers", func(ctx context.Context, tx *sql.Conn) error {
+		// The admin list's total under an action filter, without counting
+		// a quarter of the table when one key is common.
+		return execAll(ctx, tx,
+			`CREATE TABLE IF NOT EXISTS audit_log_action_count (
+				action TEXT PRIMARY KEY,
+				n INTEGER NOT NULL
+			) WITHOUT ROWID`,
+			`DROP TRIGGER IF EXISTS audit_log_action_count_insert`,
+			`DROP TRIGGER IF EXISTS audit_log_action_count_delete`,
+			`DROP TRIGGER IF EXISTS audit_log_action_count_update`,
+			`DELETE FROM audit_log_action_count`,
+			`INSERT INTO audit_log_action_count (action, n) SELECT action, COUNT(*) FROM audit_log GROUP BY action`,
+			`CREATE TRIGGER audit_log_action_count_insert AFTER INSERT ON audit_log BEGIN
+				INSERT INTO audit_log_action_count (action, n) VALUES (NEW.action, 1)
+					ON CONFLICT (action) DO UPDATE SET n = n + 1;
+			END`,
+			`CREATE TRIGGER audit_log_action_count_delete AFTER DELETE ON audit_log BEGIN
+				UPDATE audit_log_action_count SET n = n - 1 WHERE action = OLD.action;
+			END`,
+			`CREATE TRIGGER audit_log_action_count_update AFTER UPDATE OF action ON audit_log
+				WHEN OLD.action IS NOT NEW.action BEGIN
+				UPDATE audit_log_action_count SET n = n - 1 WHERE action = OLD.action;
+				INSERT INTO audit_log_action_count (action, n) VALUES (NEW.action, 1)
+					ON CONFLICT (action) DO UPDATE SET n = n + 1;
+			END`)
+	}},
 }
 
 // migrate brings the schema up to date in one transaction.
