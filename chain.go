@@ -120,16 +120,30 @@ type chainer struct {
 	key []byte
 	mac hash.Hash
 	buf []byte
+	sum [sha256.Size]byte
 }
 
 func newChainer(key []byte) *chainer {
 	return &chainer{key: key, mac: hmac.New(sha256.New, key)}
 }
 
-// next returns mac(n) from mac(n-1) and row n. The encoding is
-// unambiguous: every field is tagged and length-prefixed, and NULL differs
-// from the empty string.
+// next returns mac(n) from mac(n-1) and row n.
 func (c *chainer) next(prev []byte, f *chainFields) []byte {
+	c.write(prev, f)
+	return c.mac.Sum(nil)
+}
+
+// matches reports whether row f, chained after prev, has the chain value
+// want. It allocates nothing, for Verify's walk over every row.
+func (c *chainer) matches(prev []byte, f *chainFields, want []byte) bool {
+	c.write(prev, f)
+	return hmac.Equal(c.mac.Sum(c.sum[:0]), want)
+}
+
+// write feeds the HMAC with prev and row f's canonical encoding. The
+// encoding is unambiguous: every field is tagged and length-prefixed, and
+// NULL differs from the empty string.
+func (c *chainer) write(prev []byte, f *chainFields) {
 	b := c.buf[:0]
 	b = append(b, 1) // encoding version
 	b = binary.AppendVarint(b, f.seq)
@@ -143,7 +157,6 @@ func (c *chainer) next(prev []byte, f *chainFields) []byte {
 	c.mac.Reset()
 	c.mac.Write(prev)
 	c.mac.Write(b)
-	return c.mac.Sum(nil)
 }
 
 func appendChainStr(b []byte, s nullStr) []byte {

@@ -48,7 +48,6 @@ func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error)
 			return nil, fmt.Errorf("%w: creating database folder %q: %w", ErrStore, dir, err)
 		}
 		q := url.Values{}
-		q.Set("_journal_mode", "WAL")
 		q.Set("_busy_timeout", fmt.Sprint(cfg.BusyTimeout.Milliseconds()))
 		q.Set("_synchronous", cfg.Synchronous)
 		db, err := sql.Open("sqlite3", "file:"+escapePath(cfg.DBPath)+"?"+q.Encode())
@@ -62,6 +61,12 @@ func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error)
 		s.close()
 		return nil, err
 	}
+	if s.ownDB {
+		if err := s.useWAL(ctx); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
 	if err := migrate(ctx, s.conn); err != nil {
 		s.close()
 		return nil, err
@@ -72,6 +77,30 @@ func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error)
 		return nil, fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	return s, nil
+}
+
+// useWAL puts the database in WAL mode, so that TREK's readers and the
+// audit writer do not block each other. The mode is kept in the file, so this
+// is needed once; but switching takes a lock that SQLite's busy handler does
+// not wait for, so several processes opening a new file at once retry here
+// until the busy timeout.
+func (s *sqliteStore) useWAL(ctx context.Context) error {
+	deadline := time.Now().Add(s.busy)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		var mode string
+		err := s.conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		if err == nil && strings.EqualFold(mode, "wal") {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("journal mode stays %q", mode)
+		}
+		var se sqlite3.Error
+		if !errors.As(err, &se) || (se.Code != sqlite3.ErrBusy && se.Code != sqlite3.ErrLocked) || time.Now().After(deadline) {
+			return fmt.Errorf("%w: %w", ErrStore, describe("setting WAL mode", err))
+		}
+		time.Sleep(wait)
+	}
 }
 
 // escapePath keeps a file name with '?' or '#' from being read as DSN

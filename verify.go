@@ -86,34 +86,70 @@ func (a *Auditor) VerifyProgress(ctx context.Context, progress func(done, total 
 type chainRow struct {
 	chainFields
 	userID sql.NullInt64
-	mac    []byte
+	mac    []byte // macBuf[:] or nil
+	macBuf [32]byte
+	// scan and dest are scanChainRow's destinations, kept with the row so
+	// that scanning a row allocates nothing of its own.
+	scan struct {
+		created, macHex                        sql.NullString
+		resource, details, ip, username, email sql.NullString
+		actorID, seq                           sql.NullInt64
+	}
+	dest []any
 }
+
+// decodeMac decodes 64 hex digits into dst without allocating.
+func decodeMac(dst *[32]byte, s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	bad := byte(0)
+	for i := range dst {
+		hi, lo := unhexTable[s[2*i]], unhexTable[s[2*i+1]]
+		bad |= hi | lo
+		dst[i] = hi<<4 | lo&0x0f
+	}
+	return bad&0xf0 == 0
+}
+
+// unhexTable maps an ASCII hex digit to its value, anything else to 0xff.
+var unhexTable = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+	}
+	for i, c := range "ABCDEF" {
+		t[c] = byte(10 + i)
+	}
+	return t
+}()
 
 const chainRowCols = `id, CAST(created_at AS TEXT), user_id, action, resource, details, ip, actor_username, actor_email,
 	actor_id, chain_seq, chain_mac`
 
 func scanChainRow(sc interface{ Scan(...any) error }, r *chainRow) (chained bool, err error) {
-	var (
-		created, macHex                        sql.NullString
-		resource, details, ip, username, email sql.NullString
-		actorID, seq                           sql.NullInt64
-	)
-	if err := sc.Scan(&r.id, &created, &r.userID, &r.action, &resource, &details, &ip, &username, &email,
-		&actorID, &seq, &macHex); err != nil {
+	t := &r.scan
+	if r.dest == nil {
+		r.dest = []any{&r.id, &t.created, &r.userID, &r.action, &t.resource, &t.details, &t.ip, &t.username, &t.email,
+			&t.actorID, &t.seq, &t.macHex}
+	}
+	if err := sc.Scan(r.dest...); err != nil {
 		return false, err
 	}
-	if !seq.Valid && !macHex.Valid {
+	if !t.seq.Valid && !t.macHex.Valid {
 		return false, nil
 	}
-	r.seq, r.createdAt, r.actorID = seq.Int64, created.String, actorID.Int64
-	r.resource = nullStr{resource.String, resource.Valid}
-	r.details = nullStr{details.String, details.Valid}
-	r.ip = nullStr{ip.String, ip.Valid}
-	r.username = nullStr{username.String, username.Valid}
-	r.email = nullStr{email.String, email.Valid}
-	r.mac, err = hex.DecodeString(macHex.String)
-	if err != nil {
-		r.mac = nil // a mangled chain value verifies against nothing
+	r.seq, r.createdAt, r.actorID = t.seq.Int64, t.created.String, t.actorID.Int64
+	r.resource = nullStr{t.resource.String, t.resource.Valid}
+	r.details = nullStr{t.details.String, t.details.Valid}
+	r.ip = nullStr{t.ip.String, t.ip.Valid}
+	r.username = nullStr{t.username.String, t.username.Valid}
+	r.email = nullStr{t.email.String, t.email.Valid}
+	r.mac = nil // a mangled chain value verifies against nothing
+	if decodeMac(&r.macBuf, t.macHex.String) {
+		r.mac = r.macBuf[:]
 	}
 	return true, nil
 }
@@ -136,7 +172,7 @@ func (v *verifier) verifies(prev []byte, r *chainRow) bool {
 	if r.mac == nil {
 		return false
 	}
-	return bytes.Equal(v.chain.next(prev, &r.chainFields), r.mac) &&
+	return v.chain.matches(prev, &r.chainFields, r.mac) &&
 		(!r.userID.Valid || r.userID.Int64 == r.actorID)
 }
 
@@ -155,6 +191,7 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 	}
 	defer rows.Close()
 	prevMac, prevSeq := zeroMac, int64(0)
+	var prevBuf [32]byte
 	var r chainRow
 	var walked int64
 	for rows.Next() {
@@ -186,7 +223,9 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 			return rep, nil
 		}
 		rep.Checked++
-		prevSeq, prevMac = r.seq, r.mac // scanChainRow gives each row a fresh slice
+		prevSeq = r.seq
+		prevBuf = r.macBuf
+		prevMac = prevBuf[:]
 		rep.HeadID, rep.HeadSeq = r.id, r.seq
 	}
 	if err := rows.Err(); err != nil {

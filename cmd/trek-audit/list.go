@@ -1,0 +1,282 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/trek-go/audit"
+)
+
+var listCmd = &command{
+	name:     "list",
+	synopsis: "list [--limit N] [--offset N | --cursor C] [filters] [--all] [--json]",
+	summary:  "show entries, newest first, with the admin panel's filters",
+	about: `
+Prints one page of the audit log, newest first, as the admin panel's list
+shows it: a table of ID, TIME (UTC), USER, ACTION, RESOURCE, IP and DETAILS,
+with control characters escaped and long details cut. The next page is
+--cursor with the value printed under the table. --all follows the cursor
+through every page, printing each as it is read. --json prints each page as
+the admin API returns it (GET /api/admin/audit-log), one page per line.
+
+Filters combine: --action takes a key (user.login), a prefix ending in '.'
+(admin.) or a category (OAuth); --since and --until take RFC 3339 times.
+It opens the database like TREK's server does, so it adds the library's
+columns if they are missing; it never writes a row.`,
+	example: "trek-audit list --action user.login_failed --since 2026-04-01T00:00:00Z --limit 50",
+	run:     runList,
+}
+
+// addFilterFlags puts the admin list's filters on fs, into q.
+func addFilterFlags(fs *flag.FlagSet, q *audit.Query) {
+	fs.StringVar(&q.Action, "action", "", "only this action: a key (user.login), a prefix ending in '.' (admin.) or a category (OAuth)")
+	fs.Int64Var(&q.UserID, "user", 0, "only this user id")
+	fs.StringVar(&q.IP, "ip", "", "only this client IP")
+	fs.StringVar(&q.Resource, "resource", "", "only this resource, exactly")
+	fs.Func("since", "only entries at or after this RFC 3339 `time`, e.g. 2026-04-01T00:00:00Z", timeFlag(&q.Since))
+	fs.Func("until", "only entries before this RFC 3339 `time`", timeFlag(&q.Until))
+}
+
+func timeFlag(dst *time.Time) func(string) error {
+	return func(s string) error {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return fmt.Errorf("want an RFC 3339 time such as 2026-04-20T08:00:00Z")
+		}
+		*dst = t
+		return nil
+	}
+}
+
+// isSet reports whether the flag was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func runList(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int {
+	var q audit.Query
+	fs.IntVar(&q.Limit, "limit", audit.DefaultPageLimit, fmt.Sprintf("entries per page, 1 to %d (with --all: default %d)", audit.MaxPageLimit, audit.MaxPageLimit))
+	fs.IntVar(&q.Offset, "offset", 0, "skip this many entries (ignored with --cursor)")
+	fs.StringVar(&q.Cursor, "cursor", "", "continue after an earlier page (its next cursor)")
+	addFilterFlags(fs, &q)
+	all := fs.Bool("all", false, "follow the cursor through every page")
+	asJSON := fs.Bool("json", false, "print each page as the admin API's JSON")
+	maxDetails := fs.Int("max-details", 80, "cut the DETAILS column to this many characters (0: never)")
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	if *all && !isSet(fs, "limit") {
+		q.Limit = audit.MaxPageLimit
+	}
+	a, err := c.open(false)
+	if err != nil {
+		return c.fail("list", err)
+	}
+	defer a.Close()
+
+	enc := json.NewEncoder(c.stdout)
+	tw := newTable(c.stdout, *maxDetails)
+	shown := 0
+	for {
+		page, err := a.List(ctx, q)
+		if err != nil {
+			return c.fail("list", err)
+		}
+		if *asJSON {
+			err = enc.Encode(page)
+		} else {
+			for _, e := range page.Entries {
+				tw.entry(e)
+			}
+			err = tw.flush()
+		}
+		if err != nil {
+			return c.fail("list", err)
+		}
+		shown += len(page.Entries)
+		if !*all || page.NextCursor == nil {
+			if !*asJSON {
+				c.listFooter(page, shown, *all)
+			}
+			return exitOK
+		}
+		q.Cursor, q.Offset = *page.NextCursor, 0
+	}
+}
+
+// listFooter says on stderr how much was shown and how to go on, so that
+// stdout holds the table alone.
+func (c *cli) listFooter(p audit.Page, shown int, all bool) {
+	switch {
+	case shown == 0:
+		fmt.Fprintf(c.stderr, "no entries (%d match)\n", p.Total)
+	case all || p.NextCursor == nil:
+		fmt.Fprintf(c.stderr, "%d entries shown, %d match\n", shown, p.Total)
+	default:
+		fmt.Fprintf(c.stderr, "%d entries shown, %d match; next page: --cursor %s\n", shown, p.Total, *p.NextCursor)
+	}
+}
+
+// table prints entries under a header through a tabwriter. A tabwriter
+// aligns what it holds until flushed, so each flush (one page) is aligned
+// on its own.
+type table struct {
+	tw         *tabwriter.Writer
+	maxDetails int
+	header     bool
+}
+
+func newTable(w io.Writer, maxDetails int) *table {
+	return &table{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0), maxDetails: maxDetails}
+}
+
+func (t *table) entry(e audit.Entry) {
+	if !t.header {
+		fmt.Fprintln(t.tw, "ID\tTIME\tUSER\tACTION\tRESOURCE\tIP\tDETAILS")
+		t.header = true
+	}
+	fmt.Fprintf(t.tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, escape(e.CreatedAt), userCell(e),
+		escape(string(e.Action)), orDash(e.Resource), orDash(e.IP), truncate(detailsText(e.Details), t.maxDetails))
+}
+
+func (t *table) flush() error { return t.tw.Flush() }
+
+// userCell names the actor: "#7 alice", "#7", "alice" (a snapshot whose
+// user id is gone) or "-" (anonymous).
+func userCell(e audit.Entry) string {
+	name := ""
+	switch {
+	case e.Username != nil && *e.Username != "":
+		name = *e.Username
+	case e.UserEmail != nil && *e.UserEmail != "":
+		name = *e.UserEmail
+	}
+	switch {
+	case e.UserID != nil && name != "":
+		return "#" + strconv.FormatInt(*e.UserID, 10) + " " + escape(name)
+	case e.UserID != nil:
+		return "#" + strconv.FormatInt(*e.UserID, 10)
+	case name != "":
+		return escape(name)
+	}
+	return "-"
+}
+
+func orDash(s *string) string {
+	if s == nil || *s == "" {
+		return "-"
+	}
+	return escape(*s)
+}
+
+// detailsText is the details as one line of JSON, "-" for none. Valid
+// JSON holds no raw control characters below U+0020, but it may hold other
+// unprintable ones (bidi overrides, U+0085): those are written as JSON
+// escapes, so the text stays the same JSON and prints safely.
+func detailsText(d json.RawMessage) string {
+	if len(d) == 0 || string(d) == "null" {
+		return "-"
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, d); err != nil {
+		return escape(string(d))
+	}
+	s := b.String()
+	for _, r := range s {
+		if r == utf8.RuneError || !strconv.IsPrint(r) {
+			return escapeJSONText(s)
+		}
+	}
+	return s
+}
+
+func escapeJSONText(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteString(`\ufffd`) // the list passes only valid UTF-8; kept safe anyway
+		case strconv.IsPrint(r):
+			b.WriteString(s[i : i+size])
+		case r > 0xFFFF:
+			hi, lo := utf16.EncodeRune(r)
+			fmt.Fprintf(&b, `\u%04x\u%04x`, hi, lo)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// escape makes s safe to print on a terminal and in a column: control
+// characters (ANSI escapes, newlines, tabs, bidi overrides) and invalid
+// UTF-8 are written as Go escapes (\x1b, \n, \u202e), and a backslash as
+// \\, so what is printed cannot be confused with an escape.
+func escape(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == '\\' || r == utf8.RuneError || !strconv.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x80 && !strconv.IsPrint(r):
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case !strconv.IsPrint(r) && r <= 0xFFFF:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		case !strconv.IsPrint(r):
+			fmt.Fprintf(&b, `\U%08x`, r)
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// truncate cuts s to max characters, the last one an ellipsis; max 0 or
+// less: never.
+func truncate(s string, max int) string {
+	if max <= 0 || utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == max-1 {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}

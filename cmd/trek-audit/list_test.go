@@ -1,0 +1,244 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/trek-go/audit"
+)
+
+// listFixture: sample events 0..24 (ids 1..25, recorded now) and TREK's
+// own rows 26 and 27 (March 2025).
+func listFixture(t *testing.T) *fixture {
+	return newFixture(t, 25, trekRows...)
+}
+
+func pageIDs(p audit.Page) []int64 {
+	ids := make([]int64, len(p.Entries))
+	for i, e := range p.Entries {
+		ids[i] = e.ID
+	}
+	return ids
+}
+
+func TestListFilters(t *testing.T) {
+	f := listFixture(t)
+	const n = 25
+	every := idsWhere(n, func(int) bool { return true })
+	cases := []struct {
+		name string
+		args []string
+		want []int64
+	}{
+		{"no filter: every entry, newest first", nil, append([]int64{27, 26}, every...)},
+		{"an action key", []string{"--action", "user.login"},
+			append([]int64{27}, idsWhere(n, func(i int) bool { return i%5 == 0 })...)},
+		{"an action prefix", []string{"--action", "admin."}, idsWhere(n, func(i int) bool { return i%5 == 4 })},
+		{"a category", []string{"--action", "Authentication"},
+			append([]int64{27}, idsWhere(n, func(i int) bool { return i%5 <= 1 })...)},
+		{"a user", []string{"--user", "1"},
+			append([]int64{27}, idsWhere(n, func(i int) bool { return i%5 == 0 || i%5 == 4 })...)},
+		{"an IP", []string{"--ip", "198.51.100.7"}, idsWhere(n, func(i int) bool { return i%5 == 1 })},
+		{"a resource", []string{"--resource", "get_trip"}, idsWhere(n, func(i int) bool { return i%5 == 3 })},
+		{"a day", []string{"--since", "2025-03-02T00:00:00Z", "--until", "2025-03-03T00:00:00Z"}, []int64{27}},
+		{"until, in another zone", []string{"--until", "2025-03-02T12:29:59+01:00"}, []int64{26}},
+		{"filters combined", []string{"--action", "user.login", "--user", "1", "--since", "2025-03-02T11:30:00Z"},
+			append([]int64{27}, idsWhere(n, func(i int) bool { return i%5 == 0 })...)},
+		{"nothing matches", []string{"--ip", "192.0.2.1"}, []int64{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := f.run(t, append([]string{"list", "--json", "--limit", "500"}, tc.args...)...)
+			require.Equal(t, exitOK, code, stderr)
+			var page audit.Page
+			require.NoError(t, json.Unmarshal([]byte(stdout), &page))
+			assert.Equal(t, tc.want, pageIDs(page))
+			assert.EqualValues(t, len(tc.want), page.Total)
+			assert.Equal(t, 500, page.Limit)
+			assert.Nil(t, page.NextCursor)
+		})
+	}
+}
+
+func TestListPaging(t *testing.T) {
+	f := listFixture(t)
+	cases := []struct {
+		name       string
+		args       []string
+		want       []int64
+		nextCursor string // "": none
+	}{
+		{"the default page", nil, append([]int64{27, 26}, idsWhere(25, func(int) bool { return true })...), ""},
+		{"a limit", []string{"--limit", "3"}, []int64{27, 26, 25}, "25"},
+		{"an offset", []string{"--limit", "3", "--offset", "20"}, []int64{7, 6, 5}, "5"},
+		{"a cursor", []string{"--limit", "3", "--cursor", "10"}, []int64{9, 8, 7}, "7"},
+		{"the cursor wins over the offset", []string{"--limit", "2", "--cursor", "3", "--offset", "9"}, []int64{2, 1}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := f.run(t, append([]string{"list", "--json"}, tc.args...)...)
+			require.Equal(t, exitOK, code, stderr)
+			var page audit.Page
+			require.NoError(t, json.Unmarshal([]byte(stdout), &page))
+			assert.Equal(t, tc.want, pageIDs(page))
+			assert.EqualValues(t, 27, page.Total)
+			if tc.nextCursor == "" {
+				assert.Nil(t, page.NextCursor)
+			} else if assert.NotNil(t, page.NextCursor) {
+				assert.Equal(t, tc.nextCursor, *page.NextCursor)
+			}
+		})
+	}
+}
+
+func TestListJSONIsTheAdminAPIPage(t *testing.T) {
+	f := listFixture(t)
+	code, stdout, _ := f.run(t, "list", "--json", "--limit", "1", "--offset", "24")
+	require.Equal(t, exitOK, code)
+	// Sample event 2 (id 3): trip.create by bob.
+	var got map[string]any
+	require.NoError(t, json.Unmarshal([]byte(stdout), &got))
+	entries := got["entries"].([]any)
+	require.Len(t, entries, 1)
+	e := entries[0].(map[string]any)
+	assert.EqualValues(t, 3, e["id"])
+	assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`, e["created_at"])
+	assert.EqualValues(t, 2, e["user_id"])
+	assert.Equal(t, "bob", e["username"])
+	assert.Equal(t, "bob@example.com", e["user_email"])
+	assert.Equal(t, "trip.create", e["action"])
+	assert.Equal(t, "trip:2", e["resource"])
+	assert.Equal(t, map[string]any{"title": "Trip 2", "tripId": 2.0}, e["details"])
+	assert.Equal(t, "203.0.113.2", e["ip"])
+	assert.EqualValues(t, 27, got["total"])
+	assert.EqualValues(t, 1, got["limit"])
+	assert.EqualValues(t, 24, got["offset"])
+	assert.Equal(t, "3", got["next_cursor"])
+}
+
+func TestListTable(t *testing.T) {
+	f := listFixture(t)
+	// A row TREK's code wrote with hostile text in every free-text column.
+	f.exec(t, `INSERT INTO audit_log (created_at, user_id, action, resource, details, ip, actor_username)
+		VALUES ('2025-04-01 00:00:00', NULL, 'user.login', ?, ?, ?, ?)`,
+		"trip:1\x1b]0;owned\x07", `{"note":"`+strings.Repeat("long ", 40)+`\u202e"}`, "10.0.0.9\tx", "eve\nINFO forged")
+
+	code, stdout, stderr := f.run(t, "list", "--limit", "4")
+	require.Equal(t, exitOK, code, stderr)
+	rows := lines(stdout)
+	require.Len(t, rows, 5)
+	assert.Regexp(t, `^ID +TIME +USER +ACTION +RESOURCE +IP +DETAILS$`, rows[0])
+	assert.Regexp(t, `^28 +2025-04-01T00:00:00Z +eve\\nINFO forged +user\.login +trip:1\\x1b\]0;owned\\x07 +10\.0\.0\.9\\tx +\{"note":"long long `, rows[1])
+	assert.True(t, strings.HasSuffix(rows[1], "…"), "long details are cut: %q", rows[1])
+	assert.Regexp(t, `^27 +2025-03-02T11:30:00Z +#1 +user\.login +- +10\.0\.0\.2 +\{"method":"oidc"\}$`, rows[2])
+	assert.Regexp(t, `^26 +2025-03-01T10:00:00Z +- +user\.passkey_register +- +10\.0\.0\.1 +-$`, rows[3])
+	assert.Regexp(t, `^25 +\S+Z +#1 alice +admin\.user_create +- +203\.0\.113\.1 +\{"role":"user","username":"new24"\}$`, rows[4])
+	assert.NotContains(t, stdout, "\x1b")
+	assert.NotContains(t, stdout, "\x07")
+	assert.NotContains(t, stdout, "\t")
+	assert.NotContains(t, stdout, "\u202e")
+	assert.Equal(t, "4 entries shown, 28 match; next page: --cursor 25\n", stderr)
+
+	code, stdout, _ = f.run(t, "list", "--limit", "1", "--max-details", "0")
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, stdout, `\u202e"}`, "the whole details, escaped as JSON")
+
+	code, stdout, stderr = f.run(t, "list", "--ip", "192.0.2.1")
+	require.Equal(t, exitOK, code)
+	assert.Empty(t, stdout)
+	assert.Equal(t, "no entries (0 match)\n", stderr)
+}
+
+func TestListAllFollowsTheCursor(t *testing.T) {
+	f := listFixture(t)
+	want := append([]int64{27, 26}, idsWhere(25, func(int) bool { return true })...)
+
+	code, stdout, stderr := f.run(t, "list", "--all", "--json", "--limit", "4")
+	require.Equal(t, exitOK, code, stderr)
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	var got []int64
+	pages := 0
+	for {
+		var page audit.Page
+		err := dec.Decode(&page)
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		pages++
+		got = append(got, pageIDs(page)...)
+		assert.Equal(t, len(got) < len(want), page.NextCursor != nil, "every page but the last has a cursor")
+	}
+	assert.Equal(t, want, got)
+	assert.Equal(t, 7, pages)
+	assert.Len(t, lines(stdout), 7, "one page per line")
+
+	code, stdout, stderr = f.run(t, "list", "--all", "--limit", "4", "--action", "user.login_failed")
+	require.Equal(t, exitOK, code, stderr)
+	rows := lines(stdout)
+	assert.Len(t, rows, 1+5, "the header once, then every match")
+	assert.Equal(t, 1, strings.Count(stdout, "ACTION"))
+	assert.Equal(t, "5 entries shown, 5 match\n", stderr)
+}
+
+func TestEscape(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"plain text is kept", "alice@example.com", "alice@example.com"},
+		{"non-ASCII letters are kept", "Zoë in Lisboa ✈", "Zoë in Lisboa ✈"},
+		{"a terminal escape", "\x1b[31mred", `\x1b[31mred`},
+		{"line breaks cannot forge a line", "a\nb\rc", `a\nb\rc`},
+		{"a tab cannot shift a column", "a\tb", `a\tb`},
+		{"DEL", "a\x7f", `a\x7f`},
+		{"a bidi override", "abc\u202edef", `abc\u202edef`},
+		{"a C1 control", "a\u0085b", `a\u0085b`},
+		{"an unprintable astral rune", "a\U000e0001b", `a\U000e0001b`},
+		{"invalid UTF-8", "a\xffb", `a\xffb`},
+		{"a backslash is doubled, so it cannot pass for an escape", `a\x1b`, `a\\x1b`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, escape(tc.in))
+		})
+	}
+}
+
+func TestDetailsText(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"none", "", "-"},
+		{"null", "null", "-"},
+		{"compacted", "{ \"a\" : [1, 2] }", `{"a":[1,2]}`},
+		{"JSON escapes are kept as they are", `{"e":"x\u001by\\n"}`, `{"e":"x\u001by\\n"}`},
+		{"unprintable runes become JSON escapes", "{\"e\":\"x\u202ey\u2028\"}", `{"e":"x\u202ey\u2028"}`},
+		{"an astral one as a surrogate pair", "{\"e\":\"\U000e0001\"}", `{"e":"\udb40\udc01"}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := detailsText(json.RawMessage(tc.in))
+			assert.Equal(t, tc.want, got)
+			if tc.want != "-" {
+				assert.JSONEq(t, tc.in, got, "still the same JSON")
+			}
+		})
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	cases := []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly10!", 10, "exactly10!"},
+		{"eleven char", 10, "eleven ch…"},
+		{"ééééé", 3, "éé…"},
+		{"anything", 0, "anything"},
+	}
+	for _, tc := range cases {
+		assert.Equal(t, tc.want, truncate(tc.in, tc.max), "%q to %d", tc.in, tc.max)
+	}
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/trek-go/audit"
+)
+
+func statsFixture(t *testing.T) *fixture {
+	f := newFixture(t, 10, trekRows...)
+	// 40 rows of TREK's own over 1 to 4 May 2025.
+	actions := []string{"user.login", "user.login_failed", "trip.update"}
+	for i := range 40 {
+		f.exec(t, `INSERT INTO audit_log (created_at, action, ip) VALUES (?, ?, '10.0.0.1')`,
+			fmt.Sprintf("2025-05-%02d %02d:59:59", 1+i%4, i%24), actions[i%3])
+	}
+	return f
+}
+
+func parseStats(t *testing.T, stdout string) statsReport {
+	t.Helper()
+	var rep statsReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), stdout)
+	return rep
+}
+
+// The counts agree with what the library's list reports as the total for
+// the same action or day.
+func TestStatsMatchTheList(t *testing.T) {
+	f := statsFixture(t)
+	ctx := context.Background()
+	total := func(q audit.Query) int64 {
+		t.Helper()
+		q.Limit = 1
+		page, err := f.a.List(ctx, q)
+		require.NoError(t, err)
+		return page.Total
+	}
+
+	cases := []struct {
+		name         string
+		args         []string
+		since, until time.Time
+	}{
+		{"everything", nil, time.Time{}, time.Time{}},
+		{"a range", []string{"--since", "2025-05-02T00:00:00Z", "--until", "2025-05-04T00:00:00Z"},
+			time.Date(2025, 5, 2, 0, 0, 0, 0, time.UTC), time.Date(2025, 5, 4, 0, 0, 0, 0, time.UTC)},
+		{"a range in another zone", []string{"--since", "2025-05-02T02:00:00+02:00"},
+			time.Date(2025, 5, 2, 0, 0, 0, 0, time.UTC), time.Time{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := f.run(t, append([]string{"stats", "--json"}, tc.args...)...)
+			require.Equal(t, exitOK, code, stderr)
+			rep := parseStats(t, stdout)
+
+			all := total(audit.Query{Since: tc.since, Until: tc.until})
+			require.Positive(t, all)
+			assert.Equal(t, all, rep.Total)
+
+			var sum int64
+			seen := map[string]bool{}
+			for i, k := range rep.Actions {
+				assert.Equal(t, total(audit.Query{Action: k.Action, Since: tc.since, Until: tc.until}), k.Count, k.Action)
+				assert.False(t, seen[k.Action])
+				seen[k.Action] = true
+				if i > 0 {
+					assert.GreaterOrEqual(t, rep.Actions[i-1].Count, k.Count, "most frequent first")
+				}
+				sum += k.Count
+			}
+			assert.Equal(t, rep.Total, sum)
+
+			sum = 0
+			for i, d := range rep.Days {
+				day, err := time.Parse(time.DateOnly, d.Day)
+				require.NoError(t, err, d.Day)
+				assert.Equal(t, total(audit.Query{Since: day, Until: day.AddDate(0, 0, 1)}), d.Count, d.Day)
+				if i > 0 {
+					assert.Less(t, rep.Days[i-1].Day, d.Day, "oldest first")
+				}
+				sum += d.Count
+			}
+			assert.Equal(t, rep.Total, sum)
+		})
+	}
+
+	code, stdout, _ := f.run(t, "stats", "--json")
+	require.Equal(t, exitOK, code)
+	rep := parseStats(t, stdout)
+	assert.EqualValues(t, 10+2+40, rep.Total)
+	assert.Contains(t, rep.Actions, keyCount{"user.passkey_register", 1}, "keys outside the catalogue are counted")
+	assert.Contains(t, rep.Days, dayCount{"2025-05-01", 10})
+}
+
+func TestStatsText(t *testing.T) {
+	f := statsFixture(t)
+	code, stdout, stderr := f.run(t, "stats", "--until", "2025-05-01T12:00:00Z")
+	require.Equal(t, exitOK, code, stderr)
+	// TREK's two March rows, and the six May rows i = 0, 4, 8, 24, 28, 32
+	// (hours 0, 4 and 8), two of each action.
+	assert.Equal(t, `8 entries on 3 days, 2025-03-01 to 2025-05-01 (UTC)
+
+COUNT  ACTION
+    3  user.login
+    2  trip.update
+    2  user.login_failed
+    1  user.passkey_register
+
+COUNT  DAY
+    1  2025-03-01
+    1  2025-03-02
+    6  2025-05-01
+`, stdout)
+
+	code, stdout, _ = f.run(t, "stats", "--since", "2030-01-01T00:00:00Z")
+	require.Equal(t, exitOK, code)
+	assert.Equal(t, "0 entries\n", stdout)
+}
+
+// stats opens the file read-only: on TREK's own database it adds none of
+// the library's columns or tables.
+func TestStatsChangesNothing(t *testing.T) {
+	cleanEnv(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "travel.db")
+	db, err := sql.Open("sqlite3", "file:"+path)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`CREATE TABLE audit_log (
+			id INTEGER PRIMARY KEY AUTOINCREMENT,
+			created_at DATETIME DEFAULT CURRENT_TIMESTAMP,
+			user_id INTEGER, action TEXT NOT NULL, resource TEXT, details TEXT, ip TEXT);
+		INSERT INTO audit_log (action) VALUES ('user.login'), ('user.login'), ('trip.create');`)
+	require.NoError(t, err)
+	schema := func() string {
+		var parts []string
+		rows, err := db.Query(`SELECT sql FROM sqlite_master ORDER BY name`)
+		require.NoError(t, err)
+		defer rows.Close()
+		for rows.Next() {
+			var s sql.NullString
+			require.NoError(t, rows.Scan(&s))
+			parts = append(parts, s.String)
+		}
+		require.NoError(t, rows.Err())
+		return strings.Join(parts, "\n")
+	}
+	before := schema()
+
+	code, stdout, stderr := runCLI(t, context.Background(), "stats", "--json", "--db", path)
+	require.Equal(t, exitOK, code, stderr)
+	rep := parseStats(t, stdout)
+	assert.EqualValues(t, 3, rep.Total)
+	assert.Equal(t, []keyCount{{"user.login", 2}, {"trip.create", 1}}, rep.Actions)
+	assert.Equal(t, before, schema())
+	assert.False(t, fileExists(t, filepath.Join(dir, ".audit_key")))
+}
+
+func TestActions(t *testing.T) {
+	cleanEnv(t)
+	cat := audit.Catalogue()
+	require.Len(t, cat, 46)
+
+	code, stdout, stderr := runCLI(t, context.Background(), "actions")
+	require.Equal(t, exitOK, code, stderr)
+	rows := lines(stdout)
+	require.Len(t, rows, 1+46)
+	assert.Regexp(t, `^KEY +CATEGORY +DESCRIPTION$`, rows[0])
+	for i, info := range cat {
+		assert.Regexp(t, `^`+regexp.QuoteMeta(string(info.Action))+` +`+regexp.QuoteMeta(info.Category)+` +`+regexp.QuoteMeta(info.Description)+`$`, rows[i+1])
+	}
+
+	code, stdout, stderr = runCLI(t, context.Background(), "actions", "--json")
+	require.Equal(t, exitOK, code, stderr)
+	var got []map[string]string
+	require.NoError(t, json.Unmarshal([]byte(stdout), &got))
+	require.Len(t, got, 46)
+	for i, info := range cat {
+		assert.Equal(t, map[string]string{"action": string(info.Action), "category": info.Category,
+			"description": info.Description}, got[i])
+	}
+}

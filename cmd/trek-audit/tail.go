@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/trek-go/audit"
+)
+
+var tailCmd = &command{
+	name:     "tail",
+	synopsis: "tail [-n N] [-f] [--interval D] [filters] [--json]",
+	summary:  "print the newest entries, and with -f follow new ones as they arrive",
+	about: `
+Prints the newest N entries, oldest of them first, one line each: TIME, ID,
+USER, ACTION, RESOURCE, IP and DETAILS, control characters escaped, "-" for
+an absent value. With -f it then asks the database every --interval for
+entries newer than the last one printed, and prints them as they arrive,
+until interrupted (Ctrl-C or SIGTERM). --json prints each entry as one line
+of the admin API's entry JSON. The list's filters (--action, --user, --ip,
+--resource, --since, --until) apply to both.
+
+It opens the database like TREK's server does, so it adds the library's
+columns if they are missing; it never writes a row.`,
+	example: "trek-audit tail -f -n 20 --action OAuth",
+	run:     runTail,
+}
+
+func runTail(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int {
+	n := fs.Int("n", 10, "print this many of the newest entries first")
+	follow := fs.Bool("f", false, "keep printing new entries until interrupted")
+	interval := fs.Duration("interval", time.Second, "how often -f asks for new entries")
+	asJSON := fs.Bool("json", false, "print each entry as one line of JSON")
+	maxDetails := fs.Int("max-details", 200, "cut DETAILS to this many characters (0: never; not with --json)")
+	var filter audit.Query
+	addFilterFlags(fs, &filter)
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	if *n < 0 || *interval <= 0 {
+		return c.fail("tail", fmt.Errorf("-n must be 0 or more and --interval positive"))
+	}
+	a, err := c.open(false)
+	if err != nil {
+		return c.fail("tail", err)
+	}
+	defer a.Close()
+
+	out := bufio.NewWriter(c.stdout)
+	emit := func(entries []audit.Entry) error {
+		for _, e := range entries {
+			if err := writeTailLine(out, e, *asJSON, *maxDetails); err != nil {
+				return err
+			}
+		}
+		return out.Flush()
+	}
+
+	newest, last, err := newestEntries(ctx, a, filter, *n)
+	if err != nil {
+		return c.fail("tail", err)
+	}
+	if err := emit(newest); err != nil {
+		return c.fail("tail", err)
+	}
+	if !*follow {
+		return exitOK
+	}
+	tick := time.NewTicker(*interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return exitOK
+		case <-tick.C:
+		}
+		fresh, err := entriesAfter(ctx, a, filter, last)
+		if err != nil {
+			if ctx.Err() != nil {
+				return exitOK
+			}
+			return c.fail("tail", err)
+		}
+		if len(fresh) == 0 {
+			continue
+		}
+		last = fresh[len(fresh)-1].ID
+		if err := emit(fresh); err != nil {
+			return c.fail("tail", err)
+		}
+	}
+}
+
+// newestEntries returns the newest n entries matching filter, oldest
+// first, and the id of the newest match (0: none yet), from which -f goes
+// on even when n is 0.
+func newestEntries(ctx context.Context, a *audit.Auditor, filter audit.Query, n int) ([]audit.Entry, int64, error) {
+	q := filter
+	q.Limit = min(max(n, 1), audit.MaxPageLimit)
+	var out []audit.Entry
+	var last int64
+	for {
+		page, err := a.List(ctx, q)
+		if err != nil {
+			return nil, 0, err
+		}
+		if last == 0 && len(page.Entries) > 0 {
+			last = page.Entries[0].ID
+		}
+		out = append(out, page.Entries[:min(len(page.Entries), n-len(out))]...)
+		if len(out) >= n || page.NextCursor == nil {
+			break
+		}
+		q.Cursor = *page.NextCursor
+	}
+	slices.Reverse(out)
+	return out, last, nil
+}
+
+// entriesAfter returns the entries matching filter whose id is above
+// after, oldest first. The list is newest first, so it reads from the top
+// down until it reaches an id it has printed: a poll reads only the new
+// rows, plus one. The first page is small, since most polls find little.
+func entriesAfter(ctx context.Context, a *audit.Auditor, filter audit.Query, after int64) ([]audit.Entry, error) {
+	q := filter
+	q.Limit = 20
+	var out []audit.Entry
+	for {
+		page, err := a.List(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page.Entries {
+			if e.ID <= after {
+				slices.Reverse(out)
+				return out, nil
+			}
+			out = append(out, e)
+		}
+		if page.NextCursor == nil {
+			slices.Reverse(out)
+			return out, nil
+		}
+		q.Cursor, q.Limit = *page.NextCursor, audit.MaxPageLimit
+	}
+}
+
+// writeTailLine writes one entry as one line.
+func writeTailLine(w io.Writer, e audit.Entry, asJSON bool, maxDetails int) error {
+	if asJSON {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%s  %d  %s  %s  %s  %s  %s\n", escape(e.CreatedAt), e.ID, userCell(e),
+		escape(string(e.Action)), orDash(e.Resource), orDash(e.IP), truncate(detailsText(e.Details), maxDetails))
+	return err
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/trek-go/audit"
+)
+
+func TestTailPrintsTheNewest(t *testing.T) {
+	f := newFixture(t, 8, trekRows...) // ids 1..8, then TREK's 9 and 10
+	cases := []struct {
+		name string
+		args []string
+		want []int64 // oldest first
+	}{
+		{"the default ten", nil, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
+		{"-n 3", []string{"-n", "3"}, []int64{8, 9, 10}},
+		{"-n 0 prints nothing", []string{"-n", "0"}, nil},
+		{"more than there are", []string{"-n", "1000"}, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
+		{"with a filter", []string{"-n", "2", "--action", "user.login"}, []int64{6, 10}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := f.run(t, append([]string{"tail", "--json"}, tc.args...)...)
+			require.Equal(t, exitOK, code, stderr)
+			var got []int64
+			for _, l := range lines(stdout) {
+				var e audit.Entry
+				require.NoError(t, json.Unmarshal([]byte(l), &e), l)
+				got = append(got, e.ID)
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
+
+	code, stdout, _ := f.run(t, "tail", "-n", "2")
+	require.Equal(t, exitOK, code)
+	rows := lines(stdout)
+	require.Len(t, rows, 2)
+	assert.Equal(t, "2025-03-01T10:00:00Z  9  -  user.passkey_register  -  10.0.0.1  -", rows[0])
+	assert.Equal(t, `2025-03-02T11:30:00Z  10  #1  user.login  -  10.0.0.2  {"method":"oidc"}`, rows[1])
+}
+
+// lineSink is a writer that hands each complete line to the test as it is
+// written, so the test waits for output rather than for time.
+type lineSink struct {
+	mu    sync.Mutex
+	buf   []byte
+	lines chan string
+}
+
+func newLineSink() *lineSink { return &lineSink{lines: make(chan string, 1000)} }
+
+func (s *lineSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf = append(s.buf, p...)
+	for {
+		i := bytes.IndexByte(s.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		s.lines <- string(s.buf[:i])
+		s.buf = s.buf[i+1:]
+	}
+}
+
+// next returns the next line, failing the test if none comes within a
+// generous bound (a hang, not a timing assumption).
+func (s *lineSink) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case l := <-s.lines:
+		return l
+	case <-time.After(20 * time.Second):
+		t.Fatal("no line printed")
+		return ""
+	}
+}
+
+func (s *lineSink) nextEntry(t *testing.T) audit.Entry {
+	t.Helper()
+	var e audit.Entry
+	l := s.next(t)
+	require.NoError(t, json.Unmarshal([]byte(l), &e), l)
+	return e
+}
+
+func TestTailFollow(t *testing.T) {
+	f := newFixture(t, 5)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := newLineSink()
+	var stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"tail", "-f", "-n", "2", "--interval", "10ms", "--json",
+			"--action", "Authentication", "--db", f.db, "--log", f.log}, out, &stderr)
+	}()
+
+	// Of ids 1..5 only 1 (a login) and 2 (a failed login) are in the
+	// Authentication category.
+	assert.EqualValues(t, 1, out.nextEntry(t).ID)
+	assert.EqualValues(t, 2, out.nextEntry(t).ID)
+
+	// New events, matching and not, recorded while it follows: through
+	// the library (ids 6..10) and by TREK's own code (id 11).
+	for i := 5; i < 10; i++ {
+		f.record(t, sampleEvent(i))
+	}
+	e := out.nextEntry(t)
+	assert.EqualValues(t, 6, e.ID)
+	assert.Equal(t, audit.UserLogin, e.Action)
+	assert.EqualValues(t, 7, out.nextEntry(t).ID)
+	f.exec(t, `INSERT INTO audit_log (user_id, action, ip) VALUES (3, 'user.login', '10.1.1.1')`)
+	e = out.nextEntry(t)
+	assert.EqualValues(t, 11, e.ID)
+	require.NotNil(t, e.IP)
+	assert.Equal(t, "10.1.1.1", *e.IP)
+
+	// A burst larger than a poll's first page, committed at once, comes
+	// out whole and in order: ids 12..71.
+	tx, err := f.raw.Begin()
+	require.NoError(t, err)
+	for range 60 {
+		_, err := tx.Exec(`INSERT INTO audit_log (action, ip) VALUES ('user.login_failed', '10.2.2.2')`)
+		require.NoError(t, err)
+	}
+	require.NoError(t, tx.Commit())
+	for id := int64(12); id <= 71; id++ {
+		require.EqualValues(t, id, out.nextEntry(t).ID)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, exitOK, code, stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("tail -f did not stop when its context was cancelled")
+	}
+	assert.Empty(t, stderr.String())
+	select {
+	case l := <-out.lines:
+		t.Fatalf("printed more than was recorded: %s", l)
+	default:
+	}
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/trek-go/audit"
+)
+
+var verifyCmd = &command{
+	name:     "verify",
+	synopsis: "verify [--json] [--progress]",
+	summary:  "check the tamper-evidence chain (exit 0 intact, 1 tampered, 2 could not check)",
+	about: `
+Walks every row the audit library wrote, in id order, and checks its chain
+value with the chain key, then checks the newest rows against the chain
+heads recorded in trek.log and its rotated files. It stops at the first
+problem and names it: changed, missing, inserted or reordered, with the
+row's id. Rows TREK's own code inserted carry no chain value; they are
+counted apart, as unchained.
+
+The key is AUDIT_CHAIN_KEY if set, else the key file (--key-file, default
+.audit_key beside the database). verify never creates a key or a database:
+without either it exits 2 and says where it looked. It opens the database
+like TREK's server does, so it adds the library's columns if they are
+missing; it reads only and is safe while TREK runs.
+
+Exit status: 0 intact, 1 tampered, 2 could not check. A progress bar goes to
+stderr when stderr is a terminal, or with --progress.`,
+	example: "trek-audit verify --db /srv/trek/data/travel.db",
+	run:     runVerify,
+}
+
+func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int {
+	asJSON := fs.Bool("json", false, "print the report as JSON on stdout")
+	progress := fs.Bool("progress", false, "show the progress bar even when stderr is not a terminal")
+	if code, ok := c.parse(fs, args); !ok {
+		return code
+	}
+	a, err := c.open(true)
+	if err != nil {
+		return c.fail("verify", err)
+	}
+	defer a.Close()
+
+	var bar *progressBar
+	var onProgress func(done, total int64)
+	if *progress || isTerminal(c.stderr) {
+		bar = &progressBar{w: c.stderr, label: "verifying"}
+		onProgress = bar.update
+	}
+	rep, err := a.VerifyProgress(ctx, onProgress)
+	bar.finish()
+	if err != nil {
+		if ctx.Err() != nil {
+			return c.fail("verify", fmt.Errorf("interrupted after %d rows: %w", rep.Checked, ctx.Err()))
+		}
+		return c.fail("verify", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return c.fail("verify", err)
+		}
+	} else {
+		c.printReport(rep)
+	}
+	if !rep.Intact {
+		return exitTampered
+	}
+	return exitOK
+}
+
+func (c *cli) printReport(rep audit.VerifyReport) {
+	w := c.stdout
+	if rep.Intact {
+		fmt.Fprintln(w, "OK: the audit log's chain is intact.")
+	} else {
+		fmt.Fprintln(w, "TAMPERED: the audit log's chain does not verify.")
+		p := rep.Problem
+		where := fmt.Sprintf("at row %d, chain position %d", p.ID, p.Seq)
+		if p.ID == 0 {
+			where = fmt.Sprintf("past the end of the table, from chain position %d", p.Seq)
+		}
+		fmt.Fprintf(w, "  problem:        %s %s\n", p.Kind, where)
+		fmt.Fprintf(w, "  detail:         %s\n", escape(p.Detail))
+	}
+	checked := "rows verified against the key"
+	if !rep.Intact {
+		checked += ", before the problem"
+	}
+	fmt.Fprintf(w, "  rows checked:   %d (%s)\n", rep.Checked, checked)
+	fmt.Fprintf(w, "  unchained rows: %d (inserted by TREK's own code, not covered by the chain)\n", rep.Unchained)
+	if rep.HeadID > 0 {
+		fmt.Fprintf(w, "  last good row:  id %d, chain position %d\n", rep.HeadID, rep.HeadSeq)
+	}
+	fmt.Fprintf(w, "  anchors read:   %d (chain heads in %s and its rotated files)\n", rep.Anchors, c.logPath())
+	fmt.Fprintf(w, "  database:       %s\n", c.db)
+	fmt.Fprintf(w, "  key:            %s\n", c.keySource())
+	if rep.Anchors == 0 && rep.Checked > 0 {
+		fmt.Fprintln(w, "  warning:        no chain heads found in trek.log: rows deleted from the end of the table cannot be detected")
+	}
+}
+
+// isTerminal reports whether w is a character device, such as a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressBar redraws one line on its writer. A nil bar draws nothing.
+type progressBar struct {
+	mu    sync.Mutex
+	w     io.Writer
+	label string
+	drawn bool
+}
+
+const barWidth = 30
+
+func (b *progressBar) update(done, total int64) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if total < done {
+		total = done // rows arrived since the count was read
+	}
+	frac := 1.0
+	if total > 0 {
+		frac = float64(done) / float64(total)
+	}
+	n := int(frac * barWidth)
+	fmt.Fprintf(b.w, "\r%s [%s%s] %3d%%  %d/%d rows", b.label,
+		strings.Repeat("#", n), strings.Repeat(".", barWidth-n), int(frac*100), done, total)
+	b.drawn = true
+}
+
+// finish ends the bar's line, so what follows starts on a fresh one.
+func (b *progressBar) finish() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.drawn {
+		fmt.Fprintln(b.w)
+	}
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/trek-go/audit"
+)
+
+// trekRows are two rows TREK's own code inserted, with no chain value.
+var trekRows = []trekRow{
+	{"2025-03-01 10:00:00", nil, "user.passkey_register", nil, nil, "10.0.0.1"},
+	{"2025-03-02 11:30:00", 1, "user.login", nil, `{"method":"oidc"}`, "10.0.0.2"},
+}
+
+func TestVerifyIntact(t *testing.T) {
+	f := newFixture(t, 12, trekRows...)
+
+	code, stdout, stderr := f.run(t, "verify")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Empty(t, stderr, "no progress bar when stderr is not a terminal")
+	assert.Contains(t, stdout, "OK: the audit log's chain is intact.")
+	assert.Regexp(t, `rows checked: +12 `, stdout)
+	assert.Regexp(t, `unchained rows: +2 `, stdout)
+	assert.Regexp(t, `anchors read: +[1-9]`, stdout)
+	assert.Contains(t, stdout, f.key)
+
+	code, stdout, _ = f.run(t, "verify", "--json")
+	require.Equal(t, exitOK, code)
+	var rep audit.VerifyReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	assert.True(t, rep.Intact)
+	assert.Nil(t, rep.Problem)
+	assert.EqualValues(t, 12, rep.Checked)
+	assert.EqualValues(t, 2, rep.Unchained)
+	assert.EqualValues(t, 12, rep.HeadID)
+	assert.Positive(t, rep.Anchors)
+}
+
+func TestVerifyTampered(t *testing.T) {
+	cases := []struct {
+		name   string
+		tamper string
+		kind   audit.TamperKind
+		id     int64
+	}{
+		{"details rewritten", `UPDATE audit_log SET details = '{"username":"harmless"}' WHERE id = 5`, audit.TamperChanged, 5},
+		{"row deleted from the middle", `DELETE FROM audit_log WHERE id = 7`, audit.TamperMissing, 8},
+		{"newest rows cut off", `DELETE FROM audit_log WHERE id > 9`, audit.TamperMissing, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, 12)
+			f.exec(t, tc.tamper)
+
+			code, stdout, stderr := f.run(t, "verify")
+			assert.Equal(t, exitTampered, code, stderr)
+			assert.Contains(t, stdout, "TAMPERED")
+			assert.Contains(t, stdout, "problem:        "+string(tc.kind)+" ")
+			if tc.id > 0 {
+				assert.Contains(t, stdout, "at row "+strconv.FormatInt(tc.id, 10)+",")
+			} else {
+				assert.Contains(t, stdout, "past the end of the table")
+			}
+
+			code, stdout, _ = f.run(t, "verify", "--json")
+			assert.Equal(t, exitTampered, code)
+			var rep audit.VerifyReport
+			require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+			assert.False(t, rep.Intact)
+			require.NotNil(t, rep.Problem)
+			assert.Equal(t, tc.kind, rep.Problem.Kind)
+			assert.Equal(t, tc.id, rep.Problem.ID)
+			assert.NotEmpty(t, rep.Problem.Detail)
+		})
+	}
+}
+
+func TestVerifyKeySources(t *testing.T) {
+	f := newFixture(t, 5)
+	keyHex, err := os.ReadFile(f.key)
+	require.NoError(t, err)
+	elsewhere := filepath.Join(t.TempDir(), "secret", "audit.key")
+	require.NoError(t, os.MkdirAll(filepath.Dir(elsewhere), 0o700))
+	require.NoError(t, os.WriteFile(elsewhere, keyHex, 0o600))
+
+	// The library's key from AUDIT_CHAIN_KEY: a database whose rows were
+	// chained with it, and no key file anywhere.
+	envKey := "an operator's key of 16 bytes or more"
+	envDir := t.TempDir()
+	envDB := filepath.Join(envDir, "travel.db")
+	a, err := audit.Open(audit.Config{DBPath: envDB, LogPath: filepath.Join(envDir, "trek.log"), ChainKey: []byte(envKey)})
+	require.NoError(t, err)
+	require.NoError(t, a.Record(t.Context(), audit.Event{Action: audit.UserLogin}))
+	require.NoError(t, a.Close())
+	envKeyFile := filepath.Join(envDir, ".audit_key")
+	require.False(t, fileExists(t, envKeyFile))
+
+	cases := []struct {
+		name    string
+		env     string // AUDIT_CHAIN_KEY
+		args    []string
+		code    int
+		message string // on stderr
+	}{
+		{"the key file beside the database", "", []string{"verify", "--db", f.db, "--log", f.log}, exitOK, ""},
+		{"a key file given by --key-file", "", []string{"verify", "--db", f.db, "--log", f.log, "--key-file", elsewhere}, exitOK, ""},
+		{"--key-file before the command", "", []string{"--key-file", elsewhere, "verify", "--db", f.db, "--log", f.log}, exitOK, ""},
+		{"a --key-file that does not exist", "", []string{"verify", "--db", f.db, "--key-file", elsewhere + ".old"}, exitError,
+			"no key file at " + elsewhere + ".old"},
+		{"AUDIT_CHAIN_KEY", envKey, []string{"verify", "--db", envDB, "--log", filepath.Join(envDir, "trek.log")}, exitOK, ""},
+		{"no AUDIT_CHAIN_KEY and no key file", "", []string{"verify", "--db", envDB}, exitError,
+			"AUDIT_CHAIN_KEY is not set and there is no key file at " + envKeyFile},
+		{"another key does not verify", "another key, 16 bytes or more", []string{"verify", "--db", f.db, "--log", f.log}, exitTampered, ""},
+		{"AUDIT_CHAIN_KEY too short", "short", []string{"verify", "--db", envDB}, exitError, "at least 16 bytes"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AUDIT_CHAIN_KEY", tc.env)
+			code, _, stderr := runCLI(t, t.Context(), tc.args...)
+			assert.Equal(t, tc.code, code, stderr)
+			assert.Contains(t, stderr, tc.message)
+			assert.False(t, fileExists(t, envKeyFile), "verify never creates a key")
+			assert.False(t, fileExists(t, elsewhere+".old"), "verify never creates a key")
+		})
+	}
+}
+
+func TestVerifyUnreadableDatabase(t *testing.T) {
+	f := newFixture(t, 2)
+	notSQLite := filepath.Join(f.dir, "notes.db")
+	require.NoError(t, os.WriteFile(notSQLite, bytes.Repeat([]byte("not a database\n"), 200), 0o600))
+	code, stdout, stderr := runCLI(t, t.Context(), "verify", "--db", notSQLite, "--key-file", f.key)
+	assert.Equal(t, exitError, code)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, "trek-audit verify: ")
+}
+
+func TestVerifyProgressBar(t *testing.T) {
+	f := newFixture(t, 3, trekRows...)
+	code, _, stderr := f.run(t, "verify", "--progress")
+	require.Equal(t, exitOK, code)
+	assert.Contains(t, stderr, "\rverifying [")
+	assert.Contains(t, stderr, "100%  5/5 rows")
+	assert.True(t, strings.HasSuffix(stderr, "\n"), "the bar's line is ended")
+}
+
+func TestProgressBarDrawing(t *testing.T) {
+	var buf bytes.Buffer
+	b := &progressBar{w: &buf, label: "verifying"}
+	b.update(0, 0)
+	b.update(50, 200)
+	b.update(300, 200) // rows arrived after the count
+	b.finish()
+	assert.Equal(t, "\rverifying [##############################] 100%  0/0 rows"+
+		"\rverifying [#######.......................]  25%  50/200 rows"+
+		"\rverifying [##############################] 100%  300/300 rows\n", buf.String())
+
+	var nilBar *progressBar
+	assert.NotPanics(t, func() { nilBar.update(1, 2); nilBar.finish() })
+}
