@@ -65,7 +65,7 @@ func (l *fileLog) writeEvents(batch []*pending, loc *time.Location, debug bool) 
 			buf = append(buf[:0], buf[start:]...)
 		}
 	}
-	if n := len(batch); n > 0 {
+	if n := len(batch); n > 0 && batch[n-1].mac != "" {
 		buf = appendAnchorLine(buf, batch[n-1], loc)
 	}
 	if len(buf) > 0 {
