@@ -38,6 +38,23 @@ type sqliteStore struct {
 	actions  actionSet // for the list's category filter
 	chain    *chainer  // nil only in benchmarks measuring what the chain costs
 	hostFK   bool      // foreign_keys as the writer connection came
+
+	named map[string]*sql.Stmt // the other statements of a batch, prepared once
+	args  []any                // insert's argument list, reused
+	// head is where the last batch left the ids and the chain. It stays
+	// valid while PRAGMA data_version shows no commit by another connection.
+	head struct {
+		valid       bool
+		version     int64
+		nextID, seq int64
+		mac         []byte
+	}
+	// With a database of its own, the store runs checkpoints on a second
+	// connection, off the writer's path; sinceCkpt counts the events
+	// committed since the last kick.
+	ckptKick  chan struct{}
+	ckptDone  chan struct{}
+	sinceCkpt int
 }
 
 func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error) {
@@ -75,6 +92,10 @@ func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error)
 		`SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users')`).Scan(&s.hasUsers); err != nil {
 		s.close()
 		return nil, fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	if s.ownDB {
+		s.ckptKick, s.ckptDone = make(chan struct{}, 1), make(chan struct{})
+		go s.checkpointer()
 	}
 	return s, nil
 }
@@ -127,6 +148,7 @@ func (s *sqliteStore) connect(ctx context.Context) error {
 		fmt.Sprintf("PRAGMA busy_timeout = %d", s.busy.Milliseconds()),
 		"PRAGMA synchronous = " + s.sync,
 		"PRAGMA foreign_keys = OFF",
+		s.autocheckpoint(),
 	} {
 		if _, err := conn.ExecContext(ctx, p); err != nil {
 			conn.Close()
@@ -135,7 +157,48 @@ func (s *sqliteStore) connect(ctx context.Context) error {
 	}
 	s.conn = conn
 	s.stmts = make(map[int]*sql.Stmt, len(insertChunks))
+	s.named = make(map[string]*sql.Stmt, 5)
 	return nil
+}
+
+// autocheckpoint is the writer connection's wal_autocheckpoint: SQLite's
+// default on a host's handle; with a database of its own, where the
+// checkpointer does the work, a backstop that bounds the WAL should the
+// checkpointer fall behind.
+func (s *sqliteStore) autocheckpoint() string {
+	if s.ownDB {
+		return "PRAGMA wal_autocheckpoint = 16000"
+	}
+	return "PRAGMA wal_autocheckpoint = 1000"
+}
+
+// ckptEvery is how many committed events (a few WAL pages each) make the
+// checkpointer copy the WAL into the database file.
+const ckptEvery = 2048
+
+// checkpointer runs a PASSIVE checkpoint each time it is kicked, on a
+// connection of its own: it never blocks the writer, and the writer's
+// commits no longer pay for copying the WAL into the database file.
+func (s *sqliteStore) checkpointer() {
+	defer close(s.ckptDone)
+	ctx := context.Background()
+	var conn *sql.Conn
+	for range s.ckptKick {
+		if conn == nil {
+			var err error
+			if conn, err = s.db.Conn(ctx); err != nil {
+				continue
+			}
+		}
+		var busy, frames, copied int
+		if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
+			conn.Close()
+			conn = nil
+		}
+	}
+	if conn != nil {
+		conn.Close()
+	}
 }
 
 // reset drops the writer connection after a fault, so the next batch starts
@@ -144,7 +207,11 @@ func (s *sqliteStore) reset() {
 	for _, st := range s.stmts {
 		st.Close()
 	}
-	s.stmts = nil
+	for _, st := range s.named {
+		st.Close()
+	}
+	s.stmts, s.named = nil, nil
+	s.head.valid = false
 	if s.conn != nil {
 		if s.hostFK {
 			s.conn.ExecContext(context.Background(), "PRAGMA foreign_keys = ON")
@@ -180,6 +247,44 @@ func (s *sqliteStore) stmt(ctx context.Context, n int) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// prepared returns query prepared on the writer connection, preparing it
+// on first use.
+func (s *sqliteStore) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.named[query]; ok {
+		return st, nil
+	}
+	st, err := s.conn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.named[query] = st
+	return st, nil
+}
+
+func (s *sqliteStore) execPrepared(ctx context.Context, query string) error {
+	st, err := s.prepared(ctx, query)
+	if err == nil {
+		_, err = st.ExecContext(ctx)
+	}
+	return err
+}
+
+func (s *sqliteStore) queryRowPrepared(ctx context.Context, query string, dest ...any) error {
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	return st.QueryRowContext(ctx).Scan(dest...)
+}
+
+const (
+	nextIDQuery = `SELECT MAX(
+			COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'), 0),
+			COALESCE((SELECT MAX(id) FROM audit_log), 0)) + 1`
+	chainHeadQuery = `SELECT chain_seq, chain_mac FROM audit_log
+			WHERE chain_seq IS NOT NULL ORDER BY id DESC LIMIT 1`
+)
+
 func nullString(s string) any {
 	if s == "" {
 		return nil
@@ -204,7 +309,7 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending) (err error) 
 			return err
 		}
 	}
-	if _, err := s.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	if err := s.execPrepared(ctx, "BEGIN IMMEDIATE"); err != nil {
 		s.reset()
 		return describe("beginning transaction", err)
 	}
@@ -218,28 +323,36 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending) (err error) 
 	if err := s.fillActors(ctx, batch); err != nil {
 		return describe("reading users", err)
 	}
-	var nextID, headSeq int64
-	var headMac string
-	if err := s.conn.QueryRowContext(ctx, `SELECT MAX(
-			COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'), 0),
-			COALESCE((SELECT MAX(id) FROM audit_log), 0)) + 1`).Scan(&nextID); err != nil {
-		return describe("reading the next id", err)
+	// The ids and the chain head are read again only when another
+	// connection (TREK's own server, another process) has committed since
+	// this one's last batch.
+	var version int64
+	if err := s.queryRowPrepared(ctx, "PRAGMA data_version", &version); err != nil {
+		return describe("reading data_version", err)
 	}
-	if s.chain != nil {
-		switch err := s.conn.QueryRowContext(ctx, `SELECT chain_seq, chain_mac FROM audit_log
-				WHERE chain_seq IS NOT NULL ORDER BY id DESC LIMIT 1`).Scan(&headSeq, &headMac); {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return describe("reading the chain head", err)
+	nextID, headSeq, prev := s.head.nextID, s.head.seq, s.head.mac
+	if !s.head.valid || s.head.version != version {
+		var headMac string
+		headSeq = 0
+		if err := s.queryRowPrepared(ctx, nextIDQuery, &nextID); err != nil {
+			return describe("reading the next id", err)
+		}
+		if s.chain != nil {
+			switch err := s.queryRowPrepared(ctx, chainHeadQuery, &headSeq, &headMac); {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return describe("reading the chain head", err)
+			}
+		}
+		prev = zeroMac
+		if headSeq > 0 {
+			if prev, err = hex.DecodeString(headMac); err != nil || len(prev) != len(zeroMac) {
+				return fmt.Errorf("the chain head (seq %d) holds no valid mac; run Verify: %q", headSeq, headMac)
+			}
 		}
 	}
-	prev := zeroMac
-	if headSeq > 0 {
-		if prev, err = hex.DecodeString(headMac); err != nil || len(prev) != len(zeroMac) {
-			return fmt.Errorf("the chain head (seq %d) holds no valid mac; run Verify: %q", headSeq, headMac)
-		}
-	}
-	args := make([]any, 0, insertChunks[0]*12)
+	args := s.args[:0]
+	defer func() { clear(args); s.args = args[:0] }()
 	for rest := batch; len(rest) > 0; {
 		n := chunkFor(len(rest))
 		st, err := s.stmt(ctx, n)
@@ -275,8 +388,18 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending) (err error) 
 		}
 		rest = rest[n:]
 	}
-	if _, err := s.conn.ExecContext(ctx, "COMMIT"); err != nil {
+	if err := s.execPrepared(ctx, "COMMIT"); err != nil {
 		return describe("committing", err)
+	}
+	s.head.valid, s.head.version, s.head.nextID, s.head.seq, s.head.mac = true, version, nextID, headSeq, prev
+	if s.ckptKick != nil {
+		if s.sinceCkpt += len(batch); s.sinceCkpt >= ckptEvery {
+			select {
+			case s.ckptKick <- struct{}{}:
+				s.sinceCkpt = 0
+			default:
+			}
+		}
 	}
 	return nil
 }
@@ -373,6 +496,11 @@ func describe(step string, err error) error {
 }
 
 func (s *sqliteStore) close() error {
+	if s.ckptKick != nil {
+		close(s.ckptKick)
+		<-s.ckptDone
+		s.ckptKick = nil
+	}
 	s.reset()
 	if s.ownDB && s.db != nil {
 		return s.db.Close()

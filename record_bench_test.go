@@ -1,0 +1,390 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The benchmarks below compare Record with what SQLite itself can do on the
+// same machine, in the same run, on the same schema and the same rows:
+//
+//	go test -run '^$' -bench 'BulkInsertCeiling|AutocommitInsert|RecordParallel|RecordSerial' -benchmem -count 5 .
+//
+// Targets: RecordParallel reaches at least half the events/s of
+// BulkInsertCeiling/log=off at the same synchronous setting, and
+// RecordSerial is no slower than AutocommitInsert.
+//
+// Record pays for trek.log as well as SQLite; AutocommitInsert and
+// BulkInsertCeiling/log=off write SQLite only, and
+// BulkInsertCeiling/log=on also writes the same lines to trek.log through
+// lumberjack, once per transaction, as the writer does.
+
+// recBenchSyncModes are the synchronous settings every benchmark runs at.
+var recBenchSyncModes = []string{"FULL", "NORMAL"}
+
+// recBenchCallers is how many goroutines call Record at once in
+// BenchmarkRecordParallel: a busy TREK instance's concurrent requests.
+const recBenchCallers = 64
+
+// recBenchRow is one event of the workload with the columns the store makes of
+// it, so the baselines that bypass Record insert exactly what Record stores.
+type recBenchRow struct {
+	event   Event
+	details []byte // the stored details JSON
+	label   string // for the log line
+	subject string
+}
+
+// recBenchRows is the workload: a rotation of realistic events, each with an
+// actor that has an email, a client IP and about 60 bytes of details.
+var recBenchRows = sync.OnceValue(func() []recBenchRow {
+	tools := []string{"list_trips", "get_trip", "create_place", "search_places"}
+	cities := []string{"Lisbon", "Kyoto", "Reykjavik", "Oaxaca", "Tbilisi", "Hobart"}
+	red := newRedactor(nil)
+	rows := make([]recBenchRow, 0, 240)
+	for i := range cap(rows) {
+		uid := int64(1 + i%37)
+		actor := Actor{UserID: uid, Username: fmt.Sprintf("user%02d", uid), Email: fmt.Sprintf("user%02d@example.com", uid)}
+		ip := fmt.Sprintf("203.0.113.%d", 1+i%200)
+		if i%5 == 0 {
+			ip = fmt.Sprintf("2001:db8:85a3::%x", 1+i%200)
+		}
+		city := cities[i%len(cities)]
+		tripID := 4000 + i
+		var e Event
+		switch i % 6 {
+		case 0:
+			e = Event{Action: UserLogin, Details: map[string]any{"method": "local", "mfa": i%2 == 0, "agent": "Firefox/128.0 (X11; Linux)"}}
+		case 1:
+			e = Event{Action: TripCreate, Resource: fmt.Sprintf("trip:%d", tripID),
+				Details: map[string]any{"title": city + " in spring", "tripId": tripID, "reminder_days": 3}}
+		case 2:
+			e = Event{Action: TripUpdate, Resource: fmt.Sprintf("trip:%d", tripID),
+				Details: map[string]any{"tripId": tripID, "trip": city + " in spring", "start_date": "2026-05-01"}}
+		case 3:
+			e = Event{Action: MCPToolCall, Resource: tools[i%len(tools)],
+				Details: map[string]any{"client": "desktop", "duration_ms": 12 + i%90, "ok": true, "args": 2}}
+		case 4:
+			e = Event{Action: BackupCreate, Resource: fmt.Sprintf("backup-2026-04-%02d.zip", 1+i%28),
+				Details: map[string]any{"size_bytes": 1048576 + i, "files": 37, "auto": false}}
+		case 5:
+			e = Event{Action: AdminUserUpdate, Resource: fmt.Sprintf("user:%d", 100+i),
+				Details: map[string]any{"role": "user", "changed": []string{"email", "username"}}}
+		}
+		e.Actor, e.IP = actor, ip
+		details, err := red.encode(e.Details)
+		if err != nil {
+			panic(err)
+		}
+		info := builtinActions[e.Action]
+		rows = append(rows, recBenchRow{event: e, details: details, label: info.label(), subject: subjectOf(&e)})
+	}
+	return rows
+})
+
+// recBenchPaths opens an Auditor on a new file, so its schema (indexes,
+// triggers) is in place, closes it and returns the paths.
+func recBenchPaths(b *testing.B, mode string) (dbPath, logPath string) {
+	b.Helper()
+	dir := b.TempDir()
+	dbPath, logPath = filepath.Join(dir, "travel.db"), filepath.Join(dir, "logs", "trek.log")
+	a, err := Open(Config{DBPath: dbPath, LogPath: logPath, Synchronous: mode})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return dbPath, logPath
+}
+
+// recBenchConn is a plain database/sql connection to the file with the
+// pragmas the store uses: WAL, the given synchronous level, a busy timeout.
+func recBenchConn(b *testing.B, dbPath, mode string) *sql.Conn {
+	b.Helper()
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_busy_timeout", "5000")
+	q.Set("_synchronous", mode)
+	db, err := sql.Open("sqlite3", "file:"+dbPath+"?"+q.Encode())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	var got string
+	if err := conn.QueryRowContext(context.Background(), "PRAGMA journal_mode").Scan(&got); err != nil || got != "wal" {
+		b.Fatalf("journal_mode = %q, %v; want wal", got, err)
+	}
+	return conn
+}
+
+// recBenchTable is how the baselines write a row: the event's columns, plus
+// the library's own actor_id, chain_seq and chain_mac columns where the
+// schema has them, filled with values of the same size as the store's, so
+// that every benchmark writes rows of the same size into the same indexes.
+type recBenchTable struct {
+	chain bool
+	seq   int64
+}
+
+func recBenchTableOf(b *testing.B, conn *sql.Conn) *recBenchTable {
+	b.Helper()
+	var n int
+	if err := conn.QueryRowContext(context.Background(),
+		`SELECT COUNT(*) FROM pragma_table_info('audit_log') WHERE name IN ('actor_id', 'chain_seq', 'chain_mac')`).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return &recBenchTable{chain: n == 3}
+}
+
+func (t *recBenchTable) prepare(b *testing.B, conn *sql.Conn, rows int) *sql.Stmt {
+	b.Helper()
+	cols, marks := "created_at, user_id, action, resource, details, ip, actor_username, actor_email", "(?,?,?,?,?,?,?,?)"
+	if t.chain {
+		cols, marks = cols+", actor_id, chain_seq, chain_mac", "(?,?,?,?,?,?,?,?,?,?,?)"
+	}
+	st, err := conn.PrepareContext(context.Background(),
+		"INSERT INTO audit_log ("+cols+") VALUES "+strings.TrimSuffix(strings.Repeat(marks+",", rows), ","))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st
+}
+
+// recBenchMac stands in for a chain_mac value: 64 hex digits.
+const recBenchMac = "3f0c9a1be5d27c4480f6a1d3b95e2c7708d4f61a9b3c5e7d2f1a0b9c8d7e6f50"
+
+// appendArgs appends the column values of r as the store binds them.
+func (t *recBenchTable) appendArgs(args []any, r *recBenchRow, createdAt string) []any {
+	e := &r.event
+	args = append(args, createdAt, e.Actor.UserID, string(e.Action), nullString(e.Resource), string(r.details),
+		e.IP, e.Actor.Username, e.Actor.Email)
+	if t.chain {
+		t.seq++
+		args = append(args, e.Actor.UserID, t.seq, recBenchMac)
+	}
+	return args
+}
+
+func recReportEventsPerSecond(b *testing.B) {
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkBulkInsertCeiling is the most SQLite takes here: the workload's
+// rows as multi-row prepared INSERTs of 64 rows, DefaultMaxBatch rows per
+// transaction, on one connection with the store's pragmas. DefaultMaxBatch
+// is the largest transaction the writer ever commits; one transaction for
+// all of b.N would measure a number that depends on b.N and that no writer
+// which must answer each caller after its commit can approach. log=off
+// writes SQLite only; log=on also writes each transaction's trek.log lines
+// (and the chain anchor line) in one lumberjack write, as the writer does.
+func BenchmarkBulkInsertCeiling(b *testing.B) {
+	for _, mode := range recBenchSyncModes {
+		for _, withLog := range []bool{false, true} {
+			name := fmt.Sprintf("sync=%s/log=%s", mode, map[bool]string{false: "off", true: "on"}[withLog])
+			b.Run(name, func(b *testing.B) { recBenchBulkInsert(b, mode, withLog) })
+		}
+	}
+}
+
+func recBenchBulkInsert(b *testing.B, mode string, withLog bool) {
+	const perStmt, perTx = 64, DefaultMaxBatch
+	ctx := context.Background()
+	rows := recBenchRows()
+	dbPath, logPath := recBenchPaths(b, mode)
+	conn := recBenchConn(b, dbPath, mode)
+	table := recBenchTableOf(b, conn)
+	multi, single := table.prepare(b, conn, perStmt), table.prepare(b, conn, 1)
+	var flog *fileLog
+	var logBatch []*pending
+	if withLog {
+		var err error
+		if flog, err = openFileLog(logPath, 10, 4); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { flog.Close() })
+		logBatch = make([]*pending, perTx)
+		for i := range logBatch {
+			logBatch[i] = new(pending)
+		}
+	}
+	args := make([]any, 0, perStmt*11)
+	exec := func(st *sql.Stmt) {
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			b.Fatal(err)
+		}
+		args = args[:0]
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for start := 0; start < b.N; start += perTx {
+		n := min(perTx, b.N-start)
+		now := time.Now().UTC().Truncate(time.Second)
+		createdAt := now.Format(sqliteTimeLayout)
+		if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+			b.Fatal(err)
+		}
+		i := 0
+		for ; i+perStmt <= n; i += perStmt {
+			for j := range perStmt {
+				args = table.appendArgs(args, &rows[(start+i+j)%len(rows)], createdAt)
+			}
+			exec(multi)
+		}
+		for ; i < n; i++ {
+			args = table.appendArgs(args, &rows[(start+i)%len(rows)], createdAt)
+			exec(single)
+		}
+		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+			b.Fatal(err)
+		}
+		if withLog {
+			for j, p := range logBatch[:n] {
+				r := &rows[(start+j)%len(rows)]
+				p.row = row{id: int64(start + j + 1), createdAt: now, userID: r.event.Actor.UserID,
+					username: r.event.Actor.Username, email: r.event.Actor.Email, action: r.event.Action,
+					resource: r.event.Resource, details: r.details, ip: r.event.IP,
+					seq: int64(start + j + 1), mac: recBenchMac}
+				p.label, p.subject = r.label, r.subject
+			}
+			if err := flog.writeEvents(logBatch[:n], time.UTC, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	recReportEventsPerSecond(b)
+}
+
+// BenchmarkAutocommitInsert is the naive way: one prepared single-row
+// INSERT per event, each its own transaction, with the store's pragmas.
+// It writes SQLite only, no trek.log.
+func BenchmarkAutocommitInsert(b *testing.B) {
+	for _, mode := range recBenchSyncModes {
+		b.Run("sync="+mode, func(b *testing.B) {
+			ctx := context.Background()
+			rows := recBenchRows()
+			dbPath, _ := recBenchPaths(b, mode)
+			conn := recBenchConn(b, dbPath, mode)
+			table := recBenchTableOf(b, conn)
+			single := table.prepare(b, conn, 1)
+			args := make([]any, 0, 11)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				createdAt := time.Now().UTC().Format(sqliteTimeLayout)
+				args = table.appendArgs(args[:0], &rows[i%len(rows)], createdAt)
+				if _, err := single.ExecContext(ctx, args...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			recReportEventsPerSecond(b)
+		})
+	}
+}
+
+// recCommitCounter wraps an Auditor's store and counts the transactions it
+// commits and the events in them.
+type recCommitCounter struct {
+	store
+	commits, events atomic.Int64
+}
+
+func (c *recCommitCounter) insert(ctx context.Context, batch []*pending) error {
+	err := c.store.insert(ctx, batch)
+	if err == nil {
+		c.commits.Add(1)
+		c.events.Add(int64(len(batch)))
+	}
+	return err
+}
+
+// recBenchAuditor opens an Auditor on a new file for a Record benchmark.
+func recBenchAuditor(b *testing.B, mode string) *Auditor {
+	b.Helper()
+	dir := b.TempDir()
+	a, err := Open(Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log"), Synchronous: mode})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := a.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	return a
+}
+
+// BenchmarkRecordParallel has recBenchCallers goroutines, whatever
+// GOMAXPROCS is, share b.N Record calls: the group-commit path, trek.log
+// included. Each caller waits for its own commit, so a transaction holds at
+// most recBenchCallers events, and about half that on average: while one
+// batch commits, the callers of the one before are preparing their next
+// event. events/commit reports the average.
+func BenchmarkRecordParallel(b *testing.B) {
+	for _, mode := range recBenchSyncModes {
+		b.Run("sync="+mode, func(b *testing.B) {
+			ctx := context.Background()
+			rows := recBenchRows()
+			a := recBenchAuditor(b, mode)
+			// No event is queued yet: whoever writes the first batch starts
+			// after this write.
+			counter := &recCommitCounter{store: a.store}
+			a.store = counter
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range recBenchCallers {
+				wg.Go(func() {
+					for {
+						i := next.Add(1) - 1
+						if i >= int64(b.N) {
+							return
+						}
+						if err := a.Record(ctx, rows[i%int64(len(rows))].event); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			recReportEventsPerSecond(b)
+			b.ReportMetric(float64(counter.events.Load())/float64(counter.commits.Load()), "events/commit")
+		})
+	}
+}
+
+// BenchmarkRecordSerial is one caller at a time: every event is its own
+// batch, trek.log included.
+func BenchmarkRecordSerial(b *testing.B) {
+	for _, mode := range recBenchSyncModes {
+		b.Run("sync="+mode, func(b *testing.B) {
+			ctx := context.Background()
+			rows := recBenchRows()
+			a := recBenchAuditor(b, mode)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if err := a.Record(ctx, rows[i%len(rows)].event); err != nil {
+					b.Fatal(err)
+				}
+			}
+			recReportEventsPerSecond(b)
+		})
+	}
+}
