@@ -175,7 +175,10 @@ type Auditor struct {
 
 	maxBatch int
 	queue    chan *pending
-	writerWG sync.WaitGroup
+	// writing is held (a value sent into it) by the one caller that is
+	// writing a batch; batch is that caller's scratch slice.
+	writing chan struct{}
+	batch   []*pending
 
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
@@ -233,8 +236,8 @@ func Open(cfg Config) (*Auditor, error) {
 		maxBatch: cfg.MaxBatch,
 		queue:    make(chan *pending, cfg.QueueSize),
 	}
-	a.writerWG.Add(1)
-	go a.writer()
+	a.writing = make(chan struct{}, 1)
+	a.batch = make([]*pending, 0, a.maxBatch)
 	return a, nil
 }
 
@@ -339,9 +342,73 @@ func (a *Auditor) Record(ctx context.Context, e Event) error {
 		}
 	}
 	a.mu.RUnlock()
-	err = <-p.done
+	err = a.await(p)
 	pendingPool.Put(p)
 	return err
+}
+
+// await waits for p's commit. Whenever no one is writing, the waiting
+// caller becomes the writer and commits one batch of what is queued: a lone
+// caller writes its own event at once, with no hand-off to another
+// goroutine, and callers that wait together share a transaction.
+func (a *Auditor) await(p *pending) error {
+	for {
+		select {
+		case err := <-p.done:
+			return err
+		default:
+		}
+		select {
+		case err := <-p.done:
+			return err
+		case a.writing <- struct{}{}:
+			a.writeBatch()
+			<-a.writing
+		}
+	}
+}
+
+// errWriterPanic is what the callers of a batch get if writing it panicked
+// (the panic goes on up the writing caller's stack).
+var errWriterPanic = fmt.Errorf("%w: writing the batch panicked", ErrStore)
+
+// writeBatch commits what is queued, up to MaxBatch events, in one
+// transaction, and reports whether there was anything. The caller holds
+// a.writing.
+func (a *Auditor) writeBatch() bool {
+	batch := a.batch[:0]
+fill:
+	for len(batch) < a.maxBatch {
+		select {
+		case q := <-a.queue:
+			batch = append(batch, q)
+		default:
+			break fill
+		}
+	}
+	if len(batch) > 0 {
+		// The writer is a caller's goroutine, whose panic a host may
+		// recover (net/http does): give the batch its answer and the
+		// writer's place back rather than leave both held.
+		defer func() {
+			if r := recover(); r != nil {
+				for _, p := range batch {
+					select {
+					case p.done <- errWriterPanic:
+					default: // answered before the panic
+					}
+				}
+				clear(batch)
+				a.batch = batch[:0]
+				<-a.writing
+				panic(r)
+			}
+		}()
+		a.flush(batch)
+		clear(batch)
+	}
+	a.batch = batch
+	return len(batch) > 0
 }
 
 // prepare turns an event into a row, or says why it can't.
@@ -398,31 +465,6 @@ func subjectOf(e *Event) string {
 	return e.Resource
 }
 
-// writer is the one goroutine that writes. It takes whatever is waiting, up
-// to MaxBatch events, and commits it in one transaction; a lone event is
-// committed at once, never held back for company.
-func (a *Auditor) writer() {
-	defer a.writerWG.Done()
-	batch := make([]*pending, 0, a.maxBatch)
-	for p := range a.queue {
-		batch = append(batch[:0], p)
-	fill:
-		for len(batch) < a.maxBatch {
-			select {
-			case q, ok := <-a.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, q)
-			default:
-				break fill
-			}
-		}
-		a.flush(batch)
-		clear(batch)
-	}
-}
-
 // flush commits a batch, then writes its log lines, then releases callers.
 func (a *Auditor) flush(batch []*pending) {
 	err := a.store.insert(context.Background(), batch)
@@ -448,9 +490,12 @@ func (a *Auditor) Close() error {
 	a.closeOnce.Do(func() {
 		a.mu.Lock()
 		a.closed = true
-		close(a.queue)
 		a.mu.Unlock()
-		a.writerWG.Wait()
+		// Nothing is queued from now on. Take the writer's place for good
+		// and commit what is left.
+		a.writing <- struct{}{}
+		for a.writeBatch() {
+		}
 		a.closeErr = errors.Join(a.store.close(), a.log.Close())
 	})
 	return a.closeErr

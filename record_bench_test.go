@@ -271,29 +271,57 @@ func recBenchBulkInsert(b *testing.B, mode string, withLog bool) {
 
 // BenchmarkAutocommitInsert is the naive way: one prepared single-row
 // INSERT per event, each its own transaction, with the store's pragmas.
-// It writes SQLite only, no trek.log.
+// log=off writes SQLite only; log=on also appends each event's trek.log
+// line after its commit, as TREK's server does today, so that it pays what
+// Record pays for the file.
 func BenchmarkAutocommitInsert(b *testing.B) {
 	for _, mode := range recBenchSyncModes {
-		b.Run("sync="+mode, func(b *testing.B) {
-			ctx := context.Background()
-			rows := recBenchRows()
-			dbPath, _ := recBenchPaths(b, mode)
-			conn := recBenchConn(b, dbPath, mode)
-			table := recBenchTableOf(b, conn)
-			single := table.prepare(b, conn, 1)
-			args := make([]any, 0, 11)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				createdAt := time.Now().UTC().Format(sqliteTimeLayout)
-				args = table.appendArgs(args[:0], &rows[i%len(rows)], createdAt)
-				if _, err := single.ExecContext(ctx, args...); err != nil {
-					b.Fatal(err)
-				}
-			}
-			recReportEventsPerSecond(b)
-		})
+		for _, withLog := range []bool{false, true} {
+			name := fmt.Sprintf("sync=%s/log=%s", mode, map[bool]string{false: "off", true: "on"}[withLog])
+			b.Run(name, func(b *testing.B) { recBenchAutocommit(b, mode, withLog) })
+		}
 	}
+}
+
+func recBenchAutocommit(b *testing.B, mode string, withLog bool) {
+	ctx := context.Background()
+	rows := recBenchRows()
+	dbPath, logPath := recBenchPaths(b, mode)
+	conn := recBenchConn(b, dbPath, mode)
+	table := recBenchTableOf(b, conn)
+	single := table.prepare(b, conn, 1)
+	var flog *fileLog
+	if withLog {
+		var err error
+		if flog, err = openFileLog(logPath, 10, 4); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { flog.Close() })
+	}
+	line := []*pending{new(pending)}
+	args := make([]any, 0, 11)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		now := time.Now().UTC().Truncate(time.Second)
+		r := &rows[i%len(rows)]
+		args = table.appendArgs(args[:0], r, now.Format(sqliteTimeLayout))
+		if _, err := single.ExecContext(ctx, args...); err != nil {
+			b.Fatal(err)
+		}
+		if withLog {
+			p := line[0]
+			p.row = row{id: int64(i + 1), createdAt: now, userID: r.event.Actor.UserID,
+				username: r.event.Actor.Username, email: r.event.Actor.Email, action: r.event.Action,
+				resource: r.event.Resource, details: r.details, ip: r.event.IP,
+				seq: int64(i + 1), mac: recBenchMac}
+			p.label, p.subject = r.label, r.subject
+			if err := flog.writeEvents(line, time.UTC, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	recReportEventsPerSecond(b)
 }
 
 // recCommitCounter wraps an Auditor's store and counts the transactions it
