@@ -189,8 +189,9 @@ type Auditor struct {
 	stats counters
 }
 
-// Open checks cfg, opens (or creates) the database and the log file, applies
-// the library's schema changes and starts the writer.
+// Open checks cfg, opens (or creates) the database and the log file, and
+// applies the library's schema changes. Recording needs no goroutine of its
+// own: callers take turns writing (see Record).
 func Open(cfg Config) (*Auditor, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -316,6 +317,10 @@ var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan er
 // full, Record waits for room until ctx is done. Once the event is queued,
 // Record waits for its commit whatever ctx says, so a cancelled request does
 // not leave its caller unsure whether the event was stored.
+//
+// Callers waiting at the same time share one transaction: whichever finds
+// no batch being written writes everything queued, up to MaxBatch events,
+// and the others are released by its commit.
 func (a *Auditor) Record(ctx context.Context, e Event) error {
 	p, err := a.prepare(ctx, &e)
 	if err != nil {

@@ -928,3 +928,33 @@ func TestHugeTitleKeepsTheLogLineBrief(t *testing.T) {
 	assert.Contains(t, info[1], `"after-the-title"`)
 	assert.Equal(t, uint64(0), a.Stats().LogErrors)
 }
+
+// TestReadOnlyDataFolder: a data folder nobody may write to stops Open with
+// an error that says so, and once the folder is writable again Open and
+// Record work. A folder made read-only under a running Auditor does not stop
+// it: the database and its WAL are open files already, so there is no fault
+// to report until the next start.
+func TestReadOnlyDataFolder(t *testing.T) {
+	cfg := faultConfig(t)
+	dataDir := filepath.Join(filepath.Dir(cfg.DBPath), "data")
+	require.NoError(t, os.Mkdir(dataDir, 0o750))
+	cfg.DBPath = filepath.Join(dataDir, "travel.db")
+
+	faultChattr(t, dataDir, true)
+	t.Cleanup(func() { exec.Command("chattr", "-i", dataDir).Run() })
+	_, err := Open(cfg)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrStore)
+	assert.Contains(t, err.Error(), "read-only")
+	assert.NoFileExists(t, cfg.DBPath)
+
+	faultChattr(t, dataDir, false)
+	a := faultOpen(t, cfg)
+	require.NoError(t, a.Record(t.Context(), faultLogin("before", nil)))
+
+	faultChattr(t, dataDir, true)
+	require.NoError(t, a.Record(t.Context(), faultLogin("while read-only", nil)))
+	faultChattr(t, dataDir, false)
+	require.NoError(t, a.Close())
+	assert.Equal(t, 2, faultCount(t, cfg.DBPath))
+}

@@ -25,8 +25,8 @@ const maxLogWrite = 1 << 20
 // and its rotation, shared by the audit lines and the host's own lines.
 type fileLog struct {
 	lj   *lumberjack.Logger
-	buf  []byte      // used by the writer goroutine only
-	seen os.FileInfo // trek.log after the writer's last write; writer goroutine only
+	buf  []byte      // used only by whichever caller holds the writer's place
+	seen os.FileInfo // trek.log after the last batch's write; likewise
 }
 
 func openFileLog(path string, maxSizeMB, maxBackups int) (*fileLog, error) {

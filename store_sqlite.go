@@ -64,6 +64,18 @@ func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error)
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("%w: creating database folder %q: %w", ErrStore, dir, err)
 		}
+		// Create the file ourselves: the error then names the real cause
+		// (SQLite reports a folder it may not write to as "no such file"),
+		// and the audit data is not left readable by every local user.
+		if _, err := os.Stat(cfg.DBPath); errors.Is(err, os.ErrNotExist) {
+			f, err := os.OpenFile(cfg.DBPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+			if err != nil && !errors.Is(err, os.ErrExist) {
+				return nil, fmt.Errorf("%w: database %q cannot be created (read-only folder?): %w", ErrStore, cfg.DBPath, err)
+			}
+			if f != nil {
+				f.Close()
+			}
+		}
 		q := url.Values{}
 		q.Set("_busy_timeout", fmt.Sprint(cfg.BusyTimeout.Milliseconds()))
 		q.Set("_synchronous", cfg.Synchronous)
@@ -134,7 +146,7 @@ func escapePath(p string) string {
 func (s *sqliteStore) connect(ctx context.Context) error {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: connecting: %w", ErrStore, err)
+		return fmt.Errorf("%w: %w", ErrStore, describe("opening the database", err))
 	}
 	// Foreign keys are checked by fillActors instead (a missing user is
 	// stored as NULL); enforcing them here would fail on a database with no
