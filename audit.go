@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -177,8 +178,9 @@ type Auditor struct {
 	queue    chan *pending
 	// writing is held (a value sent into it) by the one caller that is
 	// writing a batch; batch is that caller's scratch slice.
-	writing chan struct{}
-	batch   []*pending
+	writing   chan struct{}
+	batch     []*pending
+	lastBatch int // events in the last batch written; read and set by the writer only
 
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
@@ -382,6 +384,12 @@ var errWriterPanic = fmt.Errorf("%w: writing the batch panicked", ErrStore)
 // a.writing.
 func (a *Auditor) writeBatch() bool {
 	batch := a.batch[:0]
+	if a.lastBatch > 1 && len(a.queue) < a.maxBatch {
+		// Under load (the last commit was shared), let the callers it
+		// released queue their next events before taking the batch. A
+		// lone caller never gets here, so it never waits for company.
+		runtime.Gosched()
+	}
 fill:
 	for len(batch) < a.maxBatch {
 		select {
@@ -413,6 +421,7 @@ fill:
 		clear(batch)
 	}
 	a.batch = batch
+	a.lastBatch = len(batch)
 	return len(batch) > 0
 }
 
