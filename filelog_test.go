@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -177,4 +178,75 @@ func TestTrekLogRotatesAt10MBKeepingFourBackups(t *testing.T) {
 	current := eventLines(logLines(t, cfg.LogPath))
 	require.NotEmpty(t, current)
 	assert.Regexp(t, `^\[INFO\] \S+ anonymous deleted backup "last-one" ip=-$`, current[len(current)-1])
+}
+
+// TestTrekLogMovedAwayIsReopened moves trek.log the ways an operator or
+// logrotate does while the Auditor runs, and checks that the next event
+// lands in a trek.log at the configured path, not in the file that moved
+// away (or, once deleted, nowhere). The writer looks at trek.log itself
+// only when its folder has changed, so each move is made both right after
+// the folder changed (trek.log was just created) and when the folder's
+// time is long past, as it is on a server that has run for a while.
+func TestTrekLogMovedAwayIsReopened(t *testing.T) {
+	moves := []struct {
+		name  string
+		move  func(t *testing.T, path string)
+		moved string // where the earlier lines went, if anywhere
+		extra string // a line already in the new trek.log
+	}{
+		{name: "renamed away", moved: ".1",
+			move: func(t *testing.T, path string) { require.NoError(t, os.Rename(path, path+".1")) }},
+		{name: "deleted",
+			move: func(t *testing.T, path string) { require.NoError(t, os.Remove(path)) }},
+		{name: "replaced by a new file", moved: ".old", extra: "[INFO] 2026-04-20T10:11:53 host started",
+			move: func(t *testing.T, path string) {
+				require.NoError(t, os.Rename(path, path+".old"))
+				require.NoError(t, os.WriteFile(path, []byte("[INFO] 2026-04-20T10:11:53 host started\n"), 0o640))
+			}},
+	}
+	for _, m := range moves {
+		for _, settled := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/folder settled=%v", m.name, settled), func(t *testing.T) {
+				cfg := testConfig(t)
+				a := openAuditor(t, cfg)
+				ctx := t.Context()
+				record := func(res string) {
+					require.NoError(t, a.Record(ctx, Event{Action: BackupCreate, Resource: res}))
+				}
+				record("before-1")
+				if settled {
+					long := time.Now().Add(-time.Hour)
+					require.NoError(t, os.Chtimes(filepath.Dir(cfg.LogPath), long, long))
+				}
+				record("before-2")
+				record("before-3")
+				m.move(t, cfg.LogPath)
+				record("after")
+				require.NoError(t, a.Close())
+
+				backupLines := func(path string) []string {
+					var out []string
+					for _, l := range logLines(t, path) {
+						if strings.Contains(l, " created backup ") {
+							out = append(out, l)
+						}
+					}
+					return out
+				}
+				got := backupLines(cfg.LogPath)
+				require.Len(t, got, 1, "trek.log holds the event after the move only: %q", got)
+				assert.Contains(t, got[0], `anonymous created backup "after" ip=-`)
+				if m.extra != "" {
+					assert.Equal(t, m.extra, logLines(t, cfg.LogPath)[0], "the new file's own line is kept")
+				}
+				if m.moved != "" {
+					old := backupLines(cfg.LogPath + m.moved)
+					require.Len(t, old, 3, "the moved file keeps the events before the move")
+					for i, l := range old {
+						assert.Contains(t, l, fmt.Sprintf(`created backup "before-%d"`, i+1))
+					}
+				}
+			})
+		}
+	}
 }

@@ -16,7 +16,14 @@ import (
 // The benchmarks below compare Record with what SQLite itself can do on the
 // same machine, in the same run, on the same schema and the same rows:
 //
-//	go test -run '^$' -bench 'BulkInsertCeiling|AutocommitInsert|RecordParallel|RecordSerial' -benchmem -count 5 .
+//	go test -c -o audit.test . && for i in 1 2 3 4 5; do
+//	  ./audit.test -test.run '^$' -test.benchmem \
+//	    -test.bench 'BulkInsertCeiling|AutocommitInsert|RecordParallel$|RecordSerial'
+//	done > rec.txt && benchstat -col /sync rec.txt
+//
+// Five separate runs rather than -count 5, which would run all five of one
+// benchmark before the next: a disk whose latency drifts over minutes
+// would read as a difference between them.
 //
 // Targets: RecordParallel reaches at least half the events/s of
 // BulkInsertCeiling/log=off at the same synchronous setting, and
@@ -33,6 +40,17 @@ var recBenchSyncModes = []string{"FULL", "NORMAL"}
 // recBenchCallers is how many goroutines call Record at once in
 // BenchmarkRecordParallel: a busy TREK instance's concurrent requests.
 const recBenchCallers = 64
+
+// recBenchWarmup is how many events every benchmark writes, the same way
+// it then measures, before its timer starts: two of the store's checkpoint
+// cycles. A new WAL file grows with each commit until the first checkpoint
+// lets SQLite start again at its beginning, and while it grows each fsync
+// also commits the file's new blocks and size to the filesystem journal.
+// A server pays that once after it opens the database; measured from a new
+// file it would dominate a benchmark of a few thousand events, at a
+// different share for each (the baselines checkpoint every 1,000 pages,
+// the store every ckptEvery events).
+const recBenchWarmup = 2 * ckptEvery
 
 // recBenchRow is one event of the workload with the columns the store makes of
 // it, so the baselines that bypass Record insert exactly what Record stores.
@@ -229,10 +247,9 @@ func recBenchBulkInsert(b *testing.B, mode string, withLog bool) {
 		}
 		args = args[:0]
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for start := 0; start < b.N; start += perTx {
-		n := min(perTx, b.N-start)
+	// tx commits rows start to start+n in one transaction, then writes
+	// their trek.log lines.
+	tx := func(start, n int) {
 		now := time.Now().UTC().Truncate(time.Second)
 		createdAt := now.Format(sqliteTimeLayout)
 		if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
@@ -265,6 +282,14 @@ func recBenchBulkInsert(b *testing.B, mode string, withLog bool) {
 				b.Fatal(err)
 			}
 		}
+	}
+	for start := 0; start < recBenchWarmup; start += perTx {
+		tx(start, min(perTx, recBenchWarmup-start))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for start := 0; start < b.N; start += perTx {
+		tx(recBenchWarmup+start, min(perTx, b.N-start))
 	}
 	recReportEventsPerSecond(b)
 }
@@ -300,9 +325,9 @@ func recBenchAutocommit(b *testing.B, mode string, withLog bool) {
 	}
 	line := []*pending{new(pending)}
 	args := make([]any, 0, 11)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
+	// one inserts row i in its own transaction, then writes its trek.log
+	// line.
+	one := func(i int) {
 		now := time.Now().UTC().Truncate(time.Second)
 		r := &rows[i%len(rows)]
 		args = table.appendArgs(args[:0], r, now.Format(sqliteTimeLayout))
@@ -320,6 +345,14 @@ func recBenchAutocommit(b *testing.B, mode string, withLog bool) {
 				b.Fatal(err)
 			}
 		}
+	}
+	for i := range recBenchWarmup {
+		one(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		one(recBenchWarmup + i)
 	}
 	recReportEventsPerSecond(b)
 }
@@ -372,25 +405,32 @@ func BenchmarkRecordParallel(b *testing.B) {
 			// after this write.
 			counter := &recCommitCounter{store: a.store}
 			a.store = counter
-			var next atomic.Int64
-			var wg sync.WaitGroup
+			// run has recBenchCallers goroutines share n Record calls.
+			run := func(n int64) {
+				var next atomic.Int64
+				var wg sync.WaitGroup
+				for range recBenchCallers {
+					wg.Go(func() {
+						for {
+							i := next.Add(1) - 1
+							if i >= n {
+								return
+							}
+							if err := a.Record(ctx, rows[i%int64(len(rows))].event); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+			}
+			run(recBenchWarmup)
+			counter.commits.Store(0)
+			counter.events.Store(0)
 			b.ReportAllocs()
 			b.ResetTimer()
-			for range recBenchCallers {
-				wg.Go(func() {
-					for {
-						i := next.Add(1) - 1
-						if i >= int64(b.N) {
-							return
-						}
-						if err := a.Record(ctx, rows[i%int64(len(rows))].event); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
+			run(int64(b.N))
 			recReportEventsPerSecond(b)
 			b.ReportMetric(float64(counter.events.Load())/float64(counter.commits.Load()), "events/commit")
 		})
@@ -405,6 +445,11 @@ func BenchmarkRecordSerial(b *testing.B) {
 			ctx := context.Background()
 			rows := recBenchRows()
 			a := recBenchAuditor(b, mode)
+			for i := range recBenchWarmup {
+				if err := a.Record(ctx, rows[i%len(rows)].event); err != nil {
+					b.Fatal(err)
+				}
+			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
