@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -218,12 +219,34 @@ func decodeCursor(c string) (int64, error) {
 // maxMergedKeys bounds the keys a page is read from one by one.
 const maxMergedKeys = 64
 
-func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
-	page := Page{Entries: []Entry{}, Limit: q.Limit, Offset: q.Offset}
+func (s *sqliteStore) list(ctx context.Context, q Query) (page Page, err error) {
+	page = Page{Entries: []Entry{}, Limit: q.Limit, Offset: q.Offset}
 	rest, m, err := buildFilter(q, s.actions) // m: the action filter; rest: the others
 	if err != nil {
 		return page, err
 	}
+	// One read transaction for the total and the page, so that both come
+	// from the same snapshot while events keep arriving: the total is the
+	// number of rows the page was cut from.
+	db, err := s.db.Conn(ctx)
+	if err != nil {
+		return page, fmt.Errorf("%w: listing: %w", ErrStore, err)
+	}
+	defer db.Close()
+	// BEGIN written out, not db.BeginTx: a host's DSN may make BeginTx
+	// take the write lock (_txlock=immediate), which a read must not.
+	if _, err := db.ExecContext(ctx, "BEGIN DEFERRED"); err != nil {
+		return page, fmt.Errorf("%w: listing: %w", ErrStore, err)
+	}
+	defer func() {
+		// Background: ending the read must not depend on ctx, or a
+		// cancelled request would hand the pool a connection still
+		// inside a transaction. If it can't end, the connection is
+		// dropped instead.
+		if _, rerr := db.ExecContext(context.Background(), "ROLLBACK"); rerr != nil {
+			db.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
 	var after int64
 	if q.Cursor != "" {
 		if after, err = decodeCursor(q.Cursor); err != nil {
@@ -237,13 +260,13 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	switch c, args := m.clause(); {
 	case len(every.where) == 0:
 		// COUNT(*) would read the whole table; the triggers keep this exact.
-		err = s.db.QueryRowContext(ctx, `SELECT n FROM audit_log_count WHERE id = 1`).Scan(&page.Total)
+		err = db.QueryRowContext(ctx, `SELECT n FROM audit_log_count WHERE id = 1`).Scan(&page.Total)
 	case len(rest.where) == 0:
 		// Only the action filter: the per-action counts, kept the same way.
-		err = s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(n), 0) FROM audit_log_action_count a WHERE `+c,
+		err = db.QueryRowContext(ctx, `SELECT COALESCE(SUM(n), 0) FROM audit_log_action_count a WHERE `+c,
 			args...).Scan(&page.Total)
 	default:
-		err = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_log a`+every.sql(), every.args...).Scan(&page.Total)
+		err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_log a`+every.sql(), every.args...).Scan(&page.Total)
 	}
 	if err != nil {
 		return page, fmt.Errorf("%w: counting: %w", ErrStore, err)
@@ -259,7 +282,7 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	// every matching row of the table to find the newest hundred.
 	keys := m.keys
 	if m.prefix != "" {
-		if keys, err = s.keysWithPrefix(ctx, m.prefix); err != nil {
+		if keys, err = keysWithPrefix(ctx, db, m.prefix); err != nil {
 			return page, fmt.Errorf("%w: listing: %w", ErrStore, err)
 		}
 		if len(keys) == 0 {
@@ -282,7 +305,7 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	}
 
 	var hasUsers bool
-	if err := s.db.QueryRowContext(ctx,
+	if err := db.QueryRowContext(ctx,
 		`SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users')`).Scan(&hasUsers); err != nil {
 		return page, fmt.Errorf("%w: %w", ErrStore, err)
 	}
@@ -298,7 +321,7 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 		query, args = `SELECT `+cols+from+` WHERE a.id IN (`+ids+`)`, idArgs
 	}
 	args = append(args[:len(args):len(args)], q.Limit+1, q.Offset)
-	rows, err := s.db.QueryContext(ctx, query+` ORDER BY a.id DESC LIMIT ? OFFSET ?`, args...)
+	rows, err := db.QueryContext(ctx, query+` ORDER BY a.id DESC LIMIT ? OFFSET ?`, args...)
 	if err != nil {
 		return page, fmt.Errorf("%w: listing: %w", ErrStore, err)
 	}
@@ -324,9 +347,9 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 // keysWithPrefix returns the distinct keys under prefix that occur in
 // audit_log, known or not, with one index seek per key rather than a scan
 // of their rows.
-func (s *sqliteStore) keysWithPrefix(ctx context.Context, prefix string) ([]any, error) {
+func keysWithPrefix(ctx context.Context, db *sql.Conn, prefix string) ([]any, error) {
 	end := prefix[:len(prefix)-1] + "/"
-	rows, err := s.db.QueryContext(ctx, `WITH RECURSIVE k(action) AS (
+	rows, err := db.QueryContext(ctx, `WITH RECURSIVE k(action) AS (
 			SELECT (SELECT MIN(action) FROM audit_log WHERE action >= ?1 AND action < ?2)
 			UNION ALL
 			SELECT (SELECT MIN(action) FROM audit_log WHERE action > k.action AND action < ?2)

@@ -420,6 +420,85 @@ func TestListTotalStaysExact(t *testing.T) {
 	}
 }
 
+// TestListTotalAndPageFromOneSnapshot lists while events keep arriving and
+// checks that each page's total is the number of matching rows up to the
+// page's newest entry: the total and the page were read from the same
+// state of the table, whichever way the total is counted.
+func TestListTotalAndPageFromOneSnapshot(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	ctx := t.Context()
+	queries := []struct {
+		name  string
+		q     Query
+		where string // the same filter in SQL, for the check
+	}{
+		{"no filter (the row count table)", Query{Limit: 3}, "1"},
+		{"an action (the per-action counts)", Query{Limit: 3, Action: string(UserLogin)}, "action = 'user.login'"},
+		{"an action and an IP (COUNT)", Query{Limit: 3, Action: string(UserLogin), IP: "203.0.113.7"},
+			"action = 'user.login' AND ip = '203.0.113.7'"},
+	}
+	type seen struct {
+		query         int
+		total, newest int64
+	}
+	var got []seen
+
+	stop := make(chan struct{})
+	errs := make(chan error, 4)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				e := Event{Action: UserLogin, IP: fmt.Sprintf("203.0.113.%d", 7+(w+i)%2)}
+				if i%3 == 0 {
+					e = Event{Action: UserRegister}
+				}
+				if err := a.Record(ctx, e); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	for i := range 600 {
+		qi := i % len(queries)
+		page, err := a.List(ctx, queries[qi].q)
+		if !assert.NoError(t, err) {
+			break
+		}
+		if len(page.Entries) > 0 {
+			got = append(got, seen{qi, page.Total, page.Entries[0].ID})
+		}
+	}
+	close(stop)
+	wg.Wait()
+	for range 4 {
+		require.NoError(t, <-errs)
+	}
+	require.NoError(t, a.Close())
+
+	db := openPlainDB(t, cfg.DBPath)
+	require.NotEmpty(t, got)
+	torn := 0
+	for _, g := range got {
+		var want int64
+		require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE `+queries[g.query].where+` AND id <= ?`,
+			g.newest).Scan(&want))
+		if want != g.total {
+			torn++
+			t.Logf("%s: total %d, but %d rows up to the newest entry %d", queries[g.query].name, g.total, want, g.newest)
+		}
+	}
+	assert.Zero(t, torn, "pages whose total and entries disagree, of %d", len(got))
+}
+
 // walkCursor reads every page of q through next_cursor, calling between
 // after each page but the last, and returns the ids in the order read.
 func walkCursor(t *testing.T, a *Auditor, q Query, between func()) []int64 {
