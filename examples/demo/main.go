@@ -132,6 +132,13 @@ func openAppDB(path string) (*sql.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, err
 	}
+	// SQLite would create the file readable by every local user; the
+	// audit log shares it, so create it 0640 first, as the library does.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640); err != nil {
+		return nil, err
+	} else if err := f.Close(); err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on")
 	if err != nil {
 		return nil, err
