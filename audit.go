@@ -586,14 +586,14 @@ func (c *counters) setLast(err error) {
 // its metrics or health endpoint. A rising StoreErrors or LogErrors means
 // events are failing; LastError says why.
 type Stats struct {
-	Recorded    uint64            `json:"recorded"`     // events committed
-	Rejected    uint64            `json:"rejected"`     // events refused before the queue
-	RejectedBy  map[string]uint64 `json:"rejected_by"`  // ... by reason
-	StoreErrors uint64            `json:"store_errors"` // batches the database refused
-	LogErrors   uint64            `json:"log_errors"`   // batches trek.log refused
-	QueueDepth  int               `json:"queue_depth"`  // events waiting for the writer now
-	LastError   string            `json:"last_error,omitempty"`
-	LastErrorAt time.Time         `json:"last_error_at,omitzero"`
+	Recorded    uint64            `json:"recorded"`               // events committed
+	Rejected    uint64            `json:"rejected"`               // events refused before the queue
+	RejectedBy  map[string]uint64 `json:"rejected_by"`            // ... by reason
+	StoreErrors uint64            `json:"store_errors"`           // batches the database refused
+	LogErrors   uint64            `json:"log_errors"`             // batches trek.log refused
+	QueueDepth  int               `json:"queue_depth"`            // events waiting for the writer now
+	LastError   string            `json:"last_error,omitempty"`   // the latest store or log error
+	LastErrorAt time.Time         `json:"last_error_at,omitzero"` // when it happened, UTC
 }
 
 // Stats returns the current figures.

@@ -32,23 +32,23 @@ const (
 
 // Tamper is the first problem Verify found.
 type Tamper struct {
-	Kind   TamperKind `json:"kind"`
-	ID     int64      `json:"id"`  // the row where the chain breaks (0: past the end)
-	Seq    int64      `json:"seq"` // the chain position expected there
-	Detail string     `json:"detail"`
+	Kind   TamperKind `json:"kind"`   // changed, missing, inserted or reordered
+	ID     int64      `json:"id"`     // the row where the chain breaks (0: past the end)
+	Seq    int64      `json:"seq"`    // the chain position expected there
+	Detail string     `json:"detail"` // what was found there, for a person to read
 }
 
 // VerifyReport is the result of walking the chain.
 type VerifyReport struct {
-	Intact  bool  `json:"intact"`
+	Intact  bool  `json:"intact"`  // every chained row checked and no anchor past the head
 	Checked int64 `json:"checked"` // chained rows verified
 	// Unchained counts rows without a chain value: rows TREK's own code
 	// inserted. They are allowed, listed apart, and never count as links.
 	Unchained int64   `json:"unchained"`
-	HeadID    int64   `json:"head_id"`  // the last chained row
-	HeadSeq   int64   `json:"head_seq"` // its chain position
-	Anchors   int     `json:"anchors"`  // chain heads read back from trek.log
-	Problem   *Tamper `json:"problem,omitempty"`
+	HeadID    int64   `json:"head_id"`           // the last chained row
+	HeadSeq   int64   `json:"head_seq"`          // its chain position
+	Anchors   int     `json:"anchors"`           // chain heads read back from trek.log
+	Problem   *Tamper `json:"problem,omitempty"` // the first problem; nil when Intact
 }
 
 // ErrVerify: Verify could not check (database unreadable); it says nothing
