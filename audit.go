@@ -29,6 +29,9 @@ import (
 var (
 	// ErrClosed: Record after Close. The event was not written.
 	ErrClosed = errors.New("audit: auditor is closed")
+	// ErrReadOnly: Record, or a write to LogWriter, on an Auditor opened
+	// with Config.ReadOnly. Nothing was written.
+	ErrReadOnly = errors.New("audit: auditor is read-only")
 	// ErrInvalidEvent: the event itself is malformed (an IP that is not an
 	// IP address, details that cannot be encoded as JSON). Nothing is
 	// written.
@@ -110,6 +113,15 @@ type Config struct {
 	// SecretKeys adds to DefaultSecretKeys: detail keys containing one of
 	// them (ignoring case, '_' and '-') are stored as "[REDACTED]".
 	SecretKeys []string
+	// ReadOnly opens an existing audit log to read it (List, Verify) and
+	// changes nothing in it: SQLite opens the database read-only, which
+	// must exist with the library's schema in place; no folder, key file or
+	// trek.log is created; Record answers ErrReadOnly. A missing
+	// ChainKeyFile is an error rather than a new key. It is what an
+	// operator's tool wants, above all on a copy kept as evidence. (To read
+	// a WAL-mode database SQLite creates its -shm index and an empty -wal
+	// file beside it if they are missing; they hold no data.)
+	ReadOnly bool
 }
 
 // ConfigFromEnv reads the variables TREK's server already uses, TRUST_PROXY,
@@ -185,6 +197,8 @@ type Auditor struct {
 	lastBatch  int
 	lastCommit time.Duration
 
+	readOnly bool // Config.ReadOnly: Record refuses every event
+
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
 
@@ -216,11 +230,11 @@ func Open(cfg Config) (*Auditor, error) {
 			return nil, fmt.Errorf("%w: TZ %q: %w", ErrBadConfig, cfg.TZ, err)
 		}
 	}
-	flog, err := openFileLog(cfg.LogPath, cfg.LogMaxSizeMB, cfg.LogMaxBackups)
+	flog, err := openFileLog(cfg.LogPath, cfg.LogMaxSizeMB, cfg.LogMaxBackups, cfg.ReadOnly)
 	if err != nil {
 		return nil, err
 	}
-	key, err := loadChainKey(cfg.ChainKey, cfg.ChainKeyFile, true)
+	key, err := loadChainKey(cfg.ChainKey, cfg.ChainKeyFile, !cfg.ReadOnly)
 	if err != nil {
 		flog.Close()
 		return nil, err
@@ -239,6 +253,7 @@ func Open(cfg Config) (*Auditor, error) {
 		loc:      loc,
 		debug:    cfg.LogLevel == "debug",
 		redact:   newRedactor(cfg.SecretKeys),
+		readOnly: cfg.ReadOnly,
 		maxBatch: cfg.MaxBatch,
 		queue:    make(chan *pending, cfg.QueueSize),
 	}
@@ -327,6 +342,11 @@ var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan er
 // no batch being written writes everything queued, up to MaxBatch events,
 // and the others are released by its commit.
 func (a *Auditor) Record(ctx context.Context, e Event) error {
+	if a.readOnly {
+		err := fmt.Errorf("%w: %s not recorded", ErrReadOnly, e.Action)
+		a.stats.rejected(err)
+		return err
+	}
 	p, err := a.prepare(ctx, &e)
 	if err != nil {
 		a.stats.rejected(err)
@@ -561,7 +581,7 @@ func (c *counters) rejected(err error) {
 	}{
 		{ErrUnknownAction, "unknown_action"}, {ErrMissingDetail, "missing_detail"},
 		{ErrInvalidEvent, "invalid_event"}, {context.DeadlineExceeded, "queue_timeout"},
-		{context.Canceled, "queue_cancelled"},
+		{context.Canceled, "queue_cancelled"}, {ErrReadOnly, "read_only"},
 	} {
 		if errors.Is(err, r.err) {
 			reason = r.name

@@ -24,8 +24,9 @@ const maxLogWrite = 1 << 20
 // fileLog is trek.log: one lumberjack.Logger, the single owner of the file
 // and its rotation, shared by the audit lines and the host's own lines.
 type fileLog struct {
-	lj  *lumberjack.Logger
-	buf []byte // used only by whichever caller holds the writer's place
+	lj       *lumberjack.Logger
+	readOnly bool   // Config.ReadOnly: every write fails
+	buf      []byte // used only by whichever caller holds the writer's place
 
 	// What reopenIfMoved last saw, likewise owned by the writer: trek.log
 	// once it was open, and its folder.
@@ -33,12 +34,16 @@ type fileLog struct {
 	dirSettled    bool // seenDir's time was older than its granularity when seen
 }
 
-func openFileLog(path string, maxSizeMB, maxBackups int) (*fileLog, error) {
+// openFileLog prepares trek.log at path; lumberjack opens the file at the
+// first write. A read-only fileLog creates nothing and refuses writes.
+func openFileLog(path string, maxSizeMB, maxBackups int, readOnly bool) (*fileLog, error) {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("%w: creating log folder %q: %w", ErrLogWrite, dir, err)
+	if !readOnly {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("%w: creating log folder %q: %w", ErrLogWrite, dir, err)
+		}
 	}
-	return &fileLog{lj: &lumberjack.Logger{
+	return &fileLog{readOnly: readOnly, lj: &lumberjack.Logger{
 		Filename:   path,
 		MaxSize:    maxSizeMB,
 		MaxBackups: maxBackups,
@@ -46,7 +51,12 @@ func openFileLog(path string, maxSizeMB, maxBackups int) (*fileLog, error) {
 }
 
 // Write appends p to trek.log as it is; it is what LogWriter returns.
-func (l *fileLog) Write(p []byte) (int, error) { return l.lj.Write(p) }
+func (l *fileLog) Write(p []byte) (int, error) {
+	if l.readOnly {
+		return 0, fmt.Errorf("%w: not writing to %s", ErrReadOnly, l.lj.Filename)
+	}
+	return l.lj.Write(p)
+}
 
 func (l *fileLog) Close() error { return l.lj.Close() }
 

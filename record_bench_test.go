@@ -231,7 +231,7 @@ func recBenchBulkInsert(b *testing.B, mode string, withLog bool) {
 	var logBatch []*pending
 	if withLog {
 		var err error
-		if flog, err = openFileLog(logPath, 10, 4); err != nil {
+		if flog, err = openFileLog(logPath, 10, 4, false); err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { flog.Close() })
@@ -318,7 +318,7 @@ func recBenchAutocommit(b *testing.B, mode string, withLog bool) {
 	var flog *fileLog
 	if withLog {
 		var err error
-		if flog, err = openFileLog(logPath, 10, 4); err != nil {
+		if flog, err = openFileLog(logPath, 10, 4, false); err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { flog.Close() })

@@ -141,6 +141,26 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 	return nil
 }
 
+// checkSchema is what a read-only Open does instead of migrate: it
+// changes nothing, so every migration must be in place already.
+func checkSchema(ctx context.Context, conn *sql.Conn) error {
+	var current int
+	var has bool
+	err := conn.QueryRowContext(ctx,
+		`SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_schema_migrations')`).Scan(&has)
+	if err == nil && has {
+		err = conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM audit_schema_migrations`).Scan(&current)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: schema: %w", ErrStore, describe("reading audit_schema_migrations", err))
+	}
+	if want := migrations[len(migrations)-1].version; current < want {
+		return fmt.Errorf("%w: schema: the database is at version %d of the library's schema, which needs %d; "+
+			"a read-only open changes nothing, so open it read-write once (TREK's server does)", ErrStore, current, want)
+	}
+	return nil
+}
+
 func execAll(ctx context.Context, tx *sql.Conn, stmts ...string) error {
 	for _, s := range stmts {
 		if _, err := tx.ExecContext(ctx, s); err != nil {

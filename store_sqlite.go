@@ -59,6 +59,23 @@ type sqliteStore struct {
 
 func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error) {
 	s := &sqliteStore{db: cfg.DB, busy: cfg.BusyTimeout, sync: cfg.Synchronous, actions: actions, chain: newChainer(key)}
+	if s.db == nil && cfg.ReadOnly {
+		// Nothing may be created: a missing file is an error, and SQLite
+		// opens the file read-only.
+		if st, err := os.Stat(cfg.DBPath); err != nil {
+			return nil, fmt.Errorf("%w: database %q: %w", ErrStore, cfg.DBPath, err)
+		} else if st.IsDir() {
+			return nil, fmt.Errorf("%w: database %q is a folder", ErrStore, cfg.DBPath)
+		}
+		q := url.Values{}
+		q.Set("mode", "ro")
+		q.Set("_busy_timeout", fmt.Sprint(cfg.BusyTimeout.Milliseconds()))
+		db, err := sql.Open("sqlite3", "file:"+escapePath(cfg.DBPath)+"?"+q.Encode())
+		if err != nil {
+			return nil, fmt.Errorf("%w: opening %q: %w", ErrStore, cfg.DBPath, err)
+		}
+		s.db, s.ownDB, s.dsnPath = db, true, cfg.DBPath
+	}
 	if s.db == nil {
 		dir := filepath.Dir(cfg.DBPath)
 		if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -90,22 +107,29 @@ func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error)
 		s.close()
 		return nil, err
 	}
-	if s.ownDB {
-		if err := s.useWAL(ctx); err != nil {
+	if cfg.ReadOnly {
+		if err := checkSchema(ctx, s.conn); err != nil {
 			s.close()
 			return nil, err
 		}
-	}
-	if err := migrate(ctx, s.conn); err != nil {
-		s.close()
-		return nil, err
+	} else {
+		if s.ownDB {
+			if err := s.useWAL(ctx); err != nil {
+				s.close()
+				return nil, err
+			}
+		}
+		if err := migrate(ctx, s.conn); err != nil {
+			s.close()
+			return nil, err
+		}
 	}
 	if err := s.conn.QueryRowContext(ctx,
 		`SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users')`).Scan(&s.hasUsers); err != nil {
 		s.close()
 		return nil, fmt.Errorf("%w: %w", ErrStore, err)
 	}
-	if s.ownDB {
+	if s.ownDB && !cfg.ReadOnly {
 		s.ckptKick, s.ckptDone = make(chan struct{}, 1), make(chan struct{})
 		go s.checkpointer()
 	}

@@ -161,3 +161,22 @@ func lines(s string) []string {
 	}
 	return strings.Split(s, "\n")
 }
+
+// trekOnlyDB creates travel.db in dir as TREK's server alone makes it:
+// TREK's audit_log table holding the rows that insert adds, none of the
+// library's columns or tables. It returns the file's path.
+func trekOnlyDB(t *testing.T, dir, insert string) string {
+	t.Helper()
+	path := filepath.Join(dir, "travel.db")
+	db, err := sql.Open("sqlite3", "file:"+path)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`CREATE TABLE audit_log (
+			id INTEGER PRIMARY KEY AUTOINCREMENT,
+			created_at DATETIME DEFAULT CURRENT_TIMESTAMP,
+			user_id INTEGER, action TEXT NOT NULL, resource TEXT, details TEXT, ip TEXT)`)
+	require.NoError(t, err)
+	_, err = db.Exec(insert)
+	require.NoError(t, err)
+	return path
+}

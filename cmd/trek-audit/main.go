@@ -241,18 +241,20 @@ func (c *cli) checkDB() error {
 	return nil
 }
 
-// open opens the Auditor on the database as TREK's server does, which
-// applies the library's additive schema changes if they are missing.
+// open opens the Auditor read-only: the operator's commands never change
+// the database, the key file or trek.log, so they are safe on a copy kept
+// as evidence. The database must have been opened by TREK's server (or
+// the library) at least once, so that the library's schema is in place.
 //
 // withKey: the command needs the chain key (verify). It comes from
-// AUDIT_CHAIN_KEY or the key file, which must exist: audit.Open would create
-// a new key file, and a new key verifies nothing. The other commands never
-// write a row, so they get a throwaway key and leave the key file alone.
+// AUDIT_CHAIN_KEY or the key file, which must exist: a new key verifies
+// nothing. The other commands read no chain value, so they get a throwaway
+// key and need no key file.
 func (c *cli) open(withKey bool) (*audit.Auditor, error) {
 	if err := c.checkDB(); err != nil {
 		return nil, err
 	}
-	cfg := audit.Config{DBPath: c.db, LogPath: c.logPath(), ChainKeyFile: c.keyPath()}
+	cfg := audit.Config{DBPath: c.db, LogPath: c.logPath(), ChainKeyFile: c.keyPath(), ReadOnly: true}
 	if withKey {
 		if k := os.Getenv("AUDIT_CHAIN_KEY"); k != "" {
 			cfg.ChainKey = []byte(k)

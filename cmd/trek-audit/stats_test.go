@@ -133,16 +133,10 @@ COUNT  DAY
 func TestStatsChangesNothing(t *testing.T) {
 	cleanEnv(t)
 	dir := t.TempDir()
-	path := filepath.Join(dir, "travel.db")
+	path := trekOnlyDB(t, dir, `INSERT INTO audit_log (action) VALUES ('user.login'), ('user.login'), ('trip.create')`)
 	db, err := sql.Open("sqlite3", "file:"+path)
 	require.NoError(t, err)
 	defer db.Close()
-	_, err = db.Exec(`CREATE TABLE audit_log (
-			id INTEGER PRIMARY KEY AUTOINCREMENT,
-			created_at DATETIME DEFAULT CURRENT_TIMESTAMP,
-			user_id INTEGER, action TEXT NOT NULL, resource TEXT, details TEXT, ip TEXT);
-		INSERT INTO audit_log (action) VALUES ('user.login'), ('user.login'), ('trip.create');`)
-	require.NoError(t, err)
 	schema := func() string {
 		var parts []string
 		rows, err := db.Query(`SELECT sql FROM sqlite_master ORDER BY name`)
