@@ -663,6 +663,33 @@ func TestFaultsAreReportedCountedAndRecovered(t *testing.T) {
 			wantIs: ErrLogWrite, wantMsg: []string{"$LOG"}, stored: true,
 		},
 		{
+			name: "log folder made immutable before trek.log is created",
+			setup: func(t *testing.T) faultScenario {
+				cfg := faultConfig(t)
+				dir := filepath.Dir(cfg.LogPath)
+				return faultScenario{cfg: cfg, when: faultAfterOpen,
+					inject: func(t *testing.T) {
+						faultChattr(t, dir, true)
+						t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
+					},
+					clear: func(t *testing.T) { faultChattr(t, dir, false) }}
+			},
+			wantIs: ErrLogWrite, wantMsg: []string{"$LOG", "not permitted"}, stored: true,
+		},
+		{
+			name: "trek.log made immutable while open",
+			setup: func(t *testing.T) faultScenario {
+				cfg := faultConfig(t)
+				return faultScenario{cfg: cfg,
+					inject: func(t *testing.T) {
+						faultChattr(t, cfg.LogPath, true)
+						t.Cleanup(func() { exec.Command("chattr", "-i", cfg.LogPath).Run() })
+					},
+					clear: func(t *testing.T) { faultChattr(t, cfg.LogPath, false) }}
+			},
+			wantIs: ErrLogWrite, wantMsg: []string{"$LOG", "not permitted"}, stored: true,
+		},
+		{
 			name: "trek.log open on a device that is full",
 			setup: func(t *testing.T) faultScenario {
 				if fi, err := os.Stat("/dev/full"); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
