@@ -193,9 +193,10 @@ type Auditor struct {
 	writing chan struct{}
 	batch   []*pending
 	// The last batch written, read and set by the writer only: how many
-	// events it held and how long its commit took.
+	// events it held, how long its commit took and when that ended.
 	lastBatch  int
 	lastCommit time.Duration
+	lastEnd    time.Time
 
 	readOnly bool // Config.ReadOnly: Record refuses every event
 
@@ -412,16 +413,15 @@ const queueGrowthWait = 20 * time.Microsecond
 // a.writing.
 func (a *Auditor) writeBatch() bool {
 	batch := a.batch[:0]
-	if a.lastBatch > 1 && len(a.queue) < a.maxBatch {
-		// Under load (the last commit was shared), give the callers it
-		// released the time to queue their next events, so that they
-		// share this commit rather than wait through it for the next:
-		// yield while the queue keeps growing, for a quarter of the last
-		// commit's time at most. Each event shares a commit with more
-		// (about 58 rather than 37 of 64 callers, and 9% more events a
-		// second at FULL). A lone caller never gets here, so it never
-		// waits for company.
-		start := time.Now()
+	if start := time.Now(); a.lastBatch > 1 && start.Sub(a.lastEnd) < a.lastCommit && len(a.queue) < a.maxBatch {
+		// Under load (the last commit was shared and has just ended),
+		// give the callers it released the time to queue their next
+		// events, so that they share this commit rather than wait through
+		// it for the next: yield while the queue keeps growing, for a
+		// quarter of the last commit's time at most. Each event shares a
+		// commit with more (about 58 rather than 37 of 64 callers, and 9%
+		// more events a second at FULL). A lone caller never gets here,
+		// nor one that comes after a pause, so neither waits for company.
 		n, grew := len(a.queue), start
 		for n < a.maxBatch {
 			runtime.Gosched()
@@ -462,7 +462,8 @@ fill:
 		}()
 		began := time.Now()
 		a.flush(batch)
-		a.lastCommit = time.Since(began)
+		a.lastEnd = time.Now()
+		a.lastCommit = a.lastEnd.Sub(began)
 		clear(batch)
 	}
 	a.batch = batch
