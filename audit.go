@@ -408,20 +408,25 @@ var errWriterPanic = fmt.Errorf("%w: writing the batch panicked", ErrStore)
 // prepare and queue an event.
 const queueGrowthWait = 20 * time.Microsecond
 
+// underLoad reports whether a writer starting at now should wait for
+// company: only when the last commit was shared and has just ended. A lone
+// caller, or one that comes after a pause, never waits.
+func (a *Auditor) underLoad(now time.Time) bool {
+	return a.lastBatch > 1 && now.Sub(a.lastEnd) < a.lastCommit
+}
+
 // writeBatch commits what is queued, up to MaxBatch events, in one
 // transaction, and reports whether there was anything. The caller holds
 // a.writing.
 func (a *Auditor) writeBatch() bool {
 	batch := a.batch[:0]
-	if start := time.Now(); a.lastBatch > 1 && start.Sub(a.lastEnd) < a.lastCommit && len(a.queue) < a.maxBatch {
-		// Under load (the last commit was shared and has just ended),
-		// give the callers it released the time to queue their next
-		// events, so that they share this commit rather than wait through
-		// it for the next: yield while the queue keeps growing, for a
-		// quarter of the last commit's time at most. Each event shares a
-		// commit with more (about 58 rather than 37 of 64 callers, and 9%
-		// more events a second at FULL). A lone caller never gets here,
-		// nor one that comes after a pause, so neither waits for company.
+	if start := time.Now(); a.underLoad(start) && len(a.queue) < a.maxBatch {
+		// Give the callers the last commit released the time to queue
+		// their next events, so that they share this commit rather than
+		// wait through it for the next: yield while the queue keeps
+		// growing, for a quarter of the last commit's time at most. Each
+		// event shares a commit with more (about 58 rather than 37 of 64
+		// callers, and 9% more events a second at FULL).
 		n, grew := len(a.queue), start
 		for n < a.maxBatch {
 			runtime.Gosched()

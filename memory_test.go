@@ -175,6 +175,33 @@ func TestRecordAloneCommitsWithoutWaitingForCompany(t *testing.T) {
 	}
 }
 
+// TestWriterWaitsForCompanyOnlyUnderLoad: the writer gives released
+// callers time to join its batch only right after a shared commit.
+func TestWriterWaitsForCompanyOnlyUnderLoad(t *testing.T) {
+	now := time.Date(2026, 4, 20, 10, 11, 53, 0, time.UTC)
+	const commit = 2 * time.Millisecond
+	for _, tc := range []struct {
+		name      string
+		lastBatch int
+		sinceEnd  time.Duration
+		want      bool
+	}{
+		{"the first batch", 0, 0, false},
+		{"right after a commit of its own", 1, 10 * time.Microsecond, false},
+		{"right after a shared commit", 40, 10 * time.Microsecond, true},
+		{"a shared commit that ended a while ago", 40, 5 * commit, false},
+		{"a shared commit that ended an hour ago", 40, time.Hour, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &Auditor{lastBatch: tc.lastBatch, lastCommit: commit, lastEnd: now.Add(-tc.sinceEnd)}
+			if tc.lastBatch == 0 {
+				a.lastCommit, a.lastEnd = 0, time.Time{}
+			}
+			assert.Equal(t, tc.want, a.underLoad(now))
+		})
+	}
+}
+
 func TestRecordWaitsForRoomInAFullQueueOnlyUntilItsContextEnds(t *testing.T) {
 	const queueSize = 4
 	a, obs, dbPath := memOpenObserved(t, Config{QueueSize: queueSize, BusyTimeout: time.Minute})
