@@ -219,8 +219,8 @@ func decodeCursor(c string) (int64, error) {
 // maxMergedKeys bounds the keys a page is read from one by one.
 const maxMergedKeys = 64
 
-func (s *sqliteStore) list(ctx context.Context, q Query) (page Page, err error) {
-	page = Page{Entries: []Entry{}, Limit: q.Limit, Offset: q.Offset}
+func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
+	page := Page{Entries: []Entry{}, Limit: q.Limit, Offset: q.Offset}
 	rest, m, err := buildFilter(q, s.actions) // m: the action filter; rest: the others
 	if err != nil {
 		return page, err
