@@ -210,12 +210,61 @@ func recReportEventsPerSecond(b *testing.B) {
 // which must answer each caller after its commit can approach. log=off
 // writes SQLite only; log=on also writes each transaction's trek.log lines
 // (and the chain anchor line) in one lumberjack write, as the writer does.
-func BenchmarkBulkInsertCeiling(b *testing.B) {
+func BenchmarkBulkInsertCeiling(b *testing.B) { recBenchBaseline(b, recBenchBulkInsert) }
+
+// recBenchBaseline runs a baseline at each synchronous setting, with and
+// without trek.log.
+func recBenchBaseline(b *testing.B, run func(b *testing.B, mode string, withLog bool)) {
 	for _, mode := range recBenchSyncModes {
 		for _, withLog := range []bool{false, true} {
 			name := fmt.Sprintf("sync=%s/log=%s", mode, map[bool]string{false: "off", true: "on"}[withLog])
-			b.Run(name, func(b *testing.B) { recBenchBulkInsert(b, mode, withLog) })
+			b.Run(name, func(b *testing.B) { run(b, mode, withLog) })
 		}
+	}
+}
+
+// recBenchLog writes the baselines' trek.log lines as the writer does: a
+// batch's event lines and the chain anchor in one write. With log=off it
+// writes nothing.
+type recBenchLog struct {
+	flog  *fileLog
+	batch []*pending
+}
+
+func newRecBenchLog(b *testing.B, logPath string, withLog bool, maxBatch int) *recBenchLog {
+	b.Helper()
+	l := &recBenchLog{}
+	if !withLog {
+		return l
+	}
+	var err error
+	if l.flog, err = openFileLog(logPath, 10, 4, false); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.flog.Close() })
+	l.batch = make([]*pending, maxBatch)
+	for i := range l.batch {
+		l.batch[i] = new(pending)
+	}
+	return l
+}
+
+// write logs rows start to start+n, committed at now with ids from start+1.
+func (l *recBenchLog) write(b *testing.B, start, n int, now time.Time) {
+	if l.flog == nil {
+		return
+	}
+	rows := recBenchRows()
+	for j, p := range l.batch[:n] {
+		r := &rows[(start+j)%len(rows)]
+		id := int64(start + j + 1)
+		p.row = row{id: id, createdAt: now, userID: r.event.Actor.UserID,
+			username: r.event.Actor.Username, email: r.event.Actor.Email, action: r.event.Action,
+			resource: r.event.Resource, details: r.details, ip: r.event.IP, seq: id, mac: recBenchMac}
+		p.label, p.subject = r.label, r.subject
+	}
+	if err := l.flog.writeEvents(l.batch[:n], time.UTC, false); err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -227,19 +276,7 @@ func recBenchBulkInsert(b *testing.B, mode string, withLog bool) {
 	conn := recBenchConn(b, dbPath, mode)
 	table := recBenchTableOf(b, conn)
 	multi, single := table.prepare(b, conn, perStmt), table.prepare(b, conn, 1)
-	var flog *fileLog
-	var logBatch []*pending
-	if withLog {
-		var err error
-		if flog, err = openFileLog(logPath, 10, 4, false); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { flog.Close() })
-		logBatch = make([]*pending, perTx)
-		for i := range logBatch {
-			logBatch[i] = new(pending)
-		}
-	}
+	log := newRecBenchLog(b, logPath, withLog, perTx)
 	args := make([]any, 0, perStmt*11)
 	exec := func(st *sql.Stmt) {
 		if _, err := st.ExecContext(ctx, args...); err != nil {
@@ -269,19 +306,7 @@ func recBenchBulkInsert(b *testing.B, mode string, withLog bool) {
 		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 			b.Fatal(err)
 		}
-		if withLog {
-			for j, p := range logBatch[:n] {
-				r := &rows[(start+j)%len(rows)]
-				p.row = row{id: int64(start + j + 1), createdAt: now, userID: r.event.Actor.UserID,
-					username: r.event.Actor.Username, email: r.event.Actor.Email, action: r.event.Action,
-					resource: r.event.Resource, details: r.details, ip: r.event.IP,
-					seq: int64(start + j + 1), mac: recBenchMac}
-				p.label, p.subject = r.label, r.subject
-			}
-			if err := flog.writeEvents(logBatch[:n], time.UTC, false); err != nil {
-				b.Fatal(err)
-			}
-		}
+		log.write(b, start, n, now)
 	}
 	for start := 0; start < recBenchWarmup; start += perTx {
 		tx(start, min(perTx, recBenchWarmup-start))
@@ -299,14 +324,7 @@ func recBenchBulkInsert(b *testing.B, mode string, withLog bool) {
 // log=off writes SQLite only; log=on also appends each event's trek.log
 // line after its commit, as TREK's server does today, so that it pays what
 // Record pays for the file.
-func BenchmarkAutocommitInsert(b *testing.B) {
-	for _, mode := range recBenchSyncModes {
-		for _, withLog := range []bool{false, true} {
-			name := fmt.Sprintf("sync=%s/log=%s", mode, map[bool]string{false: "off", true: "on"}[withLog])
-			b.Run(name, func(b *testing.B) { recBenchAutocommit(b, mode, withLog) })
-		}
-	}
-}
+func BenchmarkAutocommitInsert(b *testing.B) { recBenchBaseline(b, recBenchAutocommit) }
 
 func recBenchAutocommit(b *testing.B, mode string, withLog bool) {
 	ctx := context.Background()
@@ -315,15 +333,7 @@ func recBenchAutocommit(b *testing.B, mode string, withLog bool) {
 	conn := recBenchConn(b, dbPath, mode)
 	table := recBenchTableOf(b, conn)
 	single := table.prepare(b, conn, 1)
-	var flog *fileLog
-	if withLog {
-		var err error
-		if flog, err = openFileLog(logPath, 10, 4, false); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { flog.Close() })
-	}
-	line := []*pending{new(pending)}
+	log := newRecBenchLog(b, logPath, withLog, 1)
 	args := make([]any, 0, 11)
 	// one inserts row i in its own transaction, then writes its trek.log
 	// line.
@@ -334,17 +344,7 @@ func recBenchAutocommit(b *testing.B, mode string, withLog bool) {
 		if _, err := single.ExecContext(ctx, args...); err != nil {
 			b.Fatal(err)
 		}
-		if withLog {
-			p := line[0]
-			p.row = row{id: int64(i + 1), createdAt: now, userID: r.event.Actor.UserID,
-				username: r.event.Actor.Username, email: r.event.Actor.Email, action: r.event.Action,
-				resource: r.event.Resource, details: r.details, ip: r.event.IP,
-				seq: int64(i + 1), mac: recBenchMac}
-			p.label, p.subject = r.label, r.subject
-			if err := flog.writeEvents(line, time.UTC, false); err != nil {
-				b.Fatal(err)
-			}
-		}
+		log.write(b, i, 1, now)
 	}
 	for i := range recBenchWarmup {
 		one(i)
