@@ -112,6 +112,7 @@ var recBenchRows = sync.OnceValue(func() []recBenchRow {
 // triggers) is in place, closes it and returns the paths.
 func recBenchPaths(b *testing.B, mode string) (dbPath, logPath string) {
 	b.Helper()
+	recBenchSettle()
 	dir := b.TempDir()
 	dbPath, logPath = filepath.Join(dir, "travel.db"), filepath.Join(dir, "logs", "trek.log")
 	a, err := Open(Config{DBPath: dbPath, LogPath: logPath, Synchronous: mode})
@@ -376,6 +377,7 @@ func (c *recCommitCounter) insert(ctx context.Context, batch []*pending) error {
 // recBenchAuditor opens an Auditor on a new file for a Record benchmark.
 func recBenchAuditor(b *testing.B, mode string) *Auditor {
 	b.Helper()
+	recBenchSettle()
 	dir := b.TempDir()
 	a, err := Open(Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log"), Synchronous: mode})
 	if err != nil {
