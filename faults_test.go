@@ -514,6 +514,35 @@ func faultChattr(t *testing.T, path string, immutable bool) {
 	}
 }
 
+// faultImmutable is a fault that makes path immutable (see faultChattr)
+// and a clear that lifts it. Should the test end first, a cleanup lifts it
+// too, or TempDir could not remove the file.
+func faultImmutable(path string) (inject, clear func(*testing.T)) {
+	inject = func(t *testing.T) {
+		faultChattr(t, path, true)
+		t.Cleanup(func() {
+			if _, err := os.Stat(path); err == nil {
+				faultChattr(t, path, false)
+			}
+		})
+	}
+	return inject, func(t *testing.T) { faultChattr(t, path, false) }
+}
+
+// faultFolderAsFile is a fault that puts a plain file where the folder dir
+// was, and a clear that makes it an empty folder again.
+func faultFolderAsFile(dir string) (inject, clear func(*testing.T)) {
+	inject = func(t *testing.T) {
+		require.NoError(t, os.RemoveAll(dir))
+		require.NoError(t, os.WriteFile(dir, []byte("not a folder"), 0o600))
+	}
+	clear = func(t *testing.T) {
+		require.NoError(t, os.Remove(dir))
+		require.NoError(t, os.Mkdir(dir, 0o750))
+	}
+	return inject, clear
+}
+
 // faultWhen says when a fault scenario's fault comes.
 type faultWhen int
 
@@ -577,14 +606,10 @@ func TestFaultsAreReportedCountedAndRecovered(t *testing.T) {
 				a, err := Open(cfg)
 				require.NoError(t, err)
 				require.NoError(t, a.Close())
-				return faultScenario{cfg: cfg, when: faultBeforeOpen,
-					// SQLite cannot open the file for writing, so it
-					// opens it read-only, as for a write-protected file.
-					inject: func(t *testing.T) {
-						faultChattr(t, cfg.DBPath, true)
-						t.Cleanup(func() { exec.Command("chattr", "-i", cfg.DBPath).Run() })
-					},
-					clear: func(t *testing.T) { faultChattr(t, cfg.DBPath, false) }}
+				// SQLite cannot open the file for writing, so it opens it
+				// read-only, as for a write-protected file.
+				inject, clear := faultImmutable(cfg.DBPath)
+				return faultScenario{cfg: cfg, when: faultBeforeOpen, inject: inject, clear: clear}
 			},
 			wantIs: ErrStore, wantMsg: []string{"read-only"},
 		},
@@ -592,17 +617,8 @@ func TestFaultsAreReportedCountedAndRecovered(t *testing.T) {
 			name: "WAL file made immutable under the open connection",
 			setup: func(t *testing.T) faultScenario {
 				cfg := faultConfig(t)
-				wal := cfg.DBPath + "-wal"
-				return faultScenario{cfg: cfg,
-					inject: func(t *testing.T) {
-						faultChattr(t, wal, true)
-						t.Cleanup(func() { // else TempDir can't remove it
-							if _, err := os.Stat(wal); err == nil {
-								faultChattr(t, wal, false)
-							}
-						})
-					},
-					clear: func(t *testing.T) { faultChattr(t, wal, false) }}
+				inject, clear := faultImmutable(cfg.DBPath + "-wal")
+				return faultScenario{cfg: cfg, inject: inject, clear: clear}
 			},
 			wantIs: ErrStore, wantMsg: []string{"read-only"},
 		},
@@ -629,16 +645,8 @@ func TestFaultsAreReportedCountedAndRecovered(t *testing.T) {
 			name: "log folder replaced by a file before trek.log is opened",
 			setup: func(t *testing.T) faultScenario {
 				cfg := faultConfig(t)
-				dir := filepath.Dir(cfg.LogPath)
-				return faultScenario{cfg: cfg, when: faultAfterOpen,
-					inject: func(t *testing.T) {
-						require.NoError(t, os.Remove(dir))
-						require.NoError(t, os.WriteFile(dir, []byte("not a folder"), 0o600))
-					},
-					clear: func(t *testing.T) {
-						require.NoError(t, os.Remove(dir))
-						require.NoError(t, os.Mkdir(dir, 0o750))
-					}}
+				inject, clear := faultFolderAsFile(filepath.Dir(cfg.LogPath))
+				return faultScenario{cfg: cfg, when: faultAfterOpen, inject: inject, clear: clear}
 			},
 			wantIs: ErrLogWrite, wantMsg: []string{"$LOG"}, stored: true,
 		},
@@ -646,19 +654,10 @@ func TestFaultsAreReportedCountedAndRecovered(t *testing.T) {
 			name: "log folder replaced by a file while trek.log is open",
 			setup: func(t *testing.T) faultScenario {
 				cfg := faultConfig(t)
-				dir := filepath.Dir(cfg.LogPath)
-				return faultScenario{cfg: cfg,
-					// The open descriptor still takes writes, into a file
-					// nobody can read any more: that must not pass for
-					// success.
-					inject: func(t *testing.T) {
-						require.NoError(t, os.RemoveAll(dir))
-						require.NoError(t, os.WriteFile(dir, []byte("not a folder"), 0o600))
-					},
-					clear: func(t *testing.T) {
-						require.NoError(t, os.Remove(dir))
-						require.NoError(t, os.Mkdir(dir, 0o750))
-					}}
+				// The open descriptor still takes writes, into a file
+				// nobody can read any more: that must not pass for success.
+				inject, clear := faultFolderAsFile(filepath.Dir(cfg.LogPath))
+				return faultScenario{cfg: cfg, inject: inject, clear: clear}
 			},
 			wantIs: ErrLogWrite, wantMsg: []string{"$LOG"}, stored: true,
 		},
@@ -666,13 +665,8 @@ func TestFaultsAreReportedCountedAndRecovered(t *testing.T) {
 			name: "log folder made immutable before trek.log is created",
 			setup: func(t *testing.T) faultScenario {
 				cfg := faultConfig(t)
-				dir := filepath.Dir(cfg.LogPath)
-				return faultScenario{cfg: cfg, when: faultAfterOpen,
-					inject: func(t *testing.T) {
-						faultChattr(t, dir, true)
-						t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
-					},
-					clear: func(t *testing.T) { faultChattr(t, dir, false) }}
+				inject, clear := faultImmutable(filepath.Dir(cfg.LogPath))
+				return faultScenario{cfg: cfg, when: faultAfterOpen, inject: inject, clear: clear}
 			},
 			wantIs: ErrLogWrite, wantMsg: []string{"$LOG", "not permitted"}, stored: true,
 		},
@@ -680,12 +674,8 @@ func TestFaultsAreReportedCountedAndRecovered(t *testing.T) {
 			name: "trek.log made immutable while open",
 			setup: func(t *testing.T) faultScenario {
 				cfg := faultConfig(t)
-				return faultScenario{cfg: cfg,
-					inject: func(t *testing.T) {
-						faultChattr(t, cfg.LogPath, true)
-						t.Cleanup(func() { exec.Command("chattr", "-i", cfg.LogPath).Run() })
-					},
-					clear: func(t *testing.T) { faultChattr(t, cfg.LogPath, false) }}
+				inject, clear := faultImmutable(cfg.LogPath)
+				return faultScenario{cfg: cfg, inject: inject, clear: clear}
 			},
 			wantIs: ErrLogWrite, wantMsg: []string{"$LOG", "not permitted"}, stored: true,
 		},
