@@ -59,46 +59,10 @@ type sqliteStore struct {
 
 func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error) {
 	s := &sqliteStore{db: cfg.DB, busy: cfg.BusyTimeout, sync: cfg.Synchronous, actions: actions, chain: newChainer(key)}
-	if s.db == nil && cfg.ReadOnly {
-		// Nothing may be created: a missing file is an error, and SQLite
-		// opens the file read-only.
-		if st, err := os.Stat(cfg.DBPath); err != nil {
-			return nil, fmt.Errorf("%w: database %q: %w", ErrStore, cfg.DBPath, err)
-		} else if st.IsDir() {
-			return nil, fmt.Errorf("%w: database %q is a folder", ErrStore, cfg.DBPath)
-		}
-		q := url.Values{}
-		q.Set("mode", "ro")
-		q.Set("_busy_timeout", fmt.Sprint(cfg.BusyTimeout.Milliseconds()))
-		db, err := sql.Open("sqlite3", "file:"+escapePath(cfg.DBPath)+"?"+q.Encode())
-		if err != nil {
-			return nil, fmt.Errorf("%w: opening %q: %w", ErrStore, cfg.DBPath, err)
-		}
-		s.db, s.ownDB, s.dsnPath = db, true, cfg.DBPath
-	}
 	if s.db == nil {
-		dir := filepath.Dir(cfg.DBPath)
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("%w: creating database folder %q: %w", ErrStore, dir, err)
-		}
-		// Create the file ourselves: the error then names the real cause
-		// (SQLite reports a folder it may not write to as "no such file"),
-		// and the audit data is not left readable by every local user.
-		if _, err := os.Stat(cfg.DBPath); errors.Is(err, os.ErrNotExist) {
-			f, err := os.OpenFile(cfg.DBPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
-			if err != nil && !errors.Is(err, os.ErrExist) {
-				return nil, fmt.Errorf("%w: database %q cannot be created (read-only folder?): %w", ErrStore, cfg.DBPath, err)
-			}
-			if f != nil {
-				f.Close()
-			}
-		}
-		q := url.Values{}
-		q.Set("_busy_timeout", fmt.Sprint(cfg.BusyTimeout.Milliseconds()))
-		q.Set("_synchronous", cfg.Synchronous)
-		db, err := sql.Open("sqlite3", "file:"+escapePath(cfg.DBPath)+"?"+q.Encode())
+		db, err := openDBFile(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("%w: opening %q: %w", ErrStore, cfg.DBPath, err)
+			return nil, err
 		}
 		s.db, s.ownDB, s.dsnPath = db, true, cfg.DBPath
 	}
@@ -134,6 +98,45 @@ func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error)
 		go s.checkpointer()
 	}
 	return s, nil
+}
+
+// openDBFile opens the library's own handle on cfg.DBPath. Read-write, it
+// creates the file and its folder when missing; read-only, it creates
+// nothing and a missing file is an error.
+func openDBFile(cfg Config) (*sql.DB, error) {
+	q := url.Values{}
+	q.Set("_busy_timeout", fmt.Sprint(cfg.BusyTimeout.Milliseconds()))
+	if cfg.ReadOnly {
+		if st, err := os.Stat(cfg.DBPath); err != nil {
+			return nil, fmt.Errorf("%w: database %q: %w", ErrStore, cfg.DBPath, err)
+		} else if st.IsDir() {
+			return nil, fmt.Errorf("%w: database %q is a folder", ErrStore, cfg.DBPath)
+		}
+		q.Set("mode", "ro")
+	} else {
+		dir := filepath.Dir(cfg.DBPath)
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("%w: creating database folder %q: %w", ErrStore, dir, err)
+		}
+		// Create the file ourselves: the error then names the real cause
+		// (SQLite reports a folder it may not write to as "no such file"),
+		// and the audit data is not left readable by every local user.
+		if _, err := os.Stat(cfg.DBPath); errors.Is(err, os.ErrNotExist) {
+			f, err := os.OpenFile(cfg.DBPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+			if err != nil && !errors.Is(err, os.ErrExist) {
+				return nil, fmt.Errorf("%w: database %q cannot be created (read-only folder?): %w", ErrStore, cfg.DBPath, err)
+			}
+			if f != nil {
+				f.Close()
+			}
+		}
+		q.Set("_synchronous", cfg.Synchronous)
+	}
+	db, err := sql.Open("sqlite3", "file:"+escapePath(cfg.DBPath)+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("%w: opening %q: %w", ErrStore, cfg.DBPath, err)
+	}
+	return db, nil
 }
 
 // useWAL puts the database in WAL mode, so that TREK's readers and the
