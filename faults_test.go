@@ -48,24 +48,6 @@ func faultConfig(t testing.TB) Config {
 	}
 }
 
-// faultOpen opens cfg and closes the Auditor when the test ends.
-func faultOpen(t testing.TB, cfg Config) *Auditor {
-	t.Helper()
-	a, err := Open(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { a.Close() })
-	return a
-}
-
-// faultDB opens the test's own plain handle on a database file.
-func faultDB(t testing.TB, path string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000")
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
 // faultRow is one stored row, read back as raw text.
 type faultRow struct {
 	resource, details, username, email sql.NullString
@@ -74,7 +56,7 @@ type faultRow struct {
 // faultRows returns the stored rows by resource.
 func faultRows(t testing.TB, path string) map[string]faultRow {
 	t.Helper()
-	db := faultDB(t, path)
+	db := openPlainDB(t, path)
 	rows, err := db.Query(`SELECT resource, details, actor_username, actor_email FROM audit_log`)
 	require.NoError(t, err)
 	defer rows.Close()
@@ -92,7 +74,7 @@ func faultRows(t testing.TB, path string) map[string]faultRow {
 func faultCount(t testing.TB, path string) int {
 	t.Helper()
 	var n int
-	require.NoError(t, faultDB(t, path).QueryRow(`SELECT COUNT(*) FROM audit_log`).Scan(&n))
+	require.NoError(t, openPlainDB(t, path).QueryRow(`SELECT COUNT(*) FROM audit_log`).Scan(&n))
 	return n
 }
 
@@ -185,7 +167,7 @@ func TestSecretsAreRedactedInDatabaseAndLog(t *testing.T) {
 	cfg := faultConfig(t)
 	cfg.LogLevel = "debug"
 	cfg.SecretKeys = []string{"ssn", "mother-maiden_name"}
-	a := faultOpen(t, cfg)
+	a := openAuditor(t, cfg)
 	ctx := context.Background()
 	for i, c := range cases {
 		require.NoError(t, a.Record(ctx, faultLogin("secret-case-"+string(rune('a'+i)), c.details)), c.name)
@@ -256,7 +238,7 @@ func TestUnencodableDetailsAreRejectedNamingTheKey(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := faultConfig(t)
 			cfg.LogLevel = "debug"
-			a := faultOpen(t, cfg)
+			a := openAuditor(t, cfg)
 			err := a.Record(context.Background(), faultLogin("bad-details", c.details))
 			require.Error(t, err)
 			assert.ErrorIs(t, err, ErrInvalidEvent)
@@ -316,7 +298,7 @@ func TestOversizeDetailsAreCutWithAMarker(t *testing.T) {
 	}
 	cfg := faultConfig(t)
 	cfg.LogLevel = "debug"
-	a := faultOpen(t, cfg)
+	a := openAuditor(t, cfg)
 	for i, c := range cases {
 		require.NoError(t, a.Record(context.Background(), faultLogin("big-"+strconv.Itoa(i), c.details)), c.name)
 	}
@@ -397,7 +379,7 @@ func TestLongFieldsAreCutAndInvalidUTF8Replaced(t *testing.T) {
 	}
 	cfg := faultConfig(t)
 	cfg.LogLevel = "debug"
-	a := faultOpen(t, cfg)
+	a := openAuditor(t, cfg)
 	for _, c := range cases {
 		require.NoError(t, a.Record(context.Background(), c.event), c.name)
 	}
@@ -634,7 +616,7 @@ func TestFaultsAreReportedCountedAndRecovered(t *testing.T) {
 					details: map[string]any{"blob": faultRepeat("0123456789abcdef", 20<<10)},
 					inject: func(t *testing.T) {
 						var pages int64
-						require.NoError(t, faultDB(t, path).QueryRow(`PRAGMA page_count`).Scan(&pages))
+						require.NoError(t, openPlainDB(t, path).QueryRow(`PRAGMA page_count`).Scan(&pages))
 						c.capPages(pages)
 					},
 					clear: func(*testing.T) { c.capPages(0) }}
@@ -704,7 +686,7 @@ func TestFaultsAreReportedCountedAndRecovered(t *testing.T) {
 			if sc.when == faultBeforeOpen {
 				sc.inject(t)
 			}
-			a := faultOpen(t, sc.cfg)
+			a := openAuditor(t, sc.cfg)
 			var want []string // resources that must be stored
 			if sc.when == faultAfterFirstEvent {
 				require.NoError(t, a.Record(ctx, faultLogin("before", nil)))
@@ -784,7 +766,7 @@ func TestFaultsAreReportedCountedAndRecovered(t *testing.T) {
 // function that releases it.
 func faultHoldLock(t *testing.T, path string) (release func()) {
 	t.Helper()
-	hold, err := faultDB(t, path).Conn(context.Background())
+	hold, err := openPlainDB(t, path).Conn(context.Background())
 	require.NoError(t, err)
 	_, err = hold.ExecContext(context.Background(), "BEGIN IMMEDIATE")
 	require.NoError(t, err)
@@ -800,7 +782,7 @@ func TestStatsShowQueueDepthAndQueueTimeouts(t *testing.T) {
 		cfg := faultConfig(t)
 		cfg.BusyTimeout = time.Minute // the writer waits for the lock, never gives up here
 		cfg.MaxBatch = 1              // so it holds exactly one event while it waits
-		a := faultOpen(t, cfg)
+		a := openAuditor(t, cfg)
 		release := faultHoldLock(t, cfg.DBPath)
 
 		const n = 5
@@ -827,7 +809,7 @@ func TestStatsShowQueueDepthAndQueueTimeouts(t *testing.T) {
 		cfg.BusyTimeout = time.Minute
 		cfg.MaxBatch = 1
 		cfg.QueueSize = 1
-		a := faultOpen(t, cfg)
+		a := openAuditor(t, cfg)
 		release := faultHoldLock(t, cfg.DBPath)
 
 		// While the lock is held, the writer holds one event and the queue
@@ -885,7 +867,7 @@ func TestStatsShowQueueDepthAndQueueTimeouts(t *testing.T) {
 
 func TestStatsCountRejectedEventsByReason(t *testing.T) {
 	cfg := faultConfig(t)
-	a := faultOpen(t, cfg)
+	a := openAuditor(t, cfg)
 	ctx := context.Background()
 	bad := []struct {
 		e      Event
@@ -925,7 +907,7 @@ func TestStatsCountRejectedEventsByReason(t *testing.T) {
 func TestHugeTitleKeepsTheLogLineBrief(t *testing.T) {
 	cfg := faultConfig(t)
 	cfg.LogMaxSizeMB = 1 // a line longer than this cannot be written at all
-	a := faultOpen(t, cfg)
+	a := openAuditor(t, cfg)
 	ctx := context.Background()
 	title := faultRepeat("Lisbon ", 2<<20)
 	require.NoError(t, a.Record(ctx, Event{Action: TripCreate, Details: map[string]any{"title": title}}),
@@ -966,7 +948,7 @@ func TestReadOnlyDataFolder(t *testing.T) {
 	assert.NoFileExists(t, cfg.DBPath)
 
 	faultChattr(t, dataDir, false)
-	a := faultOpen(t, cfg)
+	a := openAuditor(t, cfg)
 	require.NoError(t, a.Record(t.Context(), faultLogin("before", nil)))
 
 	faultChattr(t, dataDir, true)

@@ -34,6 +34,19 @@ func openAuditor(t testing.TB, cfg Config) *Auditor {
 	return a
 }
 
+// openPlainDB opens a handle on the SQLite file at path with foreign keys
+// off, for a database without TREK's users table: audit_log references
+// users, and SQLite refuses every insert into a child table whose parent
+// table is missing while foreign keys are on. Closed when the test ends.
+func openPlainDB(t testing.TB, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000")
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	require.NoError(t, db.Ping())
+	return db
+}
+
 // openTestDB opens the test's own handle on the SQLite file at path, the way
 // TREK's server holds it: foreign keys enforced on every connection, a busy
 // timeout so it waits for the library's writer. Closed when the test ends.

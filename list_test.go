@@ -58,19 +58,6 @@ func insertListRows(t testing.TB, db *sql.DB, rows ...listRow) []int64 {
 	return ids
 }
 
-// openPlainDB opens a handle on the SQLite file at path with foreign keys
-// off, for a database without TREK's users table: audit_log references
-// users, and SQLite refuses every insert into a child table whose parent
-// table is missing while foreign keys are on. Closed when the test ends.
-func openPlainDB(t testing.TB, path string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000")
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Ping())
-	return db
-}
-
 // insertManyTrekRows adds n rows the way TREK's server writes them, with one
 // multi-row INSERT per 100 rows, and returns their ids in order.
 func insertManyTrekRows(t testing.TB, db *sql.DB, n int) []int64 {

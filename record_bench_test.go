@@ -394,9 +394,9 @@ func recBenchAuditor(b *testing.B, mode string) *Auditor {
 // BenchmarkRecordParallel has recBenchCallers goroutines, whatever
 // GOMAXPROCS is, share b.N Record calls: the group-commit path, trek.log
 // included. Each caller waits for its own commit, so a transaction holds at
-// most recBenchCallers events, and about half that on average: while one
-// batch commits, the callers of the one before are preparing their next
-// event. events/commit reports the average.
+// most recBenchCallers events; the writer's short wait for the callers the
+// last commit released brings the average near that (58 at FULL).
+// events/commit reports the average.
 func BenchmarkRecordParallel(b *testing.B) {
 	for _, mode := range recBenchSyncModes {
 		b.Run("sync="+mode, func(b *testing.B) {
