@@ -404,8 +404,8 @@ func (a *Auditor) await(p *pending) error {
 var errWriterPanic = fmt.Errorf("%w: writing the batch panicked", ErrStore)
 
 // queueGrowthWait is how long a writer under load waits for the queue to
-// grow before it takes the batch: a few times what a caller takes to
-// prepare and queue an event.
+// grow before it commits: a few times what a caller takes to prepare and
+// queue an event.
 const queueGrowthWait = 20 * time.Microsecond
 
 // underLoad reports whether a writer starting at now should wait for
@@ -420,33 +420,18 @@ func (a *Auditor) underLoad(now time.Time) bool {
 // a.writing.
 func (a *Auditor) writeBatch() bool {
 	batch := a.batch[:0]
-	if start := time.Now(); a.underLoad(start) && len(a.queue) < a.maxBatch {
-		// Give the callers the last commit released the time to queue
-		// their next events, so that they share this commit rather than
-		// wait through it for the next: yield while the queue keeps
-		// growing, for a quarter of the last commit's time at most. Each
-		// event shares a commit with more (about 58 rather than 37 of 64
-		// callers, and 9% more events a second at FULL).
-		n, grew := len(a.queue), start
-		for n < a.maxBatch {
-			runtime.Gosched()
-			now := time.Now()
-			if m := len(a.queue); m > n {
-				n, grew = m, now
-			} else if now.Sub(grew) > queueGrowthWait || now.Sub(start) > a.lastCommit/4 {
-				break
+	// take moves what is queued into the batch, up to MaxBatch events.
+	take := func() {
+		for len(batch) < a.maxBatch {
+			select {
+			case q := <-a.queue:
+				batch = append(batch, q)
+			default:
+				return
 			}
 		}
 	}
-fill:
-	for len(batch) < a.maxBatch {
-		select {
-		case q := <-a.queue:
-			batch = append(batch, q)
-		default:
-			break fill
-		}
-	}
+	take()
 	if len(batch) > 0 {
 		// The writer is a caller's goroutine, whose panic a host may
 		// recover (net/http does): give the batch its answer and the
@@ -466,7 +451,37 @@ fill:
 			}
 		}()
 		began := time.Now()
-		a.flush(batch)
+		var more func() []*pending
+		if a.underLoad(began) {
+			// Right after a shared commit, the callers it released are
+			// queueing their next events. The store asks for them while it
+			// writes this batch's rows, so they share this commit rather
+			// than wait through it for the next, and preparing them
+			// overlaps with the writing: events the queue holds at once;
+			// else, yielding, what it gains within queueGrowthWait; nothing
+			// once it stops growing, or after a quarter of the last
+			// commit's time (which bounds how much longer the write lock
+			// is held, and so how long TREK's own writer can wait for
+			// it). About 61 of 64 busy callers share each commit, against
+			// 57 when the writer waited idle before it began, and Record
+			// under load is 6 to 22% faster (two sets of interleaved
+			// runs).
+			more = func() []*pending {
+				have, grew := len(batch), time.Now()
+				for {
+					take()
+					if len(batch) > have || len(batch) == a.maxBatch {
+						return batch[have:]
+					}
+					if now := time.Now(); now.Sub(grew) > queueGrowthWait || now.Sub(began) > a.lastCommit/4 {
+						return nil
+					}
+					runtime.Gosched()
+				}
+			}
+		}
+		err := a.store.insert(context.Background(), batch, more)
+		a.settle(batch, err)
 		a.lastEnd = time.Now()
 		a.lastCommit = a.lastEnd.Sub(began)
 		clear(batch)
@@ -530,9 +545,9 @@ func subjectOf(e *Event) string {
 	return e.Resource
 }
 
-// flush commits a batch, then writes its log lines, then releases callers.
-func (a *Auditor) flush(batch []*pending) {
-	err := a.store.insert(context.Background(), batch)
+// settle finishes a batch the store has committed (err nil) or refused:
+// it writes the batch's log lines, then releases its callers.
+func (a *Auditor) settle(batch []*pending, err error) {
 	if err != nil {
 		a.stats.storeError(err)
 		err = fmt.Errorf("%w: %w", ErrStore, err)

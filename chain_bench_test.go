@@ -156,7 +156,7 @@ func buildChainedDB(b *testing.B, dir string, n int) *Auditor {
 	events := benchEvents()
 	batch := make([]*pending, 0, a.maxBatch)
 	flush := func() {
-		require.NoError(b, s.insert(ctx, batch))
+		require.NoError(b, s.insert(ctx, batch, nil))
 		require.NoError(b, a.log.writeEvents(batch, time.UTC, false))
 		for _, p := range batch {
 			pendingPool.Put(p)

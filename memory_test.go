@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,15 +21,16 @@ import (
 // memBatchObserver wraps the Auditor's real SQLite store and reports the size
 // of every batch the writer hands it, as the insert begins, so a test can
 // see how events are grouped into transactions and when the writer is busy.
-// What is stored is unchanged.
+// (Under load the writer adds events while the store writes; those are not
+// counted.) What is stored is unchanged.
 type memBatchObserver struct {
 	store
 	batches chan int
 }
 
-func (o *memBatchObserver) insert(ctx context.Context, batch []*pending) error {
+func (o *memBatchObserver) insert(ctx context.Context, batch []*pending, more func() []*pending) error {
 	o.batches <- len(batch)
-	return o.store.insert(ctx, batch)
+	return o.store.insert(ctx, batch, more)
 }
 
 // memOpenObserved opens an Auditor on new files in a temporary folder and puts
@@ -163,6 +165,118 @@ func TestRecordGroupsWaitingCallersIntoOneTransaction(t *testing.T) {
 			assert.Equal(t, 1+tc.waiting, memCountEventLines(t, filepath.Join(filepath.Dir(dbPath), "logs", "trek.log")))
 		})
 	}
+}
+
+// memUnderLoad makes a's next writer act as right after a shared commit,
+// as if busy callers had just been released. Call it before any Record.
+func memUnderLoad(a *Auditor) {
+	a.lastBatch, a.lastCommit, a.lastEnd = 40, time.Hour, time.Now()
+}
+
+// TestWriterUnderLoadTakesArrivalsIntoItsTransaction: callers that queue
+// while a writer under load is in its transaction are committed in it, not
+// in the next one; outside load they wait for the next.
+func TestWriterUnderLoadTakesArrivalsIntoItsTransaction(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		underLoad bool
+		wantLater []int // the transactions after the first, in order
+	}{
+		{"right after a shared commit", true, nil},
+		{"after a pause", false, []int{5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, obs, dbPath := memOpenObserved(t, Config{BusyTimeout: time.Minute})
+			if tc.underLoad {
+				memUnderLoad(a)
+			}
+			// The writer takes the first event, then stalls at BEGIN while
+			// five more queue.
+			release, first := memStallWriter(t, a, obs, dbPath)
+			done := make([]<-chan error, 5)
+			for i := range done {
+				done[i] = memRecordAsync(a, memEvent("arrived"))
+			}
+			memWaitQueueDepth(t, a, len(done))
+			release()
+
+			require.NoError(t, <-first)
+			for _, d := range done {
+				assert.NoError(t, <-d)
+			}
+			require.NoError(t, a.Close())
+			close(obs.batches)
+			var later []int
+			for n := range obs.batches {
+				later = append(later, n)
+			}
+			assert.Equal(t, tc.wantLater, later)
+			assert.Equal(t, 1+len(done), memCountRows(t, dbPath, "1"))
+			assert.Equal(t, 1+len(done), memCountEventLines(t, filepath.Join(filepath.Dir(dbPath), "logs", "trek.log")))
+		})
+	}
+}
+
+// memFailAfterJoin is a store whose transactions fail once they have taken
+// in the events queued meanwhile. It tells entered when a batch reaches it,
+// waits for proceed, and tells took how many events the batch came to.
+type memFailAfterJoin struct {
+	store
+	entered, proceed chan struct{}
+	took             chan int
+}
+
+var errMemDiskOnFire = errors.New("disk on fire")
+
+func (f *memFailAfterJoin) insert(ctx context.Context, batch []*pending, more func() []*pending) error {
+	select {
+	case f.entered <- struct{}{}:
+	default: // a later batch: the test waits on the first only
+	}
+	<-f.proceed
+	n := len(batch)
+	for more != nil {
+		rows := more()
+		if len(rows) == 0 {
+			break
+		}
+		n += len(rows)
+	}
+	f.took <- n
+	return errMemDiskOnFire
+}
+
+// TestArrivalsShareTheOutcomeOfAFailedTransaction: events a writer under
+// load took into a transaction that then fails get its error, like the
+// event it began with, and none is stored or logged.
+func TestArrivalsShareTheOutcomeOfAFailedTransaction(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	memUnderLoad(a)
+	f := &memFailAfterJoin{store: a.store, entered: make(chan struct{}, 1), proceed: make(chan struct{}), took: make(chan int, 8)}
+	a.store = f
+
+	first := memRecordAsync(a, memEvent("first"))
+	<-f.entered
+	done := []<-chan error{first}
+	for range 5 {
+		done = append(done, memRecordAsync(a, memEvent("arrived")))
+	}
+	memWaitQueueDepth(t, a, 5)
+	close(f.proceed)
+
+	assert.Equal(t, 6, <-f.took, "the five arrivals joined the first event's transaction")
+	for i, d := range done {
+		err := <-d
+		assert.ErrorIs(t, err, ErrStore, "event %d", i)
+		assert.ErrorIs(t, err, errMemDiskOnFire, "event %d", i)
+	}
+	st := a.Stats()
+	assert.Equal(t, uint64(0), st.Recorded)
+	assert.Equal(t, uint64(1), st.StoreErrors, "one failed transaction")
+	require.NoError(t, a.Close())
+	assert.Zero(t, memCountRows(t, cfg.DBPath, "1"))
+	assert.NoFileExists(t, cfg.LogPath, "trek.log, opened at the first logged event, was never needed")
 }
 
 func TestRecordAloneCommitsWithoutWaitingForCompany(t *testing.T) {

@@ -26,8 +26,11 @@ type row struct {
 // several TREK instances.
 type store interface {
 	// insert commits the rows of batch in one transaction, all or none,
-	// and sets their ids. It may fill in missing actor snapshots.
-	insert(ctx context.Context, batch []*pending) error
+	// and sets their ids. It may fill in missing actor snapshots. Unless
+	// more is nil, the store calls it once it has written what it has, and
+	// again after writing each slice it returns, until one is empty: those
+	// rows join the same transaction, and share its outcome.
+	insert(ctx context.Context, batch []*pending, more func() []*pending) error
 	// list reads one page of the admin list.
 	list(ctx context.Context, q Query) (Page, error)
 	// close releases what the store opened; it never closes a host's
