@@ -45,14 +45,14 @@ func TestBatchesCreateNoTemporaryFiles(t *testing.T) {
 	// which gives them no name, so the watch also reports opens.
 	created := func() bool {
 		buf := make([]byte, 64<<10)
-		any := false
+		seen := false
 		for {
 			n, err := syscall.Read(fd, buf)
 			if errors.Is(err, syscall.EAGAIN) {
-				return any
+				return seen
 			}
 			require.NoError(t, err)
-			any = any || n > 0
+			seen = seen || n > 0
 		}
 	}
 
