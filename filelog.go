@@ -121,10 +121,9 @@ func timeGranularity(mt time.Time) time.Duration {
 // changes the folder's modification time. Asking trek.log for its own
 // times on every batch would cost a durable commit far more than the stat:
 // on Linux 6.13 and later a file whose times have been read gets a
-// fine-grained time on its next write, which dirties its inode, so each
-// fsync of the database would also commit trek.log's inode to the
-// filesystem journal (measured: a quarter slower per event at
-// synchronous=FULL). A change made just after a look may leave the folder's
+// fine-grained time on its next write, which dirties its inode after
+// every batch, and each fsync of the database would wait for that inode's
+// write too (measured: a quarter slower per event at synchronous=FULL). A change made just after a look may leave the folder's
 // time as it was where timestamps are coarse (older kernels, FAT), so the
 // folder is trusted only once its time is older than their granularity was
 // when it was looked at.

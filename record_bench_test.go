@@ -45,7 +45,7 @@ const recBenchCallers = 64
 // it then measures, before its timer starts: two of the store's checkpoint
 // cycles. A new WAL file grows with each commit until the first checkpoint
 // lets SQLite start again at its beginning, and while it grows each fsync
-// also commits the file's new blocks and size to the filesystem journal.
+// also writes the file's new blocks and size (its inode) to disk.
 // A server pays that once after it opens the database; measured from a new
 // file it would dominate a benchmark of a few thousand events, at a
 // different share for each (the baselines checkpoint every 1,000 pages,
