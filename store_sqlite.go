@@ -41,13 +41,17 @@ type sqliteStore struct {
 
 	named map[string]*sql.Stmt // the other statements of a batch, prepared once
 	args  []any                // insert's argument list, reused
-	// head is where the last batch left the ids and the chain. It stays
-	// valid while PRAGMA data_version shows no commit by another connection.
+	// head is where the last batch left the ids and the chain: valid from
+	// the library's own commit on. A transaction reuses it while PRAGMA
+	// data_version shows no commit by another connection; a lone event,
+	// while audit_log's newest row is still the one it describes.
 	head struct {
 		valid   bool
 		version int64
 		insertCursor
 	}
+	// aloneCommits counts the events committed by insertAlone, for tests.
+	aloneCommits int
 	// With a database of its own, the store runs checkpoints on a second
 	// connection, off the writer's path; sinceCkpt counts the events
 	// committed since the last kick.
@@ -352,12 +356,37 @@ func nullInt(n int64) any {
 // for TREK's own writer (up to the busy timeout) at BEGIN or not at all.
 // Holding the write lock, it assigns the ids itself (as AUTOINCREMENT
 // would) so that each row's chain value can cover its id. The rows more
-// hands it join the same transaction before COMMIT.
+// hands it join the same transaction before COMMIT. A batch of one event
+// with nothing to take in first tries insertAlone, which does the same in
+// a single statement.
 func (s *sqliteStore) insert(ctx context.Context, batch []*pending, more func() []*pending) (err error) {
 	if s.conn == nil {
 		if err := s.connect(ctx); err != nil {
 			return err
 		}
+	}
+	if len(batch) == 1 && more == nil && s.head.valid {
+		// An actor named by id alone takes its names from users. One that
+		// comes with a name is taken to have its user row, which the
+		// guard checks; a deleted account takes the transaction path.
+		if p := batch[0]; p.username == "" && p.email == "" {
+			if err := s.fillActors(ctx, batch); err != nil {
+				s.reset()
+				return describe("reading users", err)
+			}
+		}
+		done, err := s.insertAlone(ctx, batch[0])
+		if err != nil {
+			s.reset()
+			return err
+		}
+		if done {
+			s.committed(1)
+			return nil
+		}
+		// Another connection has written to audit_log since the last
+		// batch: read the ids and the chain head again, in a transaction.
+		s.head.valid = false
 	}
 	if err := s.execPrepared(ctx, "BEGIN IMMEDIATE"); err != nil {
 		s.reset()
@@ -391,8 +420,9 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending, more func() 
 				return describe("reading the chain head", err)
 			}
 		}
-		c.prev = zeroMac
+		c.prev, c.prevHex = zeroMac, ""
 		if c.seq > 0 {
+			c.prevHex = headMac
 			if c.prev, err = hex.DecodeString(headMac); err != nil || len(c.prev) != len(zeroMac) {
 				return fmt.Errorf("the chain head (seq %d) holds no valid mac; run Verify: %q", c.seq, headMac)
 			}
@@ -413,23 +443,99 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending, more func() 
 		return describe("committing", err)
 	}
 	s.head.valid, s.head.version, s.head.insertCursor = true, version, c
-	if s.ckptKick != nil {
-		if s.sinceCkpt += written; s.sinceCkpt >= ckptEvery {
-			select {
-			case s.ckptKick <- struct{}{}:
-				s.sinceCkpt = 0
-			default:
-			}
-		}
-	}
+	s.committed(written)
 	return nil
 }
 
+// committed counts n events towards the next checkpoint and kicks the
+// checkpointer when they are due.
+func (s *sqliteStore) committed(n int) {
+	if s.ckptKick == nil {
+		return
+	}
+	if s.sinceCkpt += n; s.sinceCkpt >= ckptEvery {
+		select {
+		case s.ckptKick <- struct{}{}:
+			s.sinceCkpt = 0
+		default:
+		}
+	}
+}
+
+// insertAlone commits a batch of one event as a single guarded INSERT,
+// without BEGIN, PRAGMA data_version and COMMIT: a lone caller's event
+// then costs one statement, as a plain autocommit insert does. The guard,
+// evaluated under the write lock the INSERT takes, lets the row in only
+// if audit_log is as the library's last commit left it: sqlite_sequence
+// still at that commit's last id (no one has inserted since), that row
+// still the newest (none deleted or moved above it) and still holding its
+// chain position and value; and, where TREK's users table exists, the
+// actor's user row present or absent as p.userGone says.
+// Otherwise nothing is written and it reports false, and insert takes the
+// transaction path, which reads the head again. The id and chain value
+// are therefore always those the transaction path would have given.
+func (s *sqliteStore) insertAlone(ctx context.Context, p *pending) (bool, error) {
+	query := aloneInsertQuery
+	if s.hasUsers {
+		query = aloneInsertUsersQuery
+	}
+	st, err := s.prepared(ctx, query)
+	if err != nil {
+		return false, describe("preparing insert", err)
+	}
+	c := s.head.insertCursor
+	last := c.nextID - 1
+	var lastSeq, lastMac any
+	if s.chain != nil && c.seq > 0 {
+		lastSeq, lastMac = c.seq, c.prevHex
+	}
+	args := s.appendRow(s.args[:0], p, &c)
+	defer func() { clear(args); s.args = args[:0] }()
+	args = append(args, last, lastSeq, lastMac)
+	if s.hasUsers {
+		var present int64
+		if p.userID != 0 && !p.userGone {
+			present = 1
+		}
+		args = append(args, nullInt(p.userID), present)
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return false, describe("inserting", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, describe("inserting", err)
+	}
+	if n == 0 {
+		return false, nil
+	}
+	s.head.insertCursor = c
+	s.aloneCommits++
+	return true, nil
+}
+
+// aloneInsertQuery is insertAlone's statement: one row, and the guard on
+// what the library's last commit left (?13 its last id, ?14 and ?15 that
+// row's chain position and value). aloneInsertUsersQuery adds the guard on
+// the actor's user row (?16 the id, ?17 whether it was found).
+const (
+	aloneInsertQuery = `INSERT INTO audit_log (id, created_at, user_id, action, resource, details, ip,
+		actor_username, actor_email, actor_id, chain_seq, chain_mac)
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+		WHERE (SELECT seq FROM sqlite_sequence WHERE name = 'audit_log') = ?13
+		AND (SELECT MAX(id) FROM audit_log) = ?13
+		AND EXISTS (SELECT 1 FROM audit_log WHERE id = ?13 AND chain_seq IS ?14 AND chain_mac IS ?15)`
+	aloneInsertUsersQuery = aloneInsertQuery + `
+		AND (SELECT COUNT(*) FROM users WHERE id = ?16) = ?17`
+)
+
 // insertCursor is where a transaction's rows have got to: the next id, the
-// last chain seq and its mac.
+// last chain seq and its mac, raw and as stored (hex).
 type insertCursor struct {
 	nextID, seq int64
 	prev        []byte
+	prevHex     string
 }
 
 // writeRows inserts rows within the open transaction, as a few multi-row
@@ -448,28 +554,7 @@ func (s *sqliteStore) writeRows(ctx context.Context, rows []*pending, c *insertC
 		}
 		args = args[:0]
 		for _, p := range rest[:n] {
-			c.seq++
-			p.id, p.seq = c.nextID, c.seq
-			c.nextID++
-			f := chainFields{seq: p.seq, id: p.id, createdAt: p.createdAt.Format(sqliteTimeLayout), actorID: p.userID,
-				action: string(p.action), resource: ns(p.resource), details: ns(string(p.details)), ip: ns(p.ip),
-				username: ns(p.username), email: ns(p.email)}
-			var seq, mac any
-			if s.chain != nil {
-				c.prev = s.chain.next(c.prev, &f)
-				p.mac = hex.EncodeToString(c.prev)
-				seq, mac = p.seq, p.mac
-			}
-			var details any
-			if p.details != nil {
-				details = f.details.s
-			}
-			userID := nullInt(p.userID)
-			if p.userGone {
-				userID = nil
-			}
-			args = append(args, p.id, f.createdAt, userID, f.action, nullString(p.resource), details,
-				nullString(p.ip), nullString(p.username), nullString(p.email), nullInt(p.userID), seq, mac)
+			args = s.appendRow(args, p, c)
 		}
 		if _, err := st.ExecContext(ctx, args...); err != nil {
 			return describe("inserting", err)
@@ -477,6 +562,34 @@ func (s *sqliteStore) writeRows(ctx context.Context, rows []*pending, c *insertC
 		rest = rest[n:]
 	}
 	return nil
+}
+
+// appendRow gives p the id and chain value that follow c, advances c, and
+// appends p's twelve column values as the INSERTs bind them.
+func (s *sqliteStore) appendRow(args []any, p *pending, c *insertCursor) []any {
+	c.seq++
+	p.id, p.seq = c.nextID, c.seq
+	c.nextID++
+	f := chainFields{seq: p.seq, id: p.id, createdAt: p.createdAt.Format(sqliteTimeLayout), actorID: p.userID,
+		action: string(p.action), resource: ns(p.resource), details: ns(string(p.details)), ip: ns(p.ip),
+		username: ns(p.username), email: ns(p.email)}
+	var seq, mac any
+	if s.chain != nil {
+		c.prev = s.chain.next(c.prev, &f)
+		p.mac = hex.EncodeToString(c.prev)
+		c.prevHex = p.mac
+		seq, mac = p.seq, p.mac
+	}
+	var details any
+	if p.details != nil {
+		details = f.details.s
+	}
+	userID := nullInt(p.userID)
+	if p.userGone {
+		userID = nil
+	}
+	return append(args, p.id, f.createdAt, userID, f.action, nullString(p.resource), details,
+		nullString(p.ip), nullString(p.username), nullString(p.email), nullInt(p.userID), seq, mac)
 }
 
 func chunkFor(n int) int {

@@ -2,9 +2,12 @@ package audit
 
 import (
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -370,4 +373,204 @@ func TestHostForeignKeysDoNotFailOtherEvents(t *testing.T) {
 		}
 	}
 	assert.Equal(t, stored, countRows(t, host), "rows == Records that returned nil")
+}
+
+// chainPoint is where the chain stands: the newest chained row's position
+// and value (0 and zeroMac before the first).
+type chainPoint struct {
+	seq int64
+	mac []byte
+}
+
+// newestChained reads what the next library row must chain onto.
+func newestChained(t *testing.T, db *sql.DB) chainPoint {
+	t.Helper()
+	var seq int64
+	var macHex string
+	err := db.QueryRow(`SELECT chain_seq, chain_mac FROM audit_log WHERE chain_seq IS NOT NULL ORDER BY id DESC LIMIT 1`).
+		Scan(&seq, &macHex)
+	if errors.Is(err, sql.ErrNoRows) {
+		return chainPoint{0, zeroMac}
+	}
+	require.NoError(t, err)
+	mac, err := hex.DecodeString(macHex)
+	require.NoError(t, err)
+	return chainPoint{seq, mac}
+}
+
+// nextAutoincrementID is the id AUTOINCREMENT would give the next row: one
+// past the larger of sqlite_sequence and the largest id.
+func nextAutoincrementID(t *testing.T, db *sql.DB) int64 {
+	t.Helper()
+	var seq, maxID sql.NullInt64
+	err := db.QueryRow(`SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'`).Scan(&seq)
+	if !errors.Is(err, sql.ErrNoRows) {
+		require.NoError(t, err)
+	}
+	require.NoError(t, db.QueryRow(`SELECT MAX(id) FROM audit_log`).Scan(&maxID))
+	return max(seq.Int64, maxID.Int64) + 1
+}
+
+// A lone event is written by one guarded INSERT, without a transaction
+// around it, while audit_log is as the library's last commit left it.
+// Whatever another connection did in between, the event must get the id
+// AUTOINCREMENT would give it and chain onto the newest chained row, as a
+// transaction that reads both again would; the guarded INSERT is used only
+// where that is certain.
+func TestLoneEventAfterAnotherConnectionsWrite(t *testing.T) {
+	cases := []struct {
+		name    string
+		foreign func(t *testing.T, db *sql.DB)
+		actor   Actor
+		alone   bool // written by the guarded INSERT
+	}{
+		{"nothing", func(*testing.T, *sql.DB) {}, Actor{UserID: 1}, true},
+		{"TREK writes another table", func(t *testing.T, db *sql.DB) {
+			_, err := db.Exec(`INSERT INTO users (id, username, email) VALUES (9, 'ivan', 'ivan@example.com')`)
+			require.NoError(t, err)
+		}, Actor{UserID: 1}, true},
+		{"the account of an actor given by id deleted", func(t *testing.T, db *sql.DB) {
+			_, err := db.Exec(`DELETE FROM users WHERE id = 2`)
+			require.NoError(t, err)
+		}, Actor{UserID: 2}, true},
+		{"the account of an actor given with a name deleted", func(t *testing.T, db *sql.DB) {
+			_, err := db.Exec(`DELETE FROM users WHERE id = 2`)
+			require.NoError(t, err)
+		}, Actor{UserID: 2, Email: "bob@example.com"}, false},
+		{"nothing, for an actor given with a name", func(*testing.T, *sql.DB) {},
+			Actor{UserID: 2, Username: "bob", Email: "bob@example.com"}, true},
+		{"TREK records an event", func(t *testing.T, db *sql.DB) {
+			insertTrekRow(t, db, 1, "user.login", nil, nil, "203.0.113.1")
+		}, Actor{UserID: 1}, false},
+		{"the newest row deleted", func(t *testing.T, db *sql.DB) {
+			_, err := db.Exec(`DELETE FROM audit_log WHERE id = (SELECT MAX(id) FROM audit_log)`)
+			require.NoError(t, err)
+		}, Actor{UserID: 1}, false},
+		{"the newest row moved to a higher id", func(t *testing.T, db *sql.DB) {
+			_, err := db.Exec(`UPDATE audit_log SET id = id + 50 WHERE id = (SELECT MAX(id) FROM audit_log)`)
+			require.NoError(t, err)
+		}, Actor{UserID: 1}, false},
+		{"an older row moved above the newest", func(t *testing.T, db *sql.DB) {
+			_, err := db.Exec(`UPDATE audit_log SET id = 1000 WHERE id = (SELECT MIN(id) FROM audit_log)`)
+			require.NoError(t, err)
+		}, Actor{UserID: 1}, false},
+		{"the newest row's chain value changed", func(t *testing.T, db *sql.DB) {
+			_, err := db.Exec(`UPDATE audit_log SET chain_mac = ? WHERE id = (SELECT MAX(id) FROM audit_log)`,
+				strings.Repeat("ab", 32))
+			require.NoError(t, err)
+		}, Actor{UserID: 1}, false},
+		{"the newest row's chain position removed", func(t *testing.T, db *sql.DB) {
+			_, err := db.Exec(`UPDATE audit_log SET chain_seq = NULL, chain_mac = NULL WHERE id = (SELECT MAX(id) FROM audit_log)`)
+			require.NoError(t, err)
+		}, Actor{UserID: 1}, false},
+		{"every row deleted", func(t *testing.T, db *sql.DB) {
+			_, err := db.Exec(`DELETE FROM audit_log`)
+			require.NoError(t, err)
+		}, Actor{UserID: 1}, false},
+		{"sqlite_sequence moved on", func(t *testing.T, db *sql.DB) {
+			_, err := db.Exec(`UPDATE sqlite_sequence SET seq = seq + 100 WHERE name = 'audit_log'`)
+			require.NoError(t, err)
+		}, Actor{UserID: 1}, false},
+	}
+	key := []byte("a chain key of the test, 32 bytes")
+	for _, mode := range []string{"DBPath", "Config.DB"} {
+		for _, tc := range cases {
+			t.Run(mode+"/"+tc.name, func(t *testing.T) {
+				dir := t.TempDir()
+				dbPath := filepath.Join(dir, "travel.db")
+				host := createTrekDB(t, dbPath, map[int64]string{1: "alice", 2: "bob"})
+				cfg := Config{LogPath: filepath.Join(dir, "logs", "trek.log"), ChainKey: key}
+				if mode == "DBPath" {
+					cfg.DBPath = dbPath
+				} else {
+					cfg.DB = host
+				}
+				a := openAuditor(t, cfg)
+				s := a.store.(*sqliteStore)
+				ctx := t.Context()
+				for range 3 {
+					require.NoError(t, a.Record(ctx, Event{Action: UserLogin, Actor: Actor{UserID: 1}}))
+				}
+				require.True(t, s.head.valid, "the library's own commit leaves the head known")
+
+				tc.foreign(t, host)
+				wantID, prev := nextAutoincrementID(t, host), newestChained(t, host)
+				before := s.aloneCommits
+				require.NoError(t, a.Record(ctx, Event{Action: TripCreate, Resource: "trip:7",
+					Actor: tc.actor, Details: map[string]any{"title": "Lisbon"}}))
+
+				assert.Equal(t, tc.alone, s.aloneCommits == before+1, "written by the guarded INSERT")
+				v := verifier{db: host, chain: newChainer(key)}
+				row, err := v.one(ctx, `SELECT `+chainRowCols+` FROM audit_log ORDER BY id DESC LIMIT 1`, 0)
+				require.NoError(t, err)
+				require.NotNil(t, row)
+				assert.Equal(t, wantID, row.id, "AUTOINCREMENT's next id")
+				assert.Equal(t, prev.seq+1, row.seq, "the position after the newest chained row")
+				assert.True(t, v.verifies(prev.mac, row), "chained onto the newest chained row's value")
+				assert.Equal(t, tc.actor.UserID, row.actorID)
+				var userID sql.NullInt64
+				require.NoError(t, host.QueryRow(`SELECT user_id FROM audit_log WHERE id = ?`, row.id).Scan(&userID))
+				var exists bool
+				require.NoError(t, host.QueryRow(`SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)`, tc.actor.UserID).Scan(&exists))
+				assert.Equal(t, exists, userID.Valid, "user_id set only while the user row exists")
+
+				// And the event after it, with nothing in between, goes
+				// through the guarded INSERT again.
+				before = s.aloneCommits
+				require.NoError(t, a.Record(ctx, Event{Action: UserPasswordChange, Actor: Actor{UserID: 1}}))
+				assert.Equal(t, before+1, s.aloneCommits)
+			})
+		}
+	}
+}
+
+// The guard also covers the users row that fillActors read before the
+// INSERT: if the account is deleted, or created, in between, the guarded
+// INSERT writes nothing, and the transaction path decides user_id under
+// the write lock.
+func TestLoneInsertRefusedWhenTheActorsUserRowChanged(t *testing.T) {
+	cases := []struct {
+		name     string
+		userGone bool // what fillActors found
+		foreign  string
+	}{
+		{"deleted after it was found", false, `DELETE FROM users WHERE id = 2`},
+		{"created after it was missed", true, `INSERT INTO users (id, username, email) VALUES (2, 'bob', 'bob@example.com')`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			dbPath := filepath.Join(dir, "travel.db")
+			users := map[int64]string{1: "alice"}
+			if !tc.userGone {
+				users[2] = "bob"
+			}
+			host := createTrekDB(t, dbPath, users)
+			a := openAuditor(t, Config{DBPath: dbPath, LogPath: filepath.Join(dir, "trek.log"), ChainKey: []byte("a chain key of the test, 32 bytes")})
+			ctx := t.Context()
+			require.NoError(t, a.Record(ctx, Event{Action: UserLogin, Actor: Actor{UserID: 1}}))
+			s := a.store.(*sqliteStore)
+			require.True(t, s.head.valid)
+
+			p, err := a.prepare(ctx, &Event{Action: UserLogin, Actor: Actor{UserID: 2}})
+			require.NoError(t, err)
+			require.NoError(t, s.fillActors(ctx, []*pending{p}))
+			require.Equal(t, tc.userGone, p.userGone)
+			_, err = host.Exec(tc.foreign)
+			require.NoError(t, err)
+
+			// Record is idle, so the test may act as the writer.
+			done, err := s.insertAlone(ctx, p)
+			require.NoError(t, err)
+			assert.False(t, done)
+			assert.EqualValues(t, 1, countRows(t, host), "nothing written")
+
+			// The same event through Record is stored, user_id as the
+			// users table now says.
+			require.NoError(t, a.Record(ctx, Event{Action: UserLogin, Actor: Actor{UserID: 2}}))
+			rows := readRows(t, host)
+			require.Len(t, rows, 2)
+			assert.Equal(t, tc.userGone, rows[1].UserID.Valid)
+		})
+	}
 }
