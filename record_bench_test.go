@@ -18,7 +18,7 @@ import (
 //
 //	go test -c -o audit.test . && for i in 1 2 3 4 5; do
 //	  ./audit.test -test.run '^$' -test.benchmem \
-//	    -test.bench 'BulkInsertCeiling|AutocommitInsert|RecordParallel$|RecordSerial'
+//	    -test.bench 'BulkInsertCeiling|AutocommitInsert|RecordParallel$|RecordSerial$'
 //	done > rec.txt && benchstat -col /sync rec.txt
 //
 // Five separate runs rather than -count 5, which would run all five of one
@@ -27,7 +27,9 @@ import (
 //
 // Targets: RecordParallel reaches at least half the events/s of
 // BulkInsertCeiling/log=off at the same synchronous setting, and
-// RecordSerial is no slower than AutocommitInsert.
+// RecordSerial is no slower than AutocommitInsert. BenchmarkRecordSerialPaired
+// measures the second ratio directly, with the three interleaved event by
+// event.
 //
 // Record pays for trek.log as well as SQLite; AutocommitInsert and
 // BulkInsertCeiling/log=off write SQLite only, and
@@ -332,25 +334,7 @@ func recBenchBulkInsert(b *testing.B, mode string, withLog bool) {
 func BenchmarkAutocommitInsert(b *testing.B) { recBenchBaseline(b, recBenchAutocommit) }
 
 func recBenchAutocommit(b *testing.B, mode string, withLog bool) {
-	ctx := context.Background()
-	rows := recBenchRows()
-	dbPath, logPath := recBenchPaths(b, mode)
-	conn := recBenchConn(b, dbPath, mode)
-	table := recBenchTableOf(b, conn)
-	single := table.prepare(b, conn, 1)
-	log := newRecBenchLog(b, logPath, withLog, 1)
-	args := make([]any, 0, 11)
-	// one inserts row i in its own transaction, then writes its trek.log
-	// line.
-	one := func(i int) {
-		now := time.Now().UTC().Truncate(time.Second)
-		r := &rows[i%len(rows)]
-		args = table.appendArgs(args[:0], r, now.Format(sqliteTimeLayout))
-		if _, err := single.ExecContext(ctx, args...); err != nil {
-			b.Fatal(err)
-		}
-		log.write(b, i, 1, now)
-	}
+	one := newRecBenchAutocommit(b, mode, withLog)
 	for i := range recBenchWarmup {
 		one(i)
 	}
@@ -360,6 +344,30 @@ func recBenchAutocommit(b *testing.B, mode string, withLog bool) {
 		one(recBenchWarmup + i)
 	}
 	recReportEventsPerSecond(b)
+}
+
+// newRecBenchAutocommit opens a new file for the naive way and returns
+// what writes event i: its row in a transaction of its own, then (withLog)
+// its trek.log line.
+func newRecBenchAutocommit(b *testing.B, mode string, withLog bool) func(i int) {
+	b.Helper()
+	ctx := context.Background()
+	rows := recBenchRows()
+	dbPath, logPath := recBenchPaths(b, mode)
+	conn := recBenchConn(b, dbPath, mode)
+	table := recBenchTableOf(b, conn)
+	single := table.prepare(b, conn, 1)
+	log := newRecBenchLog(b, logPath, withLog, 1)
+	args := make([]any, 0, 11)
+	return func(i int) {
+		now := time.Now().UTC().Truncate(time.Second)
+		r := &rows[i%len(rows)]
+		args = table.appendArgs(args[:0], r, now.Format(sqliteTimeLayout))
+		if _, err := single.ExecContext(ctx, args...); err != nil {
+			b.Fatal(err)
+		}
+		log.write(b, i, 1, now)
+	}
 }
 
 // recCommitCounter wraps an Auditor's store and counts the transactions it
@@ -387,6 +395,14 @@ func (c *recCommitCounter) insert(ctx context.Context, batch []*pending, more fu
 	return err
 }
 
+// recBenchEachMode runs a Record benchmark at each synchronous setting, on
+// a new Auditor.
+func recBenchEachMode(b *testing.B, run func(b *testing.B, mode string, a *Auditor)) {
+	for _, mode := range recBenchSyncModes {
+		b.Run("sync="+mode, func(b *testing.B) { run(b, mode, recBenchAuditor(b, mode)) })
+	}
+}
+
 // recBenchAuditor opens an Auditor on a new file for a Record benchmark.
 func recBenchAuditor(b *testing.B, mode string) *Auditor {
 	b.Helper()
@@ -411,68 +427,110 @@ func recBenchAuditor(b *testing.B, mode string) *Auditor {
 // released while it writes brings the average near that (61 at FULL).
 // events/commit reports the average.
 func BenchmarkRecordParallel(b *testing.B) {
-	for _, mode := range recBenchSyncModes {
-		b.Run("sync="+mode, func(b *testing.B) {
-			ctx := context.Background()
-			rows := recBenchRows()
-			a := recBenchAuditor(b, mode)
-			// No event is queued yet: whoever writes the first batch starts
-			// after this write.
-			counter := &recCommitCounter{store: a.store}
-			a.store = counter
-			// run has recBenchCallers goroutines share n Record calls.
-			run := func(n int64) {
-				var next atomic.Int64
-				var wg sync.WaitGroup
-				for range recBenchCallers {
-					wg.Go(func() {
-						for {
-							i := next.Add(1) - 1
-							if i >= n {
-								return
-							}
-							if err := a.Record(ctx, rows[i%int64(len(rows))].event); err != nil {
-								b.Error(err)
-								return
-							}
+	recBenchEachMode(b, func(b *testing.B, _ string, a *Auditor) {
+		ctx := context.Background()
+		rows := recBenchRows()
+		// No event is queued yet: whoever writes the first batch starts
+		// after this write.
+		counter := &recCommitCounter{store: a.store}
+		a.store = counter
+		// run has recBenchCallers goroutines share n Record calls.
+		run := func(n int64) {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for range recBenchCallers {
+				wg.Go(func() {
+					for {
+						i := next.Add(1) - 1
+						if i >= n {
+							return
 						}
-					})
-				}
-				wg.Wait()
+						if err := a.Record(ctx, rows[i%int64(len(rows))].event); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
 			}
-			run(recBenchWarmup)
-			counter.commits.Store(0)
-			counter.events.Store(0)
-			b.ReportAllocs()
-			b.ResetTimer()
-			run(int64(b.N))
-			recReportEventsPerSecond(b)
-			b.ReportMetric(float64(counter.events.Load())/float64(counter.commits.Load()), "events/commit")
-		})
-	}
+			wg.Wait()
+		}
+		run(recBenchWarmup)
+		counter.commits.Store(0)
+		counter.events.Store(0)
+		b.ReportAllocs()
+		b.ResetTimer()
+		run(int64(b.N))
+		recReportEventsPerSecond(b)
+		b.ReportMetric(float64(counter.events.Load())/float64(counter.commits.Load()), "events/commit")
+	})
 }
 
 // BenchmarkRecordSerial is one caller at a time: every event is its own
 // batch, trek.log included.
 func BenchmarkRecordSerial(b *testing.B) {
-	for _, mode := range recBenchSyncModes {
-		b.Run("sync="+mode, func(b *testing.B) {
-			ctx := context.Background()
-			rows := recBenchRows()
-			a := recBenchAuditor(b, mode)
-			for i := range recBenchWarmup {
+	recBenchEachMode(b, func(b *testing.B, _ string, a *Auditor) {
+		ctx := context.Background()
+		rows := recBenchRows()
+		for i := range recBenchWarmup {
+			if err := a.Record(ctx, rows[i%len(rows)].event); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			if err := a.Record(ctx, rows[i%len(rows)].event); err != nil {
+				b.Fatal(err)
+			}
+		}
+		recReportEventsPerSecond(b)
+	})
+}
+
+// BenchmarkRecordSerialPaired does the work of RecordSerial and of both
+// AutocommitInsert variants event by event in turn, each on a file of its
+// own in the same folder, and times each apart. On a disk whose latency
+// drifts from one second to the next, separate benchmarks compare
+// different moments; here every event of one is flanked by events of the
+// others, so the ratios it reports (Record's events/s over each naive
+// way's) move far less from run to run than those between
+// BenchmarkRecordSerial and BenchmarkAutocommitInsert. The order of the
+// three turns with every event, so none always follows the same one.
+func BenchmarkRecordSerialPaired(b *testing.B) {
+	recBenchEachMode(b, func(b *testing.B, mode string, a *Auditor) {
+		ctx := context.Background()
+		rows := recBenchRows()
+		ways := [3]func(i int){
+			func(i int) {
 				if err := a.Record(ctx, rows[i%len(rows)].event); err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := range b.N {
-				if err := a.Record(ctx, rows[i%len(rows)].event); err != nil {
-					b.Fatal(err)
+			},
+			newRecBenchAutocommit(b, mode, false),
+			newRecBenchAutocommit(b, mode, true),
+		}
+		var took [3]time.Duration
+		run := func(first, n int) {
+			for i := first; i < first+n; i++ {
+				for k := range ways {
+					w := (i + k) % len(ways)
+					start := time.Now()
+					ways[w](i)
+					took[w] += time.Since(start)
 				}
 			}
-			recReportEventsPerSecond(b)
-		})
-	}
+		}
+		run(0, recBenchWarmup)
+		took = [3]time.Duration{}
+		b.ResetTimer()
+		run(recBenchWarmup, b.N)
+		b.StopTimer()
+		rate := func(k int) float64 { return float64(b.N) / took[k].Seconds() }
+		b.ReportMetric(rate(0), "events/s")
+		b.ReportMetric(rate(1), "autocommit-events/s")
+		b.ReportMetric(rate(2), "autocommit+log-events/s")
+		b.ReportMetric(rate(0)/rate(1), "x-autocommit")
+		b.ReportMetric(rate(0)/rate(2), "x-autocommit+log")
+		b.ReportMetric(0, "ns/op") // an op is three events of different ways
+	})
 }
