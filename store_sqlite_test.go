@@ -574,3 +574,78 @@ func TestLoneInsertRefusedWhenTheActorsUserRowChanged(t *testing.T) {
 		})
 	}
 }
+
+// Lone events recorded while TREK's server keeps inserting its own audit
+// rows: the guard fails whenever TREK got in between, and every event must
+// still be stored once, with AUTOINCREMENT's ids and an intact chain over
+// the library's rows.
+func TestLoneEventsRaceTREKsOwnInserts(t *testing.T) {
+	const n = 300
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "travel.db")
+	host := createTrekDB(t, dbPath, map[int64]string{1: "alice"})
+	a := openAuditor(t, Config{DBPath: dbPath, LogPath: filepath.Join(dir, "logs", "trek.log"),
+		ChainKey: []byte("a chain key of the test, 32 bytes")})
+	ctx := t.Context()
+	s := a.store.(*sqliteStore)
+
+	recorded := make(chan struct{})
+	landed := make(chan struct{}, 1) // a TREK row has been committed
+	var trekRows int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-recorded:
+				return
+			default:
+			}
+			_, err := host.Exec(`INSERT INTO audit_log (user_id, action, ip) VALUES (1, 'user.login', '203.0.113.1')`)
+			if !assert.NoError(t, err) {
+				return
+			}
+			trekRows++
+			select {
+			case landed <- struct{}{}:
+			default:
+			}
+		}
+	})
+	func() {
+		defer func() { close(recorded); wg.Wait() }()
+		for i := range n {
+			if i == n/2 {
+				// However SQLite's busy handler shares the lock out, at
+				// least one TREK row lands between two of the library's.
+				select {
+				case <-landed:
+				default:
+				}
+				<-landed
+			}
+			require.NoError(t, a.Record(ctx, Event{Action: TripCreate, Resource: fmt.Sprintf("trip:%d", i),
+				Details: map[string]any{"title": "Lisbon"}, Actor: Actor{UserID: 1, Email: "alice@example.com"}}))
+		}
+	}()
+	t.Logf("%d of %d events by the guarded INSERT, %d rows by TREK", s.aloneCommits, n, trekRows)
+	// The first event goes through the transaction (the head is not known
+	// yet), and so does at least the one after TREK's row.
+	assert.Less(t, s.aloneCommits, n-1, "the guard saw TREK's rows")
+
+	rows := readRows(t, host)
+	require.Len(t, rows, n+int(trekRows))
+	for i := 1; i < len(rows); i++ {
+		require.Greater(t, rows[i].ID, rows[i-1].ID)
+	}
+	var maxID, seq int64
+	require.NoError(t, host.QueryRow(`SELECT MAX(id) FROM audit_log`).Scan(&maxID))
+	require.NoError(t, host.QueryRow(`SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'`).Scan(&seq))
+	assert.Equal(t, maxID, seq, "every id came from AUTOINCREMENT's sequence")
+
+	rep, err := a.Verify(ctx)
+	require.NoError(t, err)
+	assert.True(t, rep.Intact, "%+v", rep.Problem)
+	assert.EqualValues(t, n, rep.Checked)
+	assert.Equal(t, trekRows, rep.Unchained)
+	assert.EqualValues(t, n, rep.HeadSeq)
+}
