@@ -366,9 +366,8 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending, more func() 
 		}
 	}
 	if len(batch) == 1 && more == nil && s.head.valid {
-		// An actor named by id alone takes its names from users. One that
-		// comes with a name is taken to have its user row, which the
-		// guard checks; a deleted account takes the transaction path.
+		// An actor named by id alone takes its names from users; user_id
+		// is the statement's own business (see aloneInsertUsersQuery).
 		if p := batch[0]; p.username == "" && p.email == "" {
 			if err := s.fillActors(ctx, batch); err != nil {
 				s.reset()
@@ -469,9 +468,7 @@ func (s *sqliteStore) committed(n int) {
 // if audit_log is as the library's last commit left it: sqlite_sequence
 // still at that commit's last id (no one has inserted since), that row
 // still the newest (none deleted or moved above it) and still holding its
-// chain position and value; and, where TREK's users table exists, the
-// actor's user row present or absent as p.userGone says.
-// Otherwise nothing is written and it reports false, and insert takes the
+// chain position and value. Otherwise nothing is written and it reports false, and insert takes the
 // transaction path, which reads the head again. The id and chain value
 // are therefore always those the transaction path would have given.
 func (s *sqliteStore) insertAlone(ctx context.Context, p *pending) (bool, error) {
@@ -489,16 +486,12 @@ func (s *sqliteStore) insertAlone(ctx context.Context, p *pending) (bool, error)
 	if s.chain != nil && c.seq > 0 {
 		lastSeq, lastMac = c.seq, c.prevHex
 	}
+	if s.hasUsers {
+		p.userGone = false // the statement looks the user row up itself
+	}
 	args := s.appendRow(s.args[:0], p, &c)
 	defer func() { clear(args); s.args = args[:0] }()
 	args = append(args, last, lastSeq, lastMac)
-	if s.hasUsers {
-		var present int64
-		if p.userID != 0 && !p.userGone {
-			present = 1
-		}
-		args = append(args, nullInt(p.userID), present)
-	}
 	res, err := st.ExecContext(ctx, args...)
 	if err != nil {
 		return false, describe("inserting", err)
@@ -517,17 +510,21 @@ func (s *sqliteStore) insertAlone(ctx context.Context, p *pending) (bool, error)
 
 // aloneInsertQuery is insertAlone's statement: one row, and the guard on
 // what the library's last commit left (?13 its last id, ?14 and ?15 that
-// row's chain position and value). aloneInsertUsersQuery adds the guard on
-// the actor's user row (?16 the id, ?17 whether it was found).
+// row's chain position and value). Where TREK's users table exists,
+// aloneInsertUsersQuery stores user_id only if the user row exists as the
+// row is committed, and NULL otherwise, as TREK's ON DELETE SET NULL would
+// have left it (the chain covers actor_id, not user_id).
 const (
-	aloneInsertQuery = `INSERT INTO audit_log (id, created_at, user_id, action, resource, details, ip,
-		actor_username, actor_email, actor_id, chain_seq, chain_mac)
-		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+	aloneInsertCols = `INSERT INTO audit_log (id, created_at, user_id, action, resource, details, ip,
+		actor_username, actor_email, actor_id, chain_seq, chain_mac)`
+	aloneInsertGuard = `
 		WHERE (SELECT seq FROM sqlite_sequence WHERE name = 'audit_log') = ?13
 		AND (SELECT MAX(id) FROM audit_log) = ?13
 		AND EXISTS (SELECT 1 FROM audit_log WHERE id = ?13 AND chain_seq IS ?14 AND chain_mac IS ?15)`
-	aloneInsertUsersQuery = aloneInsertQuery + `
-		AND (SELECT COUNT(*) FROM users WHERE id = ?16) = ?17`
+	aloneInsertQuery = aloneInsertCols + `
+		SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12` + aloneInsertGuard
+	aloneInsertUsersQuery = aloneInsertCols + `
+		SELECT ?1, ?2, (SELECT id FROM users WHERE id = ?3), ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12` + aloneInsertGuard
 )
 
 // insertCursor is where a transaction's rows have got to: the next id, the
