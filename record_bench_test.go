@@ -398,17 +398,29 @@ func (c *recCommitCounter) insert(ctx context.Context, batch []*pending, more fu
 // recBenchEachMode runs a Record benchmark at each synchronous setting, on
 // a new Auditor.
 func recBenchEachMode(b *testing.B, run func(b *testing.B, mode string, a *Auditor)) {
+	recBenchEachModeOn(b, nil, run)
+}
+
+// recBenchEachModeOn is recBenchEachMode on a file that prepare has made
+// first (nil: a new file).
+func recBenchEachModeOn(b *testing.B, prepare func(b *testing.B, dbPath string), run func(b *testing.B, mode string, a *Auditor)) {
 	for _, mode := range recBenchSyncModes {
-		b.Run("sync="+mode, func(b *testing.B) { run(b, mode, recBenchAuditor(b, mode)) })
+		b.Run("sync="+mode, func(b *testing.B) { run(b, mode, recBenchAuditorOn(b, mode, prepare)) })
 	}
 }
 
 // recBenchAuditor opens an Auditor on a new file for a Record benchmark.
-func recBenchAuditor(b *testing.B, mode string) *Auditor {
+func recBenchAuditor(b *testing.B, mode string) *Auditor { return recBenchAuditorOn(b, mode, nil) }
+
+func recBenchAuditorOn(b *testing.B, mode string, prepare func(b *testing.B, dbPath string)) *Auditor {
 	b.Helper()
 	recBenchSettle()
 	dir := b.TempDir()
-	a, err := Open(Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log"), Synchronous: mode})
+	dbPath := filepath.Join(dir, "travel.db")
+	if prepare != nil {
+		prepare(b, dbPath)
+	}
+	a, err := Open(Config{DBPath: dbPath, LogPath: filepath.Join(dir, "logs", "trek.log"), Synchronous: mode})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -468,23 +480,40 @@ func BenchmarkRecordParallel(b *testing.B) {
 // BenchmarkRecordSerial is one caller at a time: every event is its own
 // batch, trek.log included.
 func BenchmarkRecordSerial(b *testing.B) {
-	recBenchEachMode(b, func(b *testing.B, _ string, a *Auditor) {
-		ctx := context.Background()
-		rows := recBenchRows()
-		for i := range recBenchWarmup {
-			if err := a.Record(ctx, rows[i%len(rows)].event); err != nil {
-				b.Fatal(err)
-			}
+	recBenchEachMode(b, func(b *testing.B, _ string, a *Auditor) { recBenchSerial(b, a) })
+}
+
+// BenchmarkRecordSerialTREKDatabase is BenchmarkRecordSerial on a database
+// as TREK's server leaves it, with its users table holding the workload's
+// 37 actors: each event's user_id is then checked against it, as on a
+// TREK instance.
+func BenchmarkRecordSerialTREKDatabase(b *testing.B) {
+	recBenchEachModeOn(b, func(b *testing.B, dbPath string) {
+		users := map[int64]string{}
+		for id := int64(1); id <= 37; id++ {
+			users[id] = fmt.Sprintf("user%02d", id)
 		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			if err := a.Record(ctx, rows[i%len(rows)].event); err != nil {
-				b.Fatal(err)
-			}
+		createTrekDB(b, dbPath, users).Close()
+	}, func(b *testing.B, _ string, a *Auditor) { recBenchSerial(b, a) })
+}
+
+// recBenchSerial records the workload's events one at a time.
+func recBenchSerial(b *testing.B, a *Auditor) {
+	ctx := context.Background()
+	rows := recBenchRows()
+	for i := range recBenchWarmup {
+		if err := a.Record(ctx, rows[i%len(rows)].event); err != nil {
+			b.Fatal(err)
 		}
-		recReportEventsPerSecond(b)
-	})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := a.Record(ctx, rows[i%len(rows)].event); err != nil {
+			b.Fatal(err)
+		}
+	}
+	recReportEventsPerSecond(b)
 }
 
 // BenchmarkRecordSerialPaired does the work of RecordSerial and of both
