@@ -40,11 +40,7 @@ func openAuditor(t testing.TB, cfg Config) *Auditor {
 // table is missing while foreign keys are on. Closed when the test ends.
 func openPlainDB(t testing.TB, path string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000")
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	require.NoError(t, db.Ping())
-	return db
+	return openDBFileForTest(t, path, "_busy_timeout=10000")
 }
 
 // openTestDB opens the test's own handle on the SQLite file at path, the way
@@ -52,7 +48,14 @@ func openPlainDB(t testing.TB, path string) *sql.DB {
 // timeout so it waits for the library's writer. Closed when the test ends.
 func openTestDB(t testing.TB, path string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on&_busy_timeout=10000")
+	return openDBFileForTest(t, path, "_foreign_keys=on&_busy_timeout=10000")
+}
+
+// openDBFileForTest opens and pings a handle on the SQLite file at path
+// with the driver's query parameters params, closed when the test ends.
+func openDBFileForTest(t testing.TB, path, params string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?"+params)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	require.NoError(t, db.Ping())
