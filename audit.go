@@ -245,6 +245,7 @@ func Open(cfg Config) (*Auditor, error) {
 		flog.Close()
 		return nil, err
 	}
+	flog.anchors = newAnchorSigner(key)
 	a := &Auditor{
 		actions:  actions,
 		trust:    trust,

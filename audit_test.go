@@ -273,6 +273,29 @@ func TestDetailsRedactSecrets(t *testing.T) {
 	assert.Equal(t, "hunter2", details["Password"], "the caller's map is not changed")
 }
 
+// TestDetailsRedactEscapedKeys: a json.RawMessage or a json.Marshaler is
+// copied into the details as it encodes itself, \u escapes and all, so a
+// host forwarding a client's JSON body could carry a secret under a key
+// whose letters are escapes.
+func TestDetailsRedactEscapedKeys(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.LogLevel = "debug"
+	a := openAuditor(t, cfg)
+	db := openTestDB(t, cfg.DBPath)
+	require.NoError(t, a.Record(t.Context(), Event{Action: SettingsAppUpdate, Details: map[string]any{
+		"body":  json.RawMessage(`{"pass\u0077ord":"hunter2","user":"alice"}`),
+		"other": json.RawMessage(`{"\u0054OKEN":"tok-789"}`),
+	}}))
+	rows := readRows(t, db)
+	require.Len(t, rows, 1)
+	assert.JSONEq(t, `{"body":{"password":"[REDACTED]","user":"alice"},"other":{"TOKEN":"[REDACTED]"}}`, rows[0].Details.String)
+	logText := string(readLog(t, cfg.LogPath))
+	for _, s := range []string{"hunter2", "tok-789"} {
+		assert.NotContains(t, rows[0].Details.String, s)
+		assert.NotContains(t, logText, s)
+	}
+}
+
 // TestDetailsRedactTREKSecretSettings: TREK's admin settings mask exactly
 // these keys (smtp_pass, admin_webhook_url, admin_ntfy_token, brevo_api_key);
 // settings.app_update events carry settings keys, so the defaults must cover

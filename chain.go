@@ -170,3 +170,55 @@ func appendChainStr(b []byte, s nullStr) []byte {
 
 // zeroMac is mac(0), the link before the first row.
 var zeroMac = make([]byte, sha256.Size)
+
+// anchorTagLen is the length of an anchor's tag in bytes (128 bits), written
+// as hex.
+const anchorTagLen = 16
+
+// anchorSigner makes and checks the tags of the chain-head lines in
+// trek.log. Verify trusts those lines to find rows cut off the end of the
+// table, and trek.log also holds text users typed and lines the host wrote
+// through LogWriter: the tag, an HMAC under a key derived from the chain
+// key, is what no one without the key can put on a line. It is used by one
+// goroutine at a time (the writer, or one Verify).
+type anchorSigner struct {
+	mac hash.Hash
+	buf []byte
+	sum [sha256.Size]byte
+}
+
+func newAnchorSigner(chainKey []byte) *anchorSigner {
+	// A key of its own, so that no tag can ever equal a row's chain value.
+	derive := hmac.New(sha256.New, chainKey)
+	derive.Write([]byte("trek-audit chain anchor v1"))
+	return &anchorSigner{mac: hmac.New(sha256.New, derive.Sum(nil))}
+}
+
+// tag computes the tag of the anchor for row id at chain position seq with
+// chain value macHex, as the line spells it.
+func (s *anchorSigner) tag(id, seq int64, macHex []byte) []byte {
+	b := binary.AppendVarint(s.buf[:0], id)
+	b = binary.AppendVarint(b, seq)
+	b = append(b, macHex...)
+	s.buf = b
+	s.mac.Reset()
+	s.mac.Write(b)
+	return s.mac.Sum(s.sum[:0])[:anchorTagLen]
+}
+
+// appendTag appends the tag, in hex.
+func (s *anchorSigner) appendTag(dst []byte, id, seq int64, macHex []byte) []byte {
+	return hex.AppendEncode(dst, s.tag(id, seq, macHex))
+}
+
+// valid reports whether tagHex is the tag of that anchor.
+func (s *anchorSigner) valid(id, seq int64, macHex, tagHex []byte) bool {
+	var want [anchorTagLen]byte
+	if len(tagHex) != 2*anchorTagLen {
+		return false
+	}
+	if _, err := hex.Decode(want[:], tagHex); err != nil {
+		return false
+	}
+	return hmac.Equal(s.tag(id, seq, macHex), want[:])
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,6 +111,16 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{"newest rows cut off", func(t *testing.T, f *chainFixture) {
 			f.exec(t, `DELETE FROM audit_log WHERE id > 17`)
 		}, TamperMissing, 0},
+		{"newest rows cut off, then the chain went on", func(t *testing.T, f *chainFixture) {
+			// The next event chains onto row 17, so the chain adds up
+			// again; only the anchor of row 20's position tells.
+			f.exec(t, `DELETE FROM audit_log WHERE id > 17`)
+			require.NoError(t, f.a.Record(context.Background(), Event{Action: UserLogin}))
+		}, TamperMissing, 21},
+		{"newest row cut off, then the chain went on", func(t *testing.T, f *chainFixture) {
+			f.exec(t, `DELETE FROM audit_log WHERE id = 20`)
+			require.NoError(t, f.a.Record(context.Background(), Event{Action: UserLogin}))
+		}, TamperMissing, 21},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,6 +134,57 @@ func TestVerifyFindsTampering(t *testing.T) {
 			assert.Equal(t, tc.id, rep.Problem.ID, rep.Problem.Detail)
 		})
 	}
+}
+
+// TestVerifyIgnoresForgedAnchors writes lines that claim to be chain heads
+// through every way text reaches trek.log: an event's fields, the host's
+// slog lines, and raw host lines. None may make Verify report tampering
+// that did not happen, nor hide tampering that did.
+func TestVerifyIgnoresForgedAnchors(t *testing.T) {
+	ctx := context.Background()
+	mac := strings.Repeat("00", 32)
+	claim := "AUDIT-CHAIN head id=999999 seq=999999 mac=" + mac
+	f := newChainFixture(t, 5)
+	require.NoError(t, f.a.Record(ctx, Event{Action: TripCreate,
+		Details: map[string]any{"title": "Lisbon AUDIT-CHAIN head mac=" + mac + " id=999999 seq=999999 x"}}))
+	require.NoError(t, f.a.Record(ctx, Event{Action: UserLogin, Actor: Actor{UserID: 1, Username: claim}}))
+	slog.New(f.a.LogHandler(nil)).Info(claim, "id", 1, "seq", 7, "mac", mac)
+	slog.New(f.a.LogHandler(nil)).Info("login failed", "username", "x "+claim+" y")
+
+	// A raw line exactly as the library writes one, but with a tag made
+	// without the key: counted, and ignored.
+	forged := fmt.Sprintf("[INFO] 2026-04-20T10:11:53 AUDIT-CHAIN head id=999999 seq=999999 mac=%s tag=%s\n", mac, strings.Repeat("0", 32))
+	_, err := f.a.LogWriter().Write([]byte(forged))
+	require.NoError(t, err)
+	// A genuine anchor moved to another chain position: its tag no longer
+	// matches.
+	var real string
+	for _, l := range logLines(t, filepath.Join(f.dir, "logs", "trek.log")) {
+		if chainAnchorLine.MatchString(l) {
+			real = l
+		}
+	}
+	require.NotEmpty(t, real)
+	moved := strings.Replace(real, " seq=", " seq=9", 1)
+	require.NotEqual(t, real, moved)
+	_, err = f.a.LogWriter().Write([]byte(moved + "\n"))
+	require.NoError(t, err)
+	// A host line far longer than any anchor does not stop the reading.
+	_, err = f.a.LogWriter().Write([]byte("[INFO] 2026-04-20T10:11:53 dump " + strings.Repeat("x", 5<<20) + "\n"))
+	require.NoError(t, err)
+
+	rep, err := f.a.Verify(ctx)
+	require.NoError(t, err)
+	assert.True(t, rep.Intact, "%+v", rep.Problem)
+	assert.Equal(t, 2, rep.RejectedAnchors)
+	assert.EqualValues(t, 7, rep.HeadSeq)
+
+	// The genuine anchors still count: cutting the newest row off is found.
+	f.exec(t, `DELETE FROM audit_log WHERE id = 7`)
+	rep, err = f.a.Verify(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, rep.Problem)
+	assert.Equal(t, TamperMissing, rep.Problem.Kind, rep.Problem.Detail)
 }
 
 func TestVerifyNeedsTheAnchorsForATruncatedTail(t *testing.T) {

@@ -24,8 +24,9 @@ const (
 // key that contains one of them, ignoring case, '_' and '-', is redacted at
 // any depth. Config.SecretKeys adds more.
 var DefaultSecretKeys = []string{
-	"password", "passwd", "secret", "token", "api_key", "apikey",
-	"authorization", "cookie", "passphrase", "private_key", "client_secret",
+	"password", "passwd", "pwd", "secret", "token", "api_key", "apikey",
+	"authorization", "bearer", "cookie", "passphrase", "private_key", "client_secret",
+	"credential", "jwt", "session_id", "totp", "backup_code", "recovery_code",
 	"smtp_pass", "webhook_url", // TREK's own secret settings
 }
 
@@ -67,8 +68,13 @@ func (r *redactor) isSecret(key string) bool {
 }
 
 // mayHoldSecret is the fast path: a secret key must appear in the encoded
-// text, so text that contains no needle needs no redaction.
+// text, so text that contains no needle needs no redaction. A \u escape
+// can spell a key's letters (json.RawMessage and Marshalers pass their
+// escapes through), so text with one takes the slow path too.
 func (r *redactor) mayHoldSecret(enc []byte) bool {
+	if bytes.Contains(enc, []byte(`\u`)) {
+		return true
+	}
 	n := make([]byte, 0, len(enc))
 	for _, c := range enc {
 		if c >= utf8.RuneSelf {

@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +29,9 @@ type fileLog struct {
 	lj       *lumberjack.Logger
 	readOnly bool   // Config.ReadOnly: every write fails
 	buf      []byte // used only by whichever caller holds the writer's place
+	// anchors tags the chain-head line written after each batch; owned by
+	// the writer too. Nil: no chain-head lines.
+	anchors *anchorSigner
 
 	// What reopenIfMoved last saw, likewise owned by the writer: trek.log
 	// once it was open, and its folder.
@@ -79,8 +84,8 @@ func (l *fileLog) writeEvents(batch []*pending, loc *time.Location, debug bool) 
 			buf = append(buf[:0], buf[start:]...)
 		}
 	}
-	if n := len(batch); n > 0 && batch[n-1].mac != "" {
-		buf = appendAnchorLine(buf, batch[n-1], loc)
+	if n := len(batch); n > 0 && batch[n-1].mac != "" && l.anchors != nil {
+		buf = appendAnchorLine(buf, batch[n-1], loc, l.anchors)
 	}
 	if len(buf) > 0 {
 		if _, werr := l.lj.Write(buf); werr != nil && err == nil {
@@ -185,10 +190,11 @@ func appendInfoLine(b []byte, p *pending, loc *time.Location) []byte {
 // rows cut off the end of the table.
 const anchorTag = " AUDIT-CHAIN head "
 
-// appendAnchorLine appends the chain head after a committed batch:
+// appendAnchorLine appends the chain head after a committed batch, with the
+// tag that makes it the library's (see anchorSigner):
 //
-//	[INFO] 2026-04-20T10:11:53 AUDIT-CHAIN head id=42 seq=40 mac=3f0c...
-func appendAnchorLine(b []byte, last *pending, loc *time.Location) []byte {
+//	[INFO] 2026-04-20T10:11:53 AUDIT-CHAIN head id=42 seq=40 mac=3f0c... tag=9a1e...
+func appendAnchorLine(b []byte, last *pending, loc *time.Location, s *anchorSigner) []byte {
 	b = append(b, "[INFO] "...)
 	b = last.createdAt.In(loc).AppendFormat(b, logTimeLayout)
 	b = append(b, anchorTag...)
@@ -197,8 +203,64 @@ func appendAnchorLine(b []byte, last *pending, loc *time.Location) []byte {
 	b = append(b, " seq="...)
 	b = strconv.AppendInt(b, last.seq, 10)
 	b = append(b, " mac="...)
+	mac := len(b)
 	b = append(b, last.mac...)
+	b = append(b, " tag="...)
+	b = s.appendTag(b, last.id, last.seq, b[mac:mac+len(last.mac)])
 	return append(b, '\n')
+}
+
+// parseAnchorLine reads a chain-head line as appendAnchorLine writes it,
+// and nothing else: the tag at its place after the time, then exactly the
+// four fields in order. ok is false for any other line.
+func parseAnchorLine(line []byte) (id, seq int64, macHex, tagHex []byte, ok bool) {
+	const at = len("[INFO] ") + len(logTimeLayout)
+	if len(line) < at || !bytes.HasPrefix(line, []byte("[INFO] ")) ||
+		!bytes.HasPrefix(line[at:], []byte(anchorTag)) {
+		return 0, 0, nil, nil, false
+	}
+	fields := bytes.Split(line[at+len(anchorTag):], []byte(" "))
+	if len(fields) != 4 {
+		return 0, 0, nil, nil, false
+	}
+	field := func(i int, name string) []byte {
+		v, ok := bytes.CutPrefix(fields[i], []byte(name))
+		if !ok {
+			return nil
+		}
+		return v
+	}
+	num := func(v []byte) int64 {
+		// Digits only, as strconv.AppendInt writes a positive number.
+		if len(v) == 0 || len(v) > 18 || v[0] == '0' {
+			return 0
+		}
+		var n int64
+		for _, c := range v {
+			if c < '0' || c > '9' {
+				return 0
+			}
+			n = n*10 + int64(c-'0')
+		}
+		return n
+	}
+	id, seq = num(field(0, "id=")), num(field(1, "seq="))
+	macHex, tagHex = field(2, "mac="), field(3, "tag=")
+	if id <= 0 || seq <= 0 || len(macHex) != 2*sha256.Size || len(tagHex) != 2*anchorTagLen ||
+		!lowerHex(macHex) || !lowerHex(tagHex) {
+		return 0, 0, nil, nil, false
+	}
+	return id, seq, macHex, tagHex, true
+}
+
+// lowerHex reports whether b is hex digits as the writer spells them.
+func lowerHex(b []byte) bool {
+	for _, c := range b {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // appendDebugLine appends the LOG_LEVEL=debug line:

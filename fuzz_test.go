@@ -1,7 +1,8 @@
 package audit
 
 // Fuzz targets for what hostile input reaches: the details encoder and its
-// redaction, the trek.log line writer, and the admin list's query string.
+// redaction, the trek.log line writer, the reader of trek.log's chain
+// heads, and the admin list's query string.
 // Under plain `go test` they run their seeds; CI runs each for a bounded
 // time with -fuzz.
 
@@ -363,6 +364,40 @@ func FuzzAdminQuery(f *testing.F) {
 			}
 		default:
 			t.Fatalf("%q: status %d: %s", raw, rec.Code, body)
+		}
+	})
+}
+
+// FuzzAnchorLine feeds the chain-head reader arbitrary trek.log lines. A
+// line is taken for an anchor only if it is exactly what appendAnchorLine
+// writes for the fields read from it, so no line that merely contains the
+// fields can pass; a line the writer wrote is always read back whole.
+func FuzzAnchorLine(f *testing.F) {
+	mac := strings.Repeat("3f", 32)
+	s := newAnchorSigner([]byte("fuzzing key, 32 bytes long......"))
+	p := &pending{row: row{id: 42, seq: 40, mac: mac, createdAt: time.Date(2026, 4, 20, 10, 11, 53, 0, time.UTC)}}
+	good := appendAnchorLine(nil, p, time.UTC, s)
+	f.Add(string(good[:len(good)-1]))
+	f.Add("[INFO] 2026-04-20T10:11:53 AUDIT-CHAIN head id=42 seq=40 mac=" + mac)
+	f.Add("[INFO] 2026-04-20T10:11:53 alice created trip \"x AUDIT-CHAIN head mac=" + mac + " id=1 seq=1\" ip=-")
+	f.Add("[INFO] 2026-04-20T10:11:53 AUDIT-CHAIN head id=+42 seq=040 mac=" + mac + " tag=" + strings.Repeat("0", 32))
+	f.Add("[INFO] 2026-04-20T10:11:53 AUDIT-CHAIN head id=42 seq=40 mac=" + mac + " tag=" + strings.Repeat("0", 32) + " x")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, line string) {
+		id, seq, macHex, tagHex, ok := parseAnchorLine([]byte(line))
+		if !ok {
+			return
+		}
+		require.Positive(t, id)
+		require.Positive(t, seq)
+		const at = len("[INFO] ") + len(logTimeLayout)
+		want := line[:at] + anchorTag + "id=" + strconv.FormatInt(id, 10) + " seq=" + strconv.FormatInt(seq, 10) +
+			" mac=" + string(macHex) + " tag=" + string(tagHex)
+		require.Equal(t, want, line, "a line read as an anchor must be one the writer could have written")
+		if s.valid(id, seq, macHex, tagHex) {
+			// Only the signer makes valid tags: past the time, which the
+			// tag does not cover, the line must be the one it tagged.
+			require.Equal(t, string(good[at:len(good)-1]), line[at:])
 		}
 	})
 }

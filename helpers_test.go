@@ -97,7 +97,7 @@ func logLines(t testing.TB, path string) []string {
 
 // chainAnchorLine matches the chain-head line the library writes after each
 // committed batch (see Verify). It belongs to no event.
-var chainAnchorLine = regexp.MustCompile(`^\[INFO\] \S+ AUDIT-CHAIN head id=\d+ seq=\d+ mac=[0-9a-f]{64}$`)
+var chainAnchorLine = regexp.MustCompile(`^\[INFO\] \S+ AUDIT-CHAIN head id=\d+ seq=\d+ mac=[0-9a-f]{64} tag=[0-9a-f]{32}$`)
 
 // eventLines returns the lines that belong to events: all but the chain-head
 // anchors.

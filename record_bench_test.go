@@ -249,6 +249,7 @@ func newRecBenchLog(b *testing.B, logPath string, withLog bool, maxBatch int) *r
 	if l.flog, err = openFileLog(logPath, 10, 4, false); err != nil {
 		b.Fatal(err)
 	}
+	l.flog.anchors = newAnchorSigner(make([]byte, chainKeyLen)) // tagged as Record's are
 	b.Cleanup(func() { l.flog.Close() })
 	l.batch = make([]*pending, maxBatch)
 	for i := range l.batch {

@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 )
 
@@ -44,11 +44,15 @@ type VerifyReport struct {
 	Checked int64 `json:"checked"` // chained rows verified
 	// Unchained counts rows without a chain value: rows TREK's own code
 	// inserted. They are allowed, listed apart, and never count as links.
-	Unchained int64   `json:"unchained"`
-	HeadID    int64   `json:"head_id"`           // the last chained row
-	HeadSeq   int64   `json:"head_seq"`          // its chain position
-	Anchors   int     `json:"anchors"`           // chain heads read back from trek.log
-	Problem   *Tamper `json:"problem,omitempty"` // the first problem; nil when Intact
+	Unchained int64 `json:"unchained"`
+	HeadID    int64 `json:"head_id"`  // the last chained row
+	HeadSeq   int64 `json:"head_seq"` // its chain position
+	Anchors   int   `json:"anchors"`  // chain heads read back from trek.log
+	// RejectedAnchors counts lines shaped like chain heads whose tag the
+	// key did not make: forged, damaged, or written under another key.
+	// Verify ignores them; more than zero is worth a look.
+	RejectedAnchors int     `json:"rejected_anchors"`
+	Problem         *Tamper `json:"problem,omitempty"` // the first problem; nil when Intact
 }
 
 // ErrVerify: Verify could not check (database unreadable); it says nothing
@@ -70,7 +74,7 @@ func (a *Auditor) VerifyProgress(ctx context.Context, progress func(done, total 
 	if !ok {
 		return VerifyReport{}, fmt.Errorf("%w: the store cannot be verified", ErrVerify)
 	}
-	anchors, err := readAnchors(a.logPath)
+	anchors, err := readAnchors(a.logPath, newAnchorSigner(s.chain.key))
 	if err != nil {
 		return VerifyReport{}, fmt.Errorf("%w: reading anchors: %w", ErrVerify, err)
 	}
@@ -154,15 +158,26 @@ func scanChainRow(sc interface{ Scan(...any) error }, r *chainRow) (chained bool
 	return true, nil
 }
 
+// anchor is a chain head trek.log recorded: row id held chain position
+// seq with chain value mac.
 type anchor struct {
-	seq int64
-	mac []byte
+	id  int64
+	mac [sha256.Size]byte
+}
+
+// anchors are the chain heads read back from trek.log, by chain position.
+type anchors struct {
+	bySeq    map[int64][]anchor
+	n        int   // anchors read
+	rejected int   // lines shaped like anchors, with a tag the key did not make
+	maxSeq   int64 // the furthest chain position recorded
+	maxID    int64 // the row that held it
 }
 
 type verifier struct {
 	db       *sql.DB
 	chain    *chainer
-	anchors  map[int64]anchor
+	anchors  anchors
 	progress func(done, total int64)
 }
 
@@ -178,7 +193,7 @@ func (v *verifier) verifies(prev []byte, r *chainRow) bool {
 
 func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 	var rep VerifyReport
-	rep.Anchors = len(v.anchors)
+	rep.Anchors, rep.RejectedAnchors = v.anchors.n, v.anchors.rejected
 	var total int64
 	if v.progress != nil {
 		if err := v.db.QueryRowContext(ctx, `SELECT n FROM audit_log_count WHERE id = 1`).Scan(&total); err != nil {
@@ -216,10 +231,9 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 			rep.Problem = t
 			return rep, nil
 		}
-		if a, ok := v.anchors[r.id]; ok && (a.seq != r.seq || !bytes.Equal(a.mac, r.mac)) {
+		if t := v.checkAnchors(&r); t != nil {
 			rows.Close()
-			rep.Problem = &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq,
-				Detail: "the row differs from the chain head trek.log recorded for it: the chain was rewritten"}
+			rep.Problem = t
 			return rep, nil
 		}
 		rep.Checked++
@@ -235,16 +249,34 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 		v.progress(walked, total)
 	}
 	// Rows cut off the end leave anchors past the head.
-	for id, a := range v.anchors {
-		if a.seq > rep.HeadSeq {
-			rep.Problem = &Tamper{Kind: TamperMissing, ID: 0, Seq: rep.HeadSeq + 1,
-				Detail: fmt.Sprintf("trek.log recorded chain position %d (row %d), the table ends at %d: the newest rows were deleted",
-					a.seq, id, rep.HeadSeq)}
-			return rep, nil
-		}
+	if v.anchors.maxSeq > rep.HeadSeq {
+		rep.Problem = &Tamper{Kind: TamperMissing, ID: 0, Seq: rep.HeadSeq + 1,
+			Detail: fmt.Sprintf("trek.log recorded chain position %d (row %d), the table ends at %d: the newest rows were deleted",
+				v.anchors.maxSeq, v.anchors.maxID, rep.HeadSeq)}
+		return rep, nil
 	}
 	rep.Intact = true
 	return rep, nil
+}
+
+// checkAnchors compares r, a row that follows the chain so far, with what
+// trek.log recorded for its chain position. Rows deleted from the end, and
+// the chain then continued from the row before them, leave a chain that
+// adds up: only the anchors know that position once belonged to another
+// row.
+func (v *verifier) checkAnchors(r *chainRow) *Tamper {
+	for _, a := range v.anchors.bySeq[r.seq] {
+		switch {
+		case a.id != r.id:
+			return &Tamper{Kind: TamperMissing, ID: r.id, Seq: r.seq,
+				Detail: fmt.Sprintf("trek.log recorded chain position %d as row %d, the table has row %d there: rows were deleted and the chain went on without them",
+					r.seq, a.id, r.id)}
+		case !bytes.Equal(a.mac[:], r.mac):
+			return &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq,
+				Detail: "the row differs from the chain head trek.log recorded for it: the chain was rewritten"}
+		}
+	}
+	return nil
 }
 
 // classify names what is wrong at r, the first row that does not follow
@@ -314,62 +346,82 @@ func (v *verifier) one(ctx context.Context, q string, arg int64) (*chainRow, err
 	return &r, nil
 }
 
+// maxAnchorScan bounds the lines readAnchorFile looks at. Longer lines
+// (the host's own, through LogWriter or LogHandler) cannot be anchors and
+// are skipped, so no line can stop Verify.
+const maxAnchorScan = 4 << 10
+
 // readAnchors collects the chain heads recorded in trek.log and the rotated
-// files beside it (lumberjack names them trek-<time>.log).
-func readAnchors(logPath string) (map[int64]anchor, error) {
+// files beside it (lumberjack names them trek-<time>.log), keeping those
+// whose tag s confirms.
+func readAnchors(logPath string, s *anchorSigner) (anchors, error) {
+	found := anchors{bySeq: map[int64][]anchor{}}
 	dir, base := filepath.Split(logPath)
 	ext := filepath.Ext(base)
 	prefix := strings.TrimSuffix(base, ext) + "-"
 	entries, err := os.ReadDir(filepath.Clean(dir + "."))
 	if errors.Is(err, os.ErrNotExist) {
-		return map[int64]anchor{}, nil
+		return found, nil
 	}
 	if err != nil {
-		return nil, err
+		return found, err
 	}
-	anchors := map[int64]anchor{}
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() || (name != base && !(strings.HasPrefix(name, prefix) && strings.HasSuffix(name, ext))) {
 			continue
 		}
-		if err := readAnchorFile(filepath.Join(dir, name), anchors); err != nil {
-			return nil, err
+		if err := found.readFile(filepath.Join(dir, name), s); err != nil {
+			return found, err
 		}
 	}
-	return anchors, nil
+	return found, nil
 }
 
-func readAnchorFile(path string, anchors map[int64]anchor) error {
+func (found *anchors) readFile(path string, s *anchorSigner) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		i := bytes.Index(line, []byte(anchorTag))
-		if i < 0 || !bytes.HasPrefix(line, []byte("[INFO] ")) {
-			continue
+	rd := bufio.NewReaderSize(f, maxAnchorScan)
+	for {
+		line, err := rd.ReadSlice('\n')
+		for errors.Is(err, bufio.ErrBufferFull) { // too long to be an anchor
+			line = nil
+			_, err = rd.ReadSlice('\n')
 		}
-		var id, seq int64
-		var mac []byte
-		for _, field := range strings.Fields(string(line[i+len(anchorTag):])) {
-			k, val, _ := strings.Cut(field, "=")
-			switch k {
-			case "id":
-				id, _ = strconv.ParseInt(val, 10, 64)
-			case "seq":
-				seq, _ = strconv.ParseInt(val, 10, 64)
-			case "mac":
-				mac, _ = hex.DecodeString(val)
-			}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
 		}
-		if id > 0 && seq > 0 && len(mac) == len(zeroMac) {
-			anchors[id] = anchor{seq, mac}
+		found.add(bytes.TrimSuffix(line, []byte("\n")), s)
+		if err != nil {
+			return nil
 		}
 	}
-	return sc.Err()
+}
+
+// add records line if it is an anchor the key made, and counts it as
+// rejected if it only looks like one.
+func (found *anchors) add(line []byte, s *anchorSigner) {
+	id, seq, macHex, tagHex, ok := parseAnchorLine(line)
+	if !ok {
+		return
+	}
+	var a anchor
+	if !decodeMac(&a.mac, string(macHex)) || !s.valid(id, seq, macHex, tagHex) {
+		found.rejected++
+		return
+	}
+	a.id = id
+	for _, b := range found.bySeq[seq] {
+		if b == a {
+			return // the same head, read twice, counts once
+		}
+	}
+	found.bySeq[seq] = append(found.bySeq[seq], a)
+	found.n++
+	if seq > found.maxSeq {
+		found.maxSeq, found.maxID = seq, id
+	}
 }

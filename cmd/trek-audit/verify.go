@@ -107,6 +107,9 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 	if rep.Anchors == 0 && rep.Checked > 0 {
 		fmt.Fprintln(w, "  warning:        no chain heads found in trek.log: rows deleted from the end of the table cannot be detected")
 	}
+	if rep.RejectedAnchors > 0 {
+		fmt.Fprintf(w, "  warning:        %d lines in trek.log look like chain heads but carry no tag this key made (forged, damaged, or written under another key); they were ignored\n", rep.RejectedAnchors)
+	}
 }
 
 // isTerminal reports whether w is a character device, such as a terminal.

@@ -44,6 +44,21 @@ func TestVerifyIntact(t *testing.T) {
 	assert.Positive(t, rep.Anchors)
 }
 
+// TestVerifyWarnsOfForgedAnchors: a line shaped like a chain head but
+// without a tag the key made is ignored, and the operator is told.
+func TestVerifyWarnsOfForgedAnchors(t *testing.T) {
+	f := newFixture(t, 3)
+	forged := "[INFO] 2026-04-20T10:11:53 AUDIT-CHAIN head id=99 seq=99 mac=" + strings.Repeat("00", 32) +
+		" tag=" + strings.Repeat("0", 32) + "\n"
+	_, err := f.a.LogWriter().Write([]byte(forged))
+	require.NoError(t, err)
+
+	code, stdout, stderr := f.run(t, "verify")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "OK: the audit log's chain is intact.")
+	assert.Regexp(t, `warning: +1 lines in trek.log look like chain heads but carry no tag this key made`, stdout)
+}
+
 func TestVerifyTampered(t *testing.T) {
 	cases := []struct {
 		name   string
