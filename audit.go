@@ -207,6 +207,11 @@ type Auditor struct {
 	closeErr  error
 
 	stats counters
+
+	// queued, when set (by tests, before the first Record), is called
+	// each time an event enters the queue, so that a test can wait for
+	// exactly the callers it started instead of polling.
+	queued func()
 }
 
 // Open checks cfg, opens (or creates) the database and the log file, and
@@ -374,6 +379,9 @@ func (a *Auditor) Record(ctx context.Context, e Event) error {
 		}
 	}
 	a.mu.RUnlock()
+	if a.queued != nil {
+		a.queued()
+	}
 	err = a.await(p)
 	pendingPool.Put(p)
 	return err
@@ -400,9 +408,14 @@ func (a *Auditor) await(p *pending) error {
 	}
 }
 
-// errWriterPanic is what the callers of a batch get if writing it panicked
-// (the panic goes on up the writing caller's stack).
-var errWriterPanic = fmt.Errorf("%w: writing the batch panicked", ErrStore)
+// What the callers of a batch get if writing it panicked (the panic goes on
+// up the writing caller's stack): before the commit, the transaction is
+// rolled back and nothing is stored; after it, the events are stored and
+// only their log lines may be missing, so retrying would store them twice.
+var (
+	errWriterPanic       = fmt.Errorf("%w: writing the batch panicked", ErrStore)
+	errWriterPanicStored = fmt.Errorf("%w (the event is stored in the database): the batch panicked after its commit", ErrLogWrite)
+)
 
 // queueGrowthWait is how long a writer under load waits for the queue to
 // grow before it commits: a few times what a caller takes to prepare and
@@ -437,11 +450,16 @@ func (a *Auditor) writeBatch() bool {
 		// The writer is a caller's goroutine, whose panic a host may
 		// recover (net/http does): give the batch its answer and the
 		// writer's place back rather than leave both held.
+		committed := false
 		defer func() {
 			if r := recover(); r != nil {
+				perr := errWriterPanic
+				if committed {
+					perr = errWriterPanicStored
+				}
 				for _, p := range batch {
 					select {
-					case p.done <- errWriterPanic:
+					case p.done <- perr:
 					default: // answered before the panic
 					}
 				}
@@ -482,6 +500,7 @@ func (a *Auditor) writeBatch() bool {
 			}
 		}
 		err := a.store.insert(context.Background(), batch, more)
+		committed = err == nil
 		a.settle(batch, err)
 		a.lastEnd = time.Now()
 		a.lastCommit = a.lastEnd.Sub(began)
@@ -505,13 +524,17 @@ func (a *Auditor) prepare(ctx context.Context, e *Event) (*pending, error) {
 	if actor.isZero() {
 		actor, _ = ActorFrom(ctx)
 	}
-	ip := e.IP
+	// The IP is stored and logged only as a canonical address, whether the
+	// event names it or WithClientIP put it in ctx: a host that passes a
+	// header it read itself learns at once that it is not an address.
+	ip, from := e.IP, "IP"
 	if ip == "" {
-		ip = ClientIPFrom(ctx)
-	} else {
+		ip, from = ClientIPFrom(ctx), "client IP from the context (WithClientIP)"
+	}
+	if ip != "" {
 		addr, err := netip.ParseAddr(ip)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: IP %q is not an IP address", ErrInvalidEvent, e.Action, ip)
+			return nil, fmt.Errorf("%w: %s: %s %q is not an IP address", ErrInvalidEvent, e.Action, from, cutString(ip, 64))
 		}
 		ip = addr.Unmap().WithZone("").String()
 	}
@@ -573,11 +596,12 @@ func (a *Auditor) Close() error {
 		a.closed = true
 		a.mu.Unlock()
 		// Nothing is queued from now on. Take the writer's place for good
-		// and commit what is left.
+		// and commit what is left. The files are closed even if that
+		// panics, since no later call will try again.
 		a.writing <- struct{}{}
+		defer func() { a.closeErr = errors.Join(a.store.close(), a.log.Close()) }()
 		for a.writeBatch() {
 		}
-		a.closeErr = errors.Join(a.store.close(), a.log.Close())
 	})
 	return a.closeErr
 }

@@ -456,7 +456,7 @@ func TestEventIP(t *testing.T) {
 	db := openTestDB(t, cfg.DBPath)
 
 	for _, ip := range []string{"not-an-ip", "203.0.113.9:443", "203.0.113.9\n", "[2001:db8::1]", "999.1.1.1",
-		"203.0.113.9, 10.0.0.1"} {
+		"203.0.113.9, 10.0.0.1", "not an ip\x00 <script>"} {
 		t.Run("invalid "+strconv.Quote(ip), func(t *testing.T) {
 			err := a.Record(t.Context(), Event{Action: UserLogin, IP: ip})
 			require.ErrorIs(t, err, ErrInvalidEvent)
@@ -464,7 +464,22 @@ func TestEventIP(t *testing.T) {
 			assert.Zero(t, countRows(t, db))
 			assert.Empty(t, readLog(t, cfg.LogPath))
 		})
+		// A host that puts a header it read itself into the context gets
+		// the same answer: nothing but an address is stored.
+		t.Run("invalid in the context "+strconv.Quote(ip), func(t *testing.T) {
+			err := a.Record(WithClientIP(t.Context(), ip), Event{Action: UserLogin})
+			require.ErrorIs(t, err, ErrInvalidEvent)
+			assert.Contains(t, err.Error(), "WithClientIP")
+			assert.Contains(t, err.Error(), strconv.Quote(ip))
+			assert.Zero(t, countRows(t, db))
+			assert.Empty(t, readLog(t, cfg.LogPath))
+		})
 	}
+	t.Run("a long invalid IP is cut short in the error", func(t *testing.T) {
+		err := a.Record(WithClientIP(t.Context(), strings.Repeat("x", 1<<20)), Event{Action: UserLogin})
+		require.ErrorIs(t, err, ErrInvalidEvent)
+		assert.Less(t, len(err.Error()), 300)
+	})
 
 	cases := []struct {
 		name, ctxIP, eventIP, want string
@@ -473,6 +488,7 @@ func TestEventIP(t *testing.T) {
 		{"IPv6 in canonical form", "", "2001:DB8:0:0::1", "2001:db8::1"},
 		{"zone dropped", "", "fe80::1%eth0", "fe80::1"},
 		{"client IP from the context", "198.51.100.4", "", "198.51.100.4"},
+		{"context IP made canonical", "::ffff:198.51.100.4", "", "198.51.100.4"},
 		{"Event.IP wins over the context", "198.51.100.4", "203.0.113.9", "203.0.113.9"},
 		{"no IP at all", "", "", ""},
 	}

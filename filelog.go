@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -161,9 +162,9 @@ func appendInfoLine(b []byte, p *pending, loc *time.Location) []byte {
 	b = append(b, ' ')
 	switch {
 	case p.email != "":
-		b = appendWord(b, p.email)
+		b = appendActor(b, p.email)
 	case p.username != "":
-		b = appendWord(b, p.username)
+		b = appendActor(b, p.username)
 	case p.userID != 0:
 		b = append(b, "user#"...)
 		b = strconv.AppendInt(b, p.userID, 10)
@@ -287,12 +288,23 @@ func appendDebugLine(b []byte, p *pending, loc *time.Location) []byte {
 }
 
 // plainRune reports whether r may stand in a log line as it is: printable,
-// not a space, not a quote or backslash. Everything else (line breaks, other
-// control characters, ANSI escapes, U+2028/2029, bidi overrides, invalid
-// UTF-8) is escaped, so a field can neither break the line nor pass for
-// another field.
+// not a space, '=', a quote or a backslash. Everything else (line breaks,
+// other control characters, ANSI escapes, U+2028/2029, bidi overrides,
+// invalid UTF-8) is escaped, and a word with '=' is quoted, so a field can
+// neither break the line nor pass for another field (a username
+// "ip=203.0.113.66" would otherwise read as the line's ip=).
 func plainRune(r rune) bool {
-	return r != utf8.RuneError && r != ' ' && r != '"' && r != '\\' && unicode.IsPrint(r)
+	return r != utf8.RuneError && r != ' ' && r != '=' && r != '"' && r != '\\' && unicode.IsPrint(r)
+}
+
+// appendActor writes an actor's email or username, quoted where it would
+// read as the line's own words for an actor it cannot name: "anonymous",
+// or "user#7" for a user known only by id.
+func appendActor(b []byte, s string) []byte {
+	if s == "anonymous" || strings.HasPrefix(s, "user#") {
+		return appendQuoted(b, s)
+	}
+	return appendWord(b, s)
 }
 
 // appendWord writes s bare when every rune is plain, quoted otherwise.

@@ -231,6 +231,8 @@ func FuzzLogLine(f *testing.F) {
 	f.Add("\xff\xfe", "\xc0", int64(1), "\xed\xa0\x80", "\xff", "\x80")
 	f.Add("a\u00a0b", "\u200b", int64(1), "🚀 ☃", "\U0010FFFF", "\ufeff")
 	f.Add("-", "anonymous", int64(1<<62), "ip=-", "null", "-")
+	f.Add("", "user#7", int64(3), "", "", "")
+	f.Add("", "ip=203.0.113.66", int64(5), "", "", "198.51.100.7")
 	r := newRedactor(nil)
 	created := time.Date(2026, 4, 20, 8, 11, 53, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, email, username string, userID int64, subject, detail, ip string) {
@@ -255,9 +257,17 @@ func FuzzLogLine(f *testing.F) {
 		case userID != 0:
 			wantActor = "user#" + strconv.FormatInt(userID, 10)
 		}
+		bare := !strings.HasPrefix(rest, `"`)
 		actor, rest := fuzzToken(t, rest, "actor")
 		if actor != wantActor {
 			t.Fatalf("actor reads %q, want %q, in %q", actor, wantActor, info)
+		}
+		// Written bare, "anonymous" and "user#N" are the line's own words
+		// for an actor it cannot name, and '=' marks a field: a name may
+		// read as neither.
+		placeholder := actor == "anonymous" || strings.HasPrefix(actor, "user#")
+		if bare && (placeholder != (email == "" && username == "") || strings.Contains(actor, "=")) {
+			t.Fatalf("actor %q written bare passes for something it is not, in %q", actor, info)
 		}
 		rest, ok := strings.CutPrefix(rest, " logged in")
 		if !ok {

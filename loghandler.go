@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -13,8 +14,11 @@ import (
 //	[INFO] 2026-04-20T10:11:53 server started port=3000
 //
 // Times are in the Auditor's TZ. The message and every value are escaped as
-// the audit lines are, so no log call can break a line or forge one. opts
-// may be nil (level info).
+// the audit lines are, so no log call can break a line, and no value can
+// pass for another field. Keep the message a constant, as slog intends, and
+// put what users typed in values: a message of plain words is written
+// bare, so user text passed as the message could read like an audit line.
+// opts may be nil (level info).
 func (a *Auditor) LogHandler(opts *slog.HandlerOptions) slog.Handler {
 	h := &logHandler{w: a.log, loc: a.loc, level: slog.LevelInfo}
 	if opts != nil && opts.Level != nil {
@@ -109,9 +113,9 @@ func appendAttr(b []byte, prefix string, a slog.Attr) []byte {
 
 // appendMessage writes a message bare when it is printable text that cannot
 // be mistaken for an attribute (no '=', no quote, no leading or trailing
-// space), and quoted otherwise.
+// space) nor for the library's own AUDIT lines, and quoted otherwise.
 func appendMessage(b []byte, msg string) []byte {
-	if msg == "" || msg[0] == ' ' || msg[len(msg)-1] == ' ' {
+	if msg == "" || msg[0] == ' ' || msg[len(msg)-1] == ' ' || strings.HasPrefix(msg, "AUDIT") {
 		return appendQuoted(b, msg)
 	}
 	for _, r := range msg {

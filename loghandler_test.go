@@ -119,7 +119,7 @@ func TestLogHandlerSharesTrekLog(t *testing.T) {
 	assert.Contains(t, lines[1], `"forged?\n[INFO] 2026-01-01T00:00:00 admin@example.com logged in ip=1.2.3.4"`)
 	assert.Contains(t, lines[1], `user="eve\r\n[INFO] x"`)
 	assert.Regexp(t, `^\[INFO\] \S+ a@example.com logged in ip=-$`, lines[2])
-	assert.Regexp(t, `^\[INFO\] \S+ AUDIT-CHAIN head id=1 seq=1 mac=[0-9a-f]{64}$`, lines[3])
+	assert.Regexp(t, `^\[INFO\] \S+ AUDIT-CHAIN head id=1 seq=1 mac=[0-9a-f]{64} tag=[0-9a-f]{32}$`, lines[3])
 }
 
 func TestLogHandlerLevels(t *testing.T) {

@@ -10,6 +10,8 @@ type clientIPKey struct{}
 // WithClientIP returns a context carrying the client IP for events that name
 // none. Middleware does this for every request; call it yourself only where
 // events are recorded outside an HTTP request (a job acting for a client).
+// ip must be an IP address: Record answers ErrInvalidEvent for anything
+// else, as it does for Event.IP, rather than store a header's text.
 func WithClientIP(ctx context.Context, ip string) context.Context {
 	return context.WithValue(ctx, clientIPKey{}, ip)
 }

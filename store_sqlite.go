@@ -279,6 +279,38 @@ func (s *sqliteStore) reset() {
 	}
 }
 
+// abandon gives the writer connection up after a panic while it was in
+// use. It may be inside a transaction, holding SQLite's write lock, and
+// after a panic in the driver database/sql may never hand it back, so
+// that closing it would block. A goroutine of its own rolls it back and
+// closes it: if that never ends, it blocks nothing but itself, and the
+// writers after it fail with a busy error rather than hang. The next batch
+// opens a fresh connection, reads the ids and the chain head again, and
+// waits for the rollback at BEGIN IMMEDIATE as it would for any writer.
+// Without this, the next lone event would be inserted into the open
+// transaction and reported stored, then lost with the connection.
+func (s *sqliteStore) abandon() {
+	conn, stmts, named := s.conn, s.stmts, s.named
+	s.conn, s.stmts, s.named, s.head.valid = nil, nil, nil, false
+	if conn == nil {
+		return
+	}
+	go func() {
+		// The driver that panicked may panic again; this goroutine has
+		// no one to tell.
+		defer func() { _ = recover() }()
+		conn.ExecContext(context.Background(), "ROLLBACK")
+		for _, st := range stmts {
+			st.Close()
+		}
+		for _, st := range named {
+			st.Close()
+		}
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+		conn.Close()
+	}()
+}
+
 func (s *sqliteStore) stmt(ctx context.Context, n int) (*sql.Stmt, error) {
 	if st, ok := s.stmts[n]; ok {
 		return st, nil
@@ -360,6 +392,12 @@ func nullInt(n int64) any {
 // with nothing to take in first tries insertAlone, which does the same in
 // a single statement.
 func (s *sqliteStore) insert(ctx context.Context, batch []*pending, more func() []*pending) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.abandon()
+			panic(r)
+		}
+	}()
 	if s.conn == nil {
 		if err := s.connect(ctx); err != nil {
 			return err

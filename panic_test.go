@@ -1,0 +1,119 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"hash"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// panicHash is an HMAC whose Write panics, as a bug in the code around it
+// would: the next Write only, or every one.
+type panicHash struct {
+	hash.Hash
+	armed, always bool
+}
+
+func (h *panicHash) Write(p []byte) (int, error) {
+	if h.armed {
+		h.armed = h.always
+		panic("injected panic")
+	}
+	return h.Hash.Write(p)
+}
+
+// TestWriterPanicInsideTransactionRollsBack: a panic between BEGIN and
+// COMMIT, recovered by the host as net/http does, must not leave the writer
+// connection inside its transaction. Else the next lone event would be
+// inserted into that open transaction and reported stored, then lost with
+// the connection, and TREK's own writes would wait on its lock.
+func TestWriterPanicInsideTransactionRollsBack(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	require.NoError(t, a.Record(ctx, memEvent("before"))) // the head is known from here on
+
+	s := a.store.(*sqliteStore)
+	s.chain.mac = &panicHash{Hash: s.chain.mac, armed: true}
+	// A writer under load takes the transaction path even for one event,
+	// with the head it knows: the path the next lone event would trust.
+	memUnderLoad(a)
+	assert.PanicsWithValue(t, "injected panic", func() {
+		_ = a.Record(ctx, memEvent("panicked"))
+	})
+
+	require.NoError(t, a.Record(ctx, memEvent("after")))
+	assert.Equal(t, 1, memCountRows(t, cfg.DBPath, "resource = ?", "after"),
+		"committed, as seen from another connection, when Record returns")
+	assert.Zero(t, memCountRows(t, cfg.DBPath, "resource = ?", "panicked"))
+
+	// TREK's own writer gets the lock.
+	trek := openPlainDB(t, cfg.DBPath)
+	_, err := trek.Exec(`INSERT INTO audit_log (action, ip) VALUES ('user.login', '10.0.0.1')`)
+	require.NoError(t, err)
+
+	require.NoError(t, a.Record(ctx, memEvent("last")))
+	rep, err := a.Verify(ctx)
+	require.NoError(t, err)
+	assert.True(t, rep.Intact, "%+v", rep.Problem)
+	assert.EqualValues(t, 3, rep.Checked)
+	require.NoError(t, a.Close())
+	assert.Equal(t, 4, memCountRows(t, cfg.DBPath, "1"))
+}
+
+// TestWriterPanicAfterCommitSaysStored: the callers of a batch whose writer
+// panicked after the commit must not hear ErrStore ("not stored, safe to
+// retry"): their events are stored, and retrying would store them twice.
+func TestWriterPanicAfterCommitSaysStored(t *testing.T) {
+	const callers = 4
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	// Every batch panics after its commit, while its log lines are
+	// written (the chain-head line's tag is an HMAC).
+	a.log.anchors.mac = &panicHash{Hash: a.log.anchors.mac, armed: true, always: true}
+	queued := make(chan struct{}, callers)
+	a.queued = func() { queued <- struct{}{} }
+
+	// With the write lock held elsewhere, the first writer waits at BEGIN
+	// while the others queue; at least two then share a batch.
+	release := memHoldWriteLock(t, cfg.DBPath)
+	type outcome struct {
+		err      error
+		panicked bool
+	}
+	done := make(chan outcome, callers)
+	for i := range callers {
+		go func() {
+			var o outcome
+			defer func() {
+				o.panicked = recover() != nil
+				done <- o
+			}()
+			o.err = a.Record(context.Background(), memEvent("e"+string(rune('0'+i))))
+		}()
+	}
+	for range callers {
+		<-queued
+	}
+	release()
+
+	var panicked, toldStored int
+	for range callers {
+		o := <-done
+		switch {
+		case o.panicked:
+			panicked++
+		case o.err != nil:
+			assert.ErrorIs(t, o.err, ErrLogWrite)
+			assert.False(t, errors.Is(o.err, ErrStore), "a stored event reported as not stored: %v", o.err)
+			toldStored++
+		}
+	}
+	assert.Positive(t, panicked, "a batch of two or more was written")
+	assert.Positive(t, toldStored, "its other callers were answered")
+	assert.Equal(t, callers, memCountRows(t, cfg.DBPath, "1"), "every event is stored once")
+	require.NoError(t, a.Close())
+}
