@@ -6,7 +6,8 @@
 //
 // Record returns nil only once the event is committed to the database.
 // Concurrent callers share a transaction (group commit), so auditing costs
-// little on the request path while no accepted event can be lost.
+// little on the request path, and an event that cannot be stored is an
+// error to its caller, never dropped in silence.
 package audit
 
 import (
@@ -24,8 +25,11 @@ import (
 	"time"
 )
 
-// Errors that Record, Open and Close return wrap one of these, so callers can
-// tell them apart with errors.Is.
+// The errors the library returns wrap one of these (or ErrUnknownAction,
+// ErrMissingDetail, ErrChainKey, ErrVerify, each beside what it is about),
+// so callers can tell them apart with errors.Is. Two exceptions: a Record
+// that waited for room in a full queue until its context ended wraps the
+// context's error, and Close returns what closing the files returned.
 var (
 	// ErrClosed: Record after Close. The event was not written.
 	ErrClosed = errors.New("audit: auditor is closed")
@@ -102,13 +106,14 @@ type Config struct {
 	// Defaults 10 and 4, as TREK documents.
 	LogMaxSizeMB  int
 	LogMaxBackups int
-	// ChainKey is the key of the tamper-evidence chain (see Verify). Keep it
-	// out of the database's reach: whoever holds it can rewrite the chain.
-	// Default: the key in ChainKeyFile.
+	// ChainKey is the key of the tamper-evidence chain (see Verify), as
+	// bytes, at least 16. Keep it out of the database's reach: whoever
+	// holds it can rewrite the chain. Default: the key in ChainKeyFile.
 	ChainKey []byte
 	// ChainKeyFile holds the chain key when ChainKey is empty; created with
 	// a random key (mode 0600) on first start. Default ".audit_key" beside
-	// the database ("data/.audit_key").
+	// the database ("data/.audit_key"); with DB set, where the library
+	// cannot see the file, "data/.audit_key" below the working directory.
 	ChainKeyFile string
 	// SecretKeys adds to DefaultSecretKeys: detail keys containing one of
 	// them (ignoring case, '_' and '-') are stored as "[REDACTED]".
@@ -126,7 +131,9 @@ type Config struct {
 
 // ConfigFromEnv reads the variables TREK's server already uses, TRUST_PROXY,
 // LOG_LEVEL and TZ, plus the library's own AUDIT_DB_PATH, AUDIT_LOG_PATH and
-// AUDIT_CHAIN_KEY.
+// AUDIT_CHAIN_KEY. AUDIT_CHAIN_KEY is read as the key file is: hex digits
+// are decoded, so the file's content moves into the variable as it is; any
+// other text is the key's bytes.
 // Values are not checked here; Open checks them and names a bad one.
 func ConfigFromEnv() Config {
 	return Config{
@@ -135,7 +142,7 @@ func ConfigFromEnv() Config {
 		TrustProxy: os.Getenv("TRUST_PROXY"),
 		LogLevel:   os.Getenv("LOG_LEVEL"),
 		TZ:         os.Getenv("TZ"),
-		ChainKey:   []byte(os.Getenv("AUDIT_CHAIN_KEY")),
+		ChainKey:   chainKeyFromText(os.Getenv("AUDIT_CHAIN_KEY")),
 	}
 }
 

@@ -35,13 +35,27 @@ const (
 // ErrChainKey: the chain key could not be read or created, or is too short.
 var ErrChainKey = errors.New("audit: chain key")
 
+// chainKeyFromText reads a key given as text (AUDIT_CHAIN_KEY): hex digits,
+// as the key file holds them, decode to the key; any other text is the
+// key's bytes as they are.
+func chainKeyFromText(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	if k, err := hex.DecodeString(strings.TrimSpace(s)); err == nil && len(k) > 0 {
+		return k
+	}
+	return []byte(s)
+}
+
 // loadChainKey returns the configured key, or reads the key file, creating
 // it (mode 0600, 32 random bytes in hex) on first start as TREK does for its
 // own secrets.
 func loadChainKey(key []byte, path string, create bool) ([]byte, error) {
 	if len(key) > 0 {
 		if len(key) < minChainKeyLen {
-			return nil, fmt.Errorf("%w: AUDIT_CHAIN_KEY must be at least %d bytes", ErrChainKey, minChainKeyLen)
+			return nil, fmt.Errorf("%w: the key (AUDIT_CHAIN_KEY) must be at least %d bytes: %d hex digits, or %d characters of other text",
+				ErrChainKey, minChainKeyLen, 2*minChainKeyLen, minChainKeyLen)
 		}
 		return key, nil
 	}

@@ -240,3 +240,51 @@ func TestChainKeyFile(t *testing.T) {
 	_, err = Open(cfg)
 	assert.ErrorIs(t, err, ErrChainKey)
 }
+
+// TestChainKeyFromEnvReadsTheKeyFile: the key file holds hex, and an
+// operator moving the key into AUDIT_CHAIN_KEY copies that text; it must
+// give the same key, or the chain stops verifying and new rows are chained
+// under another key.
+func TestChainKeyFromEnvReadsTheKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "trek.log")}
+	a, err := Open(cfg)
+	require.NoError(t, err)
+	require.NoError(t, a.Record(context.Background(), Event{Action: UserLogin}))
+	require.NoError(t, a.Close())
+	file, err := os.ReadFile(filepath.Join(dir, ".audit_key"))
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(filepath.Join(dir, ".audit_key")))
+
+	for _, tc := range []struct{ name, value string }{
+		{"as the file holds it", string(file)},
+		{"as $(cat) gives it", strings.TrimSpace(string(file))},
+		{"in capitals", strings.ToUpper(strings.TrimSpace(string(file)))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AUDIT_CHAIN_KEY", tc.value)
+			env := ConfigFromEnv()
+			env.DBPath, env.LogPath = cfg.DBPath, cfg.LogPath
+			a, err := Open(env)
+			require.NoError(t, err)
+			defer a.Close()
+			rep, err := a.Verify(context.Background())
+			require.NoError(t, err)
+			assert.True(t, rep.Intact, "%+v", rep.Problem)
+			assert.EqualValues(t, 1, rep.Checked)
+		})
+	}
+
+	t.Run("other text is the key as it is", func(t *testing.T) {
+		t.Setenv("AUDIT_CHAIN_KEY", "correct horse battery staple")
+		assert.Equal(t, []byte("correct horse battery staple"), ConfigFromEnv().ChainKey)
+	})
+	t.Run("too few hex digits", func(t *testing.T) {
+		t.Setenv("AUDIT_CHAIN_KEY", "00112233445566778899")
+		env := ConfigFromEnv()
+		env.DBPath, env.LogPath = cfg.DBPath, cfg.LogPath
+		_, err := Open(env)
+		require.ErrorIs(t, err, ErrChainKey)
+		assert.Contains(t, err.Error(), "32 hex digits")
+	})
+}

@@ -88,8 +88,13 @@ func (q Query) normalised() Query {
 	if q.Offset < 0 || q.Cursor != "" {
 		q.Offset = 0
 	}
+	// Past any table SQLite can hold, and far enough from the int range's
+	// end that Offset+Limit+1 never wraps around to a negative LIMIT.
+	q.Offset = min(q.Offset, maxOffset)
 	return q
 }
+
+const maxOffset = 1 << 53
 
 // filter is a WHERE clause built from fixed fragments; input only ever
 // reaches SQL as bound arguments.

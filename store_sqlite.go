@@ -389,8 +389,8 @@ func nullInt(n int64) any {
 // Holding the write lock, it assigns the ids itself (as AUTOINCREMENT
 // would) so that each row's chain value can cover its id. The rows more
 // hands it join the same transaction before COMMIT. A batch of one event
-// with nothing to take in first tries insertAlone, which does the same in
-// a single statement.
+// with nothing to take in, while the head the last commit left is known,
+// first tries insertAlone, which does the same in a single statement.
 func (s *sqliteStore) insert(ctx context.Context, batch []*pending, more func() []*pending) (err error) {
 	defer func() {
 		if r := recover(); r != nil {

@@ -256,8 +256,8 @@ func (c *cli) open(withKey bool) (*audit.Auditor, error) {
 	}
 	cfg := audit.Config{DBPath: c.db, LogPath: c.logPath(), ChainKeyFile: c.keyPath(), ReadOnly: true}
 	if withKey {
-		if k := os.Getenv("AUDIT_CHAIN_KEY"); k != "" {
-			cfg.ChainKey = []byte(k)
+		if k := audit.ConfigFromEnv().ChainKey; len(k) > 0 {
+			cfg.ChainKey = k
 		} else if _, err := os.Stat(cfg.ChainKeyFile); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("no chain key: AUDIT_CHAIN_KEY is not set and there is no key file at %s (set --key-file or AUDIT_CHAIN_KEY to the key TREK's server uses)", cfg.ChainKeyFile)
