@@ -783,16 +783,28 @@ func TestStatsShowQueueDepthAndQueueTimeouts(t *testing.T) {
 		cfg.BusyTimeout = time.Minute // the writer waits for the lock, never gives up here
 		cfg.MaxBatch = 1              // so it holds exactly one event while it waits
 		a := openAuditor(t, cfg)
+		obs := &memBatchObserver{store: a.store, batches: make(chan int, 16)}
+		a.store = obs
+		queued := make(chan struct{}, 16)
+		a.queued = func() { queued <- struct{}{} }
 		release := faultHoldLock(t, cfg.DBPath)
 
 		const n = 5
 		errs := make(chan error, n)
-		for i := range n {
+		record := func(i int) {
 			go func() { errs <- a.Record(context.Background(), faultLogin("queued-"+strconv.Itoa(i), nil)) }()
 		}
-		// One event is with the writer, the others wait in the queue.
-		require.Eventually(t, func() bool { return a.Stats().QueueDepth == n-1 }, 10*time.Second, time.Millisecond,
-			"queue depth never reached %d", n-1)
+		// One event is with the writer, which waits for the lock; the
+		// others wait in the queue.
+		record(0)
+		require.Equal(t, 1, <-obs.batches)
+		for i := 1; i < n; i++ {
+			record(i)
+		}
+		for range n {
+			<-queued
+		}
+		assert.Equal(t, n-1, a.Stats().QueueDepth)
 		release()
 		for range n {
 			assert.NoError(t, <-errs)
