@@ -356,21 +356,34 @@ var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan er
 // no batch being written writes everything queued, up to MaxBatch events,
 // and the others are released by its commit.
 func (a *Auditor) Record(ctx context.Context, e Event) error {
+	p, err := a.enqueue(ctx, &e)
+	if err != nil {
+		return err
+	}
+	err = a.await(p)
+	pendingPool.Put(p)
+	return err
+}
+
+// enqueue is Record up to the wait: it checks and prepares e and queues
+// it. From then on the event is accepted: it will be committed, by its
+// own caller or another, or by Close.
+func (a *Auditor) enqueue(ctx context.Context, e *Event) (*pending, error) {
 	if a.readOnly {
 		err := fmt.Errorf("%w: %s not recorded", ErrReadOnly, e.Action)
 		a.stats.rejected(err)
-		return err
+		return nil, err
 	}
-	p, err := a.prepare(ctx, &e)
+	p, err := a.prepare(ctx, e)
 	if err != nil {
 		a.stats.rejected(err)
-		return err
+		return nil, err
 	}
 	a.mu.RLock()
+	defer a.mu.RUnlock()
 	if a.closed {
-		a.mu.RUnlock()
 		pendingPool.Put(p)
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	select {
 	case a.queue <- p:
@@ -379,19 +392,15 @@ func (a *Auditor) Record(ctx context.Context, e Event) error {
 		select {
 		case a.queue <- p:
 		case <-ctx.Done():
-			a.mu.RUnlock()
 			pendingPool.Put(p)
 			a.stats.rejected(ctx.Err())
-			return fmt.Errorf("audit: %s not recorded, queue full: %w", e.Action, ctx.Err())
+			return nil, fmt.Errorf("audit: %s not recorded, queue full: %w", e.Action, ctx.Err())
 		}
 	}
-	a.mu.RUnlock()
 	if a.queued != nil {
 		a.queued()
 	}
-	err = a.await(p)
-	pendingPool.Put(p)
-	return err
+	return p, nil
 }
 
 // await waits for p's commit. Whenever no one is writing, the waiting

@@ -112,7 +112,15 @@ func TestUserTextCannotBreakOrForgeLogLines(t *testing.T) {
 }
 
 // TestTrekLogRotatesAt10MBKeepingFourBackups writes well past 10 MB several
-// times through the shared writer and Record, with the default rotation.
+// times through the shared writer and Record, with the default rotation:
+// trek.log and its four newest backups are each at most 10 MB of whole
+// lines, and read in name order they hold the last events in the order
+// they were recorded, none lost or repeated at a rotation.
+//
+// lumberjack deletes the backups beyond four in a goroutine of its own (its
+// "mill") that each rotation only signals, and nothing waits for it, so the
+// test does not count the backups left over: it reads only the newest four,
+// which the mill never deletes.
 func TestTrekLogRotatesAt10MBKeepingFourBackups(t *testing.T) {
 	const maxFile = 10 * 1024 * 1024
 	cfg := testConfig(t)
@@ -123,45 +131,39 @@ func TestTrekLogRotatesAt10MBKeepingFourBackups(t *testing.T) {
 	require.Len(t, line, 1024)
 	chunk := []byte(strings.Repeat(line, 1024)) // 1 MiB of whole lines
 	written := 0
+	// The events' resources, in the order recorded.
+	var recorded []string
 	for i := 0; written < 65*maxFile/10; i++ { // 65 MiB: six rotations at least
 		n, err := w.Write(chunk)
 		require.NoError(t, err)
 		written += n
-		require.NoError(t, a.Record(t.Context(), Event{Action: BackupCreate, Resource: "backup-" + string(rune('a'+i%26))}))
+		res := fmt.Sprintf("backup-%02d", i)
+		require.NoError(t, a.Record(t.Context(), Event{Action: BackupCreate, Resource: res}))
+		recorded = append(recorded, res)
 	}
 	require.NoError(t, a.Record(t.Context(), Event{Action: BackupDelete, Resource: "last-one"}))
+	recorded = append(recorded, "last-one")
 	require.NoError(t, a.Close())
 
 	dir := filepath.Dir(cfg.LogPath)
 	backupName := regexp.MustCompile(`^trek-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}\.log$`)
-	backups := func() []string {
-		entries, err := os.ReadDir(dir)
-		require.NoError(t, err)
-		var out []string
-		for _, e := range entries {
-			if backupName.MatchString(e.Name()) {
-				out = append(out, e.Name())
-			}
-		}
-		return out
-	}
-	// lumberjack deletes backups beyond MaxBackups in a goroutine of its own
-	// (its "mill") that each rotation only signals; neither Write nor Close
-	// waits for it. Writing has stopped, so the number of backups only
-	// falls, to exactly 4 once the mill has run: wait for that condition,
-	// bounded, instead of guessing a time.
-	require.Eventually(t, func() bool { return len(backups()) == 4 }, 20*time.Second, 5*time.Millisecond,
-		"backups left: %v", backups())
-
-	entries, err := os.ReadDir(dir)
+	entries, err := os.ReadDir(dir) // sorted by name: the backups oldest first
 	require.NoError(t, err)
-	var names []string
+	var backups []string
 	for _, e := range entries {
-		names = append(names, e.Name())
+		if e.Name() == "trek.log" {
+			continue
+		}
+		if assert.Regexp(t, backupName, e.Name(), "only trek.log and its backups") {
+			backups = append(backups, e.Name())
+		}
 	}
-	assert.ElementsMatch(t, append(backups(), "trek.log"), names, "only trek.log and its 4 backups")
+	require.GreaterOrEqual(t, len(backups), 4, "backups: %v", backups)
+	files := append(append([]string(nil), backups[len(backups)-4:]...), "trek.log")
 
-	for _, name := range names {
+	eventLine := regexp.MustCompile(`^\[INFO\] \S+ anonymous (?:created|deleted) backup "([^"]+)" ip=-$`)
+	var logged []string // the events' resources, in file and line order
+	for _, name := range files {
 		raw, err := os.ReadFile(filepath.Join(dir, name))
 		require.NoError(t, err)
 		assert.LessOrEqual(t, len(raw), maxFile, "%s is over 10 MB", name)
@@ -173,11 +175,16 @@ func TestTrekLogRotatesAt10MBKeepingFourBackups(t *testing.T) {
 			if !strings.HasPrefix(l, "[INFO] ") {
 				require.Failf(t, "torn line", "%s line %d: %.60q", name, i, l)
 			}
+			if m := eventLine.FindStringSubmatch(l); m != nil {
+				logged = append(logged, m[1])
+			}
 		}
 	}
-	current := eventLines(logLines(t, cfg.LogPath))
-	require.NotEmpty(t, current)
-	assert.Regexp(t, `^\[INFO\] \S+ anonymous deleted backup "last-one" ip=-$`, current[len(current)-1])
+	// Over 20 MB of the 65 written are in the four backups, and an event
+	// follows every MB.
+	require.Greater(t, len(logged), 20, "events in the newest backups and trek.log")
+	assert.Equal(t, recorded[len(recorded)-len(logged):], logged,
+		"the newest backups, in name order, and trek.log hold the last events in the order recorded")
 }
 
 // TestTrekLogMovedAwayIsReopened moves trek.log the ways an operator or

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -410,8 +411,14 @@ func TestListTotalStaysExact(t *testing.T) {
 // TestListTotalAndPageFromOneSnapshot lists while events keep arriving and
 // checks that each page's total is the number of matching rows up to the
 // page's newest entry: the total and the page were read from the same
-// state of the table, whichever way the total is counted.
+// state of the table, whichever way the total is counted. The reader goes
+// on until every query has read listMinNewest pages with different newest
+// entries, so commits really did land between its reads.
 func TestListTotalAndPageFromOneSnapshot(t *testing.T) {
+	const (
+		listMinNewest = 20               // distinct newest entries each query must see
+		listWatchdog  = 60 * time.Second // a reader that never gets there fails
+	)
 	cfg := testConfig(t)
 	a := openAuditor(t, cfg)
 	ctx := t.Context()
@@ -429,7 +436,10 @@ func TestListTotalAndPageFromOneSnapshot(t *testing.T) {
 		query         int
 		total, newest int64
 	}
-	var got []seen
+	got := map[seen]bool{} // a page read twice in the same state is checked once
+	// One event that every query matches, committed before the reader
+	// starts: no page it reads is empty.
+	require.NoError(t, a.Record(ctx, Event{Action: UserLogin, IP: "203.0.113.7"}))
 
 	stop := make(chan struct{})
 	errs := make(chan error, 4)
@@ -454,15 +464,38 @@ func TestListTotalAndPageFromOneSnapshot(t *testing.T) {
 			}
 		})
 	}
-	for i := range 600 {
+	newest := make([]map[int64]bool, len(queries)) // per query: the newest ids its pages had
+	for qi := range newest {
+		newest[qi] = map[int64]bool{}
+	}
+	enough := func() bool {
+		for _, m := range newest {
+			if len(m) < listMinNewest {
+				return false
+			}
+		}
+		return true
+	}
+	watchdog := time.After(listWatchdog)
+	timedOut := false
+read:
+	for i := 0; !enough(); i++ {
+		select {
+		case <-watchdog:
+			timedOut = true
+			break read
+		default:
+		}
 		qi := i % len(queries)
 		page, err := a.List(ctx, queries[qi].q)
 		if !assert.NoError(t, err) {
 			break
 		}
-		if len(page.Entries) > 0 {
-			got = append(got, seen{qi, page.Total, page.Entries[0].ID})
+		if assert.NotEmpty(t, page.Entries, "%s: the event recorded first matches", queries[qi].name) {
+			got[seen{qi, page.Total, page.Entries[0].ID}] = true
+			newest[qi][page.Entries[0].ID] = true
 		}
+		runtime.Gosched() // with one P, let the writers run between reads
 	}
 	close(stop)
 	wg.Wait()
@@ -470,11 +503,12 @@ func TestListTotalAndPageFromOneSnapshot(t *testing.T) {
 		require.NoError(t, <-errs)
 	}
 	require.NoError(t, a.Close())
+	require.False(t, timedOut, "after %v the queries had seen only %d, %d and %d different newest entries",
+		listWatchdog, len(newest[0]), len(newest[1]), len(newest[2]))
 
 	db := openPlainDB(t, cfg.DBPath)
-	require.NotEmpty(t, got)
 	torn := 0
-	for _, g := range got {
+	for g := range got {
 		var want int64
 		require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE `+queries[g.query].where+` AND id <= ?`,
 			g.newest).Scan(&want))
@@ -483,7 +517,7 @@ func TestListTotalAndPageFromOneSnapshot(t *testing.T) {
 			t.Logf("%s: total %d, but %d rows up to the newest entry %d", queries[g.query].name, g.total, want, g.newest)
 		}
 	}
-	assert.Zero(t, torn, "pages whose total and entries disagree, of %d", len(got))
+	assert.Zero(t, torn, "pages whose total and entries disagree, of %d distinct", len(got))
 }
 
 // walkCursor reads every page of q through next_cursor, calling between

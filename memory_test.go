@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -26,6 +27,7 @@ import (
 type memBatchObserver struct {
 	store
 	batches chan int
+	queued  <-chan struct{} // see memWatchQueue
 }
 
 func (o *memBatchObserver) insert(ctx context.Context, batch []*pending, more func() []*pending) error {
@@ -44,9 +46,17 @@ func memOpenObserved(t *testing.T, cfg Config) (*Auditor, *memBatchObserver, str
 	t.Cleanup(func() { a.Close() })
 	// No event has been recorded yet, so nothing has read a.store: the
 	// first batch is written after a Record that starts after this write.
-	obs := &memBatchObserver{store: a.store, batches: make(chan int, 4096)}
+	obs := &memBatchObserver{store: a.store, batches: make(chan int, 4096), queued: memWatchQueue(a)}
 	a.store = obs
 	return a, obs, cfg.DBPath
+}
+
+// memWatchQueue returns a channel told each time an event enters a's queue
+// (through the hook Record calls). Call it before the first Record.
+func memWatchQueue(a *Auditor) <-chan struct{} {
+	c := make(chan struct{}, 1<<16)
+	a.queued = func() { c <- struct{}{} }
+	return c
 }
 
 // memHoldWriteLock takes SQLite's write lock on dbPath from a second
@@ -92,12 +102,20 @@ func memStallWriter(t *testing.T, a *Auditor, obs *memBatchObserver, dbPath stri
 	return release, first
 }
 
-// memWaitQueueDepth waits until n events wait in the queue. Callers have been
-// started in goroutines; this polls until they have all been queued.
-func memWaitQueueDepth(t *testing.T, a *Auditor, n int) {
+// memWaitQueueDepth waits until n events wait in the queue, with the writer
+// stalled so that none leaves it. Callers have been started in goroutines;
+// queued (memWatchQueue) wakes it as each event enters the queue, and it
+// looks at the depth only then.
+func memWaitQueueDepth(t *testing.T, a *Auditor, queued <-chan struct{}, n int) {
 	t.Helper()
-	require.Eventually(t, func() bool { return a.Stats().QueueDepth == n }, 30*time.Second, time.Millisecond,
-		"queue depth never reached %d", n)
+	for a.Stats().QueueDepth < n {
+		select {
+		case <-queued:
+		case <-time.After(30 * time.Second):
+			require.FailNowf(t, "queue too short", "queue depth %d, never reached %d", a.Stats().QueueDepth, n)
+		}
+	}
+	require.Equal(t, n, a.Stats().QueueDepth)
 }
 
 func memEvent(resource string) Event {
@@ -128,6 +146,34 @@ func memCountEventLines(t *testing.T, logPath string) int {
 	return strings.Count(string(b), " ip=")
 }
 
+// memRecordCheckVisible calls Record in a goroutine and, the moment it
+// returns nil, counts the rows with e's resource through db, a handle of its
+// own on the database file: Record returns only after the commit, so that
+// count is 1 already. The answer arrives on the returned channel.
+func memRecordCheckVisible(a *Auditor, db *sql.DB, e Event) <-chan memVisible {
+	done := make(chan memVisible, 1)
+	go func() {
+		v := memVisible{err: a.Record(context.Background(), e)}
+		if v.err == nil {
+			v.countErr = db.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource = ?`, e.Resource).Scan(&v.rows)
+		}
+		done <- v
+	}()
+	return done
+}
+
+// memVisible is what memRecordCheckVisible saw: Record's error and, after
+// a nil one, how many rows held the event's resource right then.
+type memVisible struct {
+	err      error
+	rows     int
+	countErr error
+}
+
+// TestRecordGroupsWaitingCallersIntoOneTransaction: callers that queue while
+// the writer is stalled are committed together, in transactions of at most
+// MaxBatch events, and each caller's row is in the database file, seen
+// through another connection, as soon as its Record returns nil.
 func TestRecordGroupsWaitingCallersIntoOneTransaction(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
@@ -142,16 +188,21 @@ func TestRecordGroupsWaitingCallersIntoOneTransaction(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a, obs, dbPath := memOpenObserved(t, Config{MaxBatch: tc.maxBatch, BusyTimeout: time.Minute})
 			release, first := memStallWriter(t, a, obs, dbPath)
-			done := make([]<-chan error, tc.waiting)
+			reader := openPlainDB(t, dbPath)
+			done := make([]<-chan memVisible, tc.waiting)
 			for i := range done {
-				done[i] = memRecordAsync(a, memEvent("waiting"))
+				done[i] = memRecordCheckVisible(a, reader, memEvent(fmt.Sprintf("waiting:%02d", i)))
 			}
-			memWaitQueueDepth(t, a, tc.waiting)
+			memWaitQueueDepth(t, a, obs.queued, tc.waiting)
 			release()
 
 			require.NoError(t, <-first)
-			for _, d := range done {
-				assert.NoError(t, <-d)
+			for i, d := range done {
+				v := <-d
+				if assert.NoError(t, v.err, "caller %d", i) {
+					require.NoError(t, v.countErr, "caller %d", i)
+					assert.Equal(t, 1, v.rows, "caller %d: its row is committed when Record returns", i)
+				}
 			}
 			var got []int
 			for sum := 0; sum < tc.waiting; {
@@ -197,7 +248,7 @@ func TestWriterUnderLoadTakesArrivalsIntoItsTransaction(t *testing.T) {
 			for i := range done {
 				done[i] = memRecordAsync(a, memEvent("arrived"))
 			}
-			memWaitQueueDepth(t, a, len(done))
+			memWaitQueueDepth(t, a, obs.queued, len(done))
 			release()
 
 			require.NoError(t, <-first)
@@ -255,6 +306,7 @@ func TestArrivalsShareTheOutcomeOfAFailedTransaction(t *testing.T) {
 	memUnderLoad(a)
 	f := &memFailAfterJoin{store: a.store, entered: make(chan struct{}, 1), proceed: make(chan struct{}), took: make(chan int, 8)}
 	a.store = f
+	queued := memWatchQueue(a)
 
 	first := memRecordAsync(a, memEvent("first"))
 	<-f.entered
@@ -262,7 +314,7 @@ func TestArrivalsShareTheOutcomeOfAFailedTransaction(t *testing.T) {
 	for range 5 {
 		done = append(done, memRecordAsync(a, memEvent("arrived")))
 	}
-	memWaitQueueDepth(t, a, 5)
+	memWaitQueueDepth(t, a, queued, 5)
 	close(f.proceed)
 
 	assert.Equal(t, 6, <-f.took, "the five arrivals joined the first event's transaction")
@@ -325,7 +377,7 @@ func TestRecordWaitsForRoomInAFullQueueOnlyUntilItsContextEnds(t *testing.T) {
 	for i := range done {
 		done[i] = memRecordAsync(a, memEvent("accepted"))
 	}
-	memWaitQueueDepth(t, a, queueSize)
+	memWaitQueueDepth(t, a, obs.queued, queueSize)
 
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -330,49 +331,64 @@ func TestLibraryNeverCreatesUsersTable(t *testing.T) {
 // TestHostForeignKeysDoNotFailOtherEvents: on TREK's own handle foreign keys
 // are on, so an event whose actor's user row is already gone (an account
 // deletion recorded after the DELETE) breaks the foreign key. Whatever the
-// library does with that event, the events that happen to share its
-// group-commit batch must not fail with it. Five bursts of 64 events, one of
-// them bad, make sharing a batch all but certain.
+// library does with that event, the events that share its group-commit
+// batch must not fail with it, and the table must not end up breaking the
+// foreign key. The writer is stalled while the events queue, so all of them
+// are committed in one batch, which the test observes.
 func TestHostForeignKeysDoNotFailOtherEvents(t *testing.T) {
 	dir := t.TempDir()
-	host := createTrekDB(t, filepath.Join(dir, "travel.db"), map[int64]string{1: "alice"})
+	dbPath := filepath.Join(dir, "travel.db")
+	// User 7 is memEvent's actor, the event that stalls the writer.
+	host := createTrekDB(t, dbPath, map[int64]string{1: "alice", 7: "admin"})
 	a := openAuditor(t, Config{DB: host, LogPath: filepath.Join(dir, "trek.log"),
-		ChainKeyFile: filepath.Join(dir, ".audit_key")})
+		ChainKeyFile: filepath.Join(dir, ".audit_key"), BusyTimeout: time.Minute})
+	// No event has been recorded yet (see memOpenObserved).
+	obs := &memBatchObserver{store: a.store, batches: make(chan int, 4096), queued: memWatchQueue(a)}
+	a.store = obs
 
-	const rounds, n, bad = 5, 64, 32
-	var stored int64
-	for round := range rounds {
-		errs := make([]error, n)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				actor := Actor{UserID: 1}
-				if i == bad {
-					actor = Actor{UserID: 2, Username: "gone", Email: "gone@example.com"} // no such user
-				}
-				errs[i] = a.Record(t.Context(), Event{Action: UserAccountDelete, Actor: actor})
-			})
+	const n, bad = 64, 32
+	release, first := memStallWriter(t, a, obs, dbPath)
+	done := make([]<-chan error, n)
+	for i := range done {
+		actor := Actor{UserID: 1}
+		if i == bad {
+			actor = Actor{UserID: 2, Username: "gone", Email: "gone@example.com"} // no such user
 		}
-		close(start)
-		wg.Wait()
-		failed := 0
-		for i, err := range errs {
-			switch {
-			case err == nil:
-				stored++
-			case i != bad:
-				failed++
-			}
-		}
-		assert.Zero(t, failed, "round %d: events that failed only for sharing a batch; the bad one returned %v",
-			round, errs[bad])
-		if errs[bad] != nil {
-			assert.ErrorIs(t, errs[bad], ErrStore)
+		done[i] = memRecordAsync(a, Event{Action: UserAccountDelete, Actor: actor, Resource: fmt.Sprintf("user:%d", i)})
+	}
+	memWaitQueueDepth(t, a, obs.queued, n)
+	release()
+
+	require.NoError(t, closeAwait(t, first, "the stalled first event"))
+	errs := make([]error, n)
+	for i, d := range done {
+		errs[i] = closeAwait(t, d, "event %d", i)
+	}
+	require.NoError(t, a.Close())
+	close(obs.batches)
+	var batches []int
+	for b := range obs.batches {
+		batches = append(batches, b)
+	}
+	require.Equal(t, []int{n}, batches, "all %d events, the bad one among them, shared one batch", n)
+
+	stored := int64(1) // the first event
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			stored++
+		case i == bad:
+			assert.ErrorIs(t, err, ErrStore, "the bad event")
+		default:
+			assert.NoError(t, err, "event %d failed only for sharing a batch with the bad one", i)
 		}
 	}
 	assert.Equal(t, stored, countRows(t, host), "rows == Records that returned nil")
+	violations, err := host.Query(`PRAGMA foreign_key_check(audit_log)`)
+	require.NoError(t, err)
+	defer violations.Close()
+	assert.False(t, violations.Next(), "audit_log rows that break the foreign key to users")
+	require.NoError(t, violations.Err())
 }
 
 // chainPoint is where the chain stands: the newest chained row's position
@@ -621,7 +637,11 @@ func TestLoneEventsRaceTREKsOwnInserts(t *testing.T) {
 				case <-landed:
 				default:
 				}
-				<-landed
+				select {
+				case <-landed:
+				case <-time.After(30 * time.Second):
+					require.FailNow(t, "no TREK row landed within 30s; the inserting goroutine stopped")
+				}
 			}
 			require.NoError(t, a.Record(ctx, Event{Action: TripCreate, Resource: fmt.Sprintf("trip:%d", i),
 				Details: map[string]any{"title": "Lisbon"}, Actor: Actor{UserID: 1, Email: "alice@example.com"}}))
@@ -632,11 +652,19 @@ func TestLoneEventsRaceTREKsOwnInserts(t *testing.T) {
 	// yet), and so does at least the one after TREK's row.
 	assert.Less(t, s.aloneCommits, n-1, "the guard saw TREK's rows")
 
-	rows := readRows(t, host)
+	rows := readRows(t, host) // in id order
 	require.Len(t, rows, n+int(trekRows))
-	for i := 1; i < len(rows); i++ {
-		require.Greater(t, rows[i].ID, rows[i-1].ID)
+	var libraryOrder []string
+	for _, r := range rows {
+		if r.Action == string(TripCreate) {
+			libraryOrder = append(libraryOrder, r.Resource.String)
+		}
 	}
+	wantOrder := make([]string, n)
+	for i := range wantOrder {
+		wantOrder[i] = fmt.Sprintf("trip:%d", i)
+	}
+	assert.Equal(t, wantOrder, libraryOrder, "the library's ids follow the order Record was called in")
 	var maxID, seq int64
 	require.NoError(t, host.QueryRow(`SELECT MAX(id) FROM audit_log`).Scan(&maxID))
 	require.NoError(t, host.QueryRow(`SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'`).Scan(&seq))
