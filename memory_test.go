@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -425,20 +424,6 @@ func TestRecordWaitsForRoomInAFullQueueOnlyUntilItsContextEnds(t *testing.T) {
 	assert.Equal(t, uint64(1+len(done)), a.Stats().Recorded)
 }
 
-// memRaceEnabled reports whether the test binary was built with -race.
-func memRaceEnabled() bool {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range info.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
 // memLiveHeap is the heap in use once garbage is collected. Two cycles, so
 // that sync.Pool's victim cache is emptied as well.
 func memLiveHeap() runtime.MemStats {
@@ -449,68 +434,95 @@ func memLiveHeap() runtime.MemStats {
 	return m
 }
 
-// TestRecordMemoryStaysFlat records 10,000 events, measures the heap, goes
-// on to a million and measures again: the Go heap the Auditor keeps must
-// not depend on how many events went through it. Under -race or -short it
-// goes on to 100,000 instead (a million takes 30 to 45 s without the race
-// detector and several minutes with it); that still shows any per-event
-// leak above 12 bytes.
-//
-// The bound, 1 MiB, is far above what the measurement varies by (pooled
-// batches, the writer's reused buffers, lumberjack's rotation, the
-// runtime's own spans: under 100 KiB here) and far below what keeping
-// anything per event costs: a single pointer per event over 990,000 events
-// is 7.5 MiB. SQLite's own memory is C memory, outside the Go heap; its page
-// cache is bounded by cache_size.
-func TestRecordMemoryStaysFlat(t *testing.T) {
-	const (
-		small    = 10_000
-		maxGrow  = 1 << 20
-		callers  = 512 // enough concurrent callers for full batches
-		logLimit = 1   // MiB; rotate often, so rotation is part of the run
-	)
-	large := 1_000_000
-	if testing.Short() || memRaceEnabled() {
-		large = 100_000
-	}
-	dir := t.TempDir()
+// memOpenFlat opens the Auditor the memory measurements run on: durable
+// commits off (the heap is the question, not the disk), and trek.log
+// rotated every MiB, so that rotation is part of the run.
+func memOpenFlat(tb testing.TB) *Auditor {
+	tb.Helper()
+	dir := tb.TempDir()
 	a, err := Open(Config{
 		DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log"),
-		Synchronous: "NORMAL", LogMaxSizeMB: logLimit,
+		Synchronous: "NORMAL", LogMaxSizeMB: 1,
 	})
-	require.NoError(t, err)
-	t.Cleanup(func() { a.Close() })
+	require.NoError(tb, err)
+	tb.Cleanup(func() { a.Close() })
+	return a
+}
 
+// memFeed records the events numbered from to upTo-1 from 512 concurrent
+// callers, enough for full batches, and fails if any Record does.
+func memFeed(tb testing.TB, a *Auditor, from, upTo int64) {
+	tb.Helper()
+	const callers = 512
 	rows := recBenchRows()
-	// feed records the events numbered from to upTo-1.
-	feed := func(from, upTo int64) {
-		var next atomic.Int64
-		next.Store(from)
-		var wg sync.WaitGroup
-		var failed atomic.Int64
-		for range callers {
-			wg.Go(func() {
-				for i := next.Add(1) - 1; i < upTo; i = next.Add(1) - 1 {
-					if err := a.Record(context.Background(), rows[i%int64(len(rows))].event); err != nil {
-						failed.Add(1)
-					}
+	var next atomic.Int64
+	next.Store(from)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range callers {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < upTo; i = next.Add(1) - 1 {
+				if err := a.Record(context.Background(), rows[i%int64(len(rows))].event); err != nil {
+					failed.Add(1)
 				}
-			})
-		}
-		wg.Wait()
-		require.Zero(t, failed.Load(), "Record failed")
+			}
+		})
 	}
+	wg.Wait()
+	require.Zero(tb, failed.Load(), "Record failed")
+}
 
-	feed(0, small)
+// memFlatBaseline is how many events the heap is first measured after.
+const memFlatBaseline = 10_000
+
+// TestRecordMemoryStaysFlat guards against a leak: it records 10,000
+// events, measures the heap, goes on to 100,000 and measures again; the Go
+// heap the Auditor keeps must not depend on how many events went through
+// it. (BenchmarkRecordMemory measures the figure the README gives, over a
+// million.)
+//
+// The bound, 512 KiB, is far above what the measurement varies by (pooled
+// batches, the writer's reused buffers, lumberjack's rotation, the
+// runtime's own spans: under 100 KiB here) and below what keeping anything
+// per event costs: a single pointer per event over 90,000 events is 703
+// KiB, and any leak of 6 bytes an event or more crosses it. SQLite's own
+// memory is C memory, outside the Go heap; its page cache is bounded by
+// cache_size.
+func TestRecordMemoryStaysFlat(t *testing.T) {
+	const (
+		large   = 100_000
+		maxGrow = 512 << 10
+	)
+	a := memOpenFlat(t)
+	memFeed(t, a, 0, memFlatBaseline)
 	before := memLiveHeap()
-	feed(small, int64(large))
+	memFeed(t, a, memFlatBaseline, large)
 	after := memLiveHeap()
 
 	st := a.Stats()
 	require.Equal(t, uint64(large), st.Recorded)
 	assert.Zero(t, st.QueueDepth)
 	grow := int64(after.HeapInuse) - int64(before.HeapInuse)
-	t.Logf("heap in use after %d events: %d KiB; after %d: %d KiB (live objects %d -> %d KiB)",
-		small, before.HeapInuse>>10, large, after.HeapInuse>>10, before.HeapAlloc>>10, after.HeapAlloc>>10)
-	assert.Less(t, grow, int64(maxGrow), "heap grew by %d KiB between %d and %d events", grow>>10, small, large)
+	assert.Less(t, grow, int64(maxGrow), "heap grew by %d KiB between %d and %d events", grow>>10, memFlatBaseline, large)
+}
+
+// BenchmarkRecordMemory measures the heap in use after 10,000 events (the
+// baseline, in the same run) and again after 10,000 + b.N, for the README:
+//
+//	go test -run '^$' -bench '^BenchmarkRecordMemory$' -benchtime 1000000x .
+//
+// heap-KiB-base and heap-KiB-end are the two figures, grow-KiB their
+// difference. events/s is incidental (synchronous=NORMAL, 512 callers).
+func BenchmarkRecordMemory(b *testing.B) {
+	a := memOpenFlat(b)
+	memFeed(b, a, 0, memFlatBaseline)
+	before := memLiveHeap()
+	b.ResetTimer()
+	memFeed(b, a, memFlatBaseline, memFlatBaseline+int64(b.N))
+	b.StopTimer()
+	after := memLiveHeap()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(before.HeapInuse>>10), "heap-KiB-base")
+	b.ReportMetric(float64(after.HeapInuse>>10), "heap-KiB-end")
+	b.ReportMetric((float64(after.HeapInuse)-float64(before.HeapInuse))/1024, "grow-KiB")
 }
