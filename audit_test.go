@@ -96,6 +96,47 @@ func TestRecordRoundTripsEveryCatalogueKey(t *testing.T) {
 	}
 }
 
+// TestInfoLinesAsWritten pins whole [INFO] lines, written out by hand from
+// the contract's example (section 5) rather than built from the
+// catalogue's labels, so a label or a format that drifts is caught.
+func TestInfoLinesAsWritten(t *testing.T) {
+	alice := Actor{UserID: 7, Username: "alice", Email: "alice@example.com"}
+	cases := []struct {
+		name  string
+		event Event
+		want  string // with <t> for the time
+	}{
+		{"the contract's example", Event{Action: TripCreate, Actor: alice, Resource: "trip:12",
+			Details: map[string]any{"title": "Lisbon"}, IP: "203.0.113.9"},
+			`[INFO] <t> alice@example.com created trip "Lisbon" ip=203.0.113.9`},
+		{"a trip named in details.trip", Event{Action: TripDelete, Actor: alice, Resource: "trip:12",
+			Details: map[string]any{"tripId": 12, "trip": "Porto"}, IP: "2001:db8::1"},
+			`[INFO] <t> alice@example.com deleted trip "Porto" ip=2001:db8::1`},
+		{"a failed login, anonymous, no IP", Event{Action: UserLoginFailed},
+			`[INFO] <t> anonymous failed to log in ip=-`},
+		{"a username when there is no email", Event{Action: BackupCreate, Actor: Actor{UserID: 3, Username: "bob"},
+			Resource: "backup-2026-04-20.zip", IP: "198.51.100.7"},
+			`[INFO] <t> bob created backup "backup-2026-04-20.zip" ip=198.51.100.7`},
+		{"a user known by id alone", Event{Action: AdminUserDelete, Actor: Actor{UserID: 9}, Resource: "user:12"},
+			`[INFO] <t> user#9 deleted user "user:12" ip=-`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			a := openAuditor(t, cfg)
+			require.NoError(t, a.Record(t.Context(), tc.event))
+			lines := eventLines(logLines(t, cfg.LogPath))
+			require.Len(t, lines, 1)
+			const at = len("[INFO] ")
+			require.Greater(t, len(lines[0]), at+len(logTimeLayout))
+			_, err := time.Parse(logTimeLayout, lines[0][at:at+len(logTimeLayout)])
+			require.NoError(t, err, lines[0])
+			got := lines[0][:at] + "<t>" + lines[0][at+len(logTimeLayout):]
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
 func TestLogTimesFollowTZWhileDatabaseStaysUTC(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.TZ = "Europe/Berlin"
