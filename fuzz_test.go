@@ -2,7 +2,7 @@ package audit
 
 // Fuzz targets for what hostile input reaches: the details encoder and its
 // redaction, the trek.log line writer, the reader of trek.log's chain
-// heads, and the admin list's query string.
+// heads, the admin list's query string, and rows others wrote to audit_log.
 // Under plain `go test` they run their seeds; CI runs each for a bounded
 // time with -fuzz.
 
@@ -44,8 +44,8 @@ func fuzzIsSecret(k string) bool {
 	return slices.ContainsFunc(fuzzSecretNeedles, func(s string) bool { return strings.Contains(n, s) })
 }
 
-// fuzzStoredKey is the key as encoding/json writes it: invalid UTF-8
-// becomes U+FFFD.
+// fuzzStoredKey is the text as encoding/json writes it: each invalid UTF-8
+// byte becomes U+FFFD.
 func fuzzStoredKey(k string) string {
 	b, _ := json.Marshal(k)
 	var s string
@@ -408,6 +408,68 @@ func FuzzAnchorLine(f *testing.F) {
 			// Only the signer makes valid tags: past the time, which the
 			// tag does not cover, the line must be the one it tagged.
 			require.Equal(t, string(good[at:len(good)-1]), line[at:])
+		}
+	})
+}
+
+// FuzzStoredRow lists a row as TREK's own server, or anyone with the
+// database file, could have left it: any created_at text, details that need
+// not be JSON, any bytes in the text columns. The admin list must answer
+// valid JSON that keeps what can be kept: details that are valid JSON as
+// stored, anything else as the parse-error marker; a created_at in SQLite's
+// form as ISO 8601 UTC; text as stored, invalid UTF-8 replaced.
+func FuzzStoredRow(f *testing.F) {
+	f.Add("2026-04-20 08:11:53", `{"title":"Lisbon"}`, "trip:1", "alice", "203.0.113.9")
+	f.Add("2026-04-20T08:11:53.5+02:00", `[1,2]`, "", "", "")
+	f.Add("yesterday", `{"a":`, "\xff\xfe", "\u2028", "not an ip")
+	f.Add("", `"\ud800"`, "x\x00y", "<script>", "::1")
+	f.Add("0000-00-00 00:00:00", "null", strings.Repeat("r", 2000), "e\u202eve", "")
+	dir := f.TempDir()
+	a, err := Open(Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log"),
+		ChainKey: faultChainKey})
+	require.NoError(f, err)
+	f.Cleanup(func() { a.Close() })
+	db := openPlainDB(f, filepath.Join(dir, "travel.db"))
+	h := a.AdminHandler(func(*http.Request) bool { return true })
+	f.Fuzz(func(t *testing.T, created, details, resource, username, ip string) {
+		res, err := db.Exec(`INSERT INTO audit_log (created_at, action, resource, details, ip, actor_username)
+			VALUES (?, 'user.login', ?, ?, ?, ?)`, created, resource, details, ip, username)
+		require.NoError(t, err)
+		id, err := res.LastInsertId()
+		require.NoError(t, err)
+
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/admin/audit-log?limit=1", nil))
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		require.True(t, json.Valid(w.Body.Bytes()), "not JSON: %q", w.Body.String())
+		var page struct {
+			Entries []struct {
+				ID        int64           `json:"id"`
+				CreatedAt string          `json:"created_at"`
+				Resource  *string         `json:"resource"`
+				IP        *string         `json:"ip"`
+				Details   json.RawMessage `json:"details"`
+			} `json:"entries"`
+		}
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &page))
+		require.Len(t, page.Entries, 1)
+		e := page.Entries[0]
+		require.Equal(t, id, e.ID)
+
+		if json.Valid([]byte(details)) && utf8.ValidString(details) {
+			require.JSONEq(t, details, string(e.Details))
+		} else {
+			require.JSONEq(t, `{"_parse_error":true}`, string(e.Details))
+		}
+		if ts, err := time.Parse("2006-01-02 15:04:05", created); err == nil {
+			require.Equal(t, ts.Format("2006-01-02T15:04:05Z"), e.CreatedAt)
+		}
+		for _, c := range []struct {
+			stored string
+			listed *string
+		}{{resource, e.Resource}, {ip, e.IP}} {
+			require.NotNil(t, c.listed)
+			require.Equal(t, fuzzStoredKey(c.stored), *c.listed, "as stored, invalid bytes replaced")
 		}
 	})
 }
