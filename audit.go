@@ -324,11 +324,14 @@ func (cfg Config) withDefaults() (Config, error) {
 	for name, v := range map[string]int{
 		"QueueSize": cfg.QueueSize, "MaxBatch": cfg.MaxBatch,
 		"LogMaxSizeMB": cfg.LogMaxSizeMB, "LogMaxBackups": cfg.LogMaxBackups,
-		"BusyTimeout": int(cfg.BusyTimeout / time.Millisecond),
 	} {
 		if v < 1 {
 			return cfg, fmt.Errorf("%w: %s must be positive", ErrBadConfig, name)
 		}
+	}
+	// SQLite counts the busy timeout in whole milliseconds.
+	if cfg.BusyTimeout < time.Millisecond {
+		return cfg, fmt.Errorf("%w: BusyTimeout must be at least 1ms, got %v", ErrBadConfig, cfg.BusyTimeout)
 	}
 	return cfg, nil
 }

@@ -636,6 +636,10 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 		{"TRUST_PROXY word", func(c *Config) { c.TrustProxy = "maybe" }, "maybe"},
 		{"TRUST_PROXY negative", func(c *Config) { c.TrustProxy = "-1" }, "-1"},
 		{"TRUST_PROXY bad CIDR", func(c *Config) { c.TrustProxy = "10.0.0.0/33" }, "10.0.0.0/33"},
+		{"QueueSize negative", func(c *Config) { c.QueueSize = -1 }, "QueueSize"},
+		{"MaxBatch negative", func(c *Config) { c.MaxBatch = -4 }, "MaxBatch"},
+		{"BusyTimeout negative", func(c *Config) { c.BusyTimeout = -time.Second }, "BusyTimeout"},
+		{"BusyTimeout under SQLite's millisecond", func(c *Config) { c.BusyTimeout = 500 * time.Microsecond }, "500µs"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
