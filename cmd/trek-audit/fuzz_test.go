@@ -1,0 +1,60 @@
+package main
+
+// Fuzz targets for the text the command prints from the database, which
+// anyone who could write to audit_log may have chosen: the terminal list's
+// cells and the CSV export's fields. CI runs each for a bounded time with
+// -fuzz; plain `go test` runs their seeds.
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
+)
+
+// requireTerminalSafe fails unless s is valid UTF-8 of printable runes only:
+// nothing that moves the cursor, colours the screen, reorders text or
+// splits a tab-separated row.
+func requireTerminalSafe(t *testing.T, s, what string) {
+	t.Helper()
+	require.True(t, utf8.ValidString(s), "%s: invalid UTF-8 in %q", what, s)
+	for _, r := range s {
+		require.True(t, unicode.IsPrint(r), "%s: unprintable %U in %q", what, r, s)
+	}
+}
+
+func FuzzTerminalText(f *testing.F) {
+	for _, s := range []string{
+		"alice", "", "\x1b[31mred\x1b[0m", "a\tb\nc\r", "\u202eevil", "\xff\xfe", `back\slash`,
+		`{"a":"\u001b[2J"}`, `{"title":"Lisbon"}`, `[1,"\u2028"]`, `{"a":`, "null", `"\ud800"`, "=HYPERLINK()",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		requireTerminalSafe(t, escape(s), "escape")
+		if strings.IndexFunc(s, func(r rune) bool { return r == '\\' || !unicode.IsPrint(r) }) < 0 && utf8.ValidString(s) {
+			require.Equal(t, s, escape(s), "plain text is printed as it is")
+		}
+
+		d := detailsText(json.RawMessage(s))
+		requireTerminalSafe(t, d, "detailsText")
+		var compact bytes.Buffer
+		if json.Compact(&compact, []byte(s)) == nil && utf8.ValidString(s) && s != "null" {
+			// Valid JSON stays JSON, and means what it meant.
+			require.True(t, json.Valid([]byte(d)), "detailsText(%q) = %q is not JSON", s, d)
+			require.JSONEq(t, compact.String(), d)
+		}
+
+		c := defuse(s)
+		if c != s {
+			require.Equal(t, "'"+s, c)
+		}
+		if c != "" {
+			require.NotContains(t, "=+-@\t\r", c[:1], "a spreadsheet would take %q for a formula", c)
+		}
+	})
+}
