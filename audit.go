@@ -615,14 +615,42 @@ func (a *Auditor) Close() error {
 		a.closed = true
 		a.mu.Unlock()
 		// Nothing is queued from now on. Take the writer's place for good
-		// and commit what is left. The files are closed even if that
-		// panics, since no later call will try again.
+		// and commit what is left. A batch that panics has been answered
+		// and has handed the writer's place on (see writeBatch): take it
+		// back, go on with the rest, close the files, and only then pass
+		// the panic on, since no later call will try again.
 		a.writing <- struct{}{}
-		defer func() { a.closeErr = errors.Join(a.store.close(), a.log.Close()) }()
-		for a.writeBatch() {
+		var panicked any
+		for {
+			more, r := a.writeBatchRecovered()
+			if r != nil {
+				if panicked == nil {
+					panicked = r
+				}
+				a.writing <- struct{}{}
+				continue
+			}
+			if !more {
+				break
+			}
+		}
+		a.closeErr = errors.Join(a.store.close(), a.log.Close())
+		if panicked != nil {
+			panic(panicked)
 		}
 	})
 	return a.closeErr
+}
+
+// writeBatchRecovered is writeBatch for Close, with its panic returned
+// rather than raised.
+func (a *Auditor) writeBatchRecovered() (more bool, panicked any) {
+	defer func() {
+		if r := recover(); r != nil {
+			panicked = r
+		}
+	}()
+	return a.writeBatch(), nil
 }
 
 // counters are the Auditor's health figures, updated without locks.

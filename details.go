@@ -106,7 +106,7 @@ func (r *redactor) encode(details map[string]any) ([]byte, error) {
 	if len(details) == 0 {
 		return nil, nil
 	}
-	enc, err := json.Marshal(details)
+	enc, err := marshalText(details)
 	if err != nil {
 		return nil, unencodable(details, err)
 	}
@@ -118,7 +118,7 @@ func (r *redactor) encode(details map[string]any) ([]byte, error) {
 			return nil, fmt.Errorf("details: %w", err)
 		}
 		r.scrub(tree)
-		if enc, err = json.Marshal(tree); err != nil {
+		if enc, err = marshalText(tree); err != nil {
 			return nil, fmt.Errorf("details: %w", err)
 		}
 	}
@@ -126,6 +126,20 @@ func (r *redactor) encode(details map[string]any) ([]byte, error) {
 		return truncateDetails(enc)
 	}
 	return enc, nil
+}
+
+// marshalText encodes v as JSON the way TREK's JSON.stringify does, without
+// encoding/json's \u003c-style escapes for '<', '>' and '&': details are
+// stored as text, not embedded in HTML, and a \u escape left in the text
+// then always means something the redaction must look at (mayHoldSecret).
+func marshalText(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // scrub replaces, in place, every value under a secret key.
@@ -181,7 +195,7 @@ func truncateDetails(enc []byte) ([]byte, error) {
 	omitted := 0
 	for _, k := range keys {
 		v := tree[k]
-		ek, _ := json.Marshal(k) // the key as written, escapes and all
+		ek, _ := marshalText(k) // the key as written, escapes and all
 		cost := len(ek) + len(v) + 2
 		if cost <= budget {
 			out[k] = v
@@ -200,9 +214,9 @@ func truncateDetails(enc []byte) ([]byte, error) {
 	if omitted > 0 {
 		out["_omitted_keys"] = omitted
 	}
-	res, err := json.Marshal(out)
+	res, err := marshalText(out)
 	if err == nil && len(res) > maxDetailsLen { // a guard: never store more than the limit
-		res, err = json.Marshal(map[string]any{"_truncated": true, "_original_size": len(enc), "_omitted_keys": len(keys)})
+		res, err = marshalText(map[string]any{"_truncated": true, "_original_size": len(enc), "_omitted_keys": len(keys)})
 	}
 	return res, err
 }
@@ -212,7 +226,7 @@ func truncateDetails(enc []byte) ([]byte, error) {
 func cutToFit(s string, n int) (string, []byte) {
 	for m := n; ; m = m * 2 / 3 {
 		c := cutString(s, m)
-		b, _ := json.Marshal(c)
+		b, _ := marshalText(c)
 		if len(b) <= n || m == 0 {
 			return c, b
 		}

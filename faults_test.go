@@ -267,8 +267,9 @@ func TestOversizeDetailsAreCutWithAMarker(t *testing.T) {
 	}
 	manyLongKeys := map[string]any{}
 	for i := range 12 {
-		// '<' is written as \u003c: the encoded key is six times as long.
-		manyLongKeys["k"+strconv.Itoa(i)+strings.Repeat("<", 6000)] = 1
+		// A control character is written as \u0001: the encoded key is
+		// six times as long.
+		manyLongKeys["k"+strconv.Itoa(i)+strings.Repeat("\x01", 6000)] = 1
 	}
 	cases := []struct {
 		name    string
@@ -283,6 +284,9 @@ func TestOversizeDetailsAreCutWithAMarker(t *testing.T) {
 			map[string]any{"text": faultRepeat("Ærø ∑ 🚀 ", 90<<10)},
 			nil, "text"},
 		{"a long string whose every rune is escaped in JSON",
+			map[string]any{"esc": faultRepeat("\x01\u2028\\", 90<<10), "small": "keep"},
+			map[string]any{"small": "keep"}, "esc"},
+		{"a long string of HTML characters, stored as they are",
 			map[string]any{"html": faultRepeat("<&>", 90<<10), "small": "keep"},
 			map[string]any{"small": "keep"}, "html"},
 		{"a long string of control characters",
@@ -306,9 +310,10 @@ func TestOversizeDetailsAreCutWithAMarker(t *testing.T) {
 	rows := faultRows(t, cfg.DBPath)
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			orig, err := json.Marshal(c.details)
+			orig, err := marshalText(c.details)
 			require.NoError(t, err)
 			require.Greater(t, len(orig), maxDetailsLen, "the case must be over the limit")
+			require.NotContains(t, string(orig), `\u003c`, "'<' is written as it is, as TREK's JSON.stringify does")
 			row := rows["big-"+strconv.Itoa(i)]
 			require.True(t, row.details.Valid, "details stored")
 			stored := row.details.String

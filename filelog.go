@@ -211,15 +211,24 @@ func appendAnchorLine(b []byte, last *pending, loc *time.Location, s *anchorSign
 	return append(b, '\n')
 }
 
+// isAnchorShaped reports whether line begins as appendAnchorLine begins
+// one: the tag at its place, right after the time. Event lines cannot (their
+// first word is an actor, never followed by "head"), nor LogHandler's
+// (it quotes a message beginning with "AUDIT"): only the library, or the
+// host writing raw through LogWriter, writes such a line.
+func isAnchorShaped(line []byte) bool {
+	const at = len("[INFO] ") + len(logTimeLayout)
+	return len(line) >= at && bytes.HasPrefix(line, []byte("[INFO] ")) && bytes.HasPrefix(line[at:], []byte(anchorTag))
+}
+
 // parseAnchorLine reads a chain-head line as appendAnchorLine writes it,
 // and nothing else: the tag at its place after the time, then exactly the
 // four fields in order. ok is false for any other line.
 func parseAnchorLine(line []byte) (id, seq int64, macHex, tagHex []byte, ok bool) {
-	const at = len("[INFO] ") + len(logTimeLayout)
-	if len(line) < at || !bytes.HasPrefix(line, []byte("[INFO] ")) ||
-		!bytes.HasPrefix(line[at:], []byte(anchorTag)) {
+	if !isAnchorShaped(line) {
 		return 0, 0, nil, nil, false
 	}
+	const at = len("[INFO] ") + len(logTimeLayout)
 	fields := bytes.Split(line[at+len(anchorTag):], []byte(" "))
 	if len(fields) != 4 {
 		return 0, 0, nil, nil, false
@@ -232,16 +241,14 @@ func parseAnchorLine(line []byte) (id, seq int64, macHex, tagHex []byte, ok bool
 		return v
 	}
 	num := func(v []byte) int64 {
-		// Digits only, as strconv.AppendInt writes a positive number.
-		if len(v) == 0 || len(v) > 18 || v[0] == '0' {
+		// Digits only, as strconv.AppendInt writes a positive int64
+		// (up to 19 of them).
+		if len(v) == 0 || v[0] == '0' || !isDigits(string(v)) {
 			return 0
 		}
-		var n int64
-		for _, c := range v {
-			if c < '0' || c > '9' {
-				return 0
-			}
-			n = n*10 + int64(c-'0')
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			return 0
 		}
 		return n
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,7 +95,7 @@ func (q Query) normalised() Query {
 	return q
 }
 
-const maxOffset = 1 << 53
+const maxOffset = min(1<<53, math.MaxInt-MaxPageLimit-1)
 
 // filter is a WHERE clause built from fixed fragments; input only ever
 // reaches SQL as bound arguments.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -116,4 +117,40 @@ func TestWriterPanicAfterCommitSaysStored(t *testing.T) {
 	assert.Positive(t, toldStored, "its other callers were answered")
 	assert.Equal(t, callers, memCountRows(t, cfg.DBPath, "1"), "every event is stored once")
 	require.NoError(t, a.Close())
+}
+
+// TestClosePanicDrainsTheRestFirst: when a batch Close writes panics, Close
+// must not close the files while anything is still queued or another
+// caller has taken the writer's place: it takes the place back, commits
+// the rest, closes the files, and only then passes the panic on.
+func TestClosePanicDrainsTheRestFirst(t *testing.T) {
+	a, obs, dbPath := memOpenObserved(t, Config{MaxBatch: 1, BusyTimeout: time.Minute})
+	ctx := context.Background()
+	p1, err := a.enqueue(ctx, &Event{Action: UserLogin, IP: "10.0.0.1"})
+	require.NoError(t, err)
+	p2, err := a.enqueue(ctx, &Event{Action: UserLogin, IP: "10.0.0.2"})
+	require.NoError(t, err)
+
+	release := memHoldWriteLock(t, dbPath)
+	// The first batch panics once committed, while its log lines are
+	// written.
+	a.log.anchors.mac = &panicHash{Hash: a.log.anchors.mac, armed: true}
+	closed := make(chan any, 1)
+	go func() {
+		defer func() { closed <- recover() }()
+		a.Close()
+	}()
+	require.Equal(t, 1, <-obs.batches, "Close writes the first event alone")
+	// p2's caller waits for its commit, and for the writer's place.
+	waited := make(chan error, 1)
+	go func() { waited <- a.await(p2) }()
+	release()
+
+	assert.Equal(t, "injected panic", <-closed)
+	first := <-p1.done
+	assert.ErrorIs(t, first, ErrLogWrite, "committed before the panic: stored")
+	assert.False(t, errors.Is(first, ErrStore), first)
+	assert.NoError(t, <-waited, "the event after the panic is committed before the files close")
+	assert.Equal(t, 2, memCountRows(t, dbPath, "1"))
+	assert.ErrorIs(t, a.Record(ctx, Event{Action: UserLogin}), ErrClosed)
 }

@@ -48,9 +48,10 @@ type VerifyReport struct {
 	HeadID    int64 `json:"head_id"`  // the last chained row
 	HeadSeq   int64 `json:"head_seq"` // its chain position
 	Anchors   int   `json:"anchors"`  // chain heads read back from trek.log
-	// RejectedAnchors counts lines shaped like chain heads whose tag the
-	// key did not make: forged, damaged, or written under another key.
-	// Verify ignores them; more than zero is worth a look.
+	// RejectedAnchors counts lines that begin like chain heads but are not
+	// one the key made: forged, damaged, written under another key, or
+	// written before chain heads carried a tag. Verify ignores them, so
+	// they protect nothing; more than zero is worth a look.
 	RejectedAnchors int     `json:"rejected_anchors"`
 	Problem         *Tamper `json:"problem,omitempty"` // the first problem; nil when Intact
 }
@@ -406,6 +407,9 @@ func (found *anchors) readFile(path string, s *anchorSigner) error {
 func (found *anchors) add(line []byte, s *anchorSigner) {
 	id, seq, macHex, tagHex, ok := parseAnchorLine(line)
 	if !ok {
+		if isAnchorShaped(line) { // damaged, or without a tag (written before anchors had one)
+			found.rejected++
+		}
 		return
 	}
 	var a anchor

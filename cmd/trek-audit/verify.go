@@ -108,7 +108,7 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 		fmt.Fprintln(w, "  warning:        no chain heads found in trek.log: rows deleted from the end of the table cannot be detected")
 	}
 	if rep.RejectedAnchors > 0 {
-		fmt.Fprintf(w, "  warning:        %d lines in trek.log look like chain heads but carry no tag this key made (forged, damaged, or written under another key); they were ignored\n", rep.RejectedAnchors)
+		fmt.Fprintf(w, "  warning:        %d lines in trek.log look like chain heads but carry no tag this key made (forged, damaged, written under another key, or before chain heads had tags); they were ignored\n", rep.RejectedAnchors)
 	}
 }
 
