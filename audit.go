@@ -26,7 +26,8 @@ import (
 )
 
 // The errors the library returns wrap one of these (or ErrUnknownAction,
-// ErrMissingDetail, ErrChainKey, ErrVerify, each beside what it is about),
+// ErrMissingDetail, ErrBadAction, ErrBadTrustProxy, ErrBadQuery,
+// ErrChainKey, ErrVerify, each beside what it is about),
 // so callers can tell them apart with errors.Is. Two exceptions: a Record
 // that waited for room in a full queue until its context ended wraps the
 // context's error, and Close returns what closing the files returned.
@@ -553,6 +554,11 @@ func (a *Auditor) prepare(ctx context.Context, e *Event) (*pending, error) {
 	if ip != "" {
 		addr, err := netip.ParseAddr(ip)
 		if err != nil {
+			if _, perr := netip.ParseAddrPort(ip); perr == nil {
+				// r.RemoteAddr passed as it is: say so.
+				return nil, fmt.Errorf("%w: %s: %s %q is an address with a port; give the address alone",
+					ErrInvalidEvent, e.Action, from, ip)
+			}
 			return nil, fmt.Errorf("%w: %s: %s %q is not an IP address", ErrInvalidEvent, e.Action, from, cutString(ip, 64))
 		}
 		ip = addr.Unmap().WithZone("").String()

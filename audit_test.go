@@ -516,6 +516,11 @@ func TestEventIP(t *testing.T) {
 			assert.Empty(t, readLog(t, cfg.LogPath))
 		})
 	}
+	t.Run("an address with a port is named as such", func(t *testing.T) {
+		err := a.Record(WithClientIP(t.Context(), "203.0.113.9:51234"), Event{Action: UserLogin})
+		require.ErrorIs(t, err, ErrInvalidEvent)
+		assert.Contains(t, err.Error(), "with a port")
+	})
 	t.Run("a long invalid IP is cut short in the error", func(t *testing.T) {
 		err := a.Record(WithClientIP(t.Context(), strings.Repeat("x", 1<<20)), Event{Action: UserLogin})
 		require.ErrorIs(t, err, ErrInvalidEvent)
