@@ -27,10 +27,10 @@ import (
 
 // The errors the library returns wrap one of these (or ErrUnknownAction,
 // ErrMissingDetail, ErrBadAction, ErrBadTrustProxy, ErrBadQuery,
-// ErrChainKey, ErrVerify, each beside what it is about),
-// so callers can tell them apart with errors.Is. Two exceptions: a Record
-// that waited for room in a full queue until its context ended wraps the
-// context's error, and Close returns what closing the files returned.
+// ErrChainKey, ErrVerify, each beside what it is about), so callers can
+// tell them apart with errors.Is. Two exceptions: a Record that waited for
+// room in a full queue until its context ended wraps the context's error,
+// and Close returns what closing the files returned.
 var (
 	// ErrClosed: Record after Close. The event was not written.
 	ErrClosed = errors.New("audit: auditor is closed")
