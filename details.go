@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -132,15 +133,32 @@ func (r *redactor) encode(details map[string]any) ([]byte, error) {
 // encoding/json's \u003c-style escapes for '<', '>' and '&': details are
 // stored as text, not embedded in HTML, and a \u escape left in the text
 // then always means something the redaction must look at (mayHoldSecret).
+// Its encoders are pooled, so that it allocates what json.Marshal does.
 func marshalText(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	t := textEncoders.Get().(*textEncoder)
+	t.buf.Reset()
+	if err := t.enc.Encode(v); err != nil {
+		textEncoders.Put(t)
 		return nil, err
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	out := bytes.Clone(bytes.TrimSuffix(t.buf.Bytes(), []byte("\n")))
+	if t.buf.Cap() <= 2*maxDetailsLen { // not one huge event's buffer
+		textEncoders.Put(t)
+	}
+	return out, nil
 }
+
+type textEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var textEncoders = sync.Pool{New: func() any {
+	t := &textEncoder{}
+	t.enc = json.NewEncoder(&t.buf)
+	t.enc.SetEscapeHTML(false)
+	return t
+}}
 
 // scrub replaces, in place, every value under a secret key.
 func (r *redactor) scrub(v any) {
