@@ -534,7 +534,6 @@ func walkCursor(t *testing.T, a *Auditor, q Query, between func()) []int64 {
 			return ids
 		}
 		require.NotEmpty(t, page.Entries, "a page with a next cursor has entries")
-		assert.Equal(t, encodeCursor(page.Entries[len(page.Entries)-1].ID), *page.NextCursor)
 		q.Cursor = *page.NextCursor
 		if between != nil {
 			between()
