@@ -129,10 +129,11 @@ func timeGranularity(mt time.Time) time.Duration {
 // on Linux 6.13 and later a file whose times have been read gets a
 // fine-grained time on its next write, which dirties its inode after
 // every batch, and each fsync of the database would wait for that inode's
-// write too (measured: a quarter slower per event at synchronous=FULL). A change made just after a look may leave the folder's
-// time as it was where timestamps are coarse (older kernels, FAT), so the
-// folder is trusted only once its time is older than their granularity was
-// when it was looked at.
+// write too (measured: a quarter slower per event at synchronous=FULL). A
+// change made just after a look may leave the folder's time as it was
+// where timestamps are coarse (older kernels, FAT), so the folder is
+// trusted only once its time is older than their granularity was when it
+// was looked at.
 func (l *fileLog) reopenIfMoved() {
 	if l.seen == nil {
 		return
@@ -191,6 +192,10 @@ func appendInfoLine(b []byte, p *pending, loc *time.Location) []byte {
 // rows cut off the end of the table.
 const anchorTag = " AUDIT-CHAIN head "
 
+// anchorTagAt is where anchorTag stands in an anchor line: right after
+// "[INFO] " and the time.
+const anchorTagAt = len("[INFO] ") + len(logTimeLayout)
+
 // appendAnchorLine appends the chain head after a committed batch, with the
 // tag that makes it the library's (see anchorSigner):
 //
@@ -217,8 +222,8 @@ func appendAnchorLine(b []byte, last *pending, loc *time.Location, s *anchorSign
 // (it quotes a message beginning with "AUDIT"): only the library, or the
 // host writing raw through LogWriter, writes such a line.
 func isAnchorShaped(line []byte) bool {
-	const at = len("[INFO] ") + len(logTimeLayout)
-	return len(line) >= at && bytes.HasPrefix(line, []byte("[INFO] ")) && bytes.HasPrefix(line[at:], []byte(anchorTag))
+	return len(line) >= anchorTagAt && bytes.HasPrefix(line, []byte("[INFO] ")) &&
+		bytes.HasPrefix(line[anchorTagAt:], []byte(anchorTag))
 }
 
 // parseAnchorLine reads a chain-head line as appendAnchorLine writes it,
@@ -228,8 +233,7 @@ func parseAnchorLine(line []byte) (id, seq int64, macHex, tagHex []byte, ok bool
 	if !isAnchorShaped(line) {
 		return 0, 0, nil, nil, false
 	}
-	const at = len("[INFO] ") + len(logTimeLayout)
-	fields := bytes.Split(line[at+len(anchorTag):], []byte(" "))
+	fields := bytes.Split(line[anchorTagAt+len(anchorTag):], []byte(" "))
 	if len(fields) != 4 {
 		return 0, 0, nil, nil, false
 	}

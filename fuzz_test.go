@@ -400,7 +400,7 @@ func FuzzAnchorLine(f *testing.F) {
 		}
 		require.Positive(t, id)
 		require.Positive(t, seq)
-		const at = len("[INFO] ") + len(logTimeLayout)
+		const at = anchorTagAt
 		want := line[:at] + anchorTag + "id=" + strconv.FormatInt(id, 10) + " seq=" + strconv.FormatInt(seq, 10) +
 			" mac=" + string(macHex) + " tag=" + string(tagHex)
 		require.Equal(t, want, line, "a line read as an anchor must be one the writer could have written")

@@ -170,7 +170,7 @@ type anchor struct {
 type anchors struct {
 	bySeq    map[int64][]anchor
 	n        int   // anchors read
-	rejected int   // lines shaped like anchors, with a tag the key did not make
+	rejected int   // lines that begin like anchors but are not one the key made
 	maxSeq   int64 // the furthest chain position recorded
 	maxID    int64 // the row that held it
 }
