@@ -46,13 +46,14 @@ const recBenchCallers = 64
 
 // recBenchWarmup is how many events every benchmark writes, the same way
 // it then measures, before its timer starts: two of the store's checkpoint
-// cycles. A new WAL file grows with each commit until the first checkpoint
-// lets SQLite start again at its beginning, and while it grows each fsync
-// also writes the file's new blocks and size (its inode) to disk.
-// A server pays that once after it opens the database; measured from a new
-// file it would dominate a benchmark of a few thousand events, at a
-// different share for each (the baselines checkpoint every 1,000 pages,
-// the store every ckptEvery events).
+// cycles counted in events, and for lone events, which a writer that never
+// pauses starts over only at the 8,000-page backstop, four of those. A new
+// WAL file grows with each commit until the first checkpoint lets SQLite
+// start again at its beginning, and while it grows each fsync also writes
+// the file's new blocks and size (its inode) to disk. A server pays that
+// once after it opens the database; measured from a new file it would
+// dominate a benchmark of a few thousand events, at a different share for
+// each (the baselines checkpoint every 1,000 pages).
 const recBenchWarmup = 2 * ckptEvery
 
 // recBenchRow is one event of the workload with the columns the store makes of

@@ -1,11 +1,13 @@
 package audit
 
 import (
+	"context"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -676,4 +678,73 @@ func TestLoneEventsRaceTREKsOwnInserts(t *testing.T) {
 	assert.EqualValues(t, n, rep.Checked)
 	assert.Equal(t, trekRows, rep.Unchained)
 	assert.EqualValues(t, n, rep.HeadSeq)
+}
+
+// walFrameSize is what one page takes in the WAL: the page and its frame
+// header.
+const walFrameSize = 4096 + 24
+
+// walSize is the size of the database's WAL file.
+func walSize(t *testing.T, dbPath string) int64 {
+	t.Helper()
+	fi, err := os.Stat(dbPath + "-wal")
+	require.NoError(t, err)
+	return fi.Size()
+}
+
+// Most instances record an event now and then, each committed alone. The
+// WAL must then stay near SQLite's default size: the checkpointer copies it
+// into the database file every ckptCommits commits, and with the writer
+// idle meanwhile, the next commit starts it over. (Counted by events alone,
+// 1,000 lone events wrote 8,400 pages, 34 MB, before the first checkpoint.)
+func TestCheckpointerKeepsTheWALSmallForEventsOneAtATime(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Synchronous = "NORMAL"
+	a := openAuditor(t, cfg)
+	s := a.store.(*sqliteStore)
+	ran := make(chan struct{}, 1)
+	s.ckptRan = func() { ran <- struct{}{} }
+	cat := Catalogue()
+	const events = 1000
+	checkpoints := 0
+	for i := range events {
+		e := validEvent(cat[i%len(cat)])
+		e.IP = "203.0.113.9"
+		require.NoError(t, a.Record(context.Background(), e))
+		if s.commitsSinceCkpt == 0 {
+			// The checkpointer was kicked: let it finish, as the pause
+			// before an instance's next event does.
+			<-ran
+			checkpoints++
+		}
+	}
+	assert.GreaterOrEqual(t, checkpoints, 5, "checkpoints while %d lone events came", events)
+	assert.Less(t, walSize(t, cfg.DBPath), int64(2000*walFrameSize), "the WAL near SQLite's default of 1,000 pages")
+}
+
+// Should the checkpointer fall behind (here it is held after its first
+// checkpoint, so every later kick is dropped), the writer's own backstop
+// checkpoint starts the WAL over at 8,000 pages: the file must stay
+// within that rather than grow to the 16,000 pages it used to.
+func TestBackstopBoundsTheWALWhenTheCheckpointerFallsBehind(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Synchronous = "NORMAL"
+	a := openAuditor(t, cfg)
+	s := a.store.(*sqliteStore)
+	release := make(chan struct{})
+	s.ckptRan = func() { <-release }
+	t.Cleanup(func() { close(release) }) // before Close, which waits for the checkpointer
+	cat := Catalogue()
+	var largest int64
+	for i := range 2500 {
+		require.NoError(t, a.Record(context.Background(), validEvent(cat[i%len(cat)])))
+		if i%50 == 49 {
+			largest = max(largest, walSize(t, cfg.DBPath))
+		}
+	}
+	var backstop int64
+	require.NoError(t, s.conn.QueryRowContext(context.Background(), "PRAGMA wal_autocheckpoint").Scan(&backstop))
+	assert.Equal(t, int64(8000), backstop)
+	assert.Greater(t, largest, int64(7000*walFrameSize), "the events took the WAL near the backstop")
+	assert.LessOrEqual(t, largest, (backstop+64)*walFrameSize, "the WAL stays within the backstop and one commit")
 }
