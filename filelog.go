@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -28,8 +29,15 @@ const maxLogWrite = 1 << 20
 // and its rotation, shared by the audit lines and the host's own lines.
 type fileLog struct {
 	lj       *lumberjack.Logger
-	readOnly bool   // Config.ReadOnly: every write fails
-	buf      []byte // used only by whichever caller holds the writer's place
+	readOnly bool // Config.ReadOnly: every write fails
+	// mu orders the writes to lj. midLine is whether the last one, the
+	// host's through LogWriter, ended within a line: the library's next
+	// write then begins with a newline, so that its lines, anchors
+	// included, start where a reader looks for them, not at the end of the
+	// host's.
+	mu      sync.Mutex
+	midLine bool
+	buf     []byte // used only by whichever caller holds the writer's place
 	// anchors tags the chain-head line written after each batch; owned by
 	// the writer too. Nil: no chain-head lines.
 	anchors *anchorSigner
@@ -61,7 +69,28 @@ func (l *fileLog) Write(p []byte) (int, error) {
 	if l.readOnly {
 		return 0, fmt.Errorf("%w: not writing to %s", ErrReadOnly, l.lj.Filename)
 	}
-	return l.lj.Write(p)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, err := l.lj.Write(p)
+	if n > 0 {
+		l.midLine = p[n-1] != '\n'
+	}
+	return n, err
+}
+
+// writeLines writes whole lines of the library's own, after a newline if a
+// host's write left a line unfinished.
+func (l *fileLog) writeLines(b []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.midLine {
+		if _, err := l.lj.Write([]byte{'\n'}); err != nil {
+			return err
+		}
+		l.midLine = false
+	}
+	_, err := l.lj.Write(b)
+	return err
 }
 
 func (l *fileLog) Close() error { return l.lj.Close() }
@@ -79,7 +108,7 @@ func (l *fileLog) writeEvents(batch []*pending, loc *time.Location, debug bool) 
 			buf = appendDebugLine(buf, p, loc)
 		}
 		if len(buf) > maxLogWrite && start > 0 {
-			if _, werr := l.lj.Write(buf[:start]); werr != nil && err == nil {
+			if werr := l.writeLines(buf[:start]); werr != nil && err == nil {
 				err = werr
 			}
 			buf = append(buf[:0], buf[start:]...)
@@ -89,7 +118,7 @@ func (l *fileLog) writeEvents(batch []*pending, loc *time.Location, debug bool) 
 		buf = appendAnchorLine(buf, batch[n-1], loc, l.anchors)
 	}
 	if len(buf) > 0 {
-		if _, werr := l.lj.Write(buf); werr != nil && err == nil {
+		if werr := l.writeLines(buf); werr != nil && err == nil {
 			err = werr
 		}
 	}
@@ -384,5 +413,6 @@ func utf16Pair(r rune) (rune, rune) {
 
 // LogWriter returns trek.log's writer, so the host's other log lines share
 // the one rotated file instead of a second writer fighting over rotation.
-// Each Write should be whole lines.
+// Each Write should be whole lines; should one end within a line, the
+// library ends that line before it writes its own.
 func (a *Auditor) LogWriter() io.Writer { return a.log }

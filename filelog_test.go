@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -256,4 +257,24 @@ func TestTrekLogMovedAwayIsReopened(t *testing.T) {
 			})
 		}
 	}
+}
+
+// A host's write through LogWriter that ends within a line must not
+// swallow the library's next line: the event's line would read as the end
+// of the host's, and whatever looks for lines that begin with "[INFO]"
+// (a log shipper, an operator's grep) would miss it.
+func TestHostsUnfinishedLineDoesNotSwallowTheNext(t *testing.T) {
+	a := openAuditor(t, testConfig(t))
+	_, err := a.LogWriter().Write([]byte("[INFO] 2026-04-20T10:11:53 host: upload of "))
+	require.NoError(t, err)
+	require.NoError(t, a.Record(context.Background(), Event{Action: UserLogin, Actor: Actor{UserID: 1, Email: "u1@example.com"}}))
+	_, err = a.LogWriter().Write([]byte("[INFO] 2026-04-20T10:11:54 host: done\n"))
+	require.NoError(t, err)
+
+	lines := logLines(t, a.log.lj.Filename)
+	require.Len(t, lines, 4)
+	assert.Equal(t, "[INFO] 2026-04-20T10:11:53 host: upload of ", lines[0], "the host's line, ended")
+	assert.Regexp(t, `^\[INFO\] \S+ u1@example\.com logged in ip=-$`, lines[1])
+	assert.Regexp(t, chainAnchorLine, lines[2])
+	assert.Equal(t, "[INFO] 2026-04-20T10:11:54 host: done", lines[3], "a whole line after the library's needs nothing")
 }
