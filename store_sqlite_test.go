@@ -704,6 +704,8 @@ func TestCheckpointerKeepsTheWALSmallForEventsOneAtATime(t *testing.T) {
 	s := a.store.(*sqliteStore)
 	ran := make(chan struct{}, 1)
 	s.ckptRan = func() { ran <- struct{}{} }
+	step := time.Second // between events, as far as the store can tell
+	s.now = fakeClock(&step)
 	cat := Catalogue()
 	const events = 1000
 	checkpoints := 0
@@ -720,6 +722,36 @@ func TestCheckpointerKeepsTheWALSmallForEventsOneAtATime(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, checkpoints, 5, "checkpoints while %d lone events came", events)
 	assert.Less(t, walSize(t, cfg.DBPath), int64(2000*walFrameSize), "the WAL near SQLite's default of 1,000 pages")
+}
+
+// fakeClock stands in for time.Now: each reading is *step after the last.
+func fakeClock(step *time.Duration) func() time.Time {
+	t := time.Date(2026, 4, 20, 10, 11, 53, 0, time.UTC)
+	return func() time.Time {
+		t = t.Add(*step)
+		return t
+	}
+}
+
+// Events back to back leave the checkpointer nothing it can finish (the
+// writer adds to the WAL while it copies), so commits alone do not kick it
+// then: only events, every ckptEvery.
+func TestCheckpointerWaitsForAPauseToCountCommits(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Synchronous = "NORMAL"
+	a := openAuditor(t, cfg)
+	s := a.store.(*sqliteStore)
+	step := ckptPause / 10
+	s.now = fakeClock(&step)
+	cat := Catalogue()
+	for i := range 3 * ckptCommits {
+		require.NoError(t, a.Record(context.Background(), validEvent(cat[i%len(cat)])))
+	}
+	assert.Equal(t, 3*ckptCommits, s.commitsSinceCkpt, "no kick for commits without a pause")
+
+	step = ckptPause
+	require.NoError(t, a.Record(context.Background(), validEvent(cat[0])))
+	assert.Equal(t, 0, s.commitsSinceCkpt, "kicked at the first commit after a pause")
 }
 
 // Should the checkpointer fall behind (here it is held after its first
