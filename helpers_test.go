@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -242,4 +243,16 @@ func fmtInfoLine(logTime, who, label, subject, ip string) string {
 		return fmt.Sprintf("[INFO] %s %s %s ip=%s", logTime, who, label, ip)
 	}
 	return fmt.Sprintf("[INFO] %s %s %s %q ip=%s", logTime, who, label, subject, ip)
+}
+
+// decodeExactly decodes valid JSON with its numbers as written, so that
+// two texts compare equal when they mean the same: a number too large for
+// a float64 (1E700) is still valid JSON, which testify's JSONEq refuses.
+func decodeExactly(t testing.TB, s string) any {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var v any
+	require.NoError(t, dec.Decode(&v), "decoding %q", s)
+	return v
 }
