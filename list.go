@@ -311,8 +311,7 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	}
 
 	var hasUsers bool
-	if err := db.QueryRowContext(ctx,
-		`SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users')`).Scan(&hasUsers); err != nil {
+	if err := db.QueryRowContext(ctx, usersTableQuery).Scan(&hasUsers); err != nil {
 		return page, fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	cols := `a.id, CAST(a.created_at AS TEXT), a.user_id, a.actor_username, a.actor_email, a.action, a.resource, a.details, a.ip`

@@ -27,17 +27,20 @@ var insertChunks = [...]int{64, 16, 4, 1}
 
 // sqliteStore keeps events in TREK's audit_log table.
 type sqliteStore struct {
-	db       *sql.DB
-	ownDB    bool // opened from DBPath, so ours to close
-	dsnPath  string
-	busy     time.Duration
-	sync     string
-	conn     *sql.Conn // the one writer connection; nil until first use or after a fault
-	stmts    map[int]*sql.Stmt
-	hasUsers bool
-	actions  actionSet // for the list's category filter
-	chain    *chainer  // nil only in benchmarks measuring what the chain costs
-	hostFK   bool      // foreign_keys as the writer connection came
+	db      *sql.DB
+	ownDB   bool // opened from DBPath, so ours to close
+	dsnPath string
+	busy    time.Duration
+	sync    string
+	conn    *sql.Conn // the one writer connection; nil until first use or after a fault
+	stmts   map[int]*sql.Stmt
+	// hasUsers is whether TREK's users table exists, as Open found it or
+	// lookForUsers since; usersCheck counts the commits since it looked.
+	hasUsers   bool
+	usersCheck int
+	actions    actionSet // for the list's category filter
+	chain      *chainer  // nil only in benchmarks measuring what the chain costs
+	hostFK     bool      // foreign_keys as the writer connection came
 
 	named map[string]*sql.Stmt // the other statements of a batch, prepared once
 	args  []any                // insert's argument list, reused
@@ -99,8 +102,7 @@ func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error)
 			return nil, err
 		}
 	}
-	if err := s.conn.QueryRowContext(ctx,
-		`SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users')`).Scan(&s.hasUsers); err != nil {
+	if err := s.conn.QueryRowContext(ctx, usersTableQuery).Scan(&s.hasUsers); err != nil {
 		s.close()
 		return nil, fmt.Errorf("%w: %w", ErrStore, err)
 	}
@@ -529,6 +531,9 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending, more func() 
 // kicks the checkpointer when one is due (see ckptEvery). A kick the
 // checkpointer is too busy to take is tried again at the next commit.
 func (s *sqliteStore) committed(n int) {
+	if !s.hasUsers {
+		s.lookForUsers()
+	}
 	if s.ckptKick == nil {
 		return
 	}
@@ -541,6 +546,30 @@ func (s *sqliteStore) committed(n int) {
 			s.sinceCkpt, s.commitsSinceCkpt = 0, 0
 		default:
 		}
+	}
+}
+
+// usersTableQuery tells whether TREK's users table exists.
+const usersTableQuery = `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users')`
+
+// usersRecheck is how many commits apart a store without TREK's users
+// table looks for it again.
+const usersRecheck = 100
+
+// lookForUsers notices a users table created after Open: a TREK server
+// that opens the library before its own first migration would otherwise
+// record, until its next restart, events whose actors take no names from
+// users and whose user_id is kept for accounts that no longer exist. It
+// looks every usersRecheck commits, a statement a hundred commits apart
+// for the library's own database, which never has the table.
+func (s *sqliteStore) lookForUsers() {
+	if s.usersCheck++; s.usersCheck < usersRecheck {
+		return
+	}
+	s.usersCheck = 0
+	var has bool
+	if err := s.conn.QueryRowContext(context.Background(), usersTableQuery).Scan(&has); err == nil {
+		s.hasUsers = has
 	}
 }
 

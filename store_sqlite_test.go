@@ -780,3 +780,36 @@ func TestBackstopBoundsTheWALWhenTheCheckpointerFallsBehind(t *testing.T) {
 	assert.Greater(t, largest, int64(7000*walFrameSize), "the events took the WAL near the backstop")
 	assert.LessOrEqual(t, largest, (backstop+64)*walFrameSize, "the WAL stays within the backstop and one commit")
 }
+
+// A TREK server may open the library before its own first migration
+// creates users. The store must notice the table within usersRecheck
+// commits: from then on an actor named by id takes its names from users,
+// and an id with no user row is stored as NULL, as TREK's foreign key
+// would have it.
+func TestUsersTableCreatedAfterOpenIsNoticed(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	require.NoError(t, a.Record(ctx, Event{Action: UserLogin, Actor: Actor{UserID: 7}}))
+	db := openPlainDB(t, cfg.DBPath)
+	_, err := db.Exec(`CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT, email TEXT);
+		INSERT INTO users VALUES (7, 'alice', 'alice@example.com')`)
+	require.NoError(t, err)
+
+	for range usersRecheck {
+		require.NoError(t, a.Record(ctx, Event{Action: UserLogin, Actor: Actor{UserID: 99}}))
+	}
+	require.NoError(t, a.Record(ctx, Event{Action: UserLogin, Actor: Actor{UserID: 7}}))
+	require.NoError(t, a.Record(ctx, Event{Action: UserLogin, Actor: Actor{UserID: 99}}))
+
+	rows := readRows(t, db)
+	require.Len(t, rows, usersRecheck+3)
+	first, alice, gone := rows[0], rows[len(rows)-2], rows[len(rows)-1]
+	assert.Equal(t, sql.NullInt64{Int64: 7, Valid: true}, first.UserID, "before users existed, the id as given")
+	assert.Equal(t, sql.NullInt64{Int64: 7, Valid: true}, alice.UserID)
+	assert.Equal(t, "alice", alice.ActorUsername.String, "names from users")
+	assert.Equal(t, "alice@example.com", alice.ActorEmail.String)
+	assert.False(t, gone.UserID.Valid, "no user row 99: NULL, as ON DELETE SET NULL leaves it")
+	lines := eventLines(logLines(t, cfg.LogPath))
+	assert.Contains(t, lines[len(lines)-2], " alice@example.com logged in ", "the log line names the user")
+}
