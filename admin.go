@@ -3,6 +3,7 @@ package audit
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,13 +22,15 @@ import (
 func (a *Auditor) AdminHandler(authorize func(*http.Request) bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		// authorize first: a caller it refuses learns nothing, not even
+		// which methods the list answers.
+		if authorize == nil || !authorize(r) {
+			writeJSON(w, http.StatusForbidden, apiError{Error: "forbidden"})
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "method not allowed"})
-			return
-		}
-		if authorize == nil || !authorize(r) {
-			writeJSON(w, http.StatusForbidden, apiError{Error: "forbidden"})
 			return
 		}
 		q, perr := parseListQuery(r)
@@ -78,13 +81,11 @@ func parseListQuery(r *http.Request) (Query, *apiError) {
 	v := r.URL.Query()
 	var q Query
 	// As TREK's server reads it (parseInt(limit) || 100): not a number and
-	// 0 give the default; List clamps the rest to 1..500.
-	if n, err := strconv.Atoi(v.Get("limit")); err == nil {
-		q.Limit = n
-	}
-	if n, err := strconv.Atoi(v.Get("offset")); err == nil && n > 0 {
-		q.Offset = n
-	}
+	// 0 give the default; List clamps the rest to 1..500. A number too
+	// large for an int is still a number: clamped, not the default, so
+	// that an offset past the end is an empty page rather than the first.
+	q.Limit = atoiClamped(v.Get("limit"), 0)
+	q.Offset = max(atoiClamped(v.Get("offset"), 0), 0)
 	q.Cursor = v.Get("cursor")
 	q.Action = v.Get("action")
 	q.IP = v.Get("ip")
@@ -106,8 +107,27 @@ func parseListQuery(r *http.Request) (Query, *apiError) {
 			if err != nil {
 				return q, &apiError{Error: p.name + " must be an RFC 3339 time, e.g. 2026-04-20T08:00:00Z", Parameter: p.name}
 			}
+			// The zero time would read as no bound at all (see Query).
+			if t.IsZero() || !inTimeRange(t) {
+				return q, &apiError{Error: p.name + " must be a time after 0001-01-01T00:00:00Z and before the year 10000", Parameter: p.name}
+			}
 			*p.dst = t
 		}
 	}
 	return q, nil
+}
+
+// atoiClamped reads a decimal integer, saturating at the int range when
+// it is too large either way; text that is not one gives def.
+func atoiClamped(s string, def int) int {
+	n, err := strconv.Atoi(s)
+	switch {
+	case err == nil:
+		return n
+	case errors.Is(err, strconv.ErrRange) && strings.HasPrefix(s, "-"):
+		return math.MinInt
+	case errors.Is(err, strconv.ErrRange):
+		return math.MaxInt
+	}
+	return def
 }

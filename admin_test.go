@@ -145,6 +145,8 @@ func TestAdminHandlerLimitAndOffset(t *testing.T) {
 		{"above 500 is clamped to 500", "9999", 500},
 		{"10 is kept", "10", 10},
 		{"number with garbage is the default", "10abc", 100},
+		{"too large for an int is clamped to 500", "99999999999999999999", 500},
+		{"too small for an int is clamped to 1", "-99999999999999999999", 1},
 	}
 	for _, c := range limits {
 		t.Run("limit "+c.name, func(t *testing.T) {
@@ -171,6 +173,8 @@ func TestAdminHandlerLimitAndOffset(t *testing.T) {
 		// Clamped where Offset+Limit+1 cannot wrap around to a negative
 		// (unbounded) LIMIT, and a JavaScript number still holds it.
 		{"the largest int is clamped to 2^53", "9223372036854775807", 1 << 53, 0},
+		{"too large for an int is clamped too, not read as 0", "99999999999999999999", 1 << 53, 0},
+		{"too small for an int is 0", "-99999999999999999999", 0, newest},
 	}
 	for _, c := range offsets {
 		t.Run("offset "+c.name, func(t *testing.T) {
@@ -297,6 +301,11 @@ func TestAdminHandlerBadParameters(t *testing.T) {
 		{"since equal to until", "since=2026-04-05T00:00:00Z&until=2026-04-05T00:00:00Z", "since"},
 		{"since after until", "since=2026-04-06T00:00:00Z&until=2026-04-05T00:00:00Z", "since"},
 		{"bad filter beside good ones", "limit=5&action=user.login&user_id=x", "user_id"},
+		// 10000-01-01 in UTC would compare, as text, before every row;
+		// the zero time would read as no bound at all.
+		{"since past the year 9999 in UTC", "since=9999-12-31T23:59:59-23:59", "since"},
+		{"until the zero time", "until=0001-01-01T00:00:00Z", "until"},
+		{"until before the year 1 in UTC", "until=0001-01-01T00:00:00%2B01:00", "until"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -342,6 +351,10 @@ func TestAdminHandlerAccess(t *testing.T) {
 		{"GET with a wrong token", http.MethodGet, "/admin", "guess", http.StatusForbidden, "", "error"},
 		{"HEAD without token", http.MethodHead, "/admin", "", http.StatusForbidden, "", ""},
 		{"GET with a nil authorize", http.MethodGet, "/nil", "admin-token", http.StatusForbidden, "", "error"},
+		// authorize comes first: a refused caller does not learn which
+		// methods the list answers.
+		{"POST without token", http.MethodPost, "/admin", "", http.StatusForbidden, "", "error"},
+		{"OPTIONS without token", http.MethodOptions, "/admin", "", http.StatusForbidden, "", "error"},
 		{"POST", http.MethodPost, "/admin", "admin-token", http.StatusMethodNotAllowed, "GET, HEAD", "error"},
 		{"PUT", http.MethodPut, "/admin", "admin-token", http.StatusMethodNotAllowed, "GET, HEAD", "error"},
 		{"DELETE", http.MethodDelete, "/admin", "admin-token", http.StatusMethodNotAllowed, "GET, HEAD", "error"},

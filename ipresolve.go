@@ -120,7 +120,8 @@ type TrustProxy struct {
 // A range of length 0 (0.0.0.0/0, ::/0, netmask 0.0.0.0, all of which
 // proxy-addr rejects too, and ::ffff:0:0/96, which here means the same as
 // 0.0.0.0/0) is rejected: it would trust every address, so any client could
-// forge its recorded address.
+// forge its recorded address. So is an IPv6 range that holds all of
+// ::ffff:0:0/96 (::/1, ::ffff:0:0/95), which trusts every IPv4 client.
 // Empty list entries ("10.0.0.1,,10.0.0.2"), IPv6 zones and non-contiguous
 // netmasks are rejected as well. A range with host bits set (10.0.0.1/8) is
 // accepted, as proxy-addr does, and normalised to its network (10.0.0.0/8);
@@ -233,7 +234,13 @@ func parseTrustedRange(s string) (netip.Prefix, error) {
 	if n == 0 {
 		return netip.Prefix{}, errors.New("a zero-length range would trust every address, letting any client choose its recorded IP")
 	}
-	return netip.PrefixFrom(addr, n).Masked(), nil
+	p := netip.PrefixFrom(addr, n).Masked()
+	if p.Addr().Is6() && n <= 96 && p.Contains(netip.AddrFrom16([16]byte{10: 0xff, 11: 0xff})) {
+		// It holds ::ffff:0:0/96, and so, matched as IPv4-mapped
+		// addresses (see trusts), every IPv4 client.
+		return netip.Prefix{}, errors.New("the range holds every IPv4-mapped address (::ffff:0:0/96), so it would trust every IPv4 client, letting any of them choose its recorded IP")
+	}
+	return p, nil
 }
 
 // maskBits returns the prefix length of a contiguous IPv4 netmask.
@@ -378,17 +385,13 @@ func (t TrustProxy) trusts(addr netip.Addr, i int) bool {
 	if len(t.nets) == 0 {
 		return i < t.hops
 	}
-	// As in proxy-addr, an IPv4 address also matches an IPv6 range that
-	// contains its IPv4-mapped form. (Only ranges shorter than /96, such as
-	// ::/1, can: longer IPv4-mapped ranges were stored as IPv4 by
-	// ParseTrustProxy.) The converse, an IPv4-mapped address matching an
-	// IPv4 range, holds because addresses arrive here already unmapped.
-	var mapped netip.Addr
-	if addr.Is4() {
-		mapped = netip.AddrFrom16(addr.As16())
-	}
+	// Addresses arrive unmapped, so an IPv4-mapped address matches IPv4
+	// ranges; an IPv4 address never matches an IPv6 range. (proxy-addr
+	// would match it against one shorter than /96 that holds its mapped
+	// form, such as ::/1: ParseTrustProxy refuses those, and stores longer
+	// IPv4-mapped ranges as IPv4.)
 	for _, p := range t.nets {
-		if p.Contains(addr) || (mapped.IsValid() && p.Addr().Is6() && p.Contains(mapped)) {
+		if p.Contains(addr) {
 			return true
 		}
 	}

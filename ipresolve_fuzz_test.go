@@ -27,7 +27,7 @@ var fuzzSettings = []string{
 	"10.0.0.0/8, ::1",
 	"fd00::/8, 2001:db8::/32",
 	"::ffff:10.0.0.0/104",
-	"::/1",
+	"8000::/1",
 }
 
 // FuzzClientIP checks, for arbitrary RemoteAddr and X-Forwarded-For values

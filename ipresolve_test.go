@@ -133,7 +133,7 @@ func TestClientIPExpressList(t *testing.T) {
 		{name: "mapped untrusted peer is reported as IPv4", trust: "loopback", remote: "[::ffff:192.0.2.10]:80", xff: []string{"203.0.113.9"}, want: "192.0.2.10"},
 		{name: "mapped IPv6 range trusts IPv4", trust: "::ffff:10.0.0.0/104", remote: xffPeer, xff: []string{"203.0.113.9"}, want: "203.0.113.9"},
 		{name: "mapped single address trusts IPv4", trust: "::ffff:10.0.0.1", remote: xffPeer, xff: []string{"203.0.113.9"}, want: "203.0.113.9"},
-		{name: "short IPv6 range covers mapped IPv4", trust: "::/1", remote: xffPeer, xff: []string{"9999::1, 203.0.113.9"}, want: "9999::1"},
+		{name: "short IPv6 range does not cover IPv4", trust: "8000::/1", remote: "[9999::1]:443", xff: []string{"203.0.113.9, 10.0.0.1"}, want: "10.0.0.1"},
 		{name: "IPv4 range does not match IPv4-compatible IPv6", trust: "10.0.0.0/8", remote: "[::a00:1]:80", xff: []string{"203.0.113.9"}, want: "::a00:1"},
 
 		{name: "lines joined in order", trust: "uniquelocal", remote: xffPeer, xff: []string{"203.0.113.9, 10.0.0.4", "10.0.0.3", "10.0.0.2"}, want: "203.0.113.9"},
@@ -365,6 +365,8 @@ func TestParseTrustProxyBad(t *testing.T) {
 		{name: "zero-length IPv6 range", in: "::/0", part: "zero-length"},
 		{name: "zero netmask", in: "10.0.0.0/0.0.0.0", part: "zero-length"},
 		{name: "all IPv4-mapped", in: "::ffff:0:0/96", part: "zero-length"},
+		{name: "IPv6 range holding all IPv4-mapped", in: "::/1", part: "every IPv4-mapped address"},
+		{name: "IPv6 range just wider than IPv4-mapped", in: "::ffff:0:0/95", part: "every IPv4-mapped address"},
 		{name: "IPv6 zone", in: "fe80::1%eth0", part: "zone"},
 		{name: "IPv6 netmask", in: "fd00::/ffff::", part: "netmasks are only allowed for IPv4"},
 		{name: "IPv6 mask on IPv4", in: "10.0.0.0/ffff::", part: "netmask"},

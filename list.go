@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -179,7 +180,19 @@ func buildFilter(q Query, actions actionSet) (filter, actionMatch, error) {
 		f.add("a.user_id = ?", q.UserID)
 	}
 	if q.IP != "" {
-		f.add("a.ip = ?", q.IP)
+		// The library stores addresses in canonical form; TREK's own rows
+		// hold what TREK's server wrote. An address is looked for in its
+		// canonical form and, when typed otherwise (::FFFF:203.0.113.9),
+		// as typed too; other text only as typed.
+		if addr, err := netip.ParseAddr(q.IP); err == nil {
+			if canon := addr.Unmap().WithZone("").String(); canon != q.IP {
+				f.add("a.ip IN (?, ?)", canon, q.IP)
+			} else {
+				f.add("a.ip = ?", q.IP)
+			}
+		} else {
+			f.add("a.ip = ?", q.IP)
+		}
 	}
 	if q.Resource != "" {
 		f.add("a.resource = ?", q.Resource)
@@ -190,10 +203,25 @@ func buildFilter(q Query, actions actionSet) (filter, actionMatch, error) {
 	if !q.Until.IsZero() {
 		f.add("a.created_at < ?", q.Until.UTC().Format(sqliteTimeLayout))
 	}
+	for _, b := range []struct {
+		name string
+		t    time.Time
+	}{{"since", q.Since}, {"until", q.Until}} {
+		if !b.t.IsZero() && !inTimeRange(b.t) {
+			return f, m, fmt.Errorf("%w: %s %s is outside the years 1 to 9999", ErrBadQuery, b.name, b.t.Format(time.RFC3339))
+		}
+	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
 		return f, m, fmt.Errorf("%w: since must be before until", ErrBadQuery)
 	}
 	return f, m, nil
+}
+
+// inTimeRange reports whether t falls in the years 1 to 9999 in UTC, the
+// years created_at's text can hold and compare in order.
+func inTimeRange(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 1 && y <= 9999
 }
 
 // inCategory lists the keys under a catalogue heading, matched in any case.

@@ -750,6 +750,10 @@ var filterCases = []filterCase{
 	{"ip v4", Query{IP: "198.51.100.7"}, "ip=198.51.100.7",
 		[]string{"failed", "tokenIssue", "tokenRefresh", "tokenRefresh2", "tokenRefresh3"}},
 	{"ip v6", Query{IP: "2001:db8::1"}, "ip=2001:db8::1", []string{"oauthCreate", "photo"}},
+	{"ip v6 in capitals", Query{IP: "2001:DB8::1"}, "ip=2001:DB8::1", []string{"oauthCreate", "photo"}},
+	{"ip v6 written out", Query{IP: "2001:db8:0:0:0:0:0:1"}, "ip=2001:db8:0:0:0:0:0:1", []string{"oauthCreate", "photo"}},
+	{"ip v4 as IPv4-mapped", Query{IP: "::ffff:198.51.100.7"}, "ip=::ffff:198.51.100.7",
+		[]string{"failed", "tokenIssue", "tokenRefresh", "tokenRefresh2", "tokenRefresh3"}},
 	{"resource", Query{Resource: "client:7"}, "resource=client:7",
 		[]string{"oauthCreate", "tokenIssue", "tokenRefresh", "tokenRefresh2", "tokenRefresh3"}},
 	{"since is inclusive", Query{Since: mustTime("2026-04-10T16:00:00Z")}, "since=2026-04-10T16:00:00Z",
@@ -813,6 +817,8 @@ func TestListRejectsBadQueries(t *testing.T) {
 		{"negative user", Query{UserID: -1}, "user_id"},
 		{"since equal to until", Query{Since: mustTime("2026-04-05T00:00:00Z"), Until: mustTime("2026-04-05T00:00:00Z")}, "since"},
 		{"since after until", Query{Since: mustTime("2026-04-06T00:00:00Z"), Until: mustTime("2026-04-05T00:00:00Z")}, "until"},
+		{"since past the year 9999 in UTC", Query{Since: mustTime("9999-12-31T23:59:59-23:59")}, "since"},
+		{"until before the year 1 in UTC", Query{Until: mustTime("0001-01-01T00:00:00+01:00")}, "until"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -824,4 +830,22 @@ func TestListRejectsBadQueries(t *testing.T) {
 	page, err := f.a.List(t.Context(), Query{})
 	require.NoError(t, err)
 	assert.Len(t, page.Entries, len(f.ids), "nothing was harmed")
+}
+
+// TREK's own rows hold the address as TREK's server wrote it, which may be
+// IPv4-mapped: looked for in that spelling, the filter finds those rows and
+// the library's, stored canonical, together.
+func TestListIPFilterFindsTREKsSpellingAndTheCanonical(t *testing.T) {
+	cfg := testConfig(t)
+	db := createTrekDB(t, cfg.DBPath, nil)
+	trek := insertTrekRow(t, db, nil, "user.login_failed", nil, nil, "::ffff:203.0.113.9")
+	a := openAuditor(t, cfg)
+	require.NoError(t, a.Record(t.Context(), Event{Action: UserLoginFailed, IP: "::ffff:203.0.113.9"}))
+	require.NoError(t, a.Record(t.Context(), Event{Action: UserLoginFailed, IP: "203.0.113.10"}))
+	page, err := a.List(t.Context(), Query{IP: "::ffff:203.0.113.9"})
+	require.NoError(t, err)
+	require.Len(t, page.Entries, 2)
+	assert.Equal(t, "203.0.113.9", *page.Entries[0].IP, "the library's row, canonical")
+	assert.Equal(t, trek, page.Entries[1].ID, "TREK's row, as TREK wrote it")
+	assert.EqualValues(t, 2, page.Total)
 }
