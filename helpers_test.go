@@ -56,7 +56,7 @@ func openTestDB(t testing.TB, path string) *sql.DB {
 // with the driver's query parameters params, closed when the test ends.
 func openDBFileForTest(t testing.TB, path, params string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?"+params)
+	db, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?"+params)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	require.NoError(t, db.Ping())

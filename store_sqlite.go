@@ -145,7 +145,9 @@ func openDBFile(cfg Config) (*sql.DB, error) {
 		}
 		q.Set("_synchronous", cfg.Synchronous)
 	}
-	db, err := sql.Open("sqlite3", "file:"+escapePath(cfg.DBPath)+"?"+q.Encode())
+	// Cleaned, since in a URI a path that begins with "//" would name a
+	// host (//srv/trek/travel.db: host "srv").
+	db, err := sql.Open("sqlite3", "file:"+escapePath(filepath.Clean(cfg.DBPath))+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("%w: opening %q: %w", ErrStore, cfg.DBPath, err)
 	}

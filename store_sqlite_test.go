@@ -813,3 +813,28 @@ func TestUsersTableCreatedAfterOpenIsNoticed(t *testing.T) {
 	lines := eventLines(logLines(t, cfg.LogPath))
 	assert.Contains(t, lines[len(lines)-2], " alice@example.com logged in ", "the log line names the user")
 }
+
+// The library opens its database through a SQLite URI; paths that a URI
+// would read otherwise must still name the file they name.
+func TestDBPathsAURIWouldMisread(t *testing.T) {
+	for _, name := range []string{"with space.db", "what?.db", "no#fragment.db", "100%.db", "a&b=c;d.db"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, name)
+			a, err := Open(Config{DBPath: path, LogPath: filepath.Join(dir, "trek.log")})
+			require.NoError(t, err)
+			require.NoError(t, a.Record(context.Background(), Event{Action: UserLogin}))
+			require.NoError(t, a.Close())
+			assert.EqualValues(t, 1, countRows(t, openPlainDB(t, path)), "the row is in %s", path)
+		})
+	}
+	t.Run("leading double slash", func(t *testing.T) {
+		dir := t.TempDir()
+		path := "/" + filepath.Join(dir, "travel.db") // "//tmp/...": a URI would take "tmp" for a host
+		a, err := Open(Config{DBPath: path, LogPath: filepath.Join(dir, "trek.log")})
+		require.NoError(t, err)
+		require.NoError(t, a.Record(context.Background(), Event{Action: UserLogin}))
+		require.NoError(t, a.Close())
+		assert.EqualValues(t, 1, countRows(t, openPlainDB(t, filepath.Join(dir, "travel.db"))))
+	})
+}
