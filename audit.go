@@ -70,8 +70,10 @@ type Config struct {
 	// Default "data/travel.db". Ignored when DB is set.
 	DBPath string
 	// DB is the host's own handle on TREK's database, used instead of
-	// DBPath. The library takes one connection of its pool for writing and
-	// never closes the handle.
+	// DBPath. The library takes one connection of its pool for writing,
+	// holds it until Close, and never closes the handle. A pool limited to
+	// one connection (SetMaxOpenConns(1)) is refused: every other query on
+	// it, TREK's and the admin list's, would wait for that one forever.
 	DB *sql.DB
 	// LogPath is the rotated text log; its folder is created if missing.
 	// Default "data/logs/trek.log".
@@ -333,6 +335,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	// SQLite counts the busy timeout in whole milliseconds.
 	if cfg.BusyTimeout < time.Millisecond {
 		return cfg, fmt.Errorf("%w: BusyTimeout must be at least 1ms, got %v", ErrBadConfig, cfg.BusyTimeout)
+	}
+	if cfg.DB != nil && cfg.DB.Stats().MaxOpenConnections == 1 {
+		return cfg, fmt.Errorf("%w: DB allows one open connection (SetMaxOpenConns(1)), which the library would hold for writing "+
+			"while every other query on it waited: allow at least 2", ErrBadConfig)
 	}
 	return cfg, nil
 }

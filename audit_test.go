@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -700,4 +701,29 @@ func TestDefaultsCreateTREKLayout(t *testing.T) {
 	lines := eventLines(logLines(t, filepath.Join(dir, "data", "logs", "trek.log")))
 	require.Len(t, lines, 1)
 	assert.Regexp(t, `^\[INFO\] \S+ a@example.com logged in ip=-$`, lines[0])
+}
+
+// The library holds one connection of a host's pool for writing. A pool of
+// one would leave none for TREK's own queries or the admin list, which
+// would wait for it until Close: Open refuses it. Two are enough.
+func TestHostPoolSize(t *testing.T) {
+	dir := t.TempDir()
+	host := createTrekDB(t, filepath.Join(dir, "travel.db"), map[int64]string{1: "alice"})
+	cfg := Config{DB: host, LogPath: filepath.Join(dir, "trek.log"), ChainKeyFile: filepath.Join(dir, ".audit_key")}
+
+	host.SetMaxOpenConns(1)
+	_, err := Open(cfg)
+	require.ErrorIs(t, err, ErrBadConfig)
+	assert.Contains(t, err.Error(), "SetMaxOpenConns(1)")
+
+	host.SetMaxOpenConns(2)
+	a := openAuditor(t, cfg)
+	require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, Actor: Actor{UserID: 1}}))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // a hang fails, not blocks the run
+	defer cancel()
+	page, err := a.List(ctx, Query{})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, page.Total)
+	_, err = host.ExecContext(ctx, `UPDATE users SET username = 'alicia' WHERE id = 1`)
+	require.NoError(t, err, "TREK's own write")
 }
