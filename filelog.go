@@ -25,19 +25,15 @@ const logTimeLayout = "2006-01-02T15:04:05"
 // writes, never within one, so every line lands whole in one file.
 const maxLogWrite = 1 << 20
 
-// fileLog is trek.log: one lumberjack.Logger, the single owner of the file
-// and its rotation, shared by the audit lines and the host's own lines.
+// fileLog is one Auditor's trek.log: the audit lines, written by its
+// writer, and the host's own lines, through LogWriter. The file and its
+// rotation belong to a sharedLog, one per path in the process.
 type fileLog struct {
-	lj       *lumberjack.Logger
-	readOnly bool // Config.ReadOnly: every write fails
-	// mu orders the writes to lj. midLine is whether the last one, the
-	// host's through LogWriter, ended within a line: the library's next
-	// write then begins with a newline, so that its lines, anchors
-	// included, start where a reader looks for them, not at the end of the
-	// host's.
-	mu      sync.Mutex
-	midLine bool
-	buf     []byte // used only by whichever caller holds the writer's place
+	*sharedLog
+	path     string
+	readOnly bool   // Config.ReadOnly: every write fails
+	closed   bool   // Close was called; guarded by mu
+	buf      []byte // used only by whichever caller holds the writer's place
 	// anchors tags the chain-head line written after each batch; owned by
 	// the writer too. Nil: no chain-head lines.
 	anchors *anchorSigner
@@ -48,6 +44,30 @@ type fileLog struct {
 	dirSettled    bool // seenDir's time was older than its granularity when seen
 }
 
+// sharedLog is the one lumberjack.Logger of a trek.log path, shared by
+// every Auditor of the process that writes there, so that one owner
+// rotates the file. It is kept once its last Auditor closes (the file is
+// closed then) and reused by the next: lumberjack starts a goroutine with
+// a Logger's first file and never ends it, so a Logger an Open made would
+// leave one behind at every Close.
+type sharedLog struct {
+	// mu orders the writes to lj. midLine is whether the last one, a
+	// host's through LogWriter, ended within a line: the library's next
+	// write then begins with a newline, so that its lines, anchors
+	// included, start where a reader looks for them, not at the end of
+	// the host's.
+	mu      sync.Mutex
+	lj      *lumberjack.Logger
+	midLine bool
+	users   int // fileLogs open on it; guarded by sharedLogs.mu
+}
+
+// sharedLogs maps each trek.log path, made absolute, to its sharedLog.
+var sharedLogs = struct {
+	mu sync.Mutex
+	m  map[string]*sharedLog
+}{m: map[string]*sharedLog{}}
+
 // openFileLog prepares trek.log at path; lumberjack opens the file at the
 // first write. A read-only fileLog creates nothing and refuses writes.
 func openFileLog(path string, maxSizeMB, maxBackups int, readOnly bool) (*fileLog, error) {
@@ -57,20 +77,34 @@ func openFileLog(path string, maxSizeMB, maxBackups int, readOnly bool) (*fileLo
 			return nil, fmt.Errorf("%w: creating log folder %q: %w", ErrLogWrite, dir, err)
 		}
 	}
-	return &fileLog{readOnly: readOnly, lj: &lumberjack.Logger{
-		Filename:   path,
-		MaxSize:    maxSizeMB,
-		MaxBackups: maxBackups,
-	}}, nil
+	key, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: log path %q: %w", ErrLogWrite, path, err)
+	}
+	sharedLogs.mu.Lock()
+	defer sharedLogs.mu.Unlock()
+	// A Logger's limits can't change once it runs (lumberjack's goroutine
+	// reads them unlocked): while an Auditor uses the path, the first
+	// Open's apply; once none does, other limits get a Logger of their own.
+	sl := sharedLogs.m[key]
+	if sl == nil || (sl.users == 0 && (sl.lj.MaxSize != maxSizeMB || sl.lj.MaxBackups != maxBackups)) {
+		sl = &sharedLog{lj: &lumberjack.Logger{Filename: path, MaxSize: maxSizeMB, MaxBackups: maxBackups}}
+		sharedLogs.m[key] = sl
+	}
+	sl.users++
+	return &fileLog{sharedLog: sl, path: path, readOnly: readOnly}, nil
 }
 
 // Write appends p to trek.log as it is; it is what LogWriter returns.
 func (l *fileLog) Write(p []byte) (int, error) {
 	if l.readOnly {
-		return 0, fmt.Errorf("%w: not writing to %s", ErrReadOnly, l.lj.Filename)
+		return 0, fmt.Errorf("%w: not writing to %s", ErrReadOnly, l.path)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed {
+		return 0, fmt.Errorf("%w: not writing to %s", ErrClosed, l.path)
+	}
 	n, err := l.lj.Write(p)
 	if n > 0 {
 		l.midLine = p[n-1] != '\n'
@@ -83,6 +117,9 @@ func (l *fileLog) Write(p []byte) (int, error) {
 func (l *fileLog) writeLines(b []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed {
+		return fmt.Errorf("%w: not writing to %s", ErrClosed, l.path)
+	}
 	if l.midLine {
 		if _, err := l.lj.Write([]byte{'\n'}); err != nil {
 			return err
@@ -93,7 +130,23 @@ func (l *fileLog) writeLines(b []byte) error {
 	return err
 }
 
-func (l *fileLog) Close() error { return l.lj.Close() }
+// Close ends this Auditor's writes, through LogWriter too, and closes the
+// file when no other Auditor of the process writes to it.
+func (l *fileLog) Close() error {
+	l.mu.Lock()
+	already := l.closed
+	l.closed = true
+	l.mu.Unlock()
+	if already {
+		return nil
+	}
+	sharedLogs.mu.Lock()
+	defer sharedLogs.mu.Unlock()
+	if l.users--; l.users > 0 {
+		return nil
+	}
+	return l.lj.Close()
+}
 
 // writeEvents writes the lines of a committed batch with as few writes as
 // the size limit allows.
@@ -131,7 +184,7 @@ func (l *fileLog) writeEvents(batch []*pending, loc *time.Location, debug bool) 
 		l.lj.Close()
 		l.seen = nil
 	} else if l.seen == nil {
-		l.seen, _ = os.Stat(l.lj.Filename)
+		l.seen, _ = os.Stat(l.path)
 	}
 	return err
 }
@@ -167,7 +220,7 @@ func (l *fileLog) reopenIfMoved() {
 	if l.seen == nil {
 		return
 	}
-	dir, err := os.Stat(filepath.Dir(l.lj.Filename))
+	dir, err := os.Stat(filepath.Dir(l.path))
 	if err == nil && l.seenDir != nil && os.SameFile(l.seenDir, dir) &&
 		dir.ModTime().Equal(l.seenDir.ModTime()) && l.dirSettled {
 		return
@@ -177,7 +230,7 @@ func (l *fileLog) reopenIfMoved() {
 		mt := dir.ModTime()
 		l.dirSettled = mt.Before(time.Now().Add(-timeGranularity(mt)))
 	}
-	if cur, err := os.Stat(l.lj.Filename); err != nil || !os.SameFile(l.seen, cur) {
+	if cur, err := os.Stat(l.path); err != nil || !os.SameFile(l.seen, cur) {
 		l.lj.Close()
 		l.seen = nil
 	}
@@ -414,5 +467,6 @@ func utf16Pair(r rune) (rune, rune) {
 // LogWriter returns trek.log's writer, so the host's other log lines share
 // the one rotated file instead of a second writer fighting over rotation.
 // Each Write should be whole lines; should one end within a line, the
-// library ends that line before it writes its own.
+// library ends that line before it writes its own. After Close, writes
+// fail with ErrClosed.
 func (a *Auditor) LogWriter() io.Writer { return a.log }

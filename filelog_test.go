@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -271,10 +272,64 @@ func TestHostsUnfinishedLineDoesNotSwallowTheNext(t *testing.T) {
 	_, err = a.LogWriter().Write([]byte("[INFO] 2026-04-20T10:11:54 host: done\n"))
 	require.NoError(t, err)
 
-	lines := logLines(t, a.log.lj.Filename)
+	lines := logLines(t, a.log.path)
 	require.Len(t, lines, 4)
 	assert.Equal(t, "[INFO] 2026-04-20T10:11:53 host: upload of ", lines[0], "the host's line, ended")
 	assert.Regexp(t, `^\[INFO\] \S+ u1@example\.com logged in ip=-$`, lines[1])
 	assert.Regexp(t, chainAnchorLine, lines[2])
 	assert.Equal(t, "[INFO] 2026-04-20T10:11:54 host: done", lines[3], "a whole line after the library's needs nothing")
+}
+
+// lumberjackMills counts the goroutines lumberjack has started to tidy
+// rotated files; it never ends them.
+func lumberjackMills(t *testing.T) int {
+	t.Helper()
+	var b bytes.Buffer
+	require.NoError(t, pprof.Lookup("goroutine").WriteTo(&b, 2))
+	return strings.Count(b.String(), ".(*Logger).millRun(")
+}
+
+// A host that opens and closes the library again and again (a reload, a
+// command run in a loop) must not leave a goroutine behind each time: the
+// process keeps one lumberjack.Logger per trek.log path.
+func TestOpenAndCloseLeaveNoGoroutineBehind(t *testing.T) {
+	cfg := testConfig(t)
+	before := lumberjackMills(t)
+	for range 10 {
+		a, err := Open(cfg)
+		require.NoError(t, err)
+		require.NoError(t, a.Record(context.Background(), Event{Action: UserLogin}))
+		require.NoError(t, a.Close())
+	}
+	assert.LessOrEqual(t, lumberjackMills(t), before+1, "one for the path, however many Opens")
+	assert.Len(t, eventLines(logLines(t, cfg.LogPath)), 10)
+}
+
+// Two Auditors of one process on the same trek.log share its one owner:
+// their lines all land, whole, in the same file.
+func TestTwoAuditorsShareOneTrekLog(t *testing.T) {
+	cfg := testConfig(t)
+	other := cfg
+	other.DBPath = filepath.Join(filepath.Dir(cfg.DBPath), "other.db")
+	a, b := openAuditor(t, cfg), openAuditor(t, other)
+	require.Same(t, a.log.sharedLog, b.log.sharedLog)
+	require.NoError(t, a.Record(context.Background(), Event{Action: UserLogin}))
+	require.NoError(t, b.Record(context.Background(), Event{Action: UserLoginFailed}))
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Record(context.Background(), Event{Action: UserLogin}), "the file stays open for b")
+	assert.Len(t, eventLines(logLines(t, cfg.LogPath)), 3)
+}
+
+// After Close, the host's writes through LogWriter fail rather than reopen
+// trek.log behind the library's back.
+func TestLogWriterAfterClose(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	require.NoError(t, a.Record(context.Background(), Event{Action: UserLogin}))
+	w := a.LogWriter()
+	require.NoError(t, a.Close())
+	before := readLog(t, cfg.LogPath)
+	_, err := w.Write([]byte("[INFO] 2026-04-20T10:11:53 server stopped\n"))
+	require.ErrorIs(t, err, ErrClosed)
+	assert.Equal(t, before, readLog(t, cfg.LogPath))
 }
