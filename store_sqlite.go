@@ -83,7 +83,7 @@ func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error)
 	ctx := context.Background()
 	if err := s.connect(ctx); err != nil {
 		s.close()
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	if cfg.ReadOnly {
 		if err := checkSchema(ctx, s.conn); err != nil {
@@ -188,7 +188,13 @@ func escapePath(p string) string {
 func (s *sqliteStore) connect(ctx context.Context) error {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrStore, describe("opening the database", err))
+		return describe("opening the database", err)
+	}
+	// A connection set up halfway is discarded, not handed back to a
+	// host's pool with the library's settings on it.
+	discard := func() {
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+		conn.Close()
 	}
 	// Foreign keys are checked by fillActors instead (a missing user is
 	// stored as NULL); enforcing them here would fail on a database with no
@@ -205,8 +211,8 @@ func (s *sqliteStore) connect(ctx context.Context) error {
 	// about a third faster. (reset discards the
 	// connection, so this never reaches a host's pool.)
 	if err := conn.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&s.hostFK); err != nil {
-		conn.Close()
-		return fmt.Errorf("%w: reading PRAGMA foreign_keys: %w", ErrStore, err)
+		discard()
+		return describe("reading PRAGMA foreign_keys", err)
 	}
 	for _, p := range []string{
 		fmt.Sprintf("PRAGMA busy_timeout = %d", s.busy.Milliseconds()),
@@ -216,8 +222,8 @@ func (s *sqliteStore) connect(ctx context.Context) error {
 		s.autocheckpoint(),
 	} {
 		if _, err := conn.ExecContext(ctx, p); err != nil {
-			conn.Close()
-			return fmt.Errorf("%w: %s: %w", ErrStore, p, err)
+			discard()
+			return describe(p, err)
 		}
 	}
 	s.conn = conn
@@ -319,6 +325,29 @@ func (s *sqliteStore) reset() {
 		s.conn.Close()
 		s.conn = nil
 	}
+}
+
+// failed deals with the writer connection after a batch failed with err,
+// inTx if within the batch's transaction. Another writer holding the lock
+// past the busy timeout leaves the connection as good as it was: it is
+// rolled back and kept, so that the next batch waits on it for the
+// library's BusyTimeout, not on a new one, whose setup (the host's DSN
+// settings, under the host's busy timeout) may wait for the same lock far
+// longer. Any other fault, or a rollback that fails, discards it.
+func (s *sqliteStore) failed(err error, inTx bool) {
+	s.head.valid = false
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked) {
+		if !inTx {
+			return
+		}
+		if _, rerr := s.conn.ExecContext(context.Background(), "ROLLBACK"); rerr == nil {
+			return
+		}
+	} else if inTx {
+		s.conn.ExecContext(context.Background(), "ROLLBACK")
+	}
+	s.reset()
 }
 
 // abandon gives the writer connection up after a panic while it was in
@@ -459,7 +488,7 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending, more func() 
 		}
 		done, err := s.insertAlone(ctx, batch[0])
 		if err != nil {
-			s.reset()
+			s.failed(err, false)
 			return err
 		}
 		if done {
@@ -471,14 +500,12 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending, more func() 
 		s.head.valid = false
 	}
 	if err := s.execPrepared(ctx, "BEGIN IMMEDIATE"); err != nil {
-		s.reset()
+		s.failed(err, false)
 		return describe("beginning transaction", err)
 	}
 	defer func() {
 		if err != nil {
-			// Roll back, then start the next batch on a fresh connection.
-			s.conn.ExecContext(ctx, "ROLLBACK")
-			s.reset()
+			s.failed(err, true)
 		}
 	}()
 	// The ids and the chain head are read again only when another

@@ -838,3 +838,35 @@ func TestDBPathsAURIWouldMisread(t *testing.T) {
 		assert.EqualValues(t, 1, countRows(t, openPlainDB(t, filepath.Join(dir, "travel.db"))))
 	})
 }
+
+// TREK's own writer holding the lock past BusyTimeout fails an event after
+// BusyTimeout, however many events in a row, and leaves the library's
+// connection fit for the next one. On a host's handle to a rollback-journal
+// database, a new connection's setup would wait for the same lock under
+// the host's busy timeout instead (10 s here).
+func TestLockedOutEventsFailAfterBusyTimeoutEachTime(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "travel.db")
+	trek := createTrekDB(t, path, map[int64]string{1: "alice"}) // rollback journal, as created
+	host := openTestDB(t, path)                                 // busy timeout 10 s
+	a := openAuditor(t, Config{DB: host, LogPath: filepath.Join(dir, "trek.log"),
+		BusyTimeout: 10 * time.Millisecond, ChainKeyFile: filepath.Join(dir, ".audit_key")})
+	require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin}))
+
+	locker, err := trek.Conn(t.Context())
+	require.NoError(t, err)
+	defer locker.Close()
+	_, err = locker.ExecContext(t.Context(), "BEGIN EXCLUSIVE")
+	require.NoError(t, err)
+	for i := range 3 {
+		start := time.Now()
+		err := a.Record(t.Context(), Event{Action: UserLogin})
+		require.ErrorIs(t, err, ErrStore, "event %d", i)
+		assert.Less(t, time.Since(start), 5*time.Second, "event %d waits about BusyTimeout, not the host's 10 s", i)
+		assert.Equal(t, 1, strings.Count(err.Error(), ErrStore.Error()), "said once: %v", err)
+	}
+	_, err = locker.ExecContext(t.Context(), "ROLLBACK")
+	require.NoError(t, err)
+	require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin}))
+	assert.EqualValues(t, 2, countRows(t, trek))
+}
