@@ -302,3 +302,45 @@ func TestChainKeyFromEnvReadsTheKeyFile(t *testing.T) {
 		assert.Contains(t, err.Error(), "32 hex digits")
 	})
 }
+
+// SQLite keeps text in an INTEGER column. A row with such a value must
+// neither stop Verify ("could not check" would hide real tampering) nor,
+// on a chained row, pass: the library never writes one.
+func TestVerifyNonIntegerColumns(t *testing.T) {
+	cases := []struct {
+		name, sql string
+		changed   int64 // the row reported as changed; 0: intact
+	}{
+		{"unchained row with a text user_id", `INSERT INTO audit_log (id, user_id, action) VALUES (0, 'x', 'user.login')`, 0},
+		{"chained row's user_id made text", `UPDATE audit_log SET user_id = 'x' WHERE id = 3`, 3},
+		{"chained row's actor_id made text", `UPDATE audit_log SET actor_id = 'mallory' WHERE id = 3`, 3},
+		{"chained row's chain_seq made text", `UPDATE audit_log SET chain_seq = 'x' WHERE id = 3`, 3},
+		{"chained row's chain_seq made real", `UPDATE audit_log SET chain_seq = 3.5 WHERE id = 3`, 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newChainFixture(t, 5)
+			f.exec(t, c.sql)
+			rep, err := f.a.Verify(t.Context())
+			require.NoError(t, err, "a value is no reason to give up checking")
+			rows, changed := 5, c.changed
+			if changed == 0 {
+				assert.True(t, rep.Intact, "%+v", rep.Problem)
+				assert.EqualValues(t, 1, rep.Unchained)
+				// Tampering elsewhere is still found.
+				f.exec(t, `UPDATE audit_log SET details = '{"title":"Rome"}' WHERE id = 4`)
+				rep, err = f.a.Verify(t.Context())
+				require.NoError(t, err)
+				rows, changed = 6, 4
+			}
+			require.NotNil(t, rep.Problem)
+			assert.Equal(t, TamperChanged, rep.Problem.Kind)
+			assert.Equal(t, changed, rep.Problem.ID)
+
+			// The admin list still reads every row.
+			page, err := f.a.List(t.Context(), Query{Limit: 10})
+			require.NoError(t, err)
+			assert.Len(t, page.Entries, rows)
+		})
+	}
+}

@@ -342,10 +342,12 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	if err := db.QueryRowContext(ctx, usersTableQuery).Scan(&hasUsers); err != nil {
 		return page, fmt.Errorf("%w: %w", ErrStore, err)
 	}
-	cols := `a.id, CAST(a.created_at AS TEXT), a.user_id, a.actor_username, a.actor_email, a.action, a.resource, a.details, a.ip`
+	// user_id as an integer or NULL: a value TREK's schema would not
+	// hold (text written by hand) must not make the whole page fail.
+	cols := `a.id, CAST(a.created_at AS TEXT), CASE WHEN typeof(a.user_id) = 'integer' THEN a.user_id END, a.actor_username, a.actor_email, a.action, a.resource, a.details, a.ip`
 	from := ` FROM audit_log a`
 	if hasUsers {
-		cols = `a.id, CAST(a.created_at AS TEXT), a.user_id, COALESCE(u.username, a.actor_username), COALESCE(u.email, a.actor_email),
+		cols = `a.id, CAST(a.created_at AS TEXT), CASE WHEN typeof(a.user_id) = 'integer' THEN a.user_id END, COALESCE(u.username, a.actor_username), COALESCE(u.email, a.actor_email),
 			a.action, a.resource, a.details, a.ip`
 		from += ` LEFT JOIN users u ON u.id = a.user_id`
 	}

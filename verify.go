@@ -52,7 +52,13 @@ type VerifyReport struct {
 	// one the key made: forged, damaged, written under another key, or
 	// written before chain heads carried a tag. Verify ignores them, so
 	// they protect nothing; more than zero is worth a look.
-	RejectedAnchors int     `json:"rejected_anchors"`
+	RejectedAnchors int `json:"rejected_anchors"`
+	// SkippedLogFiles counts entries beside trek.log named like it or its
+	// rotated files that are not regular files (a pipe, a device, a
+	// symbolic link). The library never makes one, and reading one could
+	// block Verify for good, so they are not read; more than zero is
+	// worth a look.
+	SkippedLogFiles int     `json:"skipped_log_files"`
 	Problem         *Tamper `json:"problem,omitempty"` // the first problem; nil when Intact
 }
 
@@ -75,7 +81,7 @@ func (a *Auditor) VerifyProgress(ctx context.Context, progress func(done, total 
 	if !ok {
 		return VerifyReport{}, fmt.Errorf("%w: the store cannot be verified", ErrVerify)
 	}
-	anchors, err := readAnchors(a.logPath, newAnchorSigner(s.chain.key))
+	anchors, err := readAnchors(ctx, a.logPath, newAnchorSigner(s.chain.key))
 	if err != nil {
 		return VerifyReport{}, fmt.Errorf("%w: reading anchors: %w", ErrVerify, err)
 	}
@@ -99,6 +105,7 @@ type chainRow struct {
 		created, macHex                        sql.NullString
 		resource, details, ip, username, email sql.NullString
 		actorID, seq                           sql.NullInt64
+		odd                                    bool
 	}
 	dest []any
 }
@@ -131,14 +138,23 @@ var unhexTable = func() (t [256]byte) {
 	return t
 }()
 
-const chainRowCols = `id, CAST(created_at AS TEXT), user_id, action, resource, details, ip, actor_username, actor_email,
-	actor_id, chain_seq, chain_mac`
+// chainRowCols reads a row's integer columns only where they hold integers,
+// so that no value stops the walk with a scan error: a non-integer user_id
+// or actor_id reads as NULL, a non-integer chain_seq as 0 (no position),
+// and the last column says whether any of the three held one. The library
+// never writes such a value: on a chained row it is tampering.
+const chainRowCols = `id, CAST(created_at AS TEXT),
+	CASE WHEN typeof(user_id) = 'integer' THEN user_id END, action, resource, details, ip, actor_username, actor_email,
+	CASE WHEN typeof(actor_id) = 'integer' THEN actor_id END,
+	CASE WHEN typeof(chain_seq) IN ('integer', 'null') THEN chain_seq ELSE 0 END, chain_mac,
+	typeof(user_id) NOT IN ('integer', 'null') OR typeof(actor_id) NOT IN ('integer', 'null')
+		OR typeof(chain_seq) NOT IN ('integer', 'null')`
 
 func scanChainRow(sc interface{ Scan(...any) error }, r *chainRow) (chained bool, err error) {
 	t := &r.scan
 	if r.dest == nil {
 		r.dest = []any{&r.id, &t.created, &r.userID, &r.action, &t.resource, &t.details, &t.ip, &t.username, &t.email,
-			&t.actorID, &t.seq, &t.macHex}
+			&t.actorID, &t.seq, &t.macHex, &t.odd}
 	}
 	if err := sc.Scan(r.dest...); err != nil {
 		return false, err
@@ -152,8 +168,8 @@ func scanChainRow(sc interface{ Scan(...any) error }, r *chainRow) (chained bool
 	r.ip = nullStr{t.ip.String, t.ip.Valid}
 	r.username = nullStr{t.username.String, t.username.Valid}
 	r.email = nullStr{t.email.String, t.email.Valid}
-	r.mac = nil // a mangled chain value verifies against nothing
-	if decodeMac(&r.macBuf, t.macHex.String) {
+	r.mac = nil // a mangled chain value, or a non-integer column, verifies against nothing
+	if !t.odd && decodeMac(&r.macBuf, t.macHex.String) {
 		r.mac = r.macBuf[:]
 	}
 	return true, nil
@@ -171,6 +187,7 @@ type anchors struct {
 	bySeq    map[int64][]anchor
 	n        int   // anchors read
 	rejected int   // lines that begin like anchors but are not one the key made
+	skipped  int   // entries named like log files that are not regular files
 	maxSeq   int64 // the furthest chain position recorded
 	maxID    int64 // the row that held it
 }
@@ -194,7 +211,7 @@ func (v *verifier) verifies(prev []byte, r *chainRow) bool {
 
 func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 	var rep VerifyReport
-	rep.Anchors, rep.RejectedAnchors = v.anchors.n, v.anchors.rejected
+	rep.Anchors, rep.RejectedAnchors, rep.SkippedLogFiles = v.anchors.n, v.anchors.rejected, v.anchors.skipped
 	var total int64
 	if v.progress != nil {
 		if err := v.db.QueryRowContext(ctx, `SELECT n FROM audit_log_count WHERE id = 1`).Scan(&total); err != nil {
@@ -355,7 +372,7 @@ const maxAnchorScan = 4 << 10
 // readAnchors collects the chain heads recorded in trek.log and the rotated
 // files beside it (lumberjack names them trek-<time>.log), keeping those
 // whose tag s confirms.
-func readAnchors(logPath string, s *anchorSigner) (anchors, error) {
+func readAnchors(ctx context.Context, logPath string, s *anchorSigner) (anchors, error) {
 	found := anchors{bySeq: map[int64][]anchor{}}
 	dir, base := filepath.Split(logPath)
 	ext := filepath.Ext(base)
@@ -372,21 +389,52 @@ func readAnchors(logPath string, s *anchorSigner) (anchors, error) {
 		if e.IsDir() || (name != base && !(strings.HasPrefix(name, prefix) && strings.HasSuffix(name, ext))) {
 			continue
 		}
-		if err := found.readFile(filepath.Join(dir, name), s); err != nil {
+		if err := found.readFile(ctx, filepath.Join(dir, name), s); err != nil {
 			return found, err
 		}
 	}
 	return found, nil
 }
 
-func (found *anchors) readFile(path string, s *anchorSigner) error {
-	f, err := os.Open(path)
+// readFile reads the anchors of one log file, if it is a regular file, up
+// to the size it had when opened: a pipe or a device (/dev/zero) named like
+// a rotated log would otherwise keep Verify waiting or reading for good.
+// Non-blocking, opening a pipe swapped in after the look does not wait.
+func (found *anchors) readFile(ctx context.Context, path string, s *anchorSigner) error {
+	info, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // rotated away meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	if !info.Mode().IsRegular() {
+		found.skipped++
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	rd := bufio.NewReaderSize(f, maxAnchorScan)
-	for {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() || !os.SameFile(info, st) {
+		found.skipped++
+		return nil
+	}
+	rd := bufio.NewReaderSize(io.LimitReader(f, st.Size()), maxAnchorScan)
+	for n := 1; ; n++ {
+		if n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		line, err := rd.ReadSlice('\n')
 		for errors.Is(err, bufio.ErrBufferFull) { // too long to be an anchor
 			line = nil

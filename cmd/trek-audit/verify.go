@@ -107,6 +107,9 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 	if rep.Anchors == 0 && rep.Checked > 0 {
 		fmt.Fprintln(w, "  warning:        no chain heads found in trek.log: rows deleted from the end of the table cannot be detected")
 	}
+	if rep.SkippedLogFiles > 0 {
+		fmt.Fprintf(w, "  warning:        %d entries beside trek.log are named like log files but are not regular files (a pipe, a device, a link); they were not read\n", rep.SkippedLogFiles)
+	}
 	if rep.RejectedAnchors > 0 {
 		fmt.Fprintf(w, "  warning:        %d lines in trek.log look like chain heads but carry no tag this key made (forged, damaged, written under another key, or before chain heads had tags); they were ignored\n", rep.RejectedAnchors)
 	}
