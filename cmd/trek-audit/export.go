@@ -33,8 +33,8 @@ as a formula (starting with = + - @, a tab or a carriage return): use it for
 files opened in a spreadsheet, not for files read back by programs.
 
 With --out the file is created mode 0600 and appears only once the export
-is complete. It opens the database like TREK's server does, so it adds the
-library's columns if they are missing; it never writes a row.`,
+is complete. It opens the database read-only and refuses one the library has never
+written to; it never writes a row.`,
 	example: "trek-audit export --format csv --since 2026-01-01T00:00:00Z --out audit-2026.csv",
 	run:     runExport,
 }

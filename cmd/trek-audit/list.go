@@ -31,8 +31,8 @@ the admin API returns it (GET /api/admin/audit-log), one page per line.
 
 Filters combine: --action takes a key (user.login), a prefix ending in '.'
 (admin.) or a category (OAuth); --since and --until take RFC 3339 times.
-It opens the database like TREK's server does, so it adds the library's
-columns if they are missing; it never writes a row.`,
+It opens the database read-only and refuses one the library has never
+written to; it never writes a row.`,
 	example: "trek-audit list --action user.login_failed --since 2026-04-01T00:00:00Z --limit 50",
 	run:     runList,
 }

@@ -26,8 +26,8 @@ until interrupted (Ctrl-C or SIGTERM). --json prints each entry as one line
 of the admin API's entry JSON. The list's filters (--action, --user, --ip,
 --resource, --since, --until) apply to both.
 
-It opens the database like TREK's server does, so it adds the library's
-columns if they are missing; it never writes a row.`,
+It opens the database read-only and refuses one the library has never
+written to; it never writes a row.`,
 	example: "trek-audit tail -f -n 20 --action OAuth",
 	run:     runTail,
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,7 +16,7 @@ import (
 
 var verifyCmd = &command{
 	name:     "verify",
-	synopsis: "verify [--json] [--progress]",
+	synopsis: "verify [--json] [--progress] [--no-anchors]",
 	summary:  "check the tamper-evidence chain (exit 0 intact, 1 tampered, 2 could not check)",
 	about: `
 Walks every row the audit library wrote, in id order, and checks its chain
@@ -28,8 +29,13 @@ counted apart, as unchained.
 The key is AUDIT_CHAIN_KEY if set, else the key file (--key-file, default
 .audit_key beside the database). verify never creates a key or a database:
 without either it exits 2 and says where it looked. It opens the database
-like TREK's server does, so it adds the library's columns if they are
-missing; it reads only and is safe while TREK runs.
+read-only, refuses one the library has never written to, and is safe while
+TREK runs.
+
+Rows cut off the end of the table are found only through the chain heads in
+trek.log: when the database has chained rows and trek.log (--log) does not
+exist, verify exits 2 rather than report an unchecked end as intact, unless
+--no-anchors says to check the chain alone.
 
 Exit status: 0 intact, 1 tampered, 2 could not check. A progress bar goes to
 stderr when stderr is a terminal, or with --progress.`,
@@ -40,6 +46,7 @@ stderr when stderr is a terminal, or with --progress.`,
 func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int {
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout")
 	progress := fs.Bool("progress", false, "show the progress bar even when stderr is not a terminal")
+	noAnchors := fs.Bool("no-anchors", false, "check the chain alone when trek.log is not there (rows cut off the end are not detected)")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
@@ -62,6 +69,12 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 			return c.fail("verify", fmt.Errorf("interrupted after %d rows: %w", rep.Checked, ctx.Err()))
 		}
 		return c.fail("verify", err)
+	}
+	if rep.Checked > 0 && rep.Anchors == 0 && !*noAnchors {
+		if _, err := os.Stat(c.logPath()); errors.Is(err, os.ErrNotExist) {
+			return c.fail("verify", fmt.Errorf("%s does not exist, so the newest rows cannot be checked against their chain heads: "+
+				"pass --log with trek.log's path, or --no-anchors to check the chain alone", c.logPath()))
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(c.stdout)

@@ -190,3 +190,24 @@ func TestProgressBarDrawing(t *testing.T) {
 	var nilBar *progressBar
 	assert.NotPanics(t, func() { nilBar.update(1, 2); nilBar.finish() })
 }
+
+// A mistyped --log must not turn off, silently, the only check for rows
+// cut off the end: verify says it could not check, unless --no-anchors
+// says to check the chain alone.
+func TestVerifyWithoutTrekLog(t *testing.T) {
+	f := newFixture(t, 5)
+	f.exec(t, `DELETE FROM audit_log WHERE id = 5`) // found only through the anchors
+	missing := filepath.Join(filepath.Dir(f.log), "no-such-folder", "trek.log")
+
+	code, stdout, stderr := runCLI(t, t.Context(), "verify", "--db", f.db, "--log", missing)
+	assert.Equal(t, exitError, code, stdout)
+	assert.Contains(t, stderr, missing+" does not exist")
+	assert.Contains(t, stderr, "--no-anchors")
+
+	code, stdout, _ = runCLI(t, t.Context(), "verify", "--db", f.db, "--log", missing, "--no-anchors")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, stdout, "rows deleted from the end of the table cannot be detected")
+
+	code, _, _ = f.run(t, "verify")
+	assert.Equal(t, exitTampered, code, "with trek.log, the cut is found")
+}
