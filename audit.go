@@ -44,10 +44,11 @@ var (
 	// ErrBadConfig: Open was given a setting it cannot use; the message
 	// names the setting and the value.
 	ErrBadConfig = errors.New("audit: invalid configuration")
-	// ErrStore: the database refused the event (locked past the busy
-	// timeout, read-only, full). The event is not stored; it is safe to
-	// retry.
-	ErrStore = errors.New("audit: storing the event failed")
+	// ErrStore: the database failed. From Record: it refused the event
+	// (locked past the busy timeout, read-only, full); the event is not
+	// stored, and it is safe to retry. From Open and List: it could not be
+	// opened or read.
+	ErrStore = errors.New("audit: database error")
 	// ErrLogWrite: the event is committed to the database but its trek.log
 	// line could not be written. Do not retry: that would store it twice.
 	ErrLogWrite = errors.New("audit: writing trek.log failed")
