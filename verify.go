@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -105,7 +106,6 @@ type chainRow struct {
 		created, macHex                        sql.NullString
 		resource, details, ip, username, email sql.NullString
 		actorID, seq                           sql.NullInt64
-		odd                                    bool
 	}
 	dest []any
 }
@@ -138,26 +138,38 @@ var unhexTable = func() (t [256]byte) {
 	return t
 }()
 
-// chainRowCols reads a row's integer columns only where they hold integers,
-// so that no value stops the walk with a scan error: a non-integer user_id
-// or actor_id reads as NULL, a non-integer chain_seq as 0 (no position),
-// and the last column says whether any of the three held one. The library
-// never writes such a value: on a chained row it is tampering.
-const chainRowCols = `id, CAST(created_at AS TEXT),
-	CASE WHEN typeof(user_id) = 'integer' THEN user_id END, action, resource, details, ip, actor_username, actor_email,
-	CASE WHEN typeof(actor_id) = 'integer' THEN actor_id END,
-	CASE WHEN typeof(chain_seq) IN ('integer', 'null') THEN chain_seq ELSE 0 END, chain_mac,
-	typeof(user_id) NOT IN ('integer', 'null') OR typeof(actor_id) NOT IN ('integer', 'null')
-		OR typeof(chain_seq) NOT IN ('integer', 'null')`
+const chainRowCols = `id, CAST(created_at AS TEXT), user_id, action, resource, details, ip, actor_username, actor_email,
+	actor_id, chain_seq, chain_mac`
 
+// scanChainRow scans the current row of sc, a *sql.Rows, into r and
+// reports whether the row is chained. SQLite keeps text in an INTEGER
+// column; should user_id, actor_id or chain_seq hold a value that is not
+// an integer, the row is scanned again with those three as they are, so
+// that no value stops the walk: a non-integer user_id or actor_id reads
+// as NULL, a non-integer chain_seq as position 0, and the row verifies
+// against nothing. The library never writes such a value: on a chained row
+// it is tampering; an unchained row is counted as one.
 func scanChainRow(sc interface{ Scan(...any) error }, r *chainRow) (chained bool, err error) {
 	t := &r.scan
 	if r.dest == nil {
 		r.dest = []any{&r.id, &t.created, &r.userID, &r.action, &t.resource, &t.details, &t.ip, &t.username, &t.email,
-			&t.actorID, &t.seq, &t.macHex, &t.odd}
+			&t.actorID, &t.seq, &t.macHex}
 	}
+	odd := false
 	if err := sc.Scan(r.dest...); err != nil {
-		return false, err
+		var user, actor, seq any
+		raw := slices.Clone(r.dest)
+		raw[2], raw[9], raw[10] = &user, &actor, &seq
+		if sc.Scan(raw...) != nil {
+			return false, err
+		}
+		var oddUser, oddActor, oddSeq bool
+		r.userID, oddUser = asNullInt(user)
+		t.actorID, oddActor = asNullInt(actor)
+		if t.seq, oddSeq = asNullInt(seq); oddSeq {
+			t.seq = sql.NullInt64{Valid: true}
+		}
+		odd = oddUser || oddActor || oddSeq
 	}
 	if !t.seq.Valid && !t.macHex.Valid {
 		return false, nil
@@ -169,10 +181,22 @@ func scanChainRow(sc interface{ Scan(...any) error }, r *chainRow) (chained bool
 	r.username = nullStr{t.username.String, t.username.Valid}
 	r.email = nullStr{t.email.String, t.email.Valid}
 	r.mac = nil // a mangled chain value, or a non-integer column, verifies against nothing
-	if !t.odd && decodeMac(&r.macBuf, t.macHex.String) {
+	if !odd && decodeMac(&r.macBuf, t.macHex.String) {
 		r.mac = r.macBuf[:]
 	}
 	return true, nil
+}
+
+// asNullInt reads a column scanned as it is: an integer, NULL, or (odd)
+// anything else, which reads as NULL.
+func asNullInt(v any) (n sql.NullInt64, odd bool) {
+	switch x := v.(type) {
+	case nil:
+		return n, false
+	case int64:
+		return sql.NullInt64{Int64: x, Valid: true}, false
+	}
+	return n, true
 }
 
 // anchor is a chain head trek.log recorded: row id held chain position
@@ -352,13 +376,19 @@ func (v *verifier) bySeq(ctx context.Context, seq int64) (*chainRow, error) {
 	return v.one(ctx, `SELECT `+chainRowCols+` FROM audit_log WHERE chain_seq = ? ORDER BY id LIMIT 1`, seq)
 }
 
+// one reads the row q selects, nil if none. Through Rows, not Row, since
+// scanChainRow may scan a row twice.
 func (v *verifier) one(ctx context.Context, q string, arg int64) (*chainRow, error) {
-	var r chainRow
-	_, err := scanChainRow(v.db.QueryRowContext(ctx, q, arg), &r)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+	rows, err := v.db.QueryContext(ctx, q, arg)
 	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	var r chainRow
+	if _, err := scanChainRow(rows, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
