@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -202,13 +203,15 @@ func asNullInt(v any) (n sql.NullInt64, odd bool) {
 // anchor is a chain head trek.log recorded: row id held chain position
 // seq with chain value mac.
 type anchor struct {
-	id  int64
-	mac [sha256.Size]byte
+	seq, id int64
+	mac     [sha256.Size]byte
 }
 
-// anchors are the chain heads read back from trek.log, by chain position.
+// anchors are the chain heads read back from trek.log. Once read, list is
+// sorted by chain position, without repeats: 48 bytes a head, so that a
+// log archive of millions of them (--log on a copy kept for years) fits.
 type anchors struct {
-	bySeq    map[int64][]anchor
+	list     []anchor
 	n        int   // anchors read
 	rejected int   // lines that begin like anchors but are not one the key made
 	skipped  int   // entries named like log files that are not regular files
@@ -307,7 +310,10 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 // adds up: only the anchors know that position once belonged to another
 // row.
 func (v *verifier) checkAnchors(r *chainRow) *Tamper {
-	for _, a := range v.anchors.bySeq[r.seq] {
+	list := v.anchors.list
+	i, _ := slices.BinarySearchFunc(list, r.seq, func(a anchor, seq int64) int { return cmp.Compare(a.seq, seq) })
+	for ; i < len(list) && list[i].seq == r.seq; i++ {
+		a := &list[i]
 		switch {
 		case a.id != r.id:
 			return &Tamper{Kind: TamperMissing, ID: r.id, Seq: r.seq,
@@ -403,7 +409,7 @@ const maxAnchorScan = 4 << 10
 // files beside it (lumberjack names them trek-<time>.log), keeping those
 // whose tag s confirms.
 func readAnchors(ctx context.Context, logPath string, s *anchorSigner) (anchors, error) {
-	found := anchors{bySeq: map[int64][]anchor{}}
+	var found anchors
 	dir, base := filepath.Split(logPath)
 	ext := filepath.Ext(base)
 	prefix := strings.TrimSuffix(base, ext) + "-"
@@ -423,6 +429,13 @@ func readAnchors(ctx context.Context, logPath string, s *anchorSigner) (anchors,
 			return found, err
 		}
 	}
+	// The same head read twice (a file copied beside its original)
+	// counts once.
+	slices.SortFunc(found.list, func(a, b anchor) int {
+		return cmp.Or(cmp.Compare(a.seq, b.seq), cmp.Compare(a.id, b.id), bytes.Compare(a.mac[:], b.mac[:]))
+	})
+	found.list = slices.Clip(slices.Compact(found.list))
+	found.n = len(found.list)
 	return found, nil
 }
 
@@ -490,19 +503,12 @@ func (found *anchors) add(line []byte, s *anchorSigner) {
 		}
 		return
 	}
-	var a anchor
+	a := anchor{seq: seq, id: id}
 	if !decodeMac(&a.mac, string(macHex)) || !s.valid(id, seq, macHex, tagHex) {
 		found.rejected++
 		return
 	}
-	a.id = id
-	for _, b := range found.bySeq[seq] {
-		if b == a {
-			return // the same head, read twice, counts once
-		}
-	}
-	found.bySeq[seq] = append(found.bySeq[seq], a)
-	found.n++
+	found.list = append(found.list, a)
 	if seq > found.maxSeq {
 		found.maxSeq, found.maxID = seq, id
 	}
