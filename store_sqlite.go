@@ -59,8 +59,8 @@ type sqliteStore struct {
 	// connection, off the writer's path; sinceCkpt and commitsSinceCkpt
 	// count the events and the commits since the last kick. paused is
 	// whether the writer had been idle for ckptPause before the batch it
-	// is writing, lastEnd when its last commit ended, by now (time.Now
-	// but in tests).
+	// is writing, and lastEnd when its last commit ended, both by the
+	// clock now (time.Now; a fake one in tests).
 	ckptKick                    chan struct{}
 	ckptDone                    chan struct{}
 	sinceCkpt, commitsSinceCkpt int
