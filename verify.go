@@ -212,7 +212,6 @@ type anchor struct {
 // log archive of millions of them (--log on a copy kept for years) fits.
 type anchors struct {
 	list     []anchor
-	n        int   // anchors read
 	rejected int   // lines that begin like anchors but are not one the key made
 	skipped  int   // entries named like log files that are not regular files
 	maxSeq   int64 // the furthest chain position recorded
@@ -238,7 +237,7 @@ func (v *verifier) verifies(prev []byte, r *chainRow) bool {
 
 func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 	var rep VerifyReport
-	rep.Anchors, rep.RejectedAnchors, rep.SkippedLogFiles = v.anchors.n, v.anchors.rejected, v.anchors.skipped
+	rep.Anchors, rep.RejectedAnchors, rep.SkippedLogFiles = len(v.anchors.list), v.anchors.rejected, v.anchors.skipped
 	var total int64
 	if v.progress != nil {
 		if err := v.db.QueryRowContext(ctx, `SELECT n FROM audit_log_count WHERE id = 1`).Scan(&total); err != nil {
@@ -435,7 +434,6 @@ func readAnchors(ctx context.Context, logPath string, s *anchorSigner) (anchors,
 		return cmp.Or(cmp.Compare(a.seq, b.seq), cmp.Compare(a.id, b.id), bytes.Compare(a.mac[:], b.mac[:]))
 	})
 	found.list = slices.Clip(slices.Compact(found.list))
-	found.n = len(found.list)
 	return found, nil
 }
 
