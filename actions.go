@@ -1,8 +1,11 @@
 package audit
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"unicode"
@@ -285,7 +288,7 @@ func (info *ActionInfo) check(e *Event) error {
 	}
 	var missing []string
 	for _, k := range info.RequiredDetails {
-		if v, ok := e.Details[k]; !ok || v == nil {
+		if v, ok := e.Details[k]; !ok || absent(v) {
 			missing = append(missing, k)
 		}
 	}
@@ -306,6 +309,29 @@ func (info *ActionInfo) check(e *Event) error {
 		}
 	}
 	return nil
+}
+
+// absent reports whether a required detail's value says nothing: nil, a
+// nil pointer, map or slice, JSON null, or text that is empty or blank
+// (as a resource must not be).
+func absent(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case string:
+		return strings.TrimSpace(v) == ""
+	case json.RawMessage:
+		t := bytes.TrimSpace(v)
+		return len(t) == 0 || string(t) == "null" || string(t) == `""`
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		return rv.IsNil() || absent(rv.Elem().Interface())
+	case reflect.Map, reflect.Slice:
+		return rv.IsNil()
+	}
+	return false
 }
 
 func quoteList(keys []string) string {

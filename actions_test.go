@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -151,6 +152,15 @@ func TestRejectedEventsWriteNothing(t *testing.T) {
 		{"trip.create with a nil title", Event{Action: TripCreate, Details: map[string]any{"title": nil}},
 			ErrMissingDetail, []string{"trip.create", "title"}},
 		{"trip.create without details", Event{Action: TripCreate}, ErrMissingDetail, []string{"trip.create", "title"}},
+		// Present, but saying nothing: stored, it would read {"title":null}.
+		{"trip.create with a nil *string title", Event{Action: TripCreate, Details: map[string]any{"title": (*string)(nil)}},
+			ErrMissingDetail, []string{"trip.create", "title"}},
+		{"trip.create with a blank title", Event{Action: TripCreate, Details: map[string]any{"title": " \t"}},
+			ErrMissingDetail, []string{"trip.create", "title"}},
+		{"trip.create with a JSON null title", Event{Action: TripCreate, Details: map[string]any{"title": json.RawMessage(" null ")}},
+			ErrMissingDetail, []string{"trip.create", "title"}},
+		{"trip.delete with nil slices", Event{Action: TripDelete, Details: map[string]any{"tripId": []int(nil), "trip": map[string]any(nil)}},
+			ErrMissingDetail, []string{"trip.delete", "tripId", `"trip"`}},
 		{"trip.update with only tripId, trip and owner",
 			Event{Action: TripUpdate, Details: map[string]any{"tripId": 12, "trip": "Lisbon", "owner": "alice"}},
 			ErrMissingDetail, []string{"trip.update", "changed field"}},

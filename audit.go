@@ -570,7 +570,7 @@ func (a *Auditor) prepare(ctx context.Context, e *Event) (*pending, error) {
 		}
 		ip = addr.Unmap().WithZone("").String()
 	}
-	details, err := a.redact.encode(e.Details)
+	details, err := a.redact.encode(e.Details, info.RequiredDetails...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidEvent, e.Action, err)
 	}

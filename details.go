@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -22,18 +23,27 @@ const (
 )
 
 // DefaultSecretKeys name detail keys whose values are never stored: a detail
-// key that contains one of them, ignoring case, '_' and '-', is redacted at
-// any depth. Config.SecretKeys adds more.
+// key that contains one of them, ignoring case and every character but
+// letters and digits (so "API Key", "api.key" and "x-api-key" all match
+// "api_key"), is redacted at any depth. Keys that are exactly "pass", "pin"
+// or "otp", so spelled, are redacted too; as parts of a key they are too
+// common ("passenger", "footprint") to mean a secret. Config.SecretKeys
+// adds more.
 var DefaultSecretKeys = []string{
 	"password", "passwd", "pwd", "secret", "token", "api_key", "apikey",
 	"authorization", "bearer", "cookie", "passphrase", "private_key", "client_secret",
 	"credential", "jwt", "session_id", "totp", "backup_code", "recovery_code",
 	"smtp_pass", "webhook_url", // TREK's own secret settings
+	"mfa_code", "auth_code", "otp_code",
 }
+
+// exactSecretKeys are secret only as a whole key (see DefaultSecretKeys).
+var exactSecretKeys = []string{"pass", "pin", "otp"}
 
 // redactor encodes details and keeps secrets out of them.
 type redactor struct {
-	needles [][]byte // normalised secret key fragments
+	needles [][]byte // normalised secret key fragments, and exactSecretKeys
+	exact   []string // normalised whole keys
 }
 
 func newRedactor(extra []string) redactor {
@@ -43,15 +53,20 @@ func newRedactor(extra []string) redactor {
 			r.needles = append(r.needles, []byte(n))
 		}
 	}
+	for _, k := range exactSecretKeys {
+		r.exact = append(r.exact, normaliseKey(k))
+		// The fast path (mayHoldSecret) looks for them as fragments.
+		r.needles = append(r.needles, []byte(normaliseKey(k)))
+	}
 	return r
 }
 
-// normaliseKey lower-cases a key and drops '_' and '-', so that apiKey,
-// API_KEY and api-key all read "apikey".
+// normaliseKey lower-cases a key and keeps only its letters and digits, so
+// that apiKey, API_KEY, "API Key" and api.key all read "apikey".
 func normaliseKey(k string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(k) {
-		if r != '_' && r != '-' {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
 			b.WriteRune(r)
 		}
 	}
@@ -60,7 +75,10 @@ func normaliseKey(k string) string {
 
 func (r *redactor) isSecret(key string) bool {
 	n := []byte(normaliseKey(key))
-	for _, needle := range r.needles {
+	if slices.Contains(r.exact, string(n)) {
+		return true
+	}
+	for _, needle := range r.needles[:len(r.needles)-len(r.exact)] {
 		if bytes.Contains(n, needle) {
 			return true
 		}
@@ -85,10 +103,9 @@ func (r *redactor) mayHoldSecret(enc []byte) bool {
 			break
 		}
 		switch {
-		case c == '_' || c == '-':
 		case c >= 'A' && c <= 'Z':
 			n = append(n, c+'a'-'A')
-		default:
+		case c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
 			n = append(n, c)
 		}
 	}
@@ -103,7 +120,10 @@ func (r *redactor) mayHoldSecret(enc []byte) bool {
 // encode returns the JSON object to store for details: nil for no details,
 // secrets redacted, invalid UTF-8 replaced, at most maxDetailsLen bytes. A
 // value that JSON cannot encode is an error that names its key.
-func (r *redactor) encode(details map[string]any) ([]byte, error) {
+//
+// keep names the keys that truncation must keep before all others: the
+// details the action requires.
+func (r *redactor) encode(details map[string]any, keep ...string) ([]byte, error) {
 	if len(details) == 0 {
 		return nil, nil
 	}
@@ -124,7 +144,7 @@ func (r *redactor) encode(details map[string]any) ([]byte, error) {
 		}
 	}
 	if len(enc) > maxDetailsLen {
-		return truncateDetails(enc)
+		return truncateDetails(enc, keep)
 	}
 	return enc, nil
 }
@@ -134,14 +154,22 @@ func (r *redactor) encode(details map[string]any) ([]byte, error) {
 // stored as text, not embedded in HTML, and a \u escape left in the text
 // then always means something the redaction must look at (mayHoldSecret).
 // Its encoders are pooled, so that it allocates what json.Marshal does.
-func marshalText(v any) ([]byte, error) {
+// A value whose own encoding panics (a Marshaler that panics, a struct that
+// embeds a nil pointer to one) is an error: encoding/json passes such a
+// panic on, and an event must not take its caller down with it.
+func marshalText(v any) (out []byte, err error) {
 	t := textEncoders.Get().(*textEncoder)
 	t.buf.Reset()
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("encoding panicked: %v", p) // t is dropped, not pooled
+		}
+	}()
 	if err := t.enc.Encode(v); err != nil {
 		textEncoders.Put(t)
 		return nil, err
 	}
-	out := bytes.Clone(bytes.TrimSuffix(t.buf.Bytes(), []byte("\n")))
+	out = bytes.Clone(bytes.TrimSuffix(t.buf.Bytes(), []byte("\n")))
 	if t.buf.Cap() <= 2*maxDetailsLen { // not one huge event's buffer
 		textEncoders.Put(t)
 	}
@@ -186,7 +214,7 @@ func unencodable(details map[string]any, err error) error {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if _, kerr := json.Marshal(details[k]); kerr != nil {
+		if _, kerr := marshalText(details[k]); kerr != nil {
 			return fmt.Errorf("detail %q cannot be encoded as JSON: %w", k, kerr)
 		}
 	}
@@ -198,7 +226,7 @@ func unencodable(details map[string]any, err error) error {
 // _original_size so a reader knows it is not the whole. Sizes are those of
 // the encoding: JSON escaping can make a key or a string up to six times as
 // long as its text.
-func truncateDetails(enc []byte) ([]byte, error) {
+func truncateDetails(enc []byte, keep []string) ([]byte, error) {
 	var tree map[string]json.RawMessage
 	if err := json.Unmarshal(enc, &tree); err != nil {
 		return nil, fmt.Errorf("details: %w", err)
@@ -207,7 +235,18 @@ func truncateDetails(enc []byte) ([]byte, error) {
 	for k := range tree {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys)
+	// The required details first, so that none is dropped after Record
+	// checked it was there; then the rest in order.
+	slices.SortFunc(keys, func(a, b string) int {
+		ka, kb := slices.Contains(keep, a), slices.Contains(keep, b)
+		switch {
+		case ka && !kb:
+			return -1
+		case kb && !ka:
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
 	out := map[string]any{"_truncated": true, "_original_size": len(enc)}
 	budget := maxDetailsLen - 256 // room for the markers and punctuation
 	omitted := 0

@@ -158,10 +158,22 @@ func TestSecretsAreRedactedInDatabaseAndLog(t *testing.T) {
 			map[string]any{"to\u212aen": "kelvin-1"},
 			[]string{"kelvin-1"},
 			`{"to\u212aen":"[REDACTED]"}`},
+		{"keys written with spaces, dots or other separators",
+			map[string]any{"API Key": "sep-1", "api.key": "sep-2", "private key": "sep-3", "session.id": "sep-4",
+				"smtp.pass": "sep-5", "Pass Word": "sep-6", "x/api/key": "sep-7"},
+			[]string{"sep-1", "sep-2", "sep-3", "sep-4", "sep-5", "sep-6", "sep-7"},
+			`{"API Key":"[REDACTED]","api.key":"[REDACTED]","private key":"[REDACTED]","session.id":"[REDACTED]",
+			  "smtp.pass":"[REDACTED]","Pass Word":"[REDACTED]","x/api/key":"[REDACTED]"}`},
+		{"short secret names as whole keys (nodemailer's auth.pass, one-time codes)",
+			map[string]any{"smtp": map[string]any{"auth": map[string]any{"user": "mailer", "pass": "ex-1"}},
+				"PIN": "ex-2", "otp": "ex-3", "mfa_code": "ex-4"},
+			[]string{"ex-1", "ex-2", "ex-3", "ex-4"},
+			`{"smtp":{"auth":{"user":"mailer","pass":"[REDACTED]"}},"PIN":"[REDACTED]","otp":"[REDACTED]","mfa_code":"[REDACTED]"}`},
 		{"keys that merely resemble secrets are kept",
-			map[string]any{"pass": "p", "key": "k", "author": "a", "passing": true},
+			map[string]any{"key": "k", "author": "a", "passing": true, "passenger": "Ana", "footprint": "f",
+				"pinned": true, "country_code": "PT"},
 			nil,
-			`{"pass":"p","key":"k","author":"a","passing":true}`},
+			`{"key":"k","author":"a","passing":true,"passenger":"Ana","footprint":"f","pinned":true,"country_code":"PT"}`},
 	}
 
 	cfg := faultConfig(t)
@@ -235,6 +247,9 @@ func TestUnencodableDetailsAreRejectedNamingTheKey(t *testing.T) {
 		{"a pointer cycle", map[string]any{"list": loop}, "list"},
 		{"a map that contains itself", map[string]any{"m": selfMap}, "m"},
 		{"a slice that contains itself", map[string]any{"s": selfSlice}, "s"},
+		// encoding/json passes these panics on: Record must not.
+		{"a Marshaler that panics", map[string]any{"ok": 1, "bad": panickyMarshaler{}}, "bad"},
+		{"an embedded nil pointer to a Marshaler", map[string]any{"when": struct{ *time.Time }{}}, "when"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -975,4 +990,37 @@ func TestReadOnlyDataFolder(t *testing.T) {
 	faultChattr(t, dataDir, false)
 	require.NoError(t, a.Close())
 	assert.Equal(t, 2, faultCount(t, cfg.DBPath))
+}
+
+// panickyMarshaler's encoding panics, as a host's buggy MarshalJSON may.
+type panickyMarshaler struct{}
+
+func (panickyMarshaler) MarshalJSON() ([]byte, error) { panic("MarshalJSON failed") }
+
+// A handler's event too large to store whole is cut down, but never below
+// the details its action requires: Record checked they were there.
+func TestTruncationKeepsRequiredDetails(t *testing.T) {
+	cfg := faultConfig(t)
+	a := openAuditor(t, cfg)
+	// "places" sorts before "trip" and "tripId", and its 65,251 bytes of
+	// JSON fit the budget with 3 bytes to spare; "zzz" takes the whole
+	// past the limit.
+	places := make([]int, 0, 10875)
+	for i := range cap(places) {
+		places = append(places, 10000+i)
+	}
+	enc, err := json.Marshal(places)
+	require.NoError(t, err)
+	require.Len(t, enc, 65251)
+	require.NoError(t, a.Record(context.Background(), Event{Action: TripDelete,
+		Details: map[string]any{"owner": "alice", "places": places, "tripId": 12, "trip": "Lisbon", "zzz": strings.Repeat("z", 1000)}}))
+	require.NoError(t, a.Close())
+	rows := readRows(t, openPlainDB(t, cfg.DBPath))
+	require.Len(t, rows, 1)
+	var d map[string]any
+	require.NoError(t, json.Unmarshal([]byte(rows[0].Details.String), &d))
+	assert.Equal(t, true, d["_truncated"])
+	assert.EqualValues(t, 12, d["tripId"])
+	assert.Equal(t, "Lisbon", d["trip"])
+	assert.LessOrEqual(t, len(rows[0].Details.String), maxDetailsLen)
 }

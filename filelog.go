@@ -126,7 +126,11 @@ func (l *fileLog) writeLines(b []byte) error {
 		}
 		l.midLine = false
 	}
-	_, err := l.lj.Write(b)
+	n, err := l.lj.Write(b)
+	if n > 0 && b[n-1] != '\n' {
+		// Cut short (a full disk): the next line must not continue it.
+		l.midLine = true
+	}
 	return err
 }
 
