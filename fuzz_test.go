@@ -25,8 +25,9 @@ import (
 )
 
 // fuzzSecretNeedles is the test's own reading of the redaction rule: a key
-// is secret when, lower-cased and without '_' and '-', it contains one of
-// the default secret names written the same way.
+// is secret when, lower-cased and with only its letters and digits, it
+// contains one of the default secret names written the same way, or is
+// pass, pin or otp.
 var fuzzSecretNeedles = func() []string {
 	var out []string
 	for _, k := range DefaultSecretKeys {
@@ -36,12 +37,18 @@ var fuzzSecretNeedles = func() []string {
 }()
 
 func fuzzNormalise(k string) string {
-	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(k))
+	return strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return r
+		}
+		return -1
+	}, strings.ToLower(k))
 }
 
 func fuzzIsSecret(k string) bool {
 	n := fuzzNormalise(k)
-	return slices.ContainsFunc(fuzzSecretNeedles, func(s string) bool { return strings.Contains(n, s) })
+	return n == "pass" || n == "pin" || n == "otp" ||
+		slices.ContainsFunc(fuzzSecretNeedles, func(s string) bool { return strings.Contains(n, s) })
 }
 
 // fuzzStoredKey is the text as encoding/json writes it: each invalid UTF-8
