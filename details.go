@@ -42,8 +42,8 @@ var exactSecretKeys = []string{"pass", "pin", "otp"}
 
 // redactor encodes details and keeps secrets out of them.
 type redactor struct {
-	needles [][]byte // normalised secret key fragments, and exactSecretKeys
-	exact   []string // normalised whole keys
+	needles [][]byte // normalised secret key fragments
+	exact   []string // normalised whole keys (exactSecretKeys)
 }
 
 func newRedactor(extra []string) redactor {
@@ -55,8 +55,6 @@ func newRedactor(extra []string) redactor {
 	}
 	for _, k := range exactSecretKeys {
 		r.exact = append(r.exact, normaliseKey(k))
-		// The fast path (mayHoldSecret) looks for them as fragments.
-		r.needles = append(r.needles, []byte(normaliseKey(k)))
 	}
 	return r
 }
@@ -78,7 +76,7 @@ func (r *redactor) isSecret(key string) bool {
 	if slices.Contains(r.exact, string(n)) {
 		return true
 	}
-	for _, needle := range r.needles[:len(r.needles)-len(r.exact)] {
+	for _, needle := range r.needles {
 		if bytes.Contains(n, needle) {
 			return true
 		}
@@ -93,6 +91,12 @@ func (r *redactor) isSecret(key string) bool {
 func (r *redactor) mayHoldSecret(enc []byte) bool {
 	if bytes.Contains(enc, []byte(`\u`)) {
 		return true
+	}
+	if bytes.IndexByte(enc, '\\') >= 0 {
+		// The other escapes (\f, \n, \", ...) stand for characters that
+		// are neither letters nor digits, which a key's reading drops: drop
+		// them whole, or their letter would join the key's ("c\fookie").
+		enc = dropEscapes(enc)
 	}
 	n := make([]byte, 0, len(enc))
 	for _, c := range enc {
@@ -114,7 +118,26 @@ func (r *redactor) mayHoldSecret(enc []byte) bool {
 			return true
 		}
 	}
+	// A whole secret key is a fragment of the text it stands in.
+	for _, k := range r.exact {
+		if bytes.Contains(n, []byte(k)) {
+			return true
+		}
+	}
 	return false
+}
+
+// dropEscapes returns JSON text without its two-character escapes.
+func dropEscapes(enc []byte) []byte {
+	out := make([]byte, 0, len(enc))
+	for i := 0; i < len(enc); i++ {
+		if enc[i] == '\\' {
+			i++
+			continue
+		}
+		out = append(out, enc[i])
+	}
+	return out
 }
 
 // encode returns the JSON object to store for details: nil for no details,
