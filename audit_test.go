@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -459,6 +461,101 @@ func TestLargeDetailsAreTruncated(t *testing.T) {
 		rows := readRows(t, db)
 		assert.Equal(t, string(orig), rows[len(rows)-1].Details.String)
 	})
+}
+
+// nestedJSON returns JSON text that nests depth levels, objects within
+// arrays within objects, with the object {key: "leaf"} innermost.
+func nestedJSON(depth int, key string) string {
+	var open, closing strings.Builder
+	for i := 1; i < depth; i++ {
+		if i%2 == 1 {
+			open.WriteString(`{"a":`)
+			closing.WriteString(`}`)
+		} else {
+			open.WriteString(`[`)
+			closing.WriteString(`]`)
+		}
+	}
+	inner, _ := json.Marshal(map[string]string{key: "leaf"})
+	s := open.String() + string(inner)
+	c := []byte(closing.String())
+	slices.Reverse(c)
+	return s + string(c)
+}
+
+// jsonDepth returns how deeply the valid JSON text s nests.
+func jsonDepth(t testing.TB, s string) int {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	depth, deepest := 0, 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return deepest
+		}
+		require.NoError(t, err)
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+			deepest = max(deepest, depth)
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+	}
+}
+
+func TestDeeplyNestedDetailsAreCut(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	db := openTestDB(t, cfg.DBPath)
+
+	// A host that records a request's JSON body as it was decoded: Go's
+	// decoder takes 10,000 levels, and the details object adds one.
+	decoded := func(t *testing.T, depth int, key string) any {
+		var v any
+		require.NoError(t, json.Unmarshal([]byte(nestedJSON(depth, key)), &v))
+		return v
+	}
+	cases := []struct {
+		name      string
+		body      func(t *testing.T) any
+		wantWhole bool
+	}{
+		{"at the limit, kept whole", func(t *testing.T) any { return decoded(t, maxDetailsDepth-1, "note") }, true},
+		{"one level past it", func(t *testing.T) any { return decoded(t, maxDetailsDepth, "note") }, false},
+		{"as deep as Go decodes", func(t *testing.T) any { return decoded(t, 10_000, "note") }, false},
+		{"as deep as Go decodes, a secret inside", func(t *testing.T) any { return decoded(t, 10_000, "token") }, false},
+		{"raw JSON as deep as Go encodes, a secret inside", func(t *testing.T) any {
+			return json.RawMessage(nestedJSON(10_000, "password"))
+		}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			body := tc.body(t)
+			require.NoError(t, a.Record(t.Context(), Event{Action: SettingsAppUpdate,
+				Details: map[string]any{"body": body, "setting": "theme"}}))
+
+			rows := readRows(t, db)
+			stored := rows[len(rows)-1].Details.String
+			assert.LessOrEqual(t, jsonDepth(t, stored), maxDetailsDepth)
+			page, err := a.List(t.Context(), Query{Limit: 1})
+			require.NoError(t, err)
+			require.Len(t, page.Entries, 1)
+			var got map[string]any
+			require.NoError(t, json.Unmarshal(page.Entries[0].Details, &got), "the list reads the details")
+			assert.Equal(t, "theme", got["setting"])
+			if tc.wantWhole {
+				want, err := json.Marshal(map[string]any{"body": body, "setting": "theme"})
+				require.NoError(t, err)
+				assert.JSONEq(t, string(want), stored)
+				return
+			}
+			// (Not assert.Contains: its message would print the whole text.)
+			assert.True(t, strings.Contains(stored, `"`+truncatedMark+`"`), "the cut is marked")
+			assert.False(t, strings.Contains(stored, "leaf"), "what nests past the limit is gone")
+		})
+	}
 }
 
 func TestFreeTextIsCutAndMadeValid(t *testing.T) {

@@ -20,6 +20,16 @@ const (
 	maxActorLen    = 256
 	redactedValue  = "[REDACTED]"
 	truncatedMark  = "…[truncated]"
+
+	// maxDetailsDepth bounds how deeply details nest, counting the details
+	// object itself. TREK's details are two or three levels deep; a value
+	// nested deeper than this is replaced by truncatedMark. Without a bound,
+	// details that a host decoded from a user's JSON (encoding/json takes
+	// up to 10,000 levels) nest one level deeper once stored under a key:
+	// then no JSON decoder of Go reads them back, the admin list shows them
+	// as unreadable, and redaction, which must decode them, would refuse
+	// the event, so that a user could keep their own action out of the log.
+	maxDetailsDepth = 100
 )
 
 // DefaultSecretKeys name detail keys whose values are never stored: a detail
@@ -127,6 +137,76 @@ func (r *redactor) mayHoldSecret(enc []byte) bool {
 	return false
 }
 
+// capDepth returns enc with every value that nests deeper than
+// maxDetailsDepth replaced by truncatedMark. enc is JSON as encoding/json
+// writes it: valid, with no white space.
+func capDepth(enc []byte) []byte {
+	// Nesting n levels deep takes n opening brackets: most details have
+	// too few to need the walk.
+	if bytes.Count(enc, []byte{'{'})+bytes.Count(enc, []byte{'['}) <= maxDetailsDepth {
+		return enc
+	}
+	var out []byte
+	copied, depth := 0, 0
+	for i := 0; i < len(enc); i++ {
+		switch enc[i] {
+		case '"':
+			i = stringEnd(enc, i)
+		case '}', ']':
+			depth--
+		case '{', '[':
+			if depth < maxDetailsDepth {
+				depth++
+				continue
+			}
+			end := valueEnd(enc, i)
+			out = append(out, enc[copied:i]...)
+			out = append(out, truncatedJSON...)
+			copied, i = end, end-1
+		}
+	}
+	if out == nil {
+		return enc
+	}
+	return append(out, enc[copied:]...)
+}
+
+// truncatedJSON is truncatedMark as a JSON string.
+var truncatedJSON = []byte(`"` + truncatedMark + `"`)
+
+// stringEnd returns the index of the quote that closes the JSON string
+// whose opening quote is at enc[i].
+func stringEnd(enc []byte, i int) int {
+	for i++; i < len(enc); i++ {
+		switch enc[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return len(enc)
+}
+
+// valueEnd returns the index just past the object or array that opens at
+// enc[i].
+func valueEnd(enc []byte, i int) int {
+	depth := 0
+	for ; i < len(enc); i++ {
+		switch enc[i] {
+		case '"':
+			i = stringEnd(enc, i)
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return len(enc)
+}
+
 // dropEscapes returns JSON text without its two-character escapes.
 func dropEscapes(enc []byte) []byte {
 	out := make([]byte, 0, len(enc))
@@ -154,6 +234,13 @@ func (r *redactor) encode(details map[string]any, keep ...string) ([]byte, error
 	if err != nil {
 		return nil, unencodable(details, err)
 	}
+	if !utf8.Valid(enc) {
+		// Only text from a json.RawMessage or a Marshaler gets here:
+		// encoding/json passes its bytes on as they are. Outside strings
+		// JSON is ASCII, so this replaces bytes within strings only.
+		enc = bytes.ToValidUTF8(enc, []byte("\uFFFD"))
+	}
+	enc = capDepth(enc)
 	if r.mayHoldSecret(enc) {
 		var tree map[string]any
 		dec := json.NewDecoder(bytes.NewReader(enc))

@@ -481,3 +481,67 @@ func FuzzStoredRow(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRawDetails stores JSON as a host passes it on, a request body kept
+// as json.RawMessage: any shape, depth or escaping. What is stored must be
+// a JSON object that Go reads back, nests no deeper than the limit, and
+// keeps no value under a secret key; JSON that nests within the limit and
+// has no secret to redact comes through meaning what it meant.
+func FuzzRawDetails(f *testing.F) {
+	f.Add(`{"title":"Lisbon","tripId":12}`)
+	f.Add(`[{"token":"t"},{"a":{"Pass Word":["x"]}}]`)
+	f.Add(`{"c\u006fokie":"sid","n":1E700,"s":"\ud800"}`)
+	f.Add(`{"k":"dup","k":{"secret":1}}`)
+	f.Add(`"camping with a passport"`)
+	f.Add(nestedJSON(maxDetailsDepth-1, "note"))
+	f.Add(nestedJSON(maxDetailsDepth, "token"))
+	f.Add(strings.Repeat(`[`, 3000) + strings.Repeat(`]`, 3000))
+	f.Add(`{"a":"\"}]{["}`)
+	f.Add("{\"k\xff\":\"v\xfe\"}")
+	f.Add("{\"pass\xffword\":\"x\"}")
+	r := newRedactor(nil)
+	f.Fuzz(func(t *testing.T, raw string) {
+		if !json.Valid([]byte(raw)) {
+			return
+		}
+		enc, err := r.encode(map[string]any{"raw": json.RawMessage(raw), "setting": "theme"})
+		if err != nil {
+			t.Fatalf("valid JSON must be stored, got %v", err)
+		}
+		if len(enc) > maxDetailsLen {
+			t.Fatalf("encoded details are %d bytes, over %d", len(enc), maxDetailsLen)
+		}
+		if !utf8.Valid(enc) {
+			t.Fatalf("encoded details are not valid UTF-8: %q", enc)
+		}
+		tree, ok := decodeExactly(t, string(enc)).(map[string]any)
+		if !ok {
+			t.Fatalf("encoded details are not a JSON object: %q", enc)
+		}
+		if d := jsonDepth(t, string(enc)); d > maxDetailsDepth {
+			t.Fatalf("encoded details nest %d deep, over %d", d, maxDetailsDepth)
+		}
+		fuzzCheckRedacted(t, tree, "")
+
+		if tree["_truncated"] == true || !utf8.ValidString(raw) ||
+			jsonDepth(t, raw) >= maxDetailsDepth || fuzzHasSecretKey(decodeExactly(t, raw)) {
+			return
+		}
+		require.Equal(t, decodeExactly(t, raw), tree["raw"])
+	})
+}
+
+// fuzzHasSecretKey reports whether v has a secret key at any depth.
+func fuzzHasSecretKey(v any) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if fuzzIsSecret(k) || fuzzHasSecretKey(x) {
+				return true
+			}
+		}
+	case []any:
+		return slices.ContainsFunc(v, fuzzHasSecretKey)
+	}
+	return false
+}
