@@ -103,17 +103,17 @@ func createChainKey(path string) ([]byte, error) {
 	return k, nil
 }
 
-// chainFields are the parts of a row the chain covers. The id is not: the
-// chain position (seq) fixes the order, so a row moved to another id is
-// found as reordered rather than changed. user_id is not
-// among them: TREK's foreign key sets it to NULL when the user is deleted,
-// which is not tampering. actor_id, the library's own copy, is covered
-// instead, and Verify checks that user_id is either it or NULL.
+// chainFields are the parts of a row the chain covers. The id is among
+// them: a row given another id, or rows renumbered to make room for one
+// the key did not chain, no longer verify. user_id is not: TREK's foreign
+// key sets it to NULL when the user is deleted, which is not tampering.
+// actor_id, the library's own copy, is covered instead, and Verify checks
+// that user_id is either it or, once no user row has that id, NULL.
 type chainFields struct {
 	seq       int64
-	id        int64 // not covered; kept for reports
+	id        int64
 	createdAt string
-	actorID   int64 // 0: none
+	actorID   int64 // 0: none (NULL); the library never stores 0
 	action    string
 	resource  nullStr
 	details   nullStr
@@ -156,13 +156,18 @@ func (c *chainer) matches(prev []byte, f *chainFields, want []byte) bool {
 
 // write feeds the HMAC with prev and row f's canonical encoding. The
 // encoding is unambiguous: every field is tagged and length-prefixed, and
-// NULL differs from the empty string.
+// NULL differs from the empty string and from 0.
 func (c *chainer) write(prev []byte, f *chainFields) {
 	b := c.buf[:0]
-	b = append(b, 1) // encoding version
+	b = append(b, chainEncoding)
 	b = binary.AppendVarint(b, f.seq)
+	b = binary.AppendVarint(b, f.id)
 	b = appendChainStr(b, nullStr{f.createdAt, true})
-	b = binary.AppendVarint(b, f.actorID)
+	if f.actorID == 0 {
+		b = append(b, 0)
+	} else {
+		b = binary.AppendVarint(append(b, 1), f.actorID)
+	}
 	b = appendChainStr(b, nullStr{f.action, true})
 	for _, s := range [...]nullStr{f.resource, f.details, f.ip, f.username, f.email} {
 		b = appendChainStr(b, s)
@@ -172,6 +177,10 @@ func (c *chainer) write(prev []byte, f *chainFields) {
 	c.mac.Write(prev)
 	c.mac.Write(b)
 }
+
+// chainEncoding is the version of write's encoding. Version 2 added the
+// row's id and tells a NULL actor_id from 0.
+const chainEncoding = 2
 
 func appendChainStr(b []byte, s nullStr) []byte {
 	if !s.valid {

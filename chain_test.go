@@ -93,21 +93,37 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{"chain value removed to pass as TREK's", func(t *testing.T, f *chainFixture) {
 			f.exec(t, `UPDATE audit_log SET chain_seq = NULL, chain_mac = NULL WHERE id = 5`)
 		}, TamperMissing, 6},
+		// Ids are covered, so a forged link can only take the id of a
+		// row the chain does not cover: here one of TREK's own, between
+		// two chained rows.
 		{"forged row inserted", func(t *testing.T, f *chainFixture) {
-			f.exec(t, `UPDATE audit_log SET id = id + 100 WHERE id > 10`)
-			f.exec(t, `INSERT INTO audit_log (id, created_at, action, chain_seq, chain_mac, actor_id) VALUES (11, '2026-01-01 00:00:00', 'user.login', 11, ?, NULL)`,
-				strings.Repeat("cd", 32))
-		}, TamperInserted, 11},
+			f.exec(t, `INSERT INTO audit_log (action) VALUES ('user.login')`) // id 21, TREK's own
+			require.NoError(t, f.a.Record(context.Background(), Event{Action: UserLogin}))
+			f.exec(t, `UPDATE audit_log SET chain_seq = 21, chain_mac = ? WHERE id = 21`, strings.Repeat("cd", 32))
+		}, TamperInserted, 21},
 		{"forged row with a far chain position", func(t *testing.T, f *chainFixture) {
-			f.exec(t, `UPDATE audit_log SET id = id + 100 WHERE id > 10`)
-			f.exec(t, `INSERT INTO audit_log (id, created_at, action, chain_seq, chain_mac) VALUES (11, '2026-01-01 00:00:00', 'user.login', 500, ?)`,
-				strings.Repeat("cd", 32))
-		}, TamperInserted, 11},
+			f.exec(t, `INSERT INTO audit_log (action) VALUES ('user.login')`)
+			require.NoError(t, f.a.Record(context.Background(), Event{Action: UserLogin}))
+			f.exec(t, `UPDATE audit_log SET chain_seq = 500, chain_mac = ? WHERE id = 21`, strings.Repeat("cd", 32))
+		}, TamperInserted, 21},
 		{"two rows swapped", func(t *testing.T, f *chainFixture) {
 			f.exec(t, `UPDATE audit_log SET id = 1000 WHERE id = 5`)
 			f.exec(t, `UPDATE audit_log SET id = 5 WHERE id = 6`)
 			f.exec(t, `UPDATE audit_log SET id = 6 WHERE id = 1000`)
-		}, TamperReordered, 5},
+		}, TamperChanged, 5},
+		{"rows renumbered to make room for a forged one", func(t *testing.T, f *chainFixture) {
+			f.exec(t, `UPDATE audit_log SET id = id - 100 WHERE id <= 5`)
+			f.exec(t, `INSERT INTO audit_log (id, created_at, action, details)
+				SELECT 5, created_at, 'admin.user_role_change', '{"role":"admin"}' FROM audit_log WHERE id = 6`)
+		}, TamperChanged, -99},
+		{"anonymous row given actor 0", func(t *testing.T, f *chainFixture) {
+			require.NoError(t, f.a.Record(context.Background(), Event{Action: UserLoginFailed}))
+			f.exec(t, `UPDATE audit_log SET actor_id = 0, user_id = 0 WHERE id = 21`)
+		}, TamperChanged, 21},
+		{"anonymous row given user 0", func(t *testing.T, f *chainFixture) {
+			require.NoError(t, f.a.Record(context.Background(), Event{Action: UserLoginFailed}))
+			f.exec(t, `UPDATE audit_log SET user_id = 0 WHERE id = 21`)
+		}, TamperChanged, 21},
 		{"newest rows cut off", func(t *testing.T, f *chainFixture) {
 			f.exec(t, `DELETE FROM audit_log WHERE id > 17`)
 		}, TamperMissing, 0},
@@ -343,4 +359,35 @@ func TestVerifyNonIntegerColumns(t *testing.T) {
 			assert.Len(t, page.Entries, rows)
 		})
 	}
+}
+
+// TestVerifyFindsAUserIDClearedByHand: TREK's foreign key clears user_id
+// when the user is deleted, which is no tampering; clearing it while the
+// user exists hides the row from the admin list's user filter, and is.
+func TestVerifyFindsAUserIDClearedByHand(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log")}
+	trek := createTrekDB(t, cfg.DBPath, map[int64]string{7: "alice", 8: "bob"})
+	a := openAuditor(t, cfg)
+	for _, id := range []int64{8, 7, 8, 7} {
+		require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, Actor: Actor{UserID: id}}))
+	}
+	_, err := trek.Exec(`DELETE FROM users WHERE id = 8`) // user_id of rows 1 and 3 set to NULL
+	require.NoError(t, err)
+	rep, err := a.Verify(t.Context())
+	require.NoError(t, err)
+	require.True(t, rep.Intact, "a deleted user's rows: %+v", rep.Problem)
+
+	_, err = trek.Exec(`UPDATE audit_log SET user_id = NULL WHERE actor_id = 7`)
+	require.NoError(t, err)
+	page, err := a.List(t.Context(), Query{UserID: 7})
+	require.NoError(t, err)
+	require.Empty(t, page.Entries, "the rows no longer show under user 7")
+	rep, err = a.Verify(t.Context())
+	require.NoError(t, err)
+	assert.False(t, rep.Intact)
+	require.NotNil(t, rep.Problem)
+	assert.Equal(t, TamperChanged, rep.Problem.Kind)
+	assert.EqualValues(t, 2, rep.Problem.ID, "the first row of user 7")
+	assert.Contains(t, rep.Problem.Detail, "user 7 still exists")
 }

@@ -21,20 +21,19 @@ type TamperKind string
 
 // What a change made behind the library's back looks like to Verify.
 const (
-	// TamperChanged: a row's fields (or its chain value) were altered.
+	// TamperChanged: a row's fields, its id (rows moved or swapped) or
+	// its chain value were altered.
 	TamperChanged TamperKind = "changed"
 	// TamperMissing: rows were deleted, from the middle or from the end
 	// (the end is found through the anchors in trek.log).
 	TamperMissing TamperKind = "missing"
 	// TamperInserted: a row with a chain value the key did not make.
 	TamperInserted TamperKind = "inserted"
-	// TamperReordered: genuine rows stand in the wrong order (ids moved).
-	TamperReordered TamperKind = "reordered"
 )
 
 // Tamper is the first problem Verify found.
 type Tamper struct {
-	Kind   TamperKind `json:"kind"`   // changed, missing, inserted or reordered
+	Kind   TamperKind `json:"kind"`   // changed, missing or inserted
 	ID     int64      `json:"id"`     // the row where the chain breaks (0: past the end)
 	Seq    int64      `json:"seq"`    // the chain position expected there
 	Detail string     `json:"detail"` // what was found there, for a person to read
@@ -88,6 +87,9 @@ func (a *Auditor) VerifyProgress(ctx context.Context, progress func(done, total 
 		return VerifyReport{}, fmt.Errorf("%w: reading anchors: %w", ErrVerify, err)
 	}
 	v := verifier{db: s.db, chain: newChainer(s.chain.key), anchors: anchors, progress: progress}
+	if err := s.db.QueryRowContext(ctx, usersTableQuery).Scan(&v.hasUsers); err != nil {
+		return VerifyReport{}, fmt.Errorf("%w: %w", ErrVerify, err)
+	}
 	rep, err := v.run(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("%w: %w", ErrVerify, err)
@@ -175,6 +177,8 @@ func scanChainRow(sc interface{ Scan(...any) error }, r *chainRow) (chained bool
 	if !t.seq.Valid && !t.macHex.Valid {
 		return false, nil
 	}
+	// The library stores no actor as NULL, never 0.
+	odd = odd || (t.actorID.Valid && t.actorID.Int64 == 0)
 	r.seq, r.createdAt, r.actorID = t.seq.Int64, t.created.String, t.actorID.Int64
 	r.resource = nullStr{t.resource.String, t.resource.Valid}
 	r.details = nullStr{t.details.String, t.details.Valid}
@@ -223,17 +227,64 @@ type verifier struct {
 	chain    *chainer
 	anchors  anchors
 	progress func(done, total int64)
+	// hasUsers: TREK's users table exists. nullUser holds, per actor,
+	// the first chained row whose user_id is NULL (see clearedUser).
+	hasUsers bool
+	nullUser map[int64]rowPos
 }
 
 // verifies reports whether r is the genuine successor of a row whose chain
-// value is prev.
+// value is prev, its user_id aside: that must be its actor_id or NULL.
 func (v *verifier) verifies(prev []byte, r *chainRow) bool {
 	if r.mac == nil {
 		return false
 	}
 	return v.chain.matches(prev, &r.chainFields, r.mac) &&
-		(!r.userID.Valid || r.userID.Int64 == r.actorID)
+		(!r.userID.Valid || (r.actorID != 0 && r.userID.Int64 == r.actorID))
 }
+
+// clearedUser finds, among chained rows whose user_id is NULL while their
+// actor_id is not, the first whose user still exists. TREK's foreign key
+// clears user_id only when the user is deleted; cleared by hand, it hides
+// the row from the admin list's user filter, which reads user_id. The walk
+// notes the first such row of each actor, and the users are looked up once
+// it is over, so that no query waits for a second connection while the
+// walk holds one (a host's pool may have only two).
+func (v *verifier) clearedUser(ctx context.Context) (*Tamper, error) {
+	var found *Tamper
+	for actor, r := range v.nullUser {
+		if found != nil && found.ID < r.id {
+			continue
+		}
+		var exists bool
+		if err := v.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)`, actor).Scan(&exists); err != nil {
+			return nil, err
+		}
+		if exists {
+			found = &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq,
+				Detail: fmt.Sprintf("user_id was cleared while user %d still exists: the row no longer shows under that user", actor)}
+		}
+	}
+	return found, nil
+}
+
+// noteNullUser remembers r if it is the first chained row of its actor
+// with user_id NULL (see clearedUser).
+func (v *verifier) noteNullUser(r *chainRow) {
+	if r.userID.Valid || r.actorID == 0 || !v.hasUsers {
+		return
+	}
+	if _, ok := v.nullUser[r.actorID]; ok {
+		return
+	}
+	if v.nullUser == nil {
+		v.nullUser = map[int64]rowPos{}
+	}
+	v.nullUser[r.actorID] = rowPos{r.id, r.seq}
+}
+
+// rowPos names a row: its id and chain position.
+type rowPos struct{ id, seq int64 }
 
 func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 	var rep VerifyReport
@@ -280,6 +331,7 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 			rep.Problem = t
 			return rep, nil
 		}
+		v.noteNullUser(&r)
 		rep.Checked++
 		prevSeq = r.seq
 		prevBuf = r.macBuf
@@ -291,6 +343,11 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 	}
 	if v.progress != nil {
 		v.progress(walked, total)
+	}
+	rows.Close() // before clearedUser's queries
+	if t, err := v.clearedUser(ctx); err != nil || t != nil {
+		rep.Problem = t
+		return rep, err
 	}
 	// Rows cut off the end leave anchors past the head.
 	if v.anchors.maxSeq > rep.HeadSeq {
@@ -351,9 +408,7 @@ func (v *verifier) classify(ctx context.Context, r *chainRow, prevSeq int64, pre
 	// stands now.
 	genuine := (r.seq == 1 || pred != nil) && v.verifies(predMac, r)
 	switch {
-	case genuine && r.seq != prevSeq+1 && (expected != nil || r.seq <= prevSeq):
-		t.Kind, t.Detail = TamperReordered, fmt.Sprintf("chain position %d stands where %d belongs", r.seq, prevSeq+1)
-	case genuine:
+	case genuine && r.seq > prevSeq+1 && expected == nil:
 		t.Kind, t.Detail = TamperMissing, fmt.Sprintf("chain positions %d to %d are gone", prevSeq+1, r.seq-1)
 	case next != nil && next.seq == prevSeq+1 && v.verifies(prevMac, next):
 		t.Kind, t.Detail = TamperInserted, fmt.Sprintf("row %d stands between two consecutive chained rows; the key did not chain it", r.id)

@@ -22,7 +22,7 @@ var verifyCmd = &command{
 Walks every row the audit library wrote, in id order, and checks its chain
 value with the chain key, then checks the newest rows against the chain
 heads recorded in trek.log and its rotated files. It stops at the first
-problem and names it: changed, missing, inserted or reordered, with the
+problem and names it: changed, missing or inserted, with the
 row's id. Rows TREK's own code inserted carry no chain value; they are
 counted apart, as unchained.
 
