@@ -15,6 +15,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -251,8 +252,8 @@ func Open(cfg Config) (*Auditor, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := loadChainKey(cfg.ChainKey, cfg.ChainKeyFile, !cfg.ReadOnly)
-	if err != nil {
+	key, err := loadChainKey(cfg.ChainKey, cfg.ChainKeyFile)
+	if err != nil && (cfg.ReadOnly || !errors.Is(err, fs.ErrNotExist)) {
 		flog.Close()
 		return nil, err
 	}
@@ -260,6 +261,15 @@ func Open(cfg Config) (*Auditor, error) {
 	if err != nil {
 		flog.Close()
 		return nil, err
+	}
+	if !cfg.ReadOnly {
+		// A missing key file is created here, for a database without a
+		// chain; a key that did not chain the rows there is refused.
+		if key, err = st.settleChainKey(context.Background(), key, len(cfg.ChainKey) == 0, cfg.ChainKeyFile); err != nil {
+			st.close()
+			flog.Close()
+			return nil, err
+		}
 	}
 	flog.anchors = newAnchorSigner(key)
 	a := &Auditor{

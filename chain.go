@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -48,10 +49,10 @@ func chainKeyFromText(s string) []byte {
 	return []byte(s)
 }
 
-// loadChainKey returns the configured key, or reads the key file, creating
-// it (mode 0600, 32 random bytes in hex) on first start as TREK does for its
-// own secrets.
-func loadChainKey(key []byte, path string, create bool) ([]byte, error) {
+// loadChainKey returns the configured key, or reads the key file. A
+// missing key file is an error that matches fs.ErrNotExist: Open then
+// creates one (settleChainKey), but only for a database with no chain yet.
+func loadChainKey(key []byte, path string) ([]byte, error) {
 	if len(key) > 0 {
 		if len(key) < minChainKeyLen {
 			return nil, fmt.Errorf("%w: the key (AUDIT_CHAIN_KEY) must be at least %d bytes: %d hex digits, or %d characters of other text",
@@ -60,9 +61,6 @@ func loadChainKey(key []byte, path string, create bool) ([]byte, error) {
 		return key, nil
 	}
 	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) && create {
-		return createChainKey(path)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading %s: %w", ErrChainKey, path, err)
 	}
@@ -96,11 +94,79 @@ func createChainKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: writing %s: %w", ErrChainKey, tmp, err)
 	}
 	if err := os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
-		return loadChainKey(nil, path, false) // another process was first: use its key
+		return loadChainKey(nil, path) // another process was first: use its key
 	} else if err != nil {
 		return nil, fmt.Errorf("%w: creating %s: %w", ErrChainKey, path, err)
 	}
 	return k, nil
+}
+
+// settleChainKey makes sure that the store chains new rows with the key
+// that chained the rows before them. Chaining on under another key would
+// leave every row unverifiable by either key, and a key made anew where
+// one went missing would let whoever removed it start the chain over.
+//
+// key is nil when the key file is missing (and AUDIT_CHAIN_KEY unset): a
+// key is created then only if audit_log holds no chained row, as on first
+// start. Otherwise the key must verify at least one of the newest chained
+// rows that can be checked (see tailVerifies), so that one row altered at
+// the end of the table does not stop TREK from starting: Verify reports it.
+func (s *sqliteStore) settleChainKey(ctx context.Context, key []byte, fromFile bool, path string) ([]byte, error) {
+	tail, err := s.chainedTail(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStore, describe("reading the newest chained rows", err))
+	}
+	if key == nil {
+		if len(tail) == 0 {
+			key, err = createChainKey(path)
+		} else if key, err = loadChainKey(nil, path); errors.Is(err, fs.ErrNotExist) {
+			// (Read again: another process opening the same new data
+			// folder may have created it, and chained rows, meanwhile.)
+			return nil, fmt.Errorf("%w: %s is missing, but audit_log holds rows chained under a key (the newest is row %d). "+
+				"Restore the key file from a backup, or set AUDIT_CHAIN_KEY to the key; "+
+				"a new key would leave every row before it unverifiable. If the key is lost for good, see the README (Tamper evidence)",
+				ErrChainKey, path, tail[0].id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.chain = newChainer(key)
+	}
+	if !tailVerifies(s.chain, tail) {
+		from := "AUDIT_CHAIN_KEY (Config.ChainKey)"
+		if fromFile {
+			from = path
+		}
+		return nil, fmt.Errorf("%w: the key in %s is not the one that chained audit_log: none of its newest chained rows (from row %d) verifies under it. "+
+			"Restore the key the rows were written with; trek-audit verify names what is wrong",
+			ErrChainKey, from, tail[0].id)
+	}
+	return key, nil
+}
+
+// chainTailLen is how many of the newest chained rows settleChainKey reads.
+const chainTailLen = 4
+
+// tailVerifies reports whether c's key verifies one of the rows of tail
+// (the newest chained rows, newest first) that can be checked: those whose
+// predecessor in the chain is in tail too, or that are the chain's first.
+// With none to check, nothing speaks against the key.
+func tailVerifies(c *chainer, tail []*chainRow) bool {
+	checked := false
+	for i, r := range tail {
+		prev := zeroMac
+		switch {
+		case i+1 < len(tail) && tail[i+1].seq == r.seq-1 && tail[i+1].mac != nil:
+			prev = tail[i+1].mac
+		case r.seq != 1:
+			continue
+		}
+		checked = true
+		if r.mac != nil && c.matches(prev, &r.chainFields, r.mac) {
+			return true
+		}
+	}
+	return !checked
 }
 
 // chainFields are the parts of a row the chain covers. The id is among

@@ -255,9 +255,16 @@ func TestChainKeyFile(t *testing.T) {
 	assert.EqualValues(t, 2, rep.Checked)
 	require.NoError(t, a.Close())
 
-	// Another key does not verify rows it did not chain.
+	// Another key does not verify rows it did not chain: a server given
+	// it does not start (it would chain on under it), and verify, which
+	// opens read-only, says so.
 	cfg.ChainKey = []byte("another key, 16 bytes or more")
-	a, err = Open(cfg)
+	_, err = Open(cfg)
+	require.ErrorIs(t, err, ErrChainKey)
+	assert.Contains(t, err.Error(), "AUDIT_CHAIN_KEY (Config.ChainKey) is not the one that chained audit_log")
+	ro := cfg
+	ro.ReadOnly = true
+	a, err = Open(ro)
 	require.NoError(t, err)
 	rep, err = a.Verify(context.Background())
 	require.NoError(t, err)
@@ -269,6 +276,60 @@ func TestChainKeyFile(t *testing.T) {
 	cfg.ChainKey = []byte("short")
 	_, err = Open(cfg)
 	assert.ErrorIs(t, err, ErrChainKey)
+}
+
+// TestMissingKeyIsNotMadeAgain: a key file that goes missing (a restore
+// without it, a server started from another folder, AUDIT_CHAIN_KEY left
+// out of a redeploy, or someone who may delete it but not read it) must
+// not get a new key for a database whose rows were chained under the old
+// one: every row before it would stop verifying, and whoever removed the
+// key could start the chain over.
+func TestMissingKeyIsNotMadeAgain(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log")}
+	keyPath := filepath.Join(dir, ".audit_key")
+	a := openAuditor(t, cfg)
+	require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin}))
+	require.NoError(t, a.Close())
+	key, err := os.ReadFile(keyPath)
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(keyPath))
+
+	_, err = Open(cfg)
+	require.ErrorIs(t, err, ErrChainKey)
+	assert.Contains(t, err.Error(), keyPath+" is missing, but audit_log holds rows chained under a key (the newest is row 1)")
+	assert.NoFileExists(t, keyPath, "no key is made")
+
+	// A key file that is not the one that chained the rows is refused.
+	require.NoError(t, os.WriteFile(keyPath, []byte(strings.Repeat("ab", 32)+"\n"), 0o600))
+	_, err = Open(cfg)
+	require.ErrorIs(t, err, ErrChainKey)
+	assert.Contains(t, err.Error(), "the key in "+keyPath+" is not the one that chained audit_log")
+
+	// The key restored, recording goes on and the chain verifies.
+	require.NoError(t, os.WriteFile(keyPath, key, 0o600))
+	a = openAuditor(t, cfg)
+	require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin}))
+	rep, err := a.Verify(t.Context())
+	require.NoError(t, err)
+	assert.True(t, rep.Intact, "%+v", rep.Problem)
+	assert.EqualValues(t, 2, rep.Checked)
+}
+
+// TestKeyCheckAllowsAnAlteredNewestRow: the key is checked against the
+// newest chained rows, and one altered row among them must not stop the
+// server from starting (anyone able to write the database could otherwise
+// keep TREK down); verify reports it.
+func TestKeyCheckAllowsAnAlteredNewestRow(t *testing.T) {
+	f := newChainFixture(t, 5)
+	require.NoError(t, f.a.Close())
+	f.exec(t, `UPDATE audit_log SET details = '{"title":"harmless"}' WHERE id = 5`)
+	a := openAuditor(t, Config{DBPath: f.dbPath, LogPath: filepath.Join(f.dir, "logs", "trek.log")})
+	rep, err := a.Verify(t.Context())
+	require.NoError(t, err)
+	require.NotNil(t, rep.Problem)
+	assert.Equal(t, TamperChanged, rep.Problem.Kind)
+	assert.EqualValues(t, 5, rep.Problem.ID)
 }
 
 // TestChainKeyFromEnvReadsTheKeyFile: the key file holds hex, and an

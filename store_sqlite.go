@@ -602,6 +602,26 @@ func (s *sqliteStore) lookForUsers() {
 	}
 }
 
+// chainedTail reads the newest chained rows of audit_log, newest first
+// (see settleChainKey).
+func (s *sqliteStore) chainedTail(ctx context.Context) ([]*chainRow, error) {
+	rows, err := s.conn.QueryContext(ctx, `SELECT `+chainRowCols+` FROM audit_log
+		WHERE chain_seq IS NOT NULL ORDER BY id DESC LIMIT ?`, chainTailLen)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var tail []*chainRow
+	for rows.Next() {
+		r := new(chainRow)
+		if _, err := scanChainRow(rows, r); err != nil {
+			return nil, err
+		}
+		tail = append(tail, r)
+	}
+	return tail, rows.Err()
+}
+
 // insertAlone commits a batch of one event as a single guarded INSERT,
 // without BEGIN, PRAGMA data_version and COMMIT: a lone caller's event
 // then costs one statement, as a plain autocommit insert does. The guard,

@@ -124,7 +124,7 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 		fmt.Fprintf(w, "  warning:        %d entries beside trek.log are named like log files but are not regular files (a pipe, a device, a link); they were not read\n", rep.SkippedLogFiles)
 	}
 	if rep.RejectedAnchors > 0 {
-		fmt.Fprintf(w, "  warning:        %d lines in trek.log look like chain heads but carry no tag this key made (forged, damaged, written under another key, or before chain heads had tags); they were ignored\n", rep.RejectedAnchors)
+		fmt.Fprintf(w, "  warning:        %d lines in trek.log look like chain heads but carry no tag this key made (forged, damaged, or written under another key); they were ignored. If the chain was started again under a new key, verify with the old one too\n", rep.RejectedAnchors)
 	}
 }
 
