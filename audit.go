@@ -116,7 +116,9 @@ type Config struct {
 	// holds it can rewrite the chain. Default: the key in ChainKeyFile.
 	ChainKey []byte
 	// ChainKeyFile holds the chain key when ChainKey is empty; created with
-	// a random key (mode 0600) on first start. Default ".audit_key" beside
+	// a random key (mode 0600) on first start, and never for a database
+	// whose rows were chained already: Open then fails with ErrChainKey,
+	// since a new key would leave them unverifiable. Default ".audit_key" beside
 	// the database ("data/.audit_key"); with DB set, where the library
 	// cannot see the file, "data/.audit_key" below the working directory.
 	ChainKeyFile string
