@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -122,6 +123,18 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM audit_schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("%w: schema: %w", ErrStore, err)
 	}
+	// The bookkeeping says what was applied, not what is still there: a
+	// table of the library's dropped (its triggers would then fail every
+	// insert of TREK's), or audit_log rebuilt by TREK's own migration
+	// (the library's columns, triggers and indexes gone). Every migration
+	// is idempotent, so whatever is missing is made again, counts included.
+	missing, err := missingSchema(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("%w: schema: %w", ErrStore, describe("reading the schema", err))
+	}
+	if len(missing) > 0 {
+		current = 0
+	}
 	for _, m := range migrations {
 		if m.version <= current {
 			continue
@@ -129,7 +142,7 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 		if err := m.apply(ctx, tx); err != nil {
 			return fmt.Errorf("%w: schema migration %d (%s): %w", ErrStore, m.version, m.name, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO audit_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 			m.version, m.name, time.Now().UTC().Format(sqliteTimeLayout)); err != nil {
 			return fmt.Errorf("%w: schema migration %d: %w", ErrStore, m.version, err)
 		}
@@ -158,7 +171,79 @@ func checkSchema(ctx context.Context, conn *sql.Conn) error {
 		return fmt.Errorf("%w: schema: the database is at version %d of the library's schema, which needs %d; "+
 			"a read-only open changes nothing, so open it read-write once (TREK's server does)", ErrStore, current, want)
 	}
+	missing, err := missingSchema(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("%w: schema: %w", ErrStore, describe("reading the schema", err))
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: schema: the library's %s missing; a read-only open changes nothing, "+
+			"so open it read-write once (TREK's server does), which makes them again", ErrStore, strings.Join(missing, ", ")+" "+isAre(len(missing)))
+	}
 	return nil
+}
+
+// schemaObjects are what the migrations make, by kind, in sqlite_master.
+var schemaObjects = map[string][]string{
+	"table": {"audit_log", "audit_log_count", "audit_log_action_count"},
+	"index": {"idx_audit_log_created", "idx_audit_log_action_id", "idx_audit_log_user_id", "idx_audit_log_ip_id"},
+	"trigger": {"audit_log_count_insert", "audit_log_count_delete",
+		"audit_log_action_count_insert", "audit_log_action_count_delete", "audit_log_action_count_update"},
+}
+
+// schemaColumns are the columns the migrations add to audit_log.
+var schemaColumns = []string{"actor_username", "actor_email", "actor_id", "chain_seq", "chain_mac"}
+
+// missingSchema names what the migrations make that the database lacks:
+// tables, indexes, triggers, audit_log's added columns, and the row that
+// holds the row count.
+func missingSchema(ctx context.Context, conn *sql.Conn) ([]string, error) {
+	have := map[string]bool{}
+	rows, err := conn.QueryContext(ctx, `SELECT type || ' ' || name FROM sqlite_master WHERE type IN ('table', 'index', 'trigger')
+		UNION ALL SELECT 'column ' || name FROM pragma_table_info('audit_log')`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		have[s] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, kind := range []string{"table", "index", "trigger"} {
+		for _, name := range schemaObjects[kind] {
+			if !have[kind+" "+name] {
+				missing = append(missing, kind+" "+name)
+			}
+		}
+	}
+	for _, name := range schemaColumns {
+		if !have["column "+name] {
+			missing = append(missing, "column audit_log."+name)
+		}
+	}
+	if have["table audit_log_count"] {
+		var n int
+		if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_log_count WHERE id = 1`).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			missing = append(missing, "row count")
+		}
+	}
+	return missing, nil
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
 }
 
 func execAll(ctx context.Context, tx *sql.Conn, stmts ...string) error {

@@ -271,6 +271,82 @@ func TestOpenIsIdempotent(t *testing.T) {
 	assert.EqualValues(t, 5, page.Total)
 }
 
+// TestOpenMakesAgainWhatIsMissingOfTheSchema: the bookkeeping says what was
+// applied, not what is still there. A table of the library's dropped by
+// hand would leave its triggers failing every insert of TREK's; audit_log
+// rebuilt by a TREK migration would lose the library's columns, triggers
+// and indexes. A read-only open names what is missing; the next read-write
+// open makes it again, with exact counts.
+func TestOpenMakesAgainWhatIsMissingOfTheSchema(t *testing.T) {
+	cases := []struct {
+		name, sql, missing string
+	}{
+		{"row count table dropped", `DROP TABLE audit_log_count`, "table audit_log_count"},
+		{"count per action dropped", `DROP TABLE audit_log_action_count`, "table audit_log_action_count"},
+		{"a count trigger dropped", `DROP TRIGGER audit_log_count_insert`, "trigger audit_log_count_insert"},
+		{"the count row deleted", `DELETE FROM audit_log_count`, "row count"},
+		{"an index dropped", `DROP INDEX idx_audit_log_ip_id`, "index idx_audit_log_ip_id"},
+		{"audit_log rebuilt by a TREK migration", `
+			CREATE TABLE audit_log_new (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at DATETIME DEFAULT CURRENT_TIMESTAMP,
+				user_id INTEGER REFERENCES users(id) ON DELETE SET NULL, action TEXT NOT NULL, resource TEXT, details TEXT, ip TEXT);
+			INSERT INTO audit_log_new SELECT id, created_at, user_id, action, resource, details, ip FROM audit_log;
+			DROP TABLE audit_log;
+			ALTER TABLE audit_log_new RENAME TO audit_log;
+			CREATE INDEX idx_audit_log_created ON audit_log(created_at DESC);`, "column audit_log.chain_seq"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			trek := createTrekDB(t, cfg.DBPath, map[int64]string{1: "alice"})
+			a := openAuditor(t, cfg)
+			for range 3 {
+				require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, Actor: Actor{UserID: 1}}))
+			}
+			require.NoError(t, a.Close())
+			// By hand, as with the sqlite3 shell: a connection of its own.
+			// (The connection that drops a table still holds its triggers,
+			// and fails its own inserts until it reads the new schema.)
+			_, err := openTestDB(t, cfg.DBPath).Exec(tc.sql)
+			require.NoError(t, err)
+
+			ro := cfg
+			ro.ReadOnly = true
+			_, err = Open(ro)
+			require.ErrorIs(t, err, ErrStore)
+			assert.Contains(t, err.Error(), tc.missing)
+
+			a = openAuditor(t, cfg)
+			insertTrekRow(t, trek, 1, "user.login", nil, nil, "10.0.0.1")
+			require.NoError(t, a.Record(t.Context(), Event{Action: TripCreate, Actor: Actor{UserID: 1},
+				Details: map[string]any{"title": "Lisbon"}}))
+			_, err = trek.Exec(`DELETE FROM audit_log WHERE id = 2`)
+			require.NoError(t, err)
+
+			assert.EqualValues(t, 4, countRows(t, trek))
+			page, err := a.List(t.Context(), Query{})
+			require.NoError(t, err)
+			assert.EqualValues(t, 4, page.Total)
+			page, err = a.List(t.Context(), Query{Action: "user.login"})
+			require.NoError(t, err)
+			assert.EqualValues(t, 3, page.Total)
+			assert.Empty(t, missingSchemaOf(t, trek))
+			_, err = Open(ro)
+			assert.NoError(t, err, "the read-only open finds it whole again")
+		})
+	}
+}
+
+// missingSchemaOf is missingSchema on a connection of db.
+func missingSchemaOf(t *testing.T, db *sql.DB) []string {
+	t.Helper()
+	conn, err := db.Conn(t.Context())
+	require.NoError(t, err)
+	defer conn.Close()
+	missing, err := missingSchema(t.Context(), conn)
+	require.NoError(t, err)
+	return missing
+}
+
 // TestConcurrentOpensOfANewFile: processes starting together on a new data
 // folder (TREK and a command of this module, say) must all open it; the
 // schema is migrated once. Each round uses a fresh folder, so the first
