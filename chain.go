@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
 
@@ -98,7 +99,26 @@ func createChainKey(path string) ([]byte, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("%w: creating %s: %w", ErrChainKey, path, err)
 	}
+	// The folder's entry for the file is durable only once the folder is
+	// synced: without it, a power cut could keep rows chained under the
+	// key (committed with a sync of their own) and lose the key file.
+	if err := syncDir(dir); err != nil {
+		return nil, fmt.Errorf("%w: syncing %s: %w", ErrChainKey, dir, err)
+	}
 	return k, nil
+}
+
+// syncDir syncs the folder dir, where the system allows it.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) && runtime.GOOS != "windows" {
+		return err
+	}
+	return nil
 }
 
 // settleChainKey makes sure that the store chains new rows with the key
