@@ -147,6 +147,17 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 			return fmt.Errorf("%w: schema migration %d: %w", ErrStore, m.version, err)
 		}
 	}
+	// The library gives ids as AUTOINCREMENT would, from sqlite_sequence,
+	// which SQLite makes with the first table declared so. TREK's
+	// audit_log is; one made by hand may not be, in a file with no other.
+	var seq bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence')`).Scan(&seq); err != nil {
+		return fmt.Errorf("%w: schema: %w", ErrStore, err)
+	}
+	if !seq {
+		return fmt.Errorf("%w: schema: audit_log was created without AUTOINCREMENT, which TREK's schema has, "+
+			"and the database has no sqlite_sequence, from which the library gives ids", ErrStore)
+	}
 	if _, err := tx.ExecContext(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("%w: schema: %w", ErrStore, describe("committing migration", err))
 	}

@@ -336,6 +336,20 @@ func TestOpenMakesAgainWhatIsMissingOfTheSchema(t *testing.T) {
 	}
 }
 
+// TestAuditLogWithoutAutoincrementIsRefusedAtOpen: the ids follow
+// sqlite_sequence, which a file whose only audit_log was made without
+// AUTOINCREMENT does not have. Open says so, rather than every Record
+// failing on a table it never heard of.
+func TestAuditLogWithoutAutoincrementIsRefusedAtOpen(t *testing.T) {
+	cfg := testConfig(t)
+	_, err := openPlainDB(t, cfg.DBPath).Exec(`CREATE TABLE audit_log (id INTEGER PRIMARY KEY,
+		created_at DATETIME DEFAULT CURRENT_TIMESTAMP, user_id INTEGER, action TEXT NOT NULL, resource TEXT, details TEXT, ip TEXT)`)
+	require.NoError(t, err)
+	_, err = Open(cfg)
+	require.ErrorIs(t, err, ErrStore)
+	assert.Contains(t, err.Error(), "audit_log was created without AUTOINCREMENT")
+}
+
 // missingSchemaOf is missingSchema on a connection of db.
 func missingSchemaOf(t *testing.T, db *sql.DB) []string {
 	t.Helper()
