@@ -37,11 +37,6 @@ type fileLog struct {
 	// anchors tags the chain-head line written after each batch; owned by
 	// the writer too. Nil: no chain-head lines.
 	anchors *anchorSigner
-
-	// What reopenIfMoved last saw, likewise owned by the writer: trek.log
-	// once it was open, and its folder.
-	seen, seenDir os.FileInfo
-	dirSettled    bool // seenDir's time was older than its granularity when seen
 }
 
 // sharedLog is the one lumberjack.Logger of a trek.log path, shared by
@@ -60,6 +55,11 @@ type sharedLog struct {
 	lj      *lumberjack.Logger
 	midLine bool
 	users   int // fileLogs open on it; guarded by sharedLogs.mu
+
+	// What reopenIfMoved last saw, guarded by mu: trek.log once it was
+	// written, and its folder.
+	seen, seenDir os.FileInfo
+	dirSettled    bool // seenDir's time was older than its granularity when seen
 }
 
 // sharedLogs maps each trek.log path, made absolute, to its sharedLog.
@@ -105,23 +105,30 @@ func (l *fileLog) Write(p []byte) (int, error) {
 	if l.closed {
 		return 0, fmt.Errorf("%w: not writing to %s", ErrClosed, l.path)
 	}
+	l.reopenIfMoved()
 	n, err := l.lj.Write(p)
 	if n > 0 {
 		l.midLine = p[n-1] != '\n'
 	}
+	l.wrote(err)
 	return n, err
 }
 
-// writeLines writes whole lines of the library's own, after a newline if a
-// host's write left a line unfinished.
+// writeLines writes whole lines, the library's own or LogHandler's, after
+// a newline if a host's write left a line unfinished.
 func (l *fileLog) writeLines(b []byte) error {
+	if l.readOnly {
+		return fmt.Errorf("%w: not writing to %s", ErrReadOnly, l.path)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return fmt.Errorf("%w: not writing to %s", ErrClosed, l.path)
 	}
+	l.reopenIfMoved()
 	if l.midLine {
-		if _, err := l.lj.Write([]byte{'\n'}); err != nil {
+		_, err := l.lj.Write([]byte{'\n'})
+		if l.wrote(err); err != nil {
 			return err
 		}
 		l.midLine = false
@@ -131,7 +138,21 @@ func (l *fileLog) writeLines(b []byte) error {
 		// Cut short (a full disk): the next line must not continue it.
 		l.midLine = true
 	}
+	l.wrote(err)
 	return err
+}
+
+// wrote follows a write to lumberjack, under mu. After a failed one,
+// trek.log is reopened at the next write: the descriptor that failed (a
+// full disk, a file removed or replaced) may never work again. After one
+// that opened the file, reopenIfMoved learns which file that is.
+func (l *sharedLog) wrote(err error) {
+	if err != nil {
+		l.lj.Close()
+		l.seen = nil
+	} else if l.seen == nil {
+		l.seen, _ = os.Stat(l.lj.Filename)
+	}
 }
 
 // Close ends this Auditor's writes, through LogWriter too, and closes the
@@ -155,7 +176,6 @@ func (l *fileLog) Close() error {
 // writeEvents writes the lines of a committed batch with as few writes as
 // the size limit allows.
 func (l *fileLog) writeEvents(batch []*pending, loc *time.Location, debug bool) error {
-	l.reopenIfMoved()
 	buf := l.buf[:0]
 	var err error
 	for _, p := range batch {
@@ -182,14 +202,6 @@ func (l *fileLog) writeEvents(batch []*pending, loc *time.Location, debug bool) 
 	if cap(buf) <= 4*maxLogWrite {
 		l.buf = buf[:0]
 	}
-	if err != nil {
-		// Reopen trek.log on the next write: the descriptor that failed
-		// (a full disk, a file removed or replaced) may never work again.
-		l.lj.Close()
-		l.seen = nil
-	} else if l.seen == nil {
-		l.seen, _ = os.Stat(l.path)
-	}
 	return err
 }
 
@@ -208,7 +220,10 @@ func timeGranularity(mt time.Time) time.Duration {
 // next write reopens the path, or fails and says so, rather than writing
 // lines into a file nobody can read.
 //
-// It looks at trek.log's folder on every batch and at trek.log itself only
+// It runs under mu before every write, the host's too: a host line written
+// while trek.log is gone would be lost as surely as an event's.
+//
+// It looks at trek.log's folder on every write and at trek.log itself only
 // when the folder has changed: removing, renaming or creating an entry
 // changes the folder's modification time. Asking trek.log for its own
 // times on every batch would cost a durable commit far more than the stat:
@@ -220,11 +235,12 @@ func timeGranularity(mt time.Time) time.Duration {
 // where timestamps are coarse (older kernels, FAT), so the folder is
 // trusted only once its time is older than their granularity was when it
 // was looked at.
-func (l *fileLog) reopenIfMoved() {
+func (l *sharedLog) reopenIfMoved() {
 	if l.seen == nil {
 		return
 	}
-	dir, err := os.Stat(filepath.Dir(l.path))
+	path := l.lj.Filename
+	dir, err := os.Stat(filepath.Dir(path))
 	if err == nil && l.seenDir != nil && os.SameFile(l.seenDir, dir) &&
 		dir.ModTime().Equal(l.seenDir.ModTime()) && l.dirSettled {
 		return
@@ -234,7 +250,7 @@ func (l *fileLog) reopenIfMoved() {
 		mt := dir.ModTime()
 		l.dirSettled = mt.Before(time.Now().Add(-timeGranularity(mt)))
 	}
-	if cur, err := os.Stat(l.path); err != nil || !os.SameFile(l.seen, cur) {
+	if cur, err := os.Stat(path); err != nil || !os.SameFile(l.seen, cur) {
 		l.lj.Close()
 		l.seen = nil
 	}

@@ -2,8 +2,13 @@ package audit
 
 import (
 	"context"
+	"encoding"
+	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -18,21 +23,41 @@ import (
 // pass for another field. Keep the message a constant, as slog intends, and
 // put what users typed in values: a message of plain words is written
 // bare, so user text passed as the message could read like an audit line.
-// opts may be nil (level info).
+//
+// Values under keys that name secrets (DefaultSecretKeys, Config.SecretKeys,
+// the dotted key read as a detail key is) are written as "[REDACTED]", as
+// in events. A value longer than 8 KiB is cut with a mark, so that no record
+// is too large for the rotation and lost. opts may be nil: the level is then
+// debug where LOG_LEVEL is debug, info otherwise. opts.ReplaceAttr is called
+// for each attribute, with the groups it is in; the level, time and message
+// are TREK's line's own and do not pass through it. opts.AddSource adds
+// source=file:line.
 func (a *Auditor) LogHandler(opts *slog.HandlerOptions) slog.Handler {
-	h := &logHandler{w: a.log, loc: a.loc, level: slog.LevelInfo}
-	if opts != nil && opts.Level != nil {
-		h.level = opts.Level
+	h := &logHandler{w: a.log, loc: a.loc, level: slog.LevelInfo, redact: &a.redact}
+	if a.debug {
+		h.level = slog.LevelDebug
+	}
+	if opts != nil {
+		if opts.Level != nil {
+			h.level = opts.Level
+		}
+		h.replace, h.addSource = opts.ReplaceAttr, opts.AddSource
 	}
 	return h
 }
 
+// maxLogValue bounds one value (and the message) on a host's line.
+const maxLogValue = 8 << 10
+
 type logHandler struct {
-	w      io.Writer
-	loc    *time.Location
-	level  slog.Leveler
-	attrs  []byte // " k=v" pairs from WithAttrs, already formatted
-	prefix string // open groups, "a.b."
+	w         io.Writer
+	loc       *time.Location
+	level     slog.Leveler
+	redact    *redactor // nil: no redaction (tests of slog's rules)
+	replace   func(groups []string, a slog.Attr) slog.Attr
+	addSource bool
+	attrs     []byte   // " k=v" pairs from WithAttrs, already formatted
+	groups    []string // open groups, from WithGroup
 }
 
 func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool {
@@ -40,6 +65,23 @@ func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool {
 }
 
 func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
+	b := h.format(r, false)
+	if isAnchorShaped(b) {
+		// A record without a time whose message reads like the time and
+		// the tag of a chain head: quoted, it cannot be taken for one.
+		b = h.format(r, true)
+	}
+	b = append(b, '\n')
+	if lw, ok := h.w.(interface{ writeLines([]byte) error }); ok {
+		// trek.log: a host's unfinished raw line is ended first.
+		return lw.writeLines(b)
+	}
+	_, err := h.w.Write(b)
+	return err
+}
+
+// format builds r's line, without its newline.
+func (h *logHandler) format(r slog.Record, quoteMsg bool) []byte {
 	b := make([]byte, 0, 128+len(h.attrs))
 	b = append(b, '[')
 	b = append(b, r.Level.String()...)
@@ -48,15 +90,21 @@ func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
 		b = r.Time.In(h.loc).AppendFormat(b, logTimeLayout)
 		b = append(b, ' ')
 	}
-	b = appendMessage(b, r.Message)
+	if msg := cutString(r.Message, maxLogValue); quoteMsg {
+		b = appendQuoted(b, msg)
+	} else {
+		b = appendMessage(b, msg)
+	}
+	if h.addSource && r.PC != 0 {
+		f, _ := runtime.CallersFrames([]uintptr{r.PC}).Next()
+		b = h.appendAttr(b, nil, slog.String(slog.SourceKey, f.File+":"+strconv.Itoa(f.Line)))
+	}
 	b = append(b, h.attrs...)
 	r.Attrs(func(a slog.Attr) bool {
-		b = appendAttr(b, h.prefix, a)
+		b = h.appendAttr(b, h.groups, a)
 		return true
 	})
-	b = append(b, '\n')
-	_, err := h.w.Write(b)
-	return err
+	return b
 }
 
 func (h *logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
@@ -66,7 +114,7 @@ func (h *logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	c := *h
 	c.attrs = append([]byte(nil), h.attrs...)
 	for _, a := range attrs {
-		c.attrs = appendAttr(c.attrs, h.prefix, a)
+		c.attrs = h.appendAttr(c.attrs, h.groups, a)
 	}
 	return &c
 }
@@ -76,14 +124,18 @@ func (h *logHandler) WithGroup(name string) slog.Handler {
 		return h
 	}
 	c := *h
-	c.prefix = h.prefix + name + "."
+	c.groups = append(slices.Clip(h.groups), name)
 	return &c
 }
 
 // appendAttr writes " key=value", groups flattened to dotted keys as
 // slog's text handler does.
-func appendAttr(b []byte, prefix string, a slog.Attr) []byte {
+func (h *logHandler) appendAttr(b []byte, groups []string, a slog.Attr) []byte {
 	a.Value = a.Value.Resolve()
+	if h.replace != nil && a.Value.Kind() != slog.KindGroup {
+		a = h.replace(slices.Clip(groups), a)
+		a.Value = a.Value.Resolve()
+	}
 	if a.Equal(slog.Attr{}) {
 		return b
 	}
@@ -93,22 +145,53 @@ func appendAttr(b []byte, prefix string, a slog.Attr) []byte {
 			return b
 		}
 		if a.Key != "" {
-			prefix += a.Key + "."
+			groups = append(slices.Clip(groups), a.Key)
 		}
 		for _, ga := range attrs {
-			b = appendAttr(b, prefix, ga)
+			b = h.appendAttr(b, groups, ga)
 		}
 		return b
 	}
+	key := a.Key
+	if len(groups) > 0 {
+		key = strings.Join(groups, ".") + "." + key
+	}
 	b = append(b, ' ')
-	b = appendWord(b, prefix+a.Key)
+	b = appendWord(b, key)
 	b = append(b, '=')
-	switch a.Value.Kind() {
-	case slog.KindTime:
+	switch {
+	case h.redact != nil && h.redact.isSecret(key):
+		return append(b, redactedValue...)
+	case a.Value.Kind() == slog.KindTime:
 		return append(b, a.Value.Time().Format(time.RFC3339Nano)...)
 	default:
-		return appendWord(b, a.Value.String())
+		return appendWord(b, cutString(valueText(a.Value), maxLogValue))
 	}
+}
+
+// valueText is v as slog's text handler writes it: []byte as text, a
+// TextMarshaler's text, anything else as fmt prints it (which survives a
+// String method that panics; a MarshalText that panics is caught here).
+func valueText(v slog.Value) (s string) {
+	if v.Kind() != slog.KindAny {
+		return v.String()
+	}
+	switch x := v.Any().(type) {
+	case []byte:
+		return string(x)
+	case encoding.TextMarshaler:
+		defer func() {
+			if p := recover(); p != nil {
+				s = fmt.Sprintf("!PANIC: %v", p)
+			}
+		}()
+		t, err := x.MarshalText()
+		if err != nil {
+			return "!ERROR:" + err.Error()
+		}
+		return string(t)
+	}
+	return v.String()
 }
 
 // appendMessage writes a message bare when it is printable text that cannot

@@ -3,9 +3,12 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -130,4 +133,126 @@ func TestLogHandlerLevels(t *testing.T) {
 	logger.Warn("shown", "n", 1)
 	logger.Error("failed", "err", "disk full")
 	assert.Regexp(t, `^\[WARN\] \S+ shown n=1\n\[ERROR\] \S+ failed err="disk full"\n$`, buf.String())
+}
+
+// openLogTest opens an Auditor on a fresh folder and returns it with the
+// path of its trek.log; closed when the test ends.
+func openLogTest(t *testing.T, cfg Config) (*Auditor, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg.DBPath, cfg.LogPath = filepath.Join(dir, "travel.db"), filepath.Join(dir, "logs", "trek.log")
+	return openAuditor(t, cfg), cfg.LogPath
+}
+
+// TestLogHandlerOptionsAndSecrets: ReplaceAttr runs for every attribute
+// with its groups, AddSource names the caller, and values under secret
+// keys are redacted as in events, whatever groups they sit in.
+func TestLogHandlerOptionsAndSecrets(t *testing.T) {
+	a, path := openLogTest(t, Config{})
+	var groups []string
+	opts := &slog.HandlerOptions{AddSource: true, ReplaceAttr: func(gs []string, at slog.Attr) slog.Attr {
+		if at.Key == "card" {
+			groups = append(groups, strings.Join(gs, "."))
+			return slog.String("card", "****")
+		}
+		return at
+	}}
+	logger := slog.New(a.LogHandler(opts)).WithGroup("req")
+	_, file, line, _ := runtime.Caller(0)
+	logger.Info("login failed", "card", "4111", "password", "hunter2",
+		slog.Group("smtp", "pass", "s3cr3t", "host", "mail.example.com"), "user", "alice")
+	lines := logLines(t, path)
+	require.Len(t, lines, 1)
+	got := lines[0]
+	assert.Equal(t, []string{"req"}, groups, "ReplaceAttr sees the open groups")
+	assert.Contains(t, got, " req.card=**** ")
+	assert.Contains(t, got, " req.password=[REDACTED] ")
+	assert.Contains(t, got, " req.smtp.pass=[REDACTED] ")
+	assert.Contains(t, got, " req.smtp.host=mail.example.com ")
+	assert.Contains(t, got, " req.user=alice")
+	assert.Contains(t, got, fmt.Sprintf(" source=%s:%d ", file, line+1))
+	for _, secret := range []string{"4111", "hunter2", "s3cr3t"} {
+		assert.NotContains(t, got, secret)
+	}
+}
+
+// TestHostLinesFollowTrekLogRemoved: host lines written after trek.log was
+// removed go to a new trek.log, as events' do, not into the removed file.
+func TestHostLinesFollowTrekLogRemoved(t *testing.T) {
+	a, path := openLogTest(t, Config{})
+	require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, Actor: Actor{UserID: 1}}))
+	require.NoError(t, os.Remove(path))
+	slog.New(a.LogHandler(nil)).Info("after the removal")
+	_, err := a.LogWriter().Write([]byte("raw after the removal\n"))
+	require.NoError(t, err)
+	lines := logLines(t, path)
+	require.Len(t, lines, 2)
+	assert.Regexp(t, `^\[INFO\] \S+ after the removal$`, lines[0])
+	assert.Equal(t, "raw after the removal", lines[1])
+}
+
+func TestLogHandlerLevelFollowsLOG_LEVEL(t *testing.T) {
+	a, path := openLogTest(t, Config{LogLevel: "debug"})
+	slog.New(a.LogHandler(nil)).Debug("cache miss", "key", "trip:12")
+	b, _ := openLogTest(t, Config{})
+	slog.New(b.LogHandler(nil)).Debug("not shown")
+	assert.Equal(t, slog.LevelInfo, b.LogHandler(nil).(*logHandler).level.Level())
+	lines := logLines(t, path)
+	require.Len(t, lines, 1)
+	assert.Regexp(t, `^\[DEBUG\] \S+ cache miss key=trip:12$`, lines[0])
+}
+
+// TestLogHandlerEndsAHostsUnfinishedLine: as for the library's own lines.
+func TestLogHandlerEndsAHostsUnfinishedLine(t *testing.T) {
+	a, path := openLogTest(t, Config{})
+	_, err := a.LogWriter().Write([]byte("progress 50%"))
+	require.NoError(t, err)
+	slog.New(a.LogHandler(nil)).Info("server started")
+	lines := logLines(t, path)
+	require.Len(t, lines, 2)
+	assert.Equal(t, "progress 50%", lines[0])
+	assert.Regexp(t, `^\[INFO\] \S+ server started$`, lines[1])
+}
+
+// TestLogHandlerCutsHugeValues: a record larger than the rotation size
+// would be refused whole by lumberjack, and slog drops a handler's error.
+func TestLogHandlerCutsHugeValues(t *testing.T) {
+	a, path := openLogTest(t, Config{})
+	slog.New(a.LogHandler(nil)).Info(strings.Repeat("m", 20<<10), "body", strings.Repeat("a", 11<<20), "n", 1)
+	lines := logLines(t, path)
+	require.Len(t, lines, 1)
+	assert.Less(t, len(lines[0]), 3*maxLogValue)
+	// (Not assert.Contains: its message would print the whole line.)
+	assert.Equal(t, 2, strings.Count(lines[0], truncatedMark), "the message and the value are cut")
+	assert.True(t, strings.HasSuffix(lines[0], truncatedMark+" n=1"), "the attributes after them are kept")
+}
+
+// TestLogHandlerCannotWriteAnAnchorShapedLine: a record without a time
+// whose message reads like a chain head's time and tag.
+func TestLogHandlerCannotWriteAnAnchorShapedLine(t *testing.T) {
+	a, path := openLogTest(t, Config{})
+	require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, Actor: Actor{UserID: 1}}))
+	r := slog.NewRecord(time.Time{}, slog.LevelInfo, "2026-04-20T10:11:53 AUDIT-CHAIN head", 0)
+	r.AddAttrs(slog.Int("id", 99), slog.Int("seq", 99), slog.String("mac", strings.Repeat("a", 64)), slog.String("tag", strings.Repeat("b", 32)))
+	require.NoError(t, a.LogHandler(nil).Handle(t.Context(), r))
+	lines := logLines(t, path)
+	require.Len(t, lines, 3)
+	assert.False(t, isAnchorShaped([]byte(lines[2])), lines[2])
+	rep, err := a.Verify(t.Context())
+	require.NoError(t, err)
+	assert.True(t, rep.Intact)
+	assert.Zero(t, rep.RejectedAnchors)
+}
+
+type panicText struct{}
+
+func (panicText) MarshalText() ([]byte, error) { panic("boom") }
+
+// TestLogHandlerValuesAsSlogWritesThem: []byte as text and a
+// TextMarshaler's text, as slog's text handler writes them.
+func TestLogHandlerValuesAsSlogWritesThem(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(&logHandler{w: &buf, loc: time.UTC, level: slog.LevelInfo})
+	logger.Info("bad request", "body", []byte(`{"a":1}`), "ip", netip.MustParseAddr("203.0.113.9"), "odd", panicText{})
+	assert.Contains(t, buf.String(), ` body="{\"a\":1}" ip=203.0.113.9 odd="!PANIC: boom"`)
 }
