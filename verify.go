@@ -59,8 +59,17 @@ type VerifyReport struct {
 	// symbolic link). The library never makes one, and reading one could
 	// block Verify for good, so they are not read; more than zero is
 	// worth a look.
-	SkippedLogFiles int     `json:"skipped_log_files"`
-	Problem         *Tamper `json:"problem,omitempty"` // the first problem; nil when Intact
+	SkippedLogFiles int `json:"skipped_log_files"`
+	// ClearedUserIDs counts the actors whose chained rows have user_id
+	// NULL while a user with their id exists. The chain covers actor_id,
+	// not user_id, which TREK's foreign key clears when a user is deleted;
+	// cleared by hand, it hides the rows from the admin list's user
+	// filter. An account made after its events, or an id given again to
+	// a new account once the user was deleted (TREK's users table does not
+	// use AUTOINCREMENT), looks the same, so this is not tampering by
+	// itself; more than zero is worth a look.
+	ClearedUserIDs int     `json:"cleared_user_ids"`
+	Problem        *Tamper `json:"problem,omitempty"` // the first problem; nil when Intact
 }
 
 // ErrVerify: Verify could not check (database unreadable); it says nothing
@@ -227,10 +236,10 @@ type verifier struct {
 	chain    *chainer
 	anchors  anchors
 	progress func(done, total int64)
-	// hasUsers: TREK's users table exists. nullUser holds, per actor,
-	// the first chained row whose user_id is NULL (see clearedUser).
+	// hasUsers: TREK's users table exists. nullUser holds the actors of
+	// chained rows whose user_id is NULL (see clearedUsers).
 	hasUsers bool
-	nullUser map[int64]rowPos
+	nullUser map[int64]bool
 }
 
 // verifies reports whether r is the genuine successor of a row whose chain
@@ -243,48 +252,35 @@ func (v *verifier) verifies(prev []byte, r *chainRow) bool {
 		(!r.userID.Valid || (r.actorID != 0 && r.userID.Int64 == r.actorID))
 }
 
-// clearedUser finds, among chained rows whose user_id is NULL while their
-// actor_id is not, the first whose user still exists. TREK's foreign key
-// clears user_id only when the user is deleted; cleared by hand, it hides
-// the row from the admin list's user filter, which reads user_id. The walk
-// notes the first such row of each actor, and the users are looked up once
-// it is over, so that no query waits for a second connection while the
-// walk holds one (a host's pool may have only two).
-func (v *verifier) clearedUser(ctx context.Context) (*Tamper, error) {
-	var found *Tamper
-	for actor, r := range v.nullUser {
-		if found != nil && found.ID < r.id {
-			continue
-		}
+// clearedUsers counts the actors noted by noteNullUser whose user still
+// exists (see VerifyReport.ClearedUserIDs). The walk notes them, and the
+// users are looked up once it is over, so that no query waits for a
+// second connection while the walk holds one (a host's pool may have only
+// two).
+func (v *verifier) clearedUsers(ctx context.Context) (int, error) {
+	n := 0
+	for actor := range v.nullUser {
 		var exists bool
 		if err := v.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)`, actor).Scan(&exists); err != nil {
-			return nil, err
+			return 0, err
 		}
 		if exists {
-			found = &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq,
-				Detail: fmt.Sprintf("user_id was cleared while user %d still exists: the row no longer shows under that user", actor)}
+			n++
 		}
 	}
-	return found, nil
+	return n, nil
 }
 
-// noteNullUser remembers r if it is the first chained row of its actor
-// with user_id NULL (see clearedUser).
+// noteNullUser notes r's actor if r, a chained row, has user_id NULL.
 func (v *verifier) noteNullUser(r *chainRow) {
 	if r.userID.Valid || r.actorID == 0 || !v.hasUsers {
 		return
 	}
-	if _, ok := v.nullUser[r.actorID]; ok {
-		return
-	}
 	if v.nullUser == nil {
-		v.nullUser = map[int64]rowPos{}
+		v.nullUser = map[int64]bool{}
 	}
-	v.nullUser[r.actorID] = rowPos{r.id, r.seq}
+	v.nullUser[r.actorID] = true
 }
-
-// rowPos names a row: its id and chain position.
-type rowPos struct{ id, seq int64 }
 
 func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 	var rep VerifyReport
@@ -344,9 +340,8 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 	if v.progress != nil {
 		v.progress(walked, total)
 	}
-	rows.Close() // before clearedUser's queries
-	if t, err := v.clearedUser(ctx); err != nil || t != nil {
-		rep.Problem = t
+	rows.Close() // before clearedUsers' queries
+	if rep.ClearedUserIDs, err = v.clearedUsers(ctx); err != nil {
 		return rep, err
 	}
 	// Rows cut off the end leave anchors past the head.

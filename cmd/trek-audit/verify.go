@@ -126,6 +126,9 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 	if rep.RejectedAnchors > 0 {
 		fmt.Fprintf(w, "  warning:        %d lines in trek.log look like chain heads but carry no tag this key made (forged, damaged, or written under another key); they were ignored. If the chain was started again under a new key, verify with the old one too\n", rep.RejectedAnchors)
 	}
+	if rep.ClearedUserIDs > 0 {
+		fmt.Fprintf(w, "  warning:        %d users have rows whose user_id is empty although the user exists: cleared by hand, which hides them from the user filter (list --user), or the id went to a new account after the user was deleted\n", rep.ClearedUserIDs)
+	}
 }
 
 // isTerminal reports whether w is a character device, such as a terminal.
