@@ -267,7 +267,7 @@ func Open(cfg Config) (*Auditor, error) {
 	if !cfg.ReadOnly {
 		// A missing key file is created here, for a database without a
 		// chain; a key that did not chain the rows there is refused.
-		if key, err = st.settleChainKey(context.Background(), key, len(cfg.ChainKey) == 0, cfg.ChainKeyFile); err != nil {
+		if key, err = st.settleChainKey(context.Background(), key, len(cfg.ChainKey) == 0, cfg.ChainKeyFile, cfg.LogPath); err != nil {
 			st.close()
 			flog.Close()
 			return nil, err

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 )
 
 // The tamper-evidence chain. Every row the library writes carries
@@ -115,7 +116,9 @@ func syncDir(dir string) error {
 		return err
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) && runtime.GOOS != "windows" {
+	// Some file systems (network, FUSE) refuse to sync a folder (EINVAL);
+	// Windows cannot open one for it.
+	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) && !errors.Is(err, syscall.EINVAL) && runtime.GOOS != "windows" {
 		return err
 	}
 	return nil
@@ -128,10 +131,12 @@ func syncDir(dir string) error {
 //
 // key is nil when the key file is missing (and AUDIT_CHAIN_KEY unset): a
 // key is created then only if audit_log holds no chained row, as on first
-// start. Otherwise the key must verify at least one of the newest chained
-// rows that can be checked (see tailVerifies), so that one row altered at
-// the end of the table does not stop TREK from starting: Verify reports it.
-func (s *sqliteStore) settleChainKey(ctx context.Context, key []byte, fromFile bool, path string) ([]byte, error) {
+// start. Otherwise the key must verify one of the newest chained rows that
+// can be checked (see tailVerifies), or have tagged one of the chain heads
+// at the end of trek.log (logPath), which no one without the key can
+// write: rows altered or forged at the end of the table then do not stop
+// TREK from starting (Verify reports them), as long as trek.log is there.
+func (s *sqliteStore) settleChainKey(ctx context.Context, key []byte, fromFile bool, path, logPath string) ([]byte, error) {
 	tail, err := s.chainedTail(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStore, describe("reading the newest chained rows", err))
@@ -152,14 +157,15 @@ func (s *sqliteStore) settleChainKey(ctx context.Context, key []byte, fromFile b
 		}
 		s.chain = newChainer(key)
 	}
-	if !tailVerifies(s.chain, tail) {
+	if !tailVerifies(s.chain, tail) && !tailAnchorTagged(logPath, newAnchorSigner(key)) {
 		from := "AUDIT_CHAIN_KEY (Config.ChainKey)"
 		if fromFile {
 			from = path
 		}
-		return nil, fmt.Errorf("%w: the key in %s is not the one that chained audit_log: none of its newest chained rows (from row %d) verifies under it. "+
-			"Restore the key the rows were written with; trek-audit verify names what is wrong",
-			ErrChainKey, from, tail[0].id)
+		return nil, fmt.Errorf("%w: the key in %s is not the one that chained audit_log, or the newest rows were altered: "+
+			"none of the newest chained rows (from row %d) verifies under it, and it tagged none of the chain heads at the end of %s. "+
+			"Restore the key the rows were written with; trek-audit verify tells what is wrong",
+			ErrChainKey, from, tail[0].id, logPath)
 	}
 	return key, nil
 }

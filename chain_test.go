@@ -316,20 +316,52 @@ func TestMissingKeyIsNotMadeAgain(t *testing.T) {
 	assert.EqualValues(t, 2, rep.Checked)
 }
 
-// TestKeyCheckAllowsAnAlteredNewestRow: the key is checked against the
-// newest chained rows, and one altered row among them must not stop the
-// server from starting (anyone able to write the database could otherwise
-// keep TREK down); verify reports it.
-func TestKeyCheckAllowsAnAlteredNewestRow(t *testing.T) {
-	f := newChainFixture(t, 5)
-	require.NoError(t, f.a.Close())
-	f.exec(t, `UPDATE audit_log SET details = '{"title":"harmless"}' WHERE id = 5`)
-	a := openAuditor(t, Config{DBPath: f.dbPath, LogPath: filepath.Join(f.dir, "logs", "trek.log")})
-	rep, err := a.Verify(t.Context())
-	require.NoError(t, err)
-	require.NotNil(t, rep.Problem)
-	assert.Equal(t, TamperChanged, rep.Problem.Kind)
-	assert.EqualValues(t, 5, rep.Problem.ID)
+// TestKeyCheckIsNotFooledByRowsAtTheEnd: the key is checked against the
+// newest chained rows and the chain heads at the end of trek.log. Rows
+// altered or forged at the end of the table must not stop the server from
+// starting with its own key (anyone able to write the database could
+// otherwise keep TREK down); verify reports them. Only with trek.log gone
+// too is there nothing left to tell the key is right.
+func TestKeyCheckIsNotFooledByRowsAtTheEnd(t *testing.T) {
+	cases := []struct {
+		name   string
+		rows   int
+		tamper func(t *testing.T, f *chainFixture)
+		id     int64 // the row verify reports
+	}{
+		{"the newest row altered", 5, func(t *testing.T, f *chainFixture) {
+			f.exec(t, `UPDATE audit_log SET details = '{"title":"harmless"}' WHERE id = 5`)
+		}, 5},
+		{"the only row altered", 1, func(t *testing.T, f *chainFixture) {
+			f.exec(t, `UPDATE audit_log SET details = '{"title":"harmless"}' WHERE id = 1`)
+		}, 1},
+		{"four forged rows appended", 5, func(t *testing.T, f *chainFixture) {
+			for seq := 6; seq <= 9; seq++ {
+				f.exec(t, `INSERT INTO audit_log (action, chain_seq, chain_mac) VALUES ('user.login', ?, ?)`, seq, strings.Repeat("cd", 32))
+			}
+		}, 6},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newChainFixture(t, tc.rows)
+			require.NoError(t, f.a.Close())
+			tc.tamper(t, f)
+			a := openAuditor(t, Config{DBPath: f.dbPath, LogPath: filepath.Join(f.dir, "logs", "trek.log")})
+			rep, err := a.Verify(t.Context())
+			require.NoError(t, err)
+			require.NotNil(t, rep.Problem)
+			assert.EqualValues(t, tc.id, rep.Problem.ID, rep.Problem.Detail)
+		})
+	}
+	t.Run("the only row altered, trek.log gone", func(t *testing.T) {
+		f := newChainFixture(t, 1)
+		require.NoError(t, f.a.Close())
+		f.exec(t, `UPDATE audit_log SET details = '{"title":"harmless"}' WHERE id = 1`)
+		require.NoError(t, os.RemoveAll(filepath.Join(f.dir, "logs")))
+		_, err := Open(Config{DBPath: f.dbPath, LogPath: filepath.Join(f.dir, "logs", "trek.log")})
+		require.ErrorIs(t, err, ErrChainKey)
+		assert.Contains(t, err.Error(), "or the newest rows were altered")
+	})
 }
 
 // TestChainKeyFromEnvReadsTheKeyFile: the key file holds hex, and an

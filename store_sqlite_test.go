@@ -330,8 +330,9 @@ func TestOpenMakesAgainWhatIsMissingOfTheSchema(t *testing.T) {
 			require.NoError(t, err)
 			assert.EqualValues(t, 3, page.Total)
 			assert.Empty(t, missingSchemaOf(t, trek))
-			_, err = Open(ro)
-			assert.NoError(t, err, "the read-only open finds it whole again")
+			r, err := Open(ro)
+			require.NoError(t, err, "the read-only open finds it whole again")
+			require.NoError(t, r.Close())
 		})
 	}
 }
