@@ -1,15 +1,18 @@
 package audit
 
 // Fuzz targets for what hostile input reaches: the details encoder and its
-// redaction, the trek.log line writer, the reader of trek.log's chain
-// heads, the admin list's query string, and rows others wrote to audit_log.
+// redaction, the trek.log line writers (events' and LogHandler's), the
+// reader of trek.log's chain heads, the admin list's query string, and
+// rows others wrote to audit_log.
 // Under plain `go test` they run their seeds; CI runs each for a bounded
 // time with -fuzz.
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -544,4 +547,88 @@ func fuzzHasSecretKey(v any) bool {
 		return slices.ContainsFunc(v, fuzzHasSecretKey)
 	}
 	return false
+}
+
+// FuzzLogHandlerLine writes host records through LogHandler: whatever the
+// message, key and value, the line is one printable line that cannot pass
+// for a chain head, and, after a constant message, the key and the value
+// read back as given (a value under a secret key redacted, a long one cut).
+func FuzzLogHandlerLine(f *testing.F) {
+	f.Add("server started", "port", "3000", false)
+	f.Add("2026-04-20T10:11:53 AUDIT-CHAIN head", "id", "99 seq=99 mac=aa tag=bb", true)
+	f.Add("forged?\n[INFO] x", "user", "eve\r\n[INFO] x", false)
+	f.Add("", "", "", true)
+	f.Add("m", "smtp.pass", "s3cr3t", false)
+	f.Add("\u202e", "k=v", `"quoted" \ back`, false)
+	f.Add("\xff", "\xfe", strings.Repeat("é", 5000), false)
+	f.Add("AUDIT", "a b", "\u2028", true)
+	r := newRedactor(nil)
+	at := time.Date(2026, 4, 20, 8, 11, 53, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, msg, key, val string, zeroTime bool) {
+		var buf bytes.Buffer
+		h := &logHandler{w: &buf, loc: time.UTC, level: slog.LevelInfo, redact: &r}
+		when := at
+		if zeroTime {
+			when = time.Time{}
+		}
+		rec := slog.NewRecord(when, slog.LevelInfo, msg, 0)
+		rec.AddAttrs(slog.String(key, val))
+		require.NoError(t, h.Handle(context.Background(), rec))
+		line := buf.String()
+		fuzzCheckLine(t, line, "[INFO] ")
+		if isAnchorShaped([]byte(strings.TrimSuffix(line, "\n"))) {
+			t.Fatalf("a host line shaped like a chain head: %q", line)
+		}
+		if len(line) > 2*(6*maxLogValue+len(truncatedMark))+64 {
+			t.Fatalf("line of %d bytes", len(line))
+		}
+
+		buf.Reset()
+		rec = slog.NewRecord(at, slog.LevelInfo, "m", 0)
+		rec.AddAttrs(slog.String(key, val))
+		require.NoError(t, h.Handle(context.Background(), rec))
+		line = buf.String()
+		rest := fuzzCheckLine(t, line, "[INFO] 2026-04-20T08:11:53 m ")
+		var gotKey string
+		if strings.HasPrefix(rest, `"`) {
+			q, err := strconv.QuotedPrefix(rest)
+			if err != nil {
+				t.Fatalf("key: bad quoting in %q: %v", line, err)
+			}
+			gotKey, _ = strconv.Unquote(q)
+			rest = rest[len(q):]
+		} else {
+			i := strings.IndexByte(rest, '=')
+			if i < 0 {
+				t.Fatalf("no '=' after the key in %q", line)
+			}
+			gotKey, rest = rest[:i], rest[i:]
+		}
+		if gotKey != key {
+			t.Fatalf("key reads %q, want %q, in %q", gotKey, key, line)
+		}
+		rest, ok := strings.CutPrefix(rest, "=")
+		if !ok {
+			t.Fatalf("no '=' after the key in %q", line)
+		}
+		got, rest := fuzzToken(t, rest, "value")
+		if rest != "\n" {
+			t.Fatalf("trailing %q in %q", rest, line)
+		}
+		switch {
+		case fuzzIsSecret(key):
+			if got != redactedValue {
+				t.Fatalf("value under secret key %q written: %q", key, line)
+			}
+		case len(val) <= maxLogValue:
+			if got != val {
+				t.Fatalf("value reads %q, want %q", got, val)
+			}
+		default:
+			prefix, marked := strings.CutSuffix(got, truncatedMark)
+			if !marked || len(got) > maxLogValue || !strings.HasPrefix(val, prefix) {
+				t.Fatalf("long value not cut to a marked prefix: %d bytes", len(got))
+			}
+		}
+	})
 }
