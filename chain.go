@@ -133,9 +133,10 @@ func syncDir(dir string) error {
 // key is created then only if audit_log holds no chained row, as on first
 // start. Otherwise the key must verify one of the newest chained rows that
 // can be checked (see tailVerifies), or have tagged one of the chain heads
-// at the end of trek.log (logPath), which no one without the key can
-// write: rows altered or forged at the end of the table then do not stop
-// TREK from starting (Verify reports them), as long as trek.log is there.
+// in trek.log (logPath) and its rotated files, which no one without the
+// key can write: rows altered or forged at the end of the table then do
+// not stop TREK from starting (Verify reports them) while trek.log holds
+// a chain head.
 func (s *sqliteStore) settleChainKey(ctx context.Context, key []byte, fromFile bool, path, logPath string) ([]byte, error) {
 	tail, err := s.chainedTail(ctx)
 	if err != nil {
@@ -157,17 +158,26 @@ func (s *sqliteStore) settleChainKey(ctx context.Context, key []byte, fromFile b
 		}
 		s.chain = newChainer(key)
 	}
-	if !tailVerifies(s.chain, tail) && !tailAnchorTagged(logPath, newAnchorSigner(key)) {
+	if !tailVerifies(s.chain, tail) && !anchorTagged(ctx, logPath, key) {
 		from := "AUDIT_CHAIN_KEY (Config.ChainKey)"
 		if fromFile {
 			from = path
 		}
 		return nil, fmt.Errorf("%w: the key in %s is not the one that chained audit_log, or the newest rows were altered: "+
-			"none of the newest chained rows (from row %d) verifies under it, and it tagged none of the chain heads at the end of %s. "+
+			"none of the newest chained rows (from row %d) verifies under it, and it tagged none of the chain heads in %s and its rotated files. "+
 			"Restore the key the rows were written with; trek-audit verify tells what is wrong",
 			ErrChainKey, from, tail[0].id, logPath)
 	}
 	return key, nil
+}
+
+// anchorTagged reports whether key tagged one of the chain heads in the
+// trek.log at logPath or its rotated files. Read only where the newest
+// rows do not confirm the key: it reads every file, up to the 50 MB that
+// rotation keeps.
+func anchorTagged(ctx context.Context, logPath string, key []byte) bool {
+	found, err := readAnchors(ctx, logPath, newAnchorSigner(key))
+	return err == nil && len(found.list) > 0
 }
 
 // chainTailLen is how many of the newest chained rows settleChainKey reads.

@@ -340,6 +340,23 @@ func TestKeyCheckIsNotFooledByRowsAtTheEnd(t *testing.T) {
 				f.exec(t, `INSERT INTO audit_log (action, chain_seq, chain_mac) VALUES ('user.login', ?, ?)`, seq, strings.Repeat("cd", 32))
 			}
 		}, 6},
+		{"forged rows after much host logging and a rotation", 5, func(t *testing.T, f *chainFixture) {
+			// The chain heads are in the rotated file now, behind
+			// megabytes of the host's lines.
+			log := filepath.Join(f.dir, "logs", "trek.log")
+			a := openAuditor(t, Config{DBPath: f.dbPath, LogPath: log, LogMaxSizeMB: 1})
+			h := slog.New(a.LogHandler(nil))
+			for range 12_000 {
+				h.Info("request served", "path", "/api/trips/"+strings.Repeat("x", 80), "status", 200)
+			}
+			require.NoError(t, a.Close())
+			rotated, err := filepath.Glob(filepath.Join(f.dir, "logs", "trek-*.log"))
+			require.NoError(t, err)
+			require.NotEmpty(t, rotated, "trek.log was rotated")
+			for seq := 6; seq <= 9; seq++ {
+				f.exec(t, `INSERT INTO audit_log (action, chain_seq, chain_mac) VALUES ('user.login', ?, ?)`, seq, strings.Repeat("cd", 32))
+			}
+		}, 6},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

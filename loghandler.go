@@ -1,16 +1,20 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"encoding"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // LogHandler returns a slog.Handler that writes the host's own log lines to
@@ -26,8 +30,11 @@ import (
 //
 // Values under keys that name secrets (DefaultSecretKeys, Config.SecretKeys,
 // the dotted key read as a detail key is) are written as "[REDACTED]", as
-// in events. A value longer than 8 KiB is cut with a mark, so that no record
-// is too large for the rotation and lost. opts may be nil: the level is then
+// in events. Maps, slices and structs are written as JSON, with what lies
+// under secret keys inside them redacted as in details, and so is JSON
+// held in a []byte or json.RawMessage. A key, the message or a value
+// longer than 8 KiB is cut with a mark, and a line longer than 64 KiB too,
+// so that no record is too large for the rotation and lost. opts may be nil: the level is then
 // debug where LOG_LEVEL is debug, info otherwise. opts.ReplaceAttr is called
 // for each attribute, with the groups it is in; the level, time and message
 // are TREK's line's own and do not pass through it. opts.AddSource adds
@@ -46,8 +53,12 @@ func (a *Auditor) LogHandler(opts *slog.HandlerOptions) slog.Handler {
 	return h
 }
 
-// maxLogValue bounds one value (and the message) on a host's line.
-const maxLogValue = 8 << 10
+// maxLogValue bounds one key, one value and the message on a host's line,
+// and maxLogLine the line, its escapes included.
+const (
+	maxLogValue = 8 << 10
+	maxLogLine  = 64 << 10
+)
 
 type logHandler struct {
 	w         io.Writer
@@ -70,6 +81,15 @@ func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
 		// A record without a time whose message reads like the time and
 		// the tag of a chain head: quoted, it cannot be taken for one.
 		b = h.format(r, true)
+	}
+	if len(b) > maxLogLine {
+		// Escaped, the line is printable ASCII and whole runes: cut on a
+		// rune's start, it stays one valid line.
+		n := maxLogLine - len(truncatedMark) - 1
+		for n > 0 && !utf8.RuneStart(b[n]) {
+			n--
+		}
+		b = append(append(b[:n], ' '), truncatedMark...)
 	}
 	b = append(b, '\n')
 	if lw, ok := h.w.(interface{ writeLines([]byte) error }); ok {
@@ -96,8 +116,9 @@ func (h *logHandler) format(r slog.Record, quoteMsg bool) []byte {
 		b = appendMessage(b, msg)
 	}
 	if h.addSource && r.PC != 0 {
+		// A *slog.Source, as slog's handlers pass it to ReplaceAttr.
 		f, _ := runtime.CallersFrames([]uintptr{r.PC}).Next()
-		b = h.appendAttr(b, nil, slog.String(slog.SourceKey, f.File+":"+strconv.Itoa(f.Line)))
+		b = h.appendAttr(b, nil, slog.Any(slog.SourceKey, &slog.Source{Function: f.Function, File: f.File, Line: f.Line}))
 	}
 	b = append(b, h.attrs...)
 	r.Attrs(func(a slog.Attr) bool {
@@ -157,7 +178,7 @@ func (h *logHandler) appendAttr(b []byte, groups []string, a slog.Attr) []byte {
 		key = strings.Join(groups, ".") + "." + key
 	}
 	b = append(b, ' ')
-	b = appendWord(b, key)
+	b = appendWord(b, cutString(key, maxLogValue))
 	b = append(b, '=')
 	switch {
 	case h.redact != nil && h.redact.isSecret(key):
@@ -165,20 +186,34 @@ func (h *logHandler) appendAttr(b []byte, groups []string, a slog.Attr) []byte {
 	case a.Value.Kind() == slog.KindTime:
 		return append(b, a.Value.Time().Format(time.RFC3339Nano)...)
 	default:
-		return appendWord(b, cutString(valueText(a.Value), maxLogValue))
+		return appendWord(b, cutString(h.valueText(a.Value), maxLogValue))
 	}
 }
 
 // valueText is v as slog's text handler writes it: []byte as text, a
-// TextMarshaler's text, anything else as fmt prints it (which survives a
-// String method that panics; a MarshalText that panics is caught here).
-func valueText(v slog.Value) (s string) {
+// TextMarshaler's text, a source as file:line, an error or a Stringer as
+// fmt prints it (which survives a String method that panics; a MarshalText
+// that panics is caught here). Maps, slices and structs, and JSON in a
+// []byte, are written as JSON instead, so that what lies under secret keys
+// in them is redacted as in details (see redactedJSON).
+func (h *logHandler) valueText(v slog.Value) (s string) {
 	if v.Kind() != slog.KindAny {
 		return v.String()
 	}
-	switch x := v.Any().(type) {
+	x := v.Any()
+	if rv := reflect.ValueOf(x); rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return "<nil>" // as fmt and slog write it; MarshalText of a nil pointer would panic
+	}
+	switch x := x.(type) {
+	case *slog.Source:
+		return x.File + ":" + strconv.Itoa(x.Line)
 	case []byte:
-		return string(x)
+		if json.Valid(x) {
+			if t, ok := h.redactedJSON(json.RawMessage(x)); ok {
+				return t
+			}
+		}
+		return string(x) // text, as a string value is
 	case encoding.TextMarshaler:
 		defer func() {
 			if p := recover(); p != nil {
@@ -190,8 +225,55 @@ func valueText(v slog.Value) (s string) {
 			return "!ERROR:" + err.Error()
 		}
 		return string(t)
+	case error, fmt.Stringer:
+		return v.String()
+	}
+	switch reflect.Indirect(reflect.ValueOf(x)).Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array, reflect.Struct:
+		if t, ok := h.redactedJSON(x); ok {
+			return t
+		}
+		return h.redactedText(v.String())
 	}
 	return v.String()
+}
+
+// redactedJSON encodes x as details are encoded: as JSON, what lies under
+// secret keys redacted, nesting past maxDetailsDepth cut. ok is false
+// where JSON cannot encode x (a channel, a func, a cycle).
+func (h *logHandler) redactedJSON(x any) (string, bool) {
+	enc, err := marshalText(x)
+	if err != nil {
+		return "", false
+	}
+	if h.redact == nil {
+		return string(enc), true
+	}
+	enc = capDepth(bytes.ToValidUTF8(enc, []byte("\uFFFD")))
+	if !h.redact.mayHoldSecret(enc) {
+		return string(enc), true
+	}
+	var tree any
+	dec := json.NewDecoder(bytes.NewReader(enc))
+	dec.UseNumber()
+	if dec.Decode(&tree) != nil {
+		return "", false
+	}
+	h.redact.scrub(tree)
+	if enc, err = marshalText(tree); err != nil {
+		return "", false
+	}
+	return string(enc), true
+}
+
+// redactedText is s, a map, slice or struct as fmt prints it where JSON
+// cannot encode it, unless s may hold a secret: then the mark alone, since
+// its keys cannot be told from its values.
+func (h *logHandler) redactedText(s string) string {
+	if h.redact != nil && h.redact.mayHoldSecret([]byte(s)) {
+		return redactedValue
+	}
+	return s
 }
 
 // appendMessage writes a message bare when it is printable text that cannot

@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -255,4 +256,64 @@ func TestLogHandlerValuesAsSlogWritesThem(t *testing.T) {
 	logger := slog.New(&logHandler{w: &buf, loc: time.UTC, level: slog.LevelInfo})
 	logger.Info("bad request", "body", []byte(`{"a":1}`), "ip", netip.MustParseAddr("203.0.113.9"), "odd", panicText{})
 	assert.Contains(t, buf.String(), ` body="{\"a\":1}" ip=203.0.113.9 odd="!PANIC: boom"`)
+}
+
+// TestLogHandlerRedactsWithinValues: a request body or a headers map
+// logged under an ordinary key is how secrets reach a log file. Such
+// values are written as JSON and redacted as event details are.
+func TestLogHandlerRedactsWithinValues(t *testing.T) {
+	a, path := openLogTest(t, Config{})
+	type login struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	slog.New(a.LogHandler(nil)).Info("bad request",
+		"body", map[string]any{"password": "hunter2", "email": "a@example.com"},
+		"raw", []byte(`{"token":"abc123","n":1}`),
+		"msg", json.RawMessage(`{"api-key":"k-42"}`),
+		"form", &login{Email: "b@example.com", Password: "pw-7"},
+		"list", []map[string]string{{"cookie": "sid=9"}},
+		"text", []byte("not json, no keys"),
+		"deadline", (*time.Time)(nil))
+	lines := logLines(t, path)
+	require.Len(t, lines, 1)
+	for _, secret := range []string{"hunter2", "abc123", "k-42", "pw-7", "sid=9"} {
+		assert.NotContains(t, lines[0], secret)
+	}
+	for _, kept := range []string{`\"email\":\"a@example.com\"`, `\"n\":1`, `\"email\":\"b@example.com\"`,
+		`text="not json, no keys"`, `deadline=<nil>`} {
+		assert.Contains(t, lines[0], kept)
+	}
+}
+
+// TestLogHandlerSourceAsSlogPassesIt: ReplaceAttr gets the source as a
+// *slog.Source, as from slog's own handlers, and can rewrite it.
+func TestLogHandlerSourceAsSlogPassesIt(t *testing.T) {
+	a, path := openLogTest(t, Config{})
+	opts := &slog.HandlerOptions{AddSource: true, ReplaceAttr: func(_ []string, at slog.Attr) slog.Attr {
+		if at.Key == slog.SourceKey {
+			src := at.Value.Any().(*slog.Source)
+			at.Value = slog.StringValue(filepath.Base(src.File))
+		}
+		return at
+	}}
+	slog.New(a.LogHandler(opts)).Info("ok")
+	lines := logLines(t, path)
+	require.Len(t, lines, 1)
+	assert.Regexp(t, `^\[INFO\] \S+ ok source=loghandler_test.go$`, lines[0])
+}
+
+// TestLogHandlerCapsTheLine: many long keys and values, each growing four
+// times when escaped, must not make a record too large for the rotation.
+func TestLogHandlerCapsTheLine(t *testing.T) {
+	a, path := openLogTest(t, Config{LogMaxSizeMB: 1})
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "big", 0)
+	for i := range 40 {
+		r.Add(strings.Repeat("k", 20<<10)+strconv.Itoa(i), strings.Repeat("\x01", maxLogValue))
+	}
+	require.NoError(t, a.LogHandler(nil).Handle(t.Context(), r))
+	lines := logLines(t, path)
+	require.Len(t, lines, 1)
+	assert.LessOrEqual(t, len(lines[0]), maxLogLine)
+	assert.True(t, strings.HasSuffix(lines[0], " "+truncatedMark), "the cut is marked")
 }

@@ -541,47 +541,6 @@ func (found *anchors) readFile(ctx context.Context, path string, s *anchorSigner
 	}
 }
 
-// anchorTailScan is how much of the end of trek.log tailAnchorTagged reads.
-const anchorTailScan = 256 << 10
-
-// tailAnchorTagged reports whether the end of the trek.log at path (its
-// last anchorTailScan bytes) holds a chain head tagged under s's key. The
-// file is read as Verify reads it: a regular file only, opened without
-// waiting, up to its size at open.
-func tailAnchorTagged(path string, s *anchorSigner) bool {
-	info, err := os.Lstat(path)
-	if err != nil || !info.Mode().IsRegular() {
-		return false
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() || !os.SameFile(info, st) {
-		return false
-	}
-	off := max(0, st.Size()-anchorTailScan)
-	buf := make([]byte, st.Size()-off)
-	n, err := f.ReadAt(buf, off)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false
-	}
-	buf = buf[:n]
-	if off > 0 { // begun within a line
-		_, buf, _ = bytes.Cut(buf, []byte("\n"))
-	}
-	for len(buf) > 0 {
-		var line []byte
-		line, buf, _ = bytes.Cut(buf, []byte("\n"))
-		if id, seq, macHex, tagHex, ok := parseAnchorLine(line); ok && s.valid(id, seq, macHex, tagHex) {
-			return true
-		}
-	}
-	return false
-}
-
 // add records line if it is an anchor the key made, and counts it as
 // rejected if it only looks like one.
 func (found *anchors) add(line []byte, s *anchorSigner) {
