@@ -91,7 +91,9 @@ func unquoteMaybe(t *testing.T, s string) string {
 
 func TestLogHandlerFollowsSlogRules(t *testing.T) {
 	var buf bytes.Buffer
-	h := &logHandler{w: &buf, loc: time.UTC, level: slog.LevelInfo}
+	r := newRedactor(nil) // as LogHandler sets it up
+	h := &logHandler{w: &buf, loc: time.UTC, level: slog.LevelInfo, redact: &r,
+		replace: func(_ []string, a slog.Attr) slog.Attr { return a }}
 	results := func() []map[string]any {
 		var out []map[string]any
 		sc := bufio.NewScanner(&buf)
