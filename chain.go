@@ -172,12 +172,21 @@ func (s *sqliteStore) settleChainKey(ctx context.Context, key []byte, fromFile b
 }
 
 // anchorTagged reports whether key tagged one of the chain heads in the
-// trek.log at logPath or its rotated files. Read only where the newest
-// rows do not confirm the key: it reads every file, up to the 50 MB that
-// rotation keeps.
+// trek.log at logPath or its rotated files, newest first. Read only where
+// the newest rows do not confirm the key, it reads up to the 50 MB that
+// rotation keeps; a file it cannot read (a copy left there by another
+// user) is passed over, not taken to say anything.
 func anchorTagged(ctx context.Context, logPath string, key []byte) bool {
-	found, err := readAnchors(ctx, logPath, newAnchorSigner(key))
-	return err == nil && len(found.list) > 0
+	files, _ := logFiles(logPath)
+	s := newAnchorSigner(key)
+	for _, f := range files {
+		var found anchors
+		found.readFile(ctx, f, s) // what was read before an error counts
+		if len(found.list) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // chainTailLen is how many of the newest chained rows settleChainKey reads.

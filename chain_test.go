@@ -370,6 +370,22 @@ func TestKeyCheckIsNotFooledByRowsAtTheEnd(t *testing.T) {
 			assert.EqualValues(t, tc.id, rep.Problem.ID, rep.Problem.Detail)
 		})
 	}
+	t.Run("forged rows, and a rotated file that cannot be read", func(t *testing.T) {
+		if os.Geteuid() == 0 {
+			t.Skip("root reads every file")
+		}
+		f := newChainFixture(t, 5)
+		require.NoError(t, f.a.Close())
+		logs := filepath.Join(f.dir, "logs")
+		// A copy left beside trek.log by another user, say.
+		require.NoError(t, os.WriteFile(filepath.Join(logs, "trek-2026-01-01T00-00-00.000.log"), []byte("old\n"), 0))
+		for seq := 6; seq <= 9; seq++ {
+			f.exec(t, `INSERT INTO audit_log (action, chain_seq, chain_mac) VALUES ('user.login', ?, ?)`, seq, strings.Repeat("cd", 32))
+		}
+		a, err := Open(Config{DBPath: f.dbPath, LogPath: filepath.Join(logs, "trek.log")})
+		require.NoError(t, err, "trek.log's chain heads confirm the key")
+		require.NoError(t, a.Close())
+	})
 	t.Run("the only row altered, trek.log gone", func(t *testing.T) {
 		f := newChainFixture(t, 1)
 		require.NoError(t, f.a.Close())

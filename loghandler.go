@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
@@ -14,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // LogHandler returns a slog.Handler that writes the host's own log lines to
@@ -31,10 +29,12 @@ import (
 // Values under keys that name secrets (DefaultSecretKeys, Config.SecretKeys,
 // the dotted key read as a detail key is) are written as "[REDACTED]", as
 // in events. Maps, slices and structs are written as JSON, with what lies
-// under secret keys inside them redacted as in details, and so is JSON
-// held in a []byte or json.RawMessage. A key, the message or a value
-// longer than 8 KiB is cut with a mark, and a line longer than 64 KiB too,
-// so that no record is too large for the rotation and lost. opts may be nil: the level is then
+// under secret keys inside them (map keys, field names, json names)
+// redacted as in details, and so is JSON held in a []byte or
+// json.RawMessage; the handler walks them itself, calling no MarshalJSON
+// (see valueWriter). A key, the message or a value longer than 8 KiB is
+// cut with a mark, and a line longer than 64 KiB after its last whole
+// attribute, so that no record is too large for the rotation and lost. opts may be nil: the level is then
 // debug where LOG_LEVEL is debug, info otherwise. opts.ReplaceAttr is called
 // for each attribute, with the groups it is in; the level, time and message
 // are TREK's line's own and do not pass through it. opts.AddSource adds
@@ -68,6 +68,7 @@ type logHandler struct {
 	replace   func(groups []string, a slog.Attr) slog.Attr
 	addSource bool
 	attrs     []byte   // " k=v" pairs from WithAttrs, already formatted
+	attrEnds  []int    // where each of them ends in attrs
 	groups    []string // open groups, from WithGroup
 }
 
@@ -76,18 +77,20 @@ func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool {
 }
 
 func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
-	b := h.format(r, false)
+	b, ends := h.format(r, false)
 	if isAnchorShaped(b) {
 		// A record without a time whose message reads like the time and
 		// the tag of a chain head: quoted, it cannot be taken for one.
-		b = h.format(r, true)
+		b, ends = h.format(r, true)
 	}
 	if len(b) > maxLogLine {
-		// Escaped, the line is printable ASCII and whole runes: cut on a
-		// rune's start, it stays one valid line.
-		n := maxLogLine - len(truncatedMark) - 1
-		for n > 0 && !utf8.RuneStart(b[n]) {
-			n--
+		// Cut after the last whole attribute that fits, so that every
+		// key and value left reads back; the message always fits.
+		n := ends[0]
+		for _, e := range ends {
+			if e+1+len(truncatedMark) <= maxLogLine {
+				n = e
+			}
 		}
 		b = append(append(b[:n], ' '), truncatedMark...)
 	}
@@ -100,9 +103,10 @@ func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
 	return err
 }
 
-// format builds r's line, without its newline.
-func (h *logHandler) format(r slog.Record, quoteMsg bool) []byte {
-	b := make([]byte, 0, 128+len(h.attrs))
+// format builds r's line, without its newline, and says where the message
+// and each attribute end in it.
+func (h *logHandler) format(r slog.Record, quoteMsg bool) (b []byte, ends []int) {
+	b = make([]byte, 0, 128+len(h.attrs))
 	b = append(b, '[')
 	b = append(b, r.Level.String()...)
 	b = append(b, "] "...)
@@ -115,17 +119,23 @@ func (h *logHandler) format(r slog.Record, quoteMsg bool) []byte {
 	} else {
 		b = appendMessage(b, msg)
 	}
+	ends = append(ends, len(b))
 	if h.addSource && r.PC != 0 {
 		// A *slog.Source, as slog's handlers pass it to ReplaceAttr.
 		f, _ := runtime.CallersFrames([]uintptr{r.PC}).Next()
 		b = h.appendAttr(b, nil, slog.Any(slog.SourceKey, &slog.Source{Function: f.Function, File: f.File, Line: f.Line}))
+		ends = append(ends, len(b))
+	}
+	for _, e := range h.attrEnds {
+		ends = append(ends, len(b)+e)
 	}
 	b = append(b, h.attrs...)
 	r.Attrs(func(a slog.Attr) bool {
 		b = h.appendAttr(b, h.groups, a)
+		ends = append(ends, len(b))
 		return true
 	})
-	return b
+	return b, ends
 }
 
 func (h *logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
@@ -134,8 +144,10 @@ func (h *logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	}
 	c := *h
 	c.attrs = append([]byte(nil), h.attrs...)
+	c.attrEnds = slices.Clone(h.attrEnds)
 	for _, a := range attrs {
 		c.attrs = h.appendAttr(c.attrs, h.groups, a)
+		c.attrEnds = append(c.attrEnds, len(c.attrs))
 	}
 	return &c
 }
@@ -191,12 +203,12 @@ func (h *logHandler) appendAttr(b []byte, groups []string, a slog.Attr) []byte {
 }
 
 // valueText is v as slog's text handler writes it: []byte as text, a
-// TextMarshaler's text, a source as file:line, an error or a Stringer as
-// fmt prints it (which survives a String method that panics; a MarshalText
-// that panics is caught here). Maps, slices and structs, and JSON in a
+// TextMarshaler's text, a source as file:line, anything else as fmt prints
+// it (which survives a String method that panics; a MarshalText that
+// panics is caught here). Maps, slices, arrays and structs, and JSON in a
 // []byte, are written as JSON instead, so that what lies under secret keys
-// in them is redacted as in details (see redactedJSON).
-func (h *logHandler) valueText(v slog.Value) (s string) {
+// in them is redacted as in details (see valueWriter and redactedJSON).
+func (h *logHandler) valueText(v slog.Value) string {
 	if v.Kind() != slog.KindAny {
 		return v.String()
 	}
@@ -207,41 +219,41 @@ func (h *logHandler) valueText(v slog.Value) (s string) {
 	switch x := x.(type) {
 	case *slog.Source:
 		return x.File + ":" + strconv.Itoa(x.Line)
+	case json.RawMessage:
+		return h.jsonBytes(x)
 	case []byte:
-		if json.Valid(x) {
-			if t, ok := h.redactedJSON(json.RawMessage(x)); ok {
-				return t
-			}
-		}
-		return string(x) // text, as a string value is
-	case encoding.TextMarshaler:
-		defer func() {
-			if p := recover(); p != nil {
-				s = fmt.Sprintf("!PANIC: %v", p)
-			}
-		}()
-		t, err := x.MarshalText()
-		if err != nil {
-			return "!ERROR:" + err.Error()
-		}
-		return string(t)
-	case error, fmt.Stringer:
-		return v.String()
+		return h.jsonBytes(x)
 	}
-	switch reflect.Indirect(reflect.ValueOf(x)).Kind() {
-	case reflect.Map, reflect.Slice, reflect.Array, reflect.Struct:
-		if t, ok := h.redactedJSON(x); ok {
-			return t
-		}
-		return h.redactedText(v.String())
+	if composite(x) {
+		w := valueWriter{redact: h.redact, limit: maxLogValue}
+		w.write(reflect.ValueOf(x), 1)
+		return string(w.b)
+	}
+	if _, ok := x.(encoding.TextMarshaler); ok {
+		return leafText(x)
 	}
 	return v.String()
 }
 
-// redactedJSON encodes x as details are encoded: as JSON, what lies under
+// jsonBytes is b, JSON redacted as details are where it is JSON, else the
+// text it holds. JSON too long to be kept whole on a line is not decoded.
+func (h *logHandler) jsonBytes(b []byte) string {
+	if !json.Valid(b) {
+		return string(b)
+	}
+	if len(b) > maxLogLine {
+		return truncatedMark
+	}
+	if t, ok := h.redactedJSON(json.RawMessage(b)); ok {
+		return t
+	}
+	return redactedValue
+}
+
+// redactedJSON encodes raw JSON as details are encoded: what lies under
 // secret keys redacted, nesting past maxDetailsDepth cut. ok is false
-// where JSON cannot encode x (a channel, a func, a cycle).
-func (h *logHandler) redactedJSON(x any) (string, bool) {
+// where it cannot be read back.
+func (h *logHandler) redactedJSON(x json.RawMessage) (string, bool) {
 	enc, err := marshalText(x)
 	if err != nil {
 		return "", false
@@ -264,16 +276,6 @@ func (h *logHandler) redactedJSON(x any) (string, bool) {
 		return "", false
 	}
 	return string(enc), true
-}
-
-// redactedText is s, a map, slice or struct as fmt prints it where JSON
-// cannot encode it, unless s may hold a secret: then the mark alone, since
-// its keys cannot be told from its values.
-func (h *logHandler) redactedText(s string) string {
-	if h.redact != nil && h.redact.mayHoldSecret([]byte(s)) {
-		return redactedValue
-	}
-	return s
 }
 
 // appendMessage writes a message bare when it is printable text that cannot

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/slogtest"
 	"time"
@@ -318,4 +320,89 @@ func TestLogHandlerCapsTheLine(t *testing.T) {
 	require.Len(t, lines, 1)
 	assert.LessOrEqual(t, len(lines[0]), maxLogLine)
 	assert.True(t, strings.HasSuffix(lines[0], " "+truncatedMark), "the cut is marked")
+}
+
+// lockedCounter's MarshalJSON takes the lock its callers log under, as
+// such types do: a handler that called it would hang the host.
+type lockedCounter struct {
+	mu sync.Mutex
+	N  int
+}
+
+func (c *lockedCounter) MarshalJSON() ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return []byte(strconv.Itoa(c.N)), nil
+}
+
+// TestLogHandlerValuesThatMustNotHangOrCrash: the handler walks maps,
+// slices and structs itself: it calls no MarshalJSON, stops at cycles, and
+// redacts struct fields by their Go name and their json name, whatever
+// JSON could or could not encode.
+func TestLogHandlerValuesThatMustNotHangOrCrash(t *testing.T) {
+	type signup struct {
+		Email    string
+		Password string  `json:"pw"`
+		Score    float64 `json:"score"`
+		hidden   string
+	}
+	type hook struct {
+		URL    string
+		Token  string
+		OnDone func()
+	}
+	self := map[string]any{"a": 1}
+	self["self"] = self
+	c := &lockedCounter{N: 3}
+	c.mu.Lock() // held while logging, as by the caller
+	var buf bytes.Buffer
+	r := newRedactor(nil)
+	logger := slog.New(&logHandler{w: &buf, loc: time.UTC, level: slog.LevelInfo, redact: &r})
+	logger.Info("values",
+		"counter", c,
+		"form", signup{Email: "a@example.com", Password: "hunter2", Score: math.NaN(), hidden: "x"},
+		"hook", &hook{URL: "https://x", Token: "tok-42", OnDone: func() {}},
+		"self", self,
+		"nil map", map[string]int(nil))
+	c.mu.Unlock()
+	line := buf.String()
+	for _, secret := range []string{"hunter2", "tok-42"} {
+		assert.NotContains(t, line, secret)
+	}
+	for _, want := range []string{
+		`counter="{\"N\":3}"`,
+		`form="{\"Email\":\"a@example.com\",\"pw\":\"[REDACTED]\",\"score\":\"NaN\"}"`,
+		`\"Token\":\"[REDACTED]\"`,
+		`self="{\"a\":1,\"self\":\"[cycle]\"}"`,
+		`"nil map"=null`,
+	} {
+		assert.Contains(t, line, want)
+	}
+}
+
+// TestLogHandlerCutsTheLineBetweenAttributes: every key and value left on
+// a cut line reads back whole.
+func TestLogHandlerCutsTheLineBetweenAttributes(t *testing.T) {
+	for _, fill := range []string{"a b", `\\`, "\x01"} {
+		var buf bytes.Buffer
+		h := slog.New(&logHandler{w: &buf, loc: time.UTC, level: slog.LevelInfo}).With("with", strings.Repeat(fill, 2000/len(fill)))
+		r := []any{}
+		for i := range 12 {
+			r = append(r, "k"+strconv.Itoa(i), strings.Repeat(fill, maxLogValue/len(fill)))
+		}
+		h.Info("big", r...)
+		line := strings.TrimSuffix(buf.String(), "\n")
+		require.LessOrEqual(t, len(line), maxLogLine)
+		rest, ok := strings.CutSuffix(line, " "+truncatedMark)
+		require.True(t, ok, "the cut is marked")
+		toks := splitQuoted(t, strings.SplitN(rest, " ", 3)[2]) // after "[INFO] <time>"
+		require.Greater(t, len(toks), 2)
+		for _, tok := range toks[1:] { // after the message
+			_, v, found := strings.Cut(tok, "=")
+			require.True(t, found, "token %q", tok)
+			got := unquoteMaybe(t, v)
+			assert.True(t, got == strings.Repeat(fill, maxLogValue/len(fill)) || got == strings.Repeat(fill, 2000/len(fill)),
+				"a value reads back whole")
+		}
+	}
 }

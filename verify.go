@@ -459,22 +459,12 @@ const maxAnchorScan = 4 << 10
 // whose tag s confirms.
 func readAnchors(ctx context.Context, logPath string, s *anchorSigner) (anchors, error) {
 	var found anchors
-	dir, base := filepath.Split(logPath)
-	ext := filepath.Ext(base)
-	prefix := strings.TrimSuffix(base, ext) + "-"
-	entries, err := os.ReadDir(filepath.Clean(dir + "."))
-	if errors.Is(err, os.ErrNotExist) {
-		return found, nil
-	}
+	files, err := logFiles(logPath)
 	if err != nil {
 		return found, err
 	}
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || (name != base && !(strings.HasPrefix(name, prefix) && strings.HasSuffix(name, ext))) {
-			continue
-		}
-		if err := found.readFile(ctx, filepath.Join(dir, name), s); err != nil {
+	for _, f := range files {
+		if err := found.readFile(ctx, f, s); err != nil {
 			return found, err
 		}
 	}
@@ -485,6 +475,34 @@ func readAnchors(ctx context.Context, logPath string, s *anchorSigner) (anchors,
 	})
 	found.list = slices.Clip(slices.Compact(found.list))
 	return found, nil
+}
+
+// logFiles lists trek.log, if it is there, then its rotated files beside
+// it (lumberjack names them trek-<time>.log), newest first.
+func logFiles(logPath string) ([]string, error) {
+	dir, base := filepath.Split(logPath)
+	ext := filepath.Ext(base)
+	prefix := strings.TrimSuffix(base, ext) + "-"
+	entries, err := os.ReadDir(filepath.Clean(dir + "."))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var files, rotated []string
+	for _, e := range entries {
+		switch name := e.Name(); {
+		case e.IsDir():
+		case name == base:
+			files = append(files, filepath.Join(dir, name))
+		case strings.HasPrefix(name, prefix) && strings.HasSuffix(name, ext):
+			rotated = append(rotated, filepath.Join(dir, name))
+		}
+	}
+	slices.Sort(rotated) // the time in the name sorts as the time does
+	slices.Reverse(rotated)
+	return append(files, rotated...), nil
 }
 
 // readFile reads the anchors of one log file, if it is a regular file, up
