@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -630,5 +631,34 @@ func FuzzLogHandlerLine(f *testing.F) {
 				t.Fatalf("long value not cut to a marked prefix: %d bytes", len(got))
 			}
 		}
+	})
+}
+
+// FuzzLogValue walks values of any JSON shape as LogHandler writes a map,
+// slice or struct: the text is always JSON, no value under a secret key is
+// left, and nesting stops at the depth limit.
+func FuzzLogValue(f *testing.F) {
+	f.Add(`{"password":"hunter2","email":"a@example.com"}`)
+	f.Add(`[{"Set-Cookie":"sid=1"},{"a":{"API Key":["k"]}}]`)
+	f.Add(`{"n":1E700,"s":"\ud800","t":"\u2028"}`)
+	f.Add(nestedJSON(maxDetailsDepth+5, "token"))
+	f.Add(`{"k":"dup","k":{"secret":1}}`)
+	r := newRedactor(nil)
+	f.Fuzz(func(t *testing.T, raw string) {
+		dec := json.NewDecoder(strings.NewReader(raw))
+		dec.UseNumber()
+		var v any
+		if dec.Decode(&v) != nil {
+			return
+		}
+		w := valueWriter{redact: &r, limit: maxLogValue}
+		w.write(reflect.ValueOf(v), 1)
+		if !json.Valid(w.b) {
+			t.Fatalf("not JSON: %q", w.b)
+		}
+		if d := jsonDepth(t, string(w.b)); d > maxDetailsDepth {
+			t.Fatalf("nests %d deep", d)
+		}
+		fuzzCheckRedacted(t, decodeExactly(t, string(w.b)), "")
 	})
 }
