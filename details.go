@@ -234,6 +234,19 @@ func (r *redactor) encode(details map[string]any, keep ...string) ([]byte, error
 	if err != nil {
 		return nil, unencodable(details, err)
 	}
+	if enc, err = r.clean(enc); err != nil {
+		return nil, fmt.Errorf("details: %w", err)
+	}
+	if len(enc) > maxDetailsLen {
+		return truncateDetails(enc, keep)
+	}
+	return enc, nil
+}
+
+// clean makes JSON text fit to keep, in the database or in trek.log:
+// invalid UTF-8 replaced, nesting past maxDetailsDepth cut, and the values
+// under secret keys redacted.
+func (r *redactor) clean(enc []byte) ([]byte, error) {
 	if !utf8.Valid(enc) {
 		// Only text from a json.RawMessage or a Marshaler gets here:
 		// encoding/json passes its bytes on as they are. Outside strings
@@ -241,22 +254,17 @@ func (r *redactor) encode(details map[string]any, keep ...string) ([]byte, error
 		enc = bytes.ToValidUTF8(enc, []byte("\uFFFD"))
 	}
 	enc = capDepth(enc)
-	if r.mayHoldSecret(enc) {
-		var tree map[string]any
-		dec := json.NewDecoder(bytes.NewReader(enc))
-		dec.UseNumber()
-		if err := dec.Decode(&tree); err != nil {
-			return nil, fmt.Errorf("details: %w", err)
-		}
-		r.scrub(tree)
-		if enc, err = marshalText(tree); err != nil {
-			return nil, fmt.Errorf("details: %w", err)
-		}
+	if !r.mayHoldSecret(enc) {
+		return enc, nil
 	}
-	if len(enc) > maxDetailsLen {
-		return truncateDetails(enc, keep)
+	var tree any
+	dec := json.NewDecoder(bytes.NewReader(enc))
+	dec.UseNumber()
+	if err := dec.Decode(&tree); err != nil {
+		return nil, err
 	}
-	return enc, nil
+	r.scrub(tree)
+	return marshalText(tree)
 }
 
 // marshalText encodes v as JSON the way TREK's JSON.stringify does, without

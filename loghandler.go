@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"encoding"
 	"encoding/json"
@@ -255,27 +254,10 @@ func (h *logHandler) jsonBytes(b []byte) string {
 // where it cannot be read back.
 func (h *logHandler) redactedJSON(x json.RawMessage) (string, bool) {
 	enc, err := marshalText(x)
-	if err != nil {
-		return "", false
+	if err == nil && h.redact != nil {
+		enc, err = h.redact.clean(enc)
 	}
-	if h.redact == nil {
-		return string(enc), true
-	}
-	enc = capDepth(bytes.ToValidUTF8(enc, []byte("\uFFFD")))
-	if !h.redact.mayHoldSecret(enc) {
-		return string(enc), true
-	}
-	var tree any
-	dec := json.NewDecoder(bytes.NewReader(enc))
-	dec.UseNumber()
-	if dec.Decode(&tree) != nil {
-		return "", false
-	}
-	h.redact.scrub(tree)
-	if enc, err = marshalText(tree); err != nil {
-		return "", false
-	}
-	return string(enc), true
+	return string(enc), err == nil
 }
 
 // appendMessage writes a message bare when it is printable text that cannot
