@@ -219,7 +219,8 @@ func tailVerifies(c *chainer, tail []*chainRow) bool {
 // the key did not chain, no longer verify. user_id is not: TREK's foreign
 // key sets it to NULL when the user is deleted, which is not tampering.
 // actor_id, the library's own copy, is covered instead, and Verify checks
-// that user_id is either it or, once no user row has that id, NULL.
+// that user_id is either it or NULL (and counts the NULLs whose user still
+// exists: VerifyReport.ClearedUserIDs).
 type chainFields struct {
 	seq       int64
 	id        int64

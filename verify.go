@@ -186,7 +186,7 @@ func scanChainRow(sc interface{ Scan(...any) error }, r *chainRow) (chained bool
 	if !t.seq.Valid && !t.macHex.Valid {
 		return false, nil
 	}
-	// The library stores no actor as NULL, never 0.
+	// The library stores a missing actor as NULL, never as 0.
 	odd = odd || (t.actorID.Valid && t.actorID.Int64 == 0)
 	r.seq, r.createdAt, r.actorID = t.seq.Int64, t.created.String, t.actorID.Int64
 	r.resource = nullStr{t.resource.String, t.resource.Valid}
