@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -404,5 +405,79 @@ func TestLogHandlerCutsTheLineBetweenAttributes(t *testing.T) {
 			assert.True(t, got == strings.Repeat(fill, maxLogValue/len(fill)) || got == strings.Repeat(fill, 2000/len(fill)),
 				"a value reads back whole")
 		}
+	}
+}
+
+type walkCreds struct{ User, Password string }
+
+type walkOuter struct {
+	In struct{ N int }
+	P  *struct{ N int }
+}
+
+// TestLogHandlerWalkEdgeCases: values whose walk panicked, leaked a
+// secret, saw a cycle where there was none, or ignored the limits.
+func TestLogHandlerWalkEdgeCases(t *testing.T) {
+	chain := make([]any, 100_001)
+	for i := range len(chain) - 1 {
+		chain[i] = &chain[i+1]
+	}
+	shared := make([]any, 2)
+	shared[0], shared[1] = 1, shared[:1]
+	outer := &walkOuter{}
+	outer.In.N = 7
+	outer.P = &outer.In
+	cases := []struct {
+		name  string
+		value any
+		want  string // in the line, as written there
+		never string // a secret that must not be written
+	}{
+		{"a byte array", sha256.Sum256([]byte("x")), `v="\"-q\\u0016B`, ""},
+		{"a chain of pointers", []any{&chain[0]}, truncatedMark, ""},
+		{"a struct as a map key", map[walkCreds]int{{"alice", "hunter2"}: 3}, `[REDACTED]`, "hunter2"},
+		{"a pointer as a map key", map[*walkCreds]int{{"bob", "s3cret"}: 3}, `[REDACTED]`, "s3cret"},
+		{"JSON within a map", map[string]any{"body": json.RawMessage(`{"password":"hunter2"}`)},
+			`v="{\"body\":{\"password\":\"[REDACTED]\"}}"`, "hunter2"},
+		{"a slice holding a shorter one of its array", shared, `v=[1,[1]]`, ""},
+		{"a pointer to a struct's first field", outer, `v="{\"In\":{\"N\":7},\"P\":{\"N\":7}}"`, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			r := newRedactor(nil)
+			slog.New(&logHandler{w: &buf, loc: time.UTC, level: slog.LevelInfo, redact: &r}).Info("m", "v", tc.value)
+			line := buf.String()
+			assert.True(t, strings.Contains(line, tc.want), "want %q in %.300q", tc.want, line)
+			if tc.never != "" {
+				assert.NotContains(t, line, tc.never)
+			}
+		})
+	}
+}
+
+// TestLogHandlerWalkIsBoundedInMemory: a huge string or map costs what the
+// 8 KiB written of it costs, not its size. Allocations are counted, not
+// timed.
+func TestLogHandlerWalkIsBoundedInMemory(t *testing.T) {
+	huge := map[int]int{}
+	for i := range 200_000 {
+		huge[i] = i
+	}
+	for name, v := range map[string]any{
+		"a 64 MiB string in a slice": []string{strings.Repeat("a", 64<<20)},
+		"a map of 200,000 entries":   huge,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			r := newRedactor(nil)
+			logger := slog.New(&logHandler{w: &buf, loc: time.UTC, level: slog.LevelInfo, redact: &r})
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			logger.Info("m", "v", v)
+			runtime.ReadMemStats(&after)
+			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4<<20), "bytes allocated")
+			assert.Less(t, buf.Len(), 2*maxLogValue)
+		})
 	}
 }

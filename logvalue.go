@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding"
+	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
@@ -23,8 +24,22 @@ type valueWriter struct {
 	redact *redactor // nil: nothing redacted
 	b      []byte
 	limit  int
-	path   []uintptr // maps, slices and pointers being written, for cycles
+	path   []pathStep // maps, slices and pointers being written, for cycles
 }
+
+// pathStep names a map, slice or pointer being written. The address alone
+// would not do: a slice shares it with a shorter one of the same array, a
+// struct with a pointer to its first field.
+type pathStep struct {
+	ptr uintptr
+	typ reflect.Type
+	len int
+}
+
+// maxSortedKeys bounds the map keys valueWriter sorts. A larger map is
+// written in Go's order: it is cut at the limit anyway, and sorting a
+// million keys for 8 KiB of them would stall the logging call.
+const maxSortedKeys = 4096
 
 var (
 	stringerType      = reflect.TypeFor[fmt.Stringer]()
@@ -82,22 +97,27 @@ func (w *valueWriter) write(v reflect.Value, depth int) {
 	}
 	switch {
 	case v.Kind() == reflect.Pointer || v.Kind() == reflect.Map || (v.Kind() == reflect.Slice && v.Len() > 0):
-		p := v.Pointer()
-		if slices.Contains(w.path, p) {
+		step := pathStep{v.Pointer(), v.Type(), 0}
+		if v.Kind() != reflect.Pointer {
+			step.len = v.Len()
+		}
+		if slices.Contains(w.path, step) {
 			w.str("[cycle]")
 			return
 		}
-		w.path = append(w.path, p)
+		w.path = append(w.path, step)
 		defer func() { w.path = w.path[:len(w.path)-1] }()
 	}
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
-		w.write(v.Elem(), depth)
+		// Each step counts towards the depth: a chain of pointers
+		// writes nothing that the limit could stop.
+		w.write(v.Elem(), depth+1)
 	case reflect.Map:
 		w.writeMap(v, depth)
 	case reflect.Slice, reflect.Array:
 		if v.Type().Elem().Kind() == reflect.Uint8 {
-			w.str(string(v.Bytes()))
+			w.bytes(v)
 			return
 		}
 		w.b = append(w.b, '[')
@@ -133,32 +153,72 @@ func (w *valueWriter) write(v reflect.Value, depth int) {
 }
 
 func (w *valueWriter) writeMap(v reflect.Value, depth int) {
-	keys := v.MapKeys()
-	names := make([]string, len(keys))
-	order := make([]int, len(keys))
-	for i, k := range keys {
-		names[i], order[i] = fmt.Sprint(k), i
+	type entry struct {
+		name string
+		val  reflect.Value
 	}
-	slices.SortFunc(order, func(a, b int) int {
-		switch {
-		case names[a] < names[b]:
-			return -1
-		case names[a] > names[b]:
-			return 1
+	var entries []entry
+	size := 0
+	for it := v.MapRange(); it.Next(); {
+		e := entry{w.keyName(it.Key(), depth), it.Value()}
+		entries = append(entries, e)
+		if size += len(e.name); v.Len() > maxSortedKeys && size > w.limit {
+			break // unsorted: enough to fill the limit
 		}
-		return 0
-	})
+	}
+	if v.Len() <= maxSortedKeys {
+		slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+	}
 	w.b = append(w.b, '{')
-	for n, i := range order {
+	for n, e := range entries {
 		if n > 0 {
 			w.b = append(w.b, ',')
 		}
-		w.member(names[i], names[i], v.MapIndex(keys[i]), depth)
+		w.member(e.name, e.name, e.val, depth)
 		if len(w.b) > w.limit {
 			break
 		}
 	}
 	w.b = append(w.b, '}')
+}
+
+// keyName is how a map key is named: a string as it is, a number, a bool
+// or a type with text of its own as fmt prints it, and any other key (a
+// struct, a pointer) as valueWriter writes it, so that a secret in a key
+// is redacted too.
+func (w *valueWriter) keyName(k reflect.Value, depth int) string {
+	switch k.Kind() {
+	case reflect.String:
+		return cutString(k.String(), maxLogValue)
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		return fmt.Sprint(k)
+	}
+	if k.CanInterface() && ownText(k.Type()) {
+		return cutString(leafText(k.Interface()), maxLogValue)
+	}
+	kw := valueWriter{redact: w.redact, limit: maxLogValue, path: w.path}
+	kw.write(k, depth+1)
+	return string(kw.b)
+}
+
+// bytes writes a []byte or a byte array: JSON in it as JSON, cleaned as
+// details are (redacted within), any other bytes as text.
+func (w *valueWriter) bytes(v reflect.Value) {
+	b := make([]byte, min(v.Len(), maxLogLine+1))
+	reflect.Copy(reflect.ValueOf(b), v) // v.Bytes would panic on an array it cannot address
+	if len(b) <= maxLogLine && json.Valid(b) {
+		enc, err := marshalText(json.RawMessage(b))
+		if err == nil && w.redact != nil {
+			enc, err = w.redact.clean(enc)
+		}
+		if err == nil {
+			w.b = append(w.b, enc...)
+			return
+		}
+	}
+	w.str(string(b))
 }
 
 func (w *valueWriter) writeStruct(v reflect.Value, depth int) {
@@ -202,8 +262,10 @@ func (w *valueWriter) member(name, alias string, v reflect.Value, depth int) {
 	w.write(v, depth+1)
 }
 
-// str appends s as a JSON string.
+// str appends s as a JSON string, cut to what the limit leaves room for:
+// a long string is not copied whole for a few kilobytes of it.
 func (w *valueWriter) str(s string) {
+	s = cutString(s, max(w.limit-len(w.b), len(truncatedMark))+1)
 	enc, _ := marshalText(s) // a string always encodes
 	w.b = append(w.b, enc...)
 }
