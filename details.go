@@ -137,13 +137,13 @@ func (r *redactor) mayHoldSecret(enc []byte) bool {
 	return false
 }
 
-// capDepth returns enc with every value that nests deeper than
-// maxDetailsDepth replaced by truncatedMark. enc is JSON as encoding/json
-// writes it: valid, with no white space.
-func capDepth(enc []byte) []byte {
+// capDepth returns enc with every value that nests deeper than maxDepth
+// levels replaced by truncatedMark. enc is JSON as encoding/json writes
+// it: valid, with no white space.
+func capDepth(enc []byte, maxDepth int) []byte {
 	// Nesting n levels deep takes n opening brackets: most details have
 	// too few to need the walk.
-	if bytes.Count(enc, []byte{'{'})+bytes.Count(enc, []byte{'['}) <= maxDetailsDepth {
+	if bytes.Count(enc, []byte{'{'})+bytes.Count(enc, []byte{'['}) <= maxDepth {
 		return enc
 	}
 	var out []byte
@@ -155,7 +155,7 @@ func capDepth(enc []byte) []byte {
 		case '}', ']':
 			depth--
 		case '{', '[':
-			if depth < maxDetailsDepth {
+			if depth < maxDepth {
 				depth++
 				continue
 			}
@@ -234,7 +234,7 @@ func (r *redactor) encode(details map[string]any, keep ...string) ([]byte, error
 	if err != nil {
 		return nil, unencodable(details, err)
 	}
-	if enc, err = r.clean(enc); err != nil {
+	if enc, err = r.clean(enc, maxDetailsDepth); err != nil {
 		return nil, fmt.Errorf("details: %w", err)
 	}
 	if len(enc) > maxDetailsLen {
@@ -244,16 +244,16 @@ func (r *redactor) encode(details map[string]any, keep ...string) ([]byte, error
 }
 
 // clean makes JSON text fit to keep, in the database or in trek.log:
-// invalid UTF-8 replaced, nesting past maxDetailsDepth cut, and the values
+// invalid UTF-8 replaced, nesting past maxDepth levels cut, and the values
 // under secret keys redacted.
-func (r *redactor) clean(enc []byte) ([]byte, error) {
+func (r *redactor) clean(enc []byte, maxDepth int) ([]byte, error) {
 	if !utf8.Valid(enc) {
 		// Only text from a json.RawMessage or a Marshaler gets here:
 		// encoding/json passes its bytes on as they are. Outside strings
 		// JSON is ASCII, so this replaces bytes within strings only.
 		enc = bytes.ToValidUTF8(enc, []byte("\uFFFD"))
 	}
-	enc = capDepth(enc)
+	enc = capDepth(enc, maxDepth)
 	if !r.mayHoldSecret(enc) {
 		return enc, nil
 	}

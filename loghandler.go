@@ -224,9 +224,7 @@ func (h *logHandler) valueText(v slog.Value) string {
 		return h.jsonBytes(x)
 	}
 	if composite(x) {
-		w := valueWriter{redact: h.redact, limit: maxLogValue}
-		w.write(reflect.ValueOf(x), 1)
-		return string(w.b)
+		return logValueJSON(h.redact, x)
 	}
 	if _, ok := x.(encoding.TextMarshaler); ok {
 		return leafText(x)
@@ -255,7 +253,7 @@ func (h *logHandler) jsonBytes(b []byte) string {
 func (h *logHandler) redactedJSON(x json.RawMessage) (string, bool) {
 	enc, err := marshalText(x)
 	if err == nil && h.redact != nil {
-		enc, err = h.redact.clean(enc)
+		enc, err = h.redact.clean(enc, maxDetailsDepth)
 	}
 	return string(enc), err == nil
 }

@@ -481,3 +481,68 @@ func TestLogHandlerWalkIsBoundedInMemory(t *testing.T) {
 		})
 	}
 }
+
+type walkByte uint8
+
+type walkEvent struct{ Kind string }
+
+type walkKey struct {
+	ID int
+	P  *map[walkKey]bool
+}
+
+type walkSelf *walkSelf
+
+// TestLogValueJSONIsWholeAndBounded: what the walk writes is whole JSON
+// within maxLogValue and the depth limit, however the value is made; it
+// names keys as they are, and redacts by a key only where the key is text.
+func TestLogValueJSONIsWholeAndBounded(t *testing.T) {
+	// Keys that all lead to the next level's map, four levels deep: a walk
+	// that named every key of every level would take seconds.
+	var level *map[walkKey]bool
+	for range 4 {
+		m := map[walkKey]bool{}
+		for i := range 40 {
+			m[walkKey{i, level}] = true
+		}
+		level = &m
+	}
+	deepJSON := any(json.RawMessage(nestedJSON(105, "x")))
+	for range 30 {
+		deepJSON = []any{deepJSON}
+	}
+	var self walkSelf
+	self = &self
+	longJSON := []byte(`{"password":"hunter2","pad":"` + strings.Repeat("x", maxLogLine) + `"}`)
+	cases := []struct {
+		name        string
+		value       any
+		want, never string
+	}{
+		{"a slice of a named byte type", map[string]any{"b": []walkByte("hi")}, `{"b":"hi"}`, ""},
+		{"JSON too long to be read, with a secret", map[string]any{"body": longJSON}, `{"body":"` + truncatedMark + `"}`, "hunter2"},
+		{"a long string", []string{strings.Repeat("a", 10_000)}, truncatedMark, ""},
+		{"a long escaped string", []string{strings.Repeat("\x01", 3_000)}, truncatedMark, ""},
+		{"many numbers", make([]int, 5_000), `[0,0,`, ""},
+		{"a long key", map[string]int{strings.Repeat("k", 9_000): 1}, truncatedMark, ""},
+		{"keys of any type", map[any]any{"name": "bob", 1: "x"}, `{"1":"x","name":"bob"}`, ""},
+		{"a struct key names no secret", map[walkEvent]int{{"token_refresh"}: 42}, `{"{\"Kind\":\"token_refresh\"}":42}`, ""},
+		{"keys leading to keys", level, "", ""},
+		{"JSON deep within a value", deepJSON, truncatedMark, ""},
+		{"a pointer type that points to itself", self, "", ""},
+	}
+	r := newRedactor(nil)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			require.True(t, composite(tc.value) || tc.name == "a pointer type that points to itself")
+			out := logValueJSON(&r, tc.value)
+			require.True(t, json.Valid([]byte(out)), "not JSON: %.200q", out)
+			assert.LessOrEqual(t, len(out), maxLogValue)
+			assert.LessOrEqual(t, jsonDepth(t, out), maxDetailsDepth)
+			assert.True(t, strings.Contains(out, tc.want), "want %q in %.300q", tc.want, out)
+			if tc.never != "" {
+				assert.NotContains(t, out, tc.never)
+			}
+		})
+	}
+}

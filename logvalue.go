@@ -17,13 +17,16 @@ import (
 // rather than handing it to encoding/json: a logging call must not run a
 // type's MarshalJSON, which may take a lock the caller holds or call
 // itself. It calls only what slog's own handlers call on a value (String,
-// Error, MarshalText), and stops at cycles, at maxDetailsDepth levels and
-// once it has written limit bytes, so that no value can hang or crash the
-// host's logging call, or fill its memory.
+// Error, MarshalText), and bounds what it does, so that no value can hang
+// or crash the host's logging call, or fill its memory: it stops at
+// cycles, at maxDetailsDepth levels (pointer steps included), after
+// maxWalkSteps values (map keys included), and at limit bytes, and what it
+// writes is always whole JSON.
 type valueWriter struct {
 	redact *redactor // nil: nothing redacted
 	b      []byte
 	limit  int
+	steps  *int       // values visited, shared with the writers of map keys
 	path   []pathStep // maps, slices and pointers being written, for cycles
 }
 
@@ -36,15 +39,35 @@ type pathStep struct {
 	len int
 }
 
-// maxSortedKeys bounds the map keys valueWriter sorts. A larger map is
-// written in Go's order: it is cut at the limit anyway, and sorting a
-// million keys for 8 KiB of them would stall the logging call.
-const maxSortedKeys = 4096
+const (
+	// maxSortedKeys bounds the map keys valueWriter sorts. A larger map is
+	// written in Go's order: it is cut at the limit anyway.
+	maxSortedKeys = 4096
+	// maxWalkSteps bounds the values one walk visits, so that its time
+	// does not depend on the value's size or shape.
+	maxWalkSteps = 1 << 14
+	// maxKeyName bounds a map key's name.
+	maxKeyName = 256
+	// walkReserve is the room kept under maxLogValue for what follows the
+	// limit: the value being ended and up to maxDetailsDepth closing
+	// brackets.
+	walkReserve = 256
+)
+
+// logValueJSON writes x, for which composite is true, as LogHandler writes
+// it: JSON of at most maxLogValue bytes, redacted as details are.
+func logValueJSON(redact *redactor, x any) string {
+	steps := 0
+	w := valueWriter{redact: redact, limit: maxLogValue - walkReserve, steps: &steps}
+	w.write(reflect.ValueOf(x), 1)
+	return string(w.b)
+}
 
 var (
 	stringerType      = reflect.TypeFor[fmt.Stringer]()
 	errorType         = reflect.TypeFor[error]()
 	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
+	byteType          = reflect.TypeFor[byte]()
 )
 
 // composite reports whether valueWriter writes x (rather than fmt): a map,
@@ -55,9 +78,11 @@ func composite(x any) bool {
 	if !v.IsValid() || ownText(v.Type()) {
 		return false
 	}
-	for v.Kind() == reflect.Pointer && !v.IsNil() {
-		v = v.Elem()
-		if ownText(v.Type()) {
+	for range maxDetailsDepth { // a pointer type may point to itself
+		if v.Kind() != reflect.Pointer || v.IsNil() {
+			break
+		}
+		if v = v.Elem(); ownText(v.Type()) {
 			return false
 		}
 	}
@@ -73,19 +98,28 @@ func ownText(t reflect.Type) bool {
 	return t.Implements(stringerType) || t.Implements(errorType) || t.Implements(textMarshalerType)
 }
 
-// write appends v at the given depth.
+// full reports whether the walk must write no further element.
+func (w *valueWriter) full() bool {
+	return len(w.b) >= w.limit || *w.steps > maxWalkSteps
+}
+
+// write appends one JSON value for v, at the given depth.
 func (w *valueWriter) write(v reflect.Value, depth int) {
-	if len(w.b) > w.limit {
+	*w.steps++
+	if w.full() {
+		w.str(truncatedMark)
 		return
 	}
 	if !v.IsValid() {
 		w.b = append(w.b, "null"...)
 		return
 	}
-	if (v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface || v.Kind() == reflect.Map ||
-		v.Kind() == reflect.Slice) && v.IsNil() {
-		w.b = append(w.b, "null"...)
-		return
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice:
+		if v.IsNil() {
+			w.b = append(w.b, "null"...)
+			return
+		}
 	}
 	if v.CanInterface() && ownText(v.Type()) {
 		w.str(leafText(v.Interface()))
@@ -117,18 +151,18 @@ func (w *valueWriter) write(v reflect.Value, depth int) {
 		w.writeMap(v, depth)
 	case reflect.Slice, reflect.Array:
 		if v.Type().Elem().Kind() == reflect.Uint8 {
-			w.bytes(v)
+			w.bytes(v, depth)
 			return
 		}
 		w.b = append(w.b, '[')
 		for i := range v.Len() {
+			if w.full() {
+				break
+			}
 			if i > 0 {
 				w.b = append(w.b, ',')
 			}
 			w.write(v.Index(i), depth+1)
-			if len(w.b) > w.limit {
-				break
-			}
 		}
 		w.b = append(w.b, ']')
 	case reflect.Struct:
@@ -154,71 +188,103 @@ func (w *valueWriter) write(v reflect.Value, depth int) {
 
 func (w *valueWriter) writeMap(v reflect.Value, depth int) {
 	type entry struct {
-		name string
-		val  reflect.Value
+		name  string
+		plain bool // a name given as text, to be read as a key is
+		val   reflect.Value
 	}
 	var entries []entry
 	size := 0
 	for it := v.MapRange(); it.Next(); {
-		e := entry{w.keyName(it.Key(), depth), it.Value()}
-		entries = append(entries, e)
-		if size += len(e.name); v.Len() > maxSortedKeys && size > w.limit {
+		if *w.steps > maxWalkSteps || (v.Len() > maxSortedKeys && size > w.limit) {
 			break // unsorted: enough to fill the limit
 		}
+		name, plain := w.keyName(it.Key(), depth)
+		entries = append(entries, entry{name, plain, it.Value()})
+		size += len(name)
 	}
 	if v.Len() <= maxSortedKeys {
 		slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 	}
 	w.b = append(w.b, '{')
 	for n, e := range entries {
+		if w.full() {
+			break
+		}
 		if n > 0 {
 			w.b = append(w.b, ',')
 		}
-		w.member(e.name, e.name, e.val, depth)
-		if len(w.b) > w.limit {
-			break
-		}
+		secret := e.plain && w.secret(e.name)
+		w.member(e.name, secret, e.val, depth)
 	}
 	w.b = append(w.b, '}')
 }
 
-// keyName is how a map key is named: a string as it is, a number, a bool
-// or a type with text of its own as fmt prints it, and any other key (a
-// struct, a pointer) as valueWriter writes it, so that a secret in a key
-// is redacted too.
-func (w *valueWriter) keyName(k reflect.Value, depth int) string {
+// keyName is how a map key is named: text as it is, a number or a bool as
+// fmt prints it, a type with text of its own by that text; plain is true
+// for those. Any other key (a struct, a pointer to one) is named as
+// valueWriter writes it, which redacts what is secret within it; plain is
+// false, since such a name says nothing of the value it keys.
+func (w *valueWriter) keyName(k reflect.Value, depth int) (name string, plain bool) {
+	*w.steps++
+	for range maxDetailsDepth {
+		if k.Kind() != reflect.Interface || k.IsNil() {
+			break
+		}
+		k = k.Elem()
+	}
 	switch k.Kind() {
 	case reflect.String:
-		return cutString(k.String(), maxLogValue)
+		return cutString(k.String(), maxKeyName), true
 	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
 		reflect.Float32, reflect.Float64:
-		return fmt.Sprint(k)
+		return fmt.Sprint(k), true
 	}
-	if k.CanInterface() && ownText(k.Type()) {
-		return cutString(leafText(k.Interface()), maxLogValue)
+	if k.IsValid() && k.CanInterface() && ownText(k.Type()) {
+		return cutString(leafText(k.Interface()), maxKeyName), true
 	}
-	kw := valueWriter{redact: w.redact, limit: maxLogValue, path: w.path}
+	kw := valueWriter{redact: w.redact, limit: maxKeyName, steps: w.steps, path: w.path}
 	kw.write(k, depth+1)
-	return string(kw.b)
+	return string(kw.b), false
 }
 
 // bytes writes a []byte or a byte array: JSON in it as JSON, cleaned as
-// details are (redacted within), any other bytes as text.
-func (w *valueWriter) bytes(v reflect.Value) {
-	b := make([]byte, min(v.Len(), maxLogLine+1))
-	reflect.Copy(reflect.ValueOf(b), v) // v.Bytes would panic on an array it cannot address
-	if len(b) <= maxLogLine && json.Valid(b) {
-		enc, err := marshalText(json.RawMessage(b))
-		if err == nil && w.redact != nil {
-			enc, err = w.redact.clean(enc)
-		}
-		if err == nil {
-			w.b = append(w.b, enc...)
-			return
+// details are (redacted within, nesting cut where the value's own depth
+// ends), any other bytes as text.
+func (w *valueWriter) bytes(v reflect.Value, depth int) {
+	b := make([]byte, min(v.Len(), maxLogLine))
+	if v.Type().Elem() == byteType {
+		reflect.Copy(reflect.ValueOf(b), v) // v.Bytes would panic on an array it cannot address
+	} else {
+		for i := range b { // a named byte type
+			b[i] = byte(v.Index(i).Uint())
 		}
 	}
-	w.str(string(b))
+	if v.Len() > len(b) {
+		// Too long to be read whole: JSON can't be cleaned, and text is cut.
+		if t := strings.TrimLeft(string(b[:min(len(b), 64)]), " \t\r\n"); t != "" && (t[0] == '{' || t[0] == '[') {
+			w.str(truncatedMark)
+		} else {
+			w.str(string(b))
+		}
+		return
+	}
+	if !json.Valid(b) {
+		w.str(string(b))
+		return
+	}
+	enc, err := marshalText(json.RawMessage(b))
+	if err == nil && w.redact != nil {
+		enc, err = w.redact.clean(enc, maxDetailsDepth-depth)
+	}
+	switch {
+	case err != nil:
+		w.str(redactedValue)
+	case len(enc) > max(w.limit-len(w.b), 0):
+		w.str(truncatedMark)
+	default:
+		w.b = append(w.b, enc...)
+	}
 }
 
 func (w *valueWriter) writeStruct(v reflect.Value, depth int) {
@@ -236,38 +302,49 @@ func (w *valueWriter) writeStruct(v reflect.Value, depth int) {
 		} else if tag != "" {
 			name = tag
 		}
+		if w.full() {
+			break
+		}
 		if !first {
 			w.b = append(w.b, ',')
 		}
 		first = false
 		// A field is secret by its Go name or its json name: Password
 		// tagged "pw" is a password still.
-		w.member(name, f.Name, v.Field(i), depth)
-		if len(w.b) > w.limit {
-			break
-		}
+		w.member(name, w.secret(name) || w.secret(f.Name), v.Field(i), depth)
 	}
 	w.b = append(w.b, '}')
 }
 
-// member writes "name":value, the value redacted where name or alias is
-// a secret key.
-func (w *valueWriter) member(name, alias string, v reflect.Value, depth int) {
+// secret reports whether name is a secret key.
+func (w *valueWriter) secret(name string) bool {
+	return w.redact != nil && w.redact.isSecret(name)
+}
+
+// member writes "name":value, the value redacted if secret.
+func (w *valueWriter) member(name string, secret bool, v reflect.Value, depth int) {
 	w.str(name)
 	w.b = append(w.b, ':')
-	if w.redact != nil && (w.redact.isSecret(name) || w.redact.isSecret(alias)) {
+	if secret {
 		w.str(redactedValue)
 		return
 	}
 	w.write(v, depth+1)
 }
 
-// str appends s as a JSON string, cut to what the limit leaves room for:
-// a long string is not copied whole for a few kilobytes of it.
+// str appends s as a JSON string of no more than the room the limit
+// leaves (at least enough for the truncation mark): a long string is cut,
+// as text before it is encoded, then again while its escapes make it too
+// long.
 func (w *valueWriter) str(s string) {
-	s = cutString(s, max(w.limit-len(w.b), len(truncatedMark))+1)
-	enc, _ := marshalText(s) // a string always encodes
-	w.b = append(w.b, enc...)
+	room := max(w.limit-len(w.b), len(truncatedMark)+8)
+	for n := room; ; n /= 2 {
+		enc, _ := marshalText(cutString(s, n)) // a string always encodes
+		if len(enc) <= room || n == 0 {
+			w.b = append(w.b, enc...)
+			return
+		}
+	}
 }
 
 // leafText is a value of a type with text of its own, as slog writes it.
