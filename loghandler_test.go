@@ -546,3 +546,47 @@ func TestLogValueJSONIsWholeAndBounded(t *testing.T) {
 		})
 	}
 }
+
+type walkBoom struct{}
+
+func (walkBoom) String() string { panic(walkBoom{}) }
+
+// TestLogValueJSONLastCases: a secret key longer than a key's name, JSON
+// hidden behind white space, a panic that panics as it is printed, and
+// bytes that cost far more to read than what is written of them.
+func TestLogValueJSONLastCases(t *testing.T) {
+	pad := []byte(strings.Repeat(" ", maxLogLine-1) + "1")
+	many := make([]json.RawMessage, 5_000)
+	for i := range many {
+		many[i] = pad
+	}
+	cases := []struct {
+		name        string
+		value       any
+		want, never string
+	}{
+		{"a long secret key", map[string]string{strings.Repeat("x", 300) + "_password": "hunter2"}, redactedValue, "hunter2"},
+		{"a secret key as bytes", map[[8]byte]string{{'p', 'a', 's', 's', 'w', 'o', 'r', 'd'}: "hunter2"}, redactedValue, "hunter2"},
+		{"JSON after much white space", map[string]any{"body": []byte(strings.Repeat(" ", 64) +
+			`{"password":"hunter2","pad":"` + strings.Repeat("x", maxLogLine) + `"}`)}, truncatedMark, "hunter2"},
+		{"a String that panics with itself", map[string]any{"k": walkBoom{}}, `"!PANIC`, ""},
+		{"a key whose String panics with itself", map[walkBoom]int{{}: 1}, `"!PANIC`, ""},
+		{"bytes that cost more than they write", many, truncatedMark, ""},
+	}
+	r := newRedactor(nil)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			out := logValueJSON(&r, tc.value)
+			runtime.ReadMemStats(&after)
+			require.True(t, json.Valid([]byte(out)), "not JSON: %.200q", out)
+			assert.LessOrEqual(t, len(out), maxLogValue)
+			assert.True(t, strings.Contains(out, tc.want), "want %q in %.300q", tc.want, out)
+			if tc.never != "" {
+				assert.NotContains(t, out, tc.never)
+			}
+			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4<<20), "bytes allocated")
+		})
+	}
+}

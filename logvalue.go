@@ -26,8 +26,10 @@ type valueWriter struct {
 	redact *redactor // nil: nothing redacted
 	b      []byte
 	limit  int
-	steps  *int       // values visited, shared with the writers of map keys
-	path   []pathStep // maps, slices and pointers being written, for cycles
+	// steps counts the values visited and read the bytes of []byte values
+	// looked at; both are shared with the writers of map keys.
+	steps, read *int
+	path        []pathStep // maps, slices and pointers being written, for cycles
 }
 
 // pathStep names a map, slice or pointer being written. The address alone
@@ -57,8 +59,8 @@ const (
 // logValueJSON writes x, for which composite is true, as LogHandler writes
 // it: JSON of at most maxLogValue bytes, redacted as details are.
 func logValueJSON(redact *redactor, x any) string {
-	steps := 0
-	w := valueWriter{redact: redact, limit: maxLogValue - walkReserve, steps: &steps}
+	steps, read := 0, 0
+	w := valueWriter{redact: redact, limit: maxLogValue - walkReserve, steps: &steps, read: &read}
 	w.write(reflect.ValueOf(x), 1)
 	return string(w.b)
 }
@@ -188,9 +190,9 @@ func (w *valueWriter) write(v reflect.Value, depth int) {
 
 func (w *valueWriter) writeMap(v reflect.Value, depth int) {
 	type entry struct {
-		name  string
-		plain bool // a name given as text, to be read as a key is
-		val   reflect.Value
+		name   string
+		secret bool
+		val    reflect.Value
 	}
 	var entries []entry
 	size := 0
@@ -198,8 +200,8 @@ func (w *valueWriter) writeMap(v reflect.Value, depth int) {
 		if *w.steps > maxWalkSteps || (v.Len() > maxSortedKeys && size > w.limit) {
 			break // unsorted: enough to fill the limit
 		}
-		name, plain := w.keyName(it.Key(), depth)
-		entries = append(entries, entry{name, plain, it.Value()})
+		name, secret := w.keyName(it.Key(), depth)
+		entries = append(entries, entry{name, secret, it.Value()})
 		size += len(name)
 	}
 	if v.Len() <= maxSortedKeys {
@@ -213,37 +215,45 @@ func (w *valueWriter) writeMap(v reflect.Value, depth int) {
 		if n > 0 {
 			w.b = append(w.b, ',')
 		}
-		secret := e.plain && w.secret(e.name)
-		w.member(e.name, secret, e.val, depth)
+		w.member(e.name, e.secret, e.val, depth)
 	}
 	w.b = append(w.b, '}')
 }
 
-// keyName is how a map key is named: text as it is, a number or a bool as
-// fmt prints it, a type with text of its own by that text; plain is true
-// for those. Any other key (a struct, a pointer to one) is named as
-// valueWriter writes it, which redacts what is secret within it; plain is
-// false, since such a name says nothing of the value it keys.
-func (w *valueWriter) keyName(k reflect.Value, depth int) (name string, plain bool) {
+// keyName is how a map key is named, and whether the value it keys is
+// secret. Text (a string, bytes, a type with text of its own, through
+// pointers and interfaces) names it as it is, and is read as a detail key
+// is, whole, before it is cut; a number or a bool is named as fmt prints
+// it. Any other key (a struct) is named as valueWriter writes it, which
+// redacts what is secret within it: such a name says nothing of the value.
+func (w *valueWriter) keyName(k reflect.Value, depth int) (name string, secret bool) {
 	*w.steps++
 	for range maxDetailsDepth {
-		if k.Kind() != reflect.Interface || k.IsNil() {
+		if (k.Kind() != reflect.Interface && k.Kind() != reflect.Pointer) || k.IsNil() ||
+			(k.CanInterface() && ownText(k.Type())) {
 			break
 		}
 		k = k.Elem()
 	}
+	text := func(s string) (string, bool) { return cutString(s, maxKeyName), w.secret(s) }
 	switch k.Kind() {
 	case reflect.String:
-		return cutString(k.String(), maxKeyName), true
+		return text(k.String())
 	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
 		reflect.Float32, reflect.Float64:
-		return fmt.Sprint(k), true
+		return fmt.Sprint(k), false
+	case reflect.Array:
+		if k.Type().Elem() == byteType && k.Len() <= maxKeyName {
+			b := make([]byte, k.Len())
+			reflect.Copy(reflect.ValueOf(b), k)
+			return text(string(b))
+		}
 	}
 	if k.IsValid() && k.CanInterface() && ownText(k.Type()) {
-		return cutString(leafText(k.Interface()), maxKeyName), true
+		return text(leafText(k.Interface()))
 	}
-	kw := valueWriter{redact: w.redact, limit: maxKeyName, steps: w.steps, path: w.path}
+	kw := valueWriter{redact: w.redact, limit: maxKeyName, steps: w.steps, read: w.read, path: w.path}
 	kw.write(k, depth+1)
 	return string(kw.b), false
 }
@@ -252,22 +262,19 @@ func (w *valueWriter) keyName(k reflect.Value, depth int) (name string, plain bo
 // details are (redacted within, nesting cut where the value's own depth
 // ends), any other bytes as text.
 func (w *valueWriter) bytes(v reflect.Value, depth int) {
-	b := make([]byte, min(v.Len(), maxLogLine))
+	// Bytes cost their length to look at, whatever little of them is
+	// written: the walk looks at no more than maxLogLine of them.
+	if *w.read += v.Len(); *w.read > maxLogLine {
+		w.str(truncatedMark)
+		return
+	}
+	b := make([]byte, v.Len())
 	if v.Type().Elem() == byteType {
 		reflect.Copy(reflect.ValueOf(b), v) // v.Bytes would panic on an array it cannot address
 	} else {
 		for i := range b { // a named byte type
 			b[i] = byte(v.Index(i).Uint())
 		}
-	}
-	if v.Len() > len(b) {
-		// Too long to be read whole: JSON can't be cleaned, and text is cut.
-		if t := strings.TrimLeft(string(b[:min(len(b), 64)]), " \t\r\n"); t != "" && (t[0] == '{' || t[0] == '[') {
-			w.str(truncatedMark)
-		} else {
-			w.str(string(b))
-		}
-		return
 	}
 	if !json.Valid(b) {
 		w.str(string(b))
@@ -348,13 +355,17 @@ func (w *valueWriter) str(s string) {
 }
 
 // leafText is a value of a type with text of its own, as slog writes it.
+// fmt catches a String method's panic, but not a panic whose value panics
+// in turn when fmt prints it: that one is caught here.
 func leafText(x any) (s string) {
+	defer func() {
+		if p := recover(); p != nil {
+			s = "!PANIC"
+			defer func() { recover() }() // p may panic once more as it is printed
+			s = fmt.Sprintf("!PANIC: %v", p)
+		}
+	}()
 	if t, ok := x.(encoding.TextMarshaler); ok {
-		defer func() {
-			if p := recover(); p != nil {
-				s = fmt.Sprintf("!PANIC: %v", p)
-			}
-		}()
 		b, err := t.MarshalText()
 		if err != nil {
 			return "!ERROR:" + err.Error()
