@@ -235,27 +235,20 @@ func (h *logHandler) valueText(v slog.Value) string {
 // jsonBytes is b, JSON redacted as details are where it is JSON, else the
 // text it holds. JSON too long to be kept whole on a line is not decoded.
 func (h *logHandler) jsonBytes(b []byte) string {
-	if !json.Valid(b) {
+	if len(b) > maxLogLine {
+		if json.Valid(b) {
+			return truncatedMark
+		}
 		return string(b)
 	}
-	if len(b) > maxLogLine {
-		return truncatedMark
+	switch enc, isJSON, err := cleanJSONBytes(h.redact, b, maxDetailsDepth); {
+	case !isJSON:
+		return string(b)
+	case err != nil:
+		return redactedValue
+	default:
+		return string(enc)
 	}
-	if t, ok := h.redactedJSON(json.RawMessage(b)); ok {
-		return t
-	}
-	return redactedValue
-}
-
-// redactedJSON encodes raw JSON as details are encoded: what lies under
-// secret keys redacted, nesting past maxDetailsDepth cut. ok is false
-// where it cannot be read back.
-func (h *logHandler) redactedJSON(x json.RawMessage) (string, bool) {
-	enc, err := marshalText(x)
-	if err == nil && h.redact != nil {
-		enc, err = h.redact.clean(enc, maxDetailsDepth)
-	}
-	return string(enc), err == nil
 }
 
 // appendMessage writes a message bare when it is printable text that cannot

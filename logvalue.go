@@ -276,15 +276,9 @@ func (w *valueWriter) bytes(v reflect.Value, depth int) {
 			b[i] = byte(v.Index(i).Uint())
 		}
 	}
-	if !json.Valid(b) {
+	switch enc, isJSON, err := cleanJSONBytes(w.redact, b, maxDetailsDepth-depth); {
+	case !isJSON:
 		w.str(string(b))
-		return
-	}
-	enc, err := marshalText(json.RawMessage(b))
-	if err == nil && w.redact != nil {
-		enc, err = w.redact.clean(enc, maxDetailsDepth-depth)
-	}
-	switch {
 	case err != nil:
 		w.str(redactedValue)
 	case len(enc) > max(w.limit-len(w.b), 0):
@@ -292,6 +286,21 @@ func (w *valueWriter) bytes(v reflect.Value, depth int) {
 	default:
 		w.b = append(w.b, enc...)
 	}
+}
+
+// cleanJSONBytes is b, if it is JSON, cleaned as details are: invalid
+// UTF-8 replaced, nesting past maxDepth levels cut, secrets redacted (with
+// a redactor). isJSON is false for any other bytes; err is set where JSON
+// could not be cleaned.
+func cleanJSONBytes(redact *redactor, b []byte, maxDepth int) (enc []byte, isJSON bool, err error) {
+	if !json.Valid(b) {
+		return nil, false, nil
+	}
+	enc, err = marshalText(json.RawMessage(b))
+	if err == nil && redact != nil {
+		enc, err = redact.clean(enc, maxDepth)
+	}
+	return enc, true, err
 }
 
 func (w *valueWriter) writeStruct(v reflect.Value, depth int) {
