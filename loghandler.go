@@ -206,7 +206,7 @@ func (h *logHandler) appendAttr(b []byte, groups []string, a slog.Attr) []byte {
 // it (which survives a String method that panics; a MarshalText that
 // panics is caught here). Maps, slices, arrays and structs, and JSON in a
 // []byte, are written as JSON instead, so that what lies under secret keys
-// in them is redacted as in details (see valueWriter and redactedJSON).
+// in them is redacted as in details (see valueWriter and cleanJSONBytes).
 func (h *logHandler) valueText(v slog.Value) string {
 	if v.Kind() != slog.KindAny {
 		return v.String()
