@@ -412,12 +412,12 @@ func scanEntry(rows *sql.Rows) (Entry, error) {
 		userID                   sql.NullInt64
 		username, email, res, ip sql.NullString
 		details                  sql.NullString
-		action                   string
+		action                   sql.NullString // NOT NULL in TREK's table, not in one made by hand
 	)
 	if err := rows.Scan(&e.ID, &created, &userID, &username, &email, &action, &res, &details, &ip); err != nil {
 		return e, err
 	}
-	e.Action = Action(action)
+	e.Action = Action(action.String)
 	e.CreatedAt = isoTime(created.String)
 	if userID.Valid {
 		e.UserID = &userID.Int64

@@ -81,18 +81,20 @@ var migrations = []migration{
 			`DROP TRIGGER IF EXISTS audit_log_action_count_delete`,
 			`DROP TRIGGER IF EXISTS audit_log_action_count_update`,
 			`DELETE FROM audit_log_action_count`,
-			`INSERT INTO audit_log_action_count (action, n) SELECT action, COUNT(*) FROM audit_log GROUP BY action`,
-			`CREATE TRIGGER audit_log_action_count_insert AFTER INSERT ON audit_log BEGIN
+			// action is NOT NULL in TREK's table; one made by hand may
+			// hold NULLs, which have no count and no key to filter by.
+			`INSERT INTO audit_log_action_count (action, n) SELECT action, COUNT(*) FROM audit_log WHERE action IS NOT NULL GROUP BY action`,
+			`CREATE TRIGGER audit_log_action_count_insert AFTER INSERT ON audit_log WHEN NEW.action IS NOT NULL BEGIN
 				INSERT INTO audit_log_action_count (action, n) VALUES (NEW.action, 1)
 					ON CONFLICT (action) DO UPDATE SET n = n + 1;
 			END`,
-			`CREATE TRIGGER audit_log_action_count_delete AFTER DELETE ON audit_log BEGIN
+			`CREATE TRIGGER audit_log_action_count_delete AFTER DELETE ON audit_log WHEN OLD.action IS NOT NULL BEGIN
 				UPDATE audit_log_action_count SET n = n - 1 WHERE action = OLD.action;
 			END`,
 			`CREATE TRIGGER audit_log_action_count_update AFTER UPDATE OF action ON audit_log
 				WHEN OLD.action IS NOT NEW.action BEGIN
 				UPDATE audit_log_action_count SET n = n - 1 WHERE action = OLD.action;
-				INSERT INTO audit_log_action_count (action, n) VALUES (NEW.action, 1)
+				INSERT INTO audit_log_action_count (action, n) SELECT NEW.action, 1 WHERE NEW.action IS NOT NULL
 					ON CONFLICT (action) DO UPDATE SET n = n + 1;
 			END`)
 	}},
@@ -122,6 +124,9 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 	var current int
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM audit_schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("%w: schema: %w", ErrStore, err)
+	}
+	if err := newerSchema(current); err != nil {
+		return err
 	}
 	// The bookkeeping says what was applied, not what is still there: a
 	// table of the library's dropped (its triggers would then fail every
@@ -178,6 +183,9 @@ func checkSchema(ctx context.Context, conn *sql.Conn) error {
 	if err != nil {
 		return fmt.Errorf("%w: schema: %w", ErrStore, describe("reading audit_schema_migrations", err))
 	}
+	if err := newerSchema(current); err != nil {
+		return err
+	}
 	if want := migrations[len(migrations)-1].version; current < want {
 		return fmt.Errorf("%w: schema: the database is at version %d of the library's schema, which needs %d; "+
 			"a read-only open changes nothing, so open it read-write once (TREK's server does)", ErrStore, current, want)
@@ -189,6 +197,20 @@ func checkSchema(ctx context.Context, conn *sql.Conn) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("%w: schema: the library's %s missing; a read-only open changes nothing, "+
 			"so open it read-write once (TREK's server does), which makes them again", ErrStore, strings.Join(missing, ", ")+" "+isAre(len(missing)))
+	}
+	return nil
+}
+
+// newerSchema refuses a database that a newer build of the library has
+// migrated, as after TREK is downgraded. Its rows may follow rules this
+// build does not know (a new chain encoding, say): written to, they would
+// mix two formats; read, they could be misjudged as tampered with or as
+// whole. So neither kind of open goes on, and the error says why.
+func newerSchema(current int) error {
+	if known := migrations[len(migrations)-1].version; current > known {
+		return fmt.Errorf("%w: schema: the database is at version %d of the library's schema, newer than the %d this build knows: "+
+			"a newer TREK server has opened it; run that version again (or a later one), or restore a backup made before the upgrade",
+			ErrStore, current, known)
 	}
 	return nil
 }

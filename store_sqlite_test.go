@@ -961,3 +961,77 @@ func TestLockedOutEventsFailAfterBusyTimeoutEachTime(t *testing.T) {
 	require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin}))
 	assert.EqualValues(t, 2, countRows(t, trek))
 }
+
+// TestNewerSchemaIsRefused: after TREK is downgraded, the older library
+// finds a database a newer one migrated. Its rows may follow rules this
+// build does not know, so neither a read-write nor a read-only open goes
+// on, and the error says what happened and what to do.
+func TestNewerSchemaIsRefused(t *testing.T) {
+	known := migrations[len(migrations)-1].version
+	for _, readOnly := range []bool{false, true} {
+		t.Run(fmt.Sprintf("readonly=%v", readOnly), func(t *testing.T) {
+			cfg := testConfig(t)
+			a := openAuditor(t, cfg)
+			require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin}))
+			require.NoError(t, a.Close())
+			db := openTestDB(t, cfg.DBPath)
+			_, err := db.Exec(`INSERT INTO audit_schema_migrations (version, name, applied_at) VALUES (?, 'from a newer build', '2027-01-01 00:00:00')`, known+3)
+			require.NoError(t, err)
+
+			open := cfg
+			open.ReadOnly = readOnly
+			_, err = Open(open)
+			require.ErrorIs(t, err, ErrStore)
+			assert.Contains(t, err.Error(), fmt.Sprintf("version %d of the library's schema, newer than the %d this build knows", known+3, known))
+
+			var versions int
+			require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM audit_schema_migrations`).Scan(&versions))
+			assert.Equal(t, known+1, versions, "nothing was migrated")
+			assert.EqualValues(t, 1, countRows(t, db))
+		})
+	}
+}
+
+// TestHandMadeAuditLogWithNullActions: TREK's action column is NOT NULL,
+// but a table made by hand may hold NULL actions. Opening it must not
+// fail on the per-action counts, its rows are listed (with an empty
+// action) and counted, and TREK's later inserts, updates and deletes of
+// such rows keep working.
+func TestHandMadeAuditLogWithNullActions(t *testing.T) {
+	cfg := testConfig(t)
+	db := openPlainDB(t, cfg.DBPath)
+	_, err := db.Exec(`CREATE TABLE audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT,
+		created_at DATETIME DEFAULT CURRENT_TIMESTAMP, user_id INTEGER, action TEXT, resource TEXT, details TEXT, ip TEXT);
+		INSERT INTO audit_log (action) VALUES (NULL), ('user.login'), (NULL)`)
+	require.NoError(t, err)
+
+	a := openAuditor(t, cfg)
+	require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin}))
+	_, err = db.Exec(`INSERT INTO audit_log (action) VALUES (NULL)`)
+	require.NoError(t, err, "the count triggers pass a NULL action over")
+	_, err = db.Exec(`UPDATE audit_log SET action = NULL WHERE id = 2`)
+	require.NoError(t, err)
+	_, err = db.Exec(`UPDATE audit_log SET action = 'user.logout' WHERE id = 1`)
+	require.NoError(t, err)
+	_, err = db.Exec(`DELETE FROM audit_log WHERE id = 3`)
+	require.NoError(t, err)
+
+	page, err := a.List(t.Context(), Query{})
+	require.NoError(t, err)
+	assert.EqualValues(t, 4, page.Total)
+	got := map[int64]Action{}
+	for _, e := range page.Entries {
+		got[e.ID] = e.Action
+	}
+	assert.Equal(t, map[int64]Action{1: "user.logout", 2: "", 4: UserLogin, 5: ""}, got)
+	for action, want := range map[string]int64{"user.login": 1, "user.logout": 1} {
+		page, err := a.List(t.Context(), Query{Action: action})
+		require.NoError(t, err)
+		assert.Equal(t, want, page.Total, action)
+	}
+	rep, err := a.Verify(t.Context())
+	require.NoError(t, err)
+	assert.True(t, rep.Intact)
+	assert.EqualValues(t, 1, rep.Checked)
+	assert.EqualValues(t, 3, rep.Unchained)
+}

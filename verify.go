@@ -150,7 +150,7 @@ var unhexTable = func() (t [256]byte) {
 	return t
 }()
 
-const chainRowCols = `id, CAST(created_at AS TEXT), user_id, action, resource, details, ip, actor_username, actor_email,
+const chainRowCols = `id, CAST(created_at AS TEXT), user_id, COALESCE(action, ''), resource, details, ip, actor_username, actor_email,
 	actor_id, chain_seq, chain_mac`
 
 // scanChainRow scans the current row of sc, a *sql.Rows, into r and

@@ -112,8 +112,8 @@ func countEntries(ctx context.Context, path string, since, until time.Time) (sta
 		return rep, fmt.Errorf("opening %s: %w", path, err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT action, COUNT(*) AS n FROM audit_log`+cond+
-		` GROUP BY action ORDER BY n DESC, action`, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT COALESCE(action, ''), COUNT(*) AS n FROM audit_log`+cond+
+		` GROUP BY 1 ORDER BY n DESC, 1`, args...)
 	if err != nil {
 		return rep, fmt.Errorf("counting per action: %w", err)
 	}

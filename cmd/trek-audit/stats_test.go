@@ -185,3 +185,27 @@ func TestActions(t *testing.T) {
 			"description": info.Description}, got[i])
 	}
 }
+
+// A table made by hand may hold NULL actions, which TREK's does not: stats
+// counts them under an empty action rather than failing on the scan.
+func TestStatsCountsNullActions(t *testing.T) {
+	cleanEnv(t)
+	dir := t.TempDir()
+	dbPath, logPath := filepath.Join(dir, "travel.db"), filepath.Join(dir, "logs", "trek.log")
+	raw, err := sql.Open("sqlite3", "file:"+dbPath+"?_busy_timeout=10000")
+	require.NoError(t, err)
+	defer raw.Close()
+	_, err = raw.Exec(`CREATE TABLE audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT,
+		created_at DATETIME DEFAULT CURRENT_TIMESTAMP, user_id INTEGER, action TEXT, resource TEXT, details TEXT, ip TEXT);
+		INSERT INTO audit_log (action) VALUES (NULL), ('user.login'), (NULL)`)
+	require.NoError(t, err)
+	a, err := audit.Open(audit.Config{DBPath: dbPath, LogPath: logPath}) // as TREK's server does first
+	require.NoError(t, err)
+	require.NoError(t, a.Close())
+
+	code, stdout, stderr := runCLI(t, context.Background(), "stats", "--json", "--db", dbPath, "--log", logPath)
+	require.Equal(t, exitOK, code, stderr)
+	rep := parseStats(t, stdout)
+	assert.EqualValues(t, 3, rep.Total)
+	assert.ElementsMatch(t, []keyCount{{"", 2}, {"user.login", 1}}, rep.Actions)
+}
