@@ -3,7 +3,7 @@ package audit
 // Fuzz targets for what hostile input reaches: the details encoder and its
 // redaction, the trek.log line writers (events' and LogHandler's), the
 // reader of trek.log's chain heads, the admin list's query string, and
-// rows others wrote to audit_log.
+// rows others wrote to audit_log and to audit_chain_acks.
 // Under plain `go test` they run their seeds; CI runs each for a bounded
 // time with -fuzz.
 
@@ -11,6 +11,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -664,5 +666,33 @@ func FuzzLogValue(f *testing.F) {
 			t.Fatalf("nests %d deep", d)
 		}
 		fuzzCheckRedacted(t, decodeExactly(t, out), "")
+	})
+}
+
+// FuzzAckRow reads a row of audit_chain_acks as anyone who can write the
+// database could have left it. Reading must never panic, and a row that
+// reads as an acknowledgement must say what the key signed: the only
+// signed row here is good, so any accepted row carries good's values,
+// whatever its spelling of the numbers.
+func FuzzAckRow(f *testing.F) {
+	s := newAckSigner([]byte("fuzzing key, 32 bytes long......"))
+	const created, reason, anchors = "2026-11-26T12:00:00Z", "restored from backup", "6 6 00112233445566778899aabbccddeeff\n7 7 ffeeddccbbaa99887766554433221100\n"
+	good := hex.EncodeToString(s.tag(created, reason, 7, 7, anchors))
+	f.Add("1", created, reason, "7", "7", anchors, good)
+	f.Add("1", created, reason, "07", "+7", anchors, good)
+	f.Add("1", created, reason, "7", "7", anchors+"8 8 00", good)
+	f.Add("x", "", "", "", "", "", "")
+	f.Fuzz(func(t *testing.T, id, createdAt, why, headID, headSeq, list, tag string) {
+		var row [7]sql.NullString
+		for i, v := range []string{id, createdAt, why, headID, headSeq, list, tag} {
+			row[i] = sql.NullString{String: v, Valid: true}
+		}
+		ack, heads, ok := s.parse(row)
+		if !ok {
+			return
+		}
+		require.Equal(t, Acknowledgement{ID: ack.ID, CreatedAt: created, Reason: reason, Anchors: 2, HeadID: 7, HeadSeq: 7}, ack)
+		require.Len(t, heads, 2)
+		require.Equal(t, ackedHead{seq: 6, id: 6, mac: [16]byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}}, heads[0])
 	})
 }

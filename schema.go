@@ -98,6 +98,19 @@ var migrations = []migration{
 					ON CONFLICT (action) DO UPDATE SET n = n + 1;
 			END`)
 	}},
+	{7, "acknowledged chain heads", func(ctx context.Context, tx *sql.Conn) error {
+		// Acknowledge's records (ack.go); each row carries a tag under
+		// the chain key, so writing the database is not enough to add one.
+		return execAll(ctx, tx, `CREATE TABLE IF NOT EXISTS audit_chain_acks (
+			id INTEGER PRIMARY KEY,
+			created_at TEXT NOT NULL,
+			reason TEXT NOT NULL,
+			head_id INTEGER NOT NULL,
+			head_seq INTEGER NOT NULL,
+			anchors TEXT NOT NULL,
+			tag TEXT NOT NULL
+		)`)
+	}},
 }
 
 // migrate brings the schema up to date in one transaction.
@@ -217,7 +230,7 @@ func newerSchema(current int) error {
 
 // schemaObjects are what the migrations make, by kind, in sqlite_master.
 var schemaObjects = map[string][]string{
-	"table": {"audit_log", "audit_log_count", "audit_log_action_count"},
+	"table": {"audit_log", "audit_log_count", "audit_log_action_count", "audit_chain_acks"},
 	"index": {"idx_audit_log_created", "idx_audit_log_action_id", "idx_audit_log_user_id", "idx_audit_log_ip_id"},
 	"trigger": {"audit_log_count_insert", "audit_log_count_delete",
 		"audit_log_action_count_insert", "audit_log_action_count_delete", "audit_log_action_count_update"},

@@ -37,6 +37,10 @@ type Tamper struct {
 	ID     int64      `json:"id"`     // the row where the chain breaks (0: past the end)
 	Seq    int64      `json:"seq"`    // the chain position expected there
 	Detail string     `json:"detail"` // what was found there, for a person to read
+	// FromLog: the chain in the table adds up, and a chain head in
+	// trek.log says otherwise. A restore from a backup looks like this;
+	// Acknowledge records that it was one.
+	FromLog bool `json:"from_log"`
 }
 
 // VerifyReport is the result of walking the chain.
@@ -68,8 +72,20 @@ type VerifyReport struct {
 	// a new account once the user was deleted (TREK's users table does not
 	// use AUTOINCREMENT), looks the same, so this is not tampering by
 	// itself; more than zero is worth a look.
-	ClearedUserIDs int     `json:"cleared_user_ids"`
-	Problem        *Tamper `json:"problem,omitempty"` // the first problem; nil when Intact
+	ClearedUserIDs int `json:"cleared_user_ids"`
+	// AcknowledgedAnchors counts the chain heads in trek.log that Verify
+	// passed over because an acknowledgement lists them (Acknowledge):
+	// heads of rows that a restore from a backup took away, say. Anchors
+	// counts them too.
+	AcknowledgedAnchors int `json:"acknowledged_anchors"`
+	// Acknowledgements are the acknowledgements the key made, oldest
+	// first, so that every report shows what was accepted, when and why.
+	Acknowledgements []Acknowledgement `json:"acknowledgements,omitempty"`
+	// RejectedAcknowledgements counts rows of audit_chain_acks whose tag
+	// the key did not make: forged, damaged, or made under an earlier
+	// key. They acknowledge nothing; more than zero is worth a look.
+	RejectedAcknowledgements int     `json:"rejected_acknowledgements"`
+	Problem                  *Tamper `json:"problem,omitempty"` // the first problem; nil when Intact
 }
 
 // ErrVerify: Verify could not check (database unreadable); it says nothing
@@ -87,16 +103,8 @@ func (a *Auditor) Verify(ctx context.Context) (VerifyReport, error) {
 // VerifyProgress is Verify with a callback, called now and then with the
 // rows checked so far and the table's row count, for a progress bar.
 func (a *Auditor) VerifyProgress(ctx context.Context, progress func(done, total int64)) (VerifyReport, error) {
-	s, ok := a.store.(*sqliteStore)
-	if !ok {
-		return VerifyReport{}, fmt.Errorf("%w: the store cannot be verified", ErrVerify)
-	}
-	anchors, err := readAnchors(ctx, a.logPath, newAnchorSigner(s.chain.key))
+	v, err := a.newVerifier(ctx, progress)
 	if err != nil {
-		return VerifyReport{}, fmt.Errorf("%w: reading anchors: %w", ErrVerify, err)
-	}
-	v := verifier{db: s.db, chain: newChainer(s.chain.key), anchors: anchors, progress: progress}
-	if err := s.db.QueryRowContext(ctx, usersTableQuery).Scan(&v.hasUsers); err != nil {
 		return VerifyReport{}, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
 	rep, err := v.run(ctx)
@@ -104,6 +112,30 @@ func (a *Auditor) VerifyProgress(ctx context.Context, progress func(done, total 
 		return rep, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
 	return rep, nil
+}
+
+// newVerifier reads what a walk of the chain checks against: the chain
+// heads in trek.log and its rotated files, less those an acknowledgement
+// lists.
+func (a *Auditor) newVerifier(ctx context.Context, progress func(done, total int64)) (*verifier, error) {
+	s, ok := a.store.(*sqliteStore)
+	if !ok {
+		return nil, errors.New("the store cannot be verified")
+	}
+	anchors, err := readAnchors(ctx, a.logPath, newAnchorSigner(s.chain.key))
+	if err != nil {
+		return nil, fmt.Errorf("reading anchors: %w", err)
+	}
+	acks, err := readAcks(ctx, s.db, s.chain.key)
+	if err != nil {
+		return nil, fmt.Errorf("reading acknowledgements: %w", err)
+	}
+	v := &verifier{db: s.db, chain: newChainer(s.chain.key), anchors: anchors, acks: acks, progress: progress}
+	v.acknowledged = v.anchors.drop(acks.heads)
+	if err := s.db.QueryRowContext(ctx, usersTableQuery).Scan(&v.hasUsers); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // chainRow is a row as Verify reads it.
@@ -236,6 +268,13 @@ type verifier struct {
 	chain    *chainer
 	anchors  anchors
 	progress func(done, total int64)
+	// acks are the acknowledgements read from the database; acknowledged
+	// counts the chain heads they took out of anchors.
+	acks         ackSet
+	acknowledged int
+	// collect, when set (Acknowledge), gathers every chain head that does
+	// not match the table, rather than stopping at the first.
+	collect *[]anchor
 	// hasUsers: TREK's users table exists. nullUser holds the actors of
 	// chained rows whose user_id is NULL (see clearedUsers).
 	hasUsers bool
@@ -284,7 +323,8 @@ func (v *verifier) noteNullUser(r *chainRow) {
 
 func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 	var rep VerifyReport
-	rep.Anchors, rep.RejectedAnchors, rep.SkippedLogFiles = len(v.anchors.list), v.anchors.rejected, v.anchors.skipped
+	rep.Anchors, rep.RejectedAnchors, rep.SkippedLogFiles = len(v.anchors.list)+v.acknowledged, v.anchors.rejected, v.anchors.skipped
+	rep.AcknowledgedAnchors, rep.Acknowledgements, rep.RejectedAcknowledgements = v.acknowledged, v.acks.list, v.acks.rejected
 	var total int64
 	if v.progress != nil {
 		if err := v.db.QueryRowContext(ctx, `SELECT n FROM audit_log_count WHERE id = 1`).Scan(&total); err != nil {
@@ -345,8 +385,14 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 		return rep, err
 	}
 	// Rows cut off the end leave anchors past the head.
-	if v.anchors.maxSeq > rep.HeadSeq {
-		rep.Problem = &Tamper{Kind: TamperMissing, ID: 0, Seq: rep.HeadSeq + 1,
+	if v.collect != nil {
+		for _, a := range v.anchors.list {
+			if a.seq > rep.HeadSeq {
+				*v.collect = append(*v.collect, a)
+			}
+		}
+	} else if v.anchors.maxSeq > rep.HeadSeq {
+		rep.Problem = &Tamper{Kind: TamperMissing, ID: 0, Seq: rep.HeadSeq + 1, FromLog: true,
 			Detail: fmt.Sprintf("trek.log recorded chain position %d (row %d), the table ends at %d: the newest rows were deleted",
 				v.anchors.maxSeq, v.anchors.maxID, rep.HeadSeq)}
 		return rep, nil
@@ -365,14 +411,20 @@ func (v *verifier) checkAnchors(r *chainRow) *Tamper {
 	i, _ := slices.BinarySearchFunc(list, r.seq, func(a anchor, seq int64) int { return cmp.Compare(a.seq, seq) })
 	for ; i < len(list) && list[i].seq == r.seq; i++ {
 		a := &list[i]
+		var t *Tamper
 		switch {
 		case a.id != r.id:
-			return &Tamper{Kind: TamperMissing, ID: r.id, Seq: r.seq,
+			t = &Tamper{Kind: TamperMissing, ID: r.id, Seq: r.seq, FromLog: true,
 				Detail: fmt.Sprintf("trek.log recorded chain position %d as row %d, the table has row %d there: rows were deleted and the chain went on without them",
 					r.seq, a.id, r.id)}
 		case !bytes.Equal(a.mac[:], r.mac):
-			return &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq,
+			t = &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq, FromLog: true,
 				Detail: "the row differs from the chain head trek.log recorded for it: the chain was rewritten"}
+		}
+		if t != nil && v.collect == nil {
+			return t
+		} else if t != nil {
+			*v.collect = append(*v.collect, *a)
 		}
 	}
 	return nil
@@ -557,6 +609,28 @@ func (found *anchors) readFile(ctx context.Context, path string, s *anchorSigner
 			return nil
 		}
 	}
+}
+
+// drop takes the chain heads in heads out of the list, and returns how
+// many it took.
+func (found *anchors) drop(heads map[ackedHead]bool) int {
+	if len(heads) == 0 {
+		return 0
+	}
+	kept := found.list[:0]
+	found.maxSeq, found.maxID = 0, 0
+	for _, a := range found.list {
+		if heads[headOf(a)] {
+			continue
+		}
+		kept = append(kept, a)
+		if a.seq > found.maxSeq {
+			found.maxSeq, found.maxID = a.seq, a.id
+		}
+	}
+	n := len(found.list) - len(kept)
+	found.list = kept
+	return n
 }
 
 // add records line if it is an anchor the key made, and counts it as

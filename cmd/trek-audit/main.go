@@ -7,7 +7,7 @@
 //
 //	trek-audit [--db PATH] [--log PATH] [--key-file PATH] <command> [flags]
 //
-// Commands: verify, list, tail, export, actions, stats. Run
+// Commands: verify, acknowledge, list, tail, export, actions, stats. Run
 // "trek-audit <command> -h" for each one's flags and an example.
 //
 // Exit status: 0 on success (verify: the chain is intact), 1 only from
@@ -62,7 +62,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{verifyCmd, listCmd, tailCmd, exportCmd, actionsCmd, statsCmd}
+	commands = []*command{verifyCmd, acknowledgeCmd, listCmd, tailCmd, exportCmd, actionsCmd, statsCmd}
 }
 
 func lookup(name string) *command {
@@ -241,7 +241,8 @@ func (c *cli) checkDB() error {
 	return nil
 }
 
-// open opens the Auditor read-only: the operator's commands never change
+// open opens the Auditor read-only: the operator's commands, acknowledge
+// aside (openAs), never change
 // the database, the key file or trek.log, so they are safe on a copy kept
 // as evidence. The database must have been opened by TREK's server (or
 // the library) at least once, so that the library's schema is in place.
@@ -251,10 +252,16 @@ func (c *cli) checkDB() error {
 // nothing. The other commands read no chain value, so they get a throwaway
 // key and need no key file.
 func (c *cli) open(withKey bool) (*audit.Auditor, error) {
+	return c.openAs(withKey, true)
+}
+
+// openAs is open, read-only or not. Only acknowledge writes: a row of its
+// own to the database, never to audit_log, the key file or trek.log.
+func (c *cli) openAs(withKey, readOnly bool) (*audit.Auditor, error) {
 	if err := c.checkDB(); err != nil {
 		return nil, err
 	}
-	cfg := audit.Config{DBPath: c.db, LogPath: c.logPath(), ChainKeyFile: c.keyPath(), ReadOnly: true}
+	cfg := audit.Config{DBPath: c.db, LogPath: c.logPath(), ChainKeyFile: c.keyPath(), ReadOnly: readOnly}
 	if withKey {
 		if k := audit.ConfigFromEnv().ChainKey; len(k) > 0 {
 			cfg.ChainKey = k

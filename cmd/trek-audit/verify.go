@@ -104,6 +104,11 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 		}
 		fmt.Fprintf(w, "  problem:        %s %s\n", p.Kind, where)
 		fmt.Fprintf(w, "  detail:         %s\n", escape(p.Detail))
+		if p.FromLog {
+			fmt.Fprintln(w, "  note:           the rows in the table chain up, but trek.log names rows that are not there:")
+			fmt.Fprintln(w, "                  rows were deleted, or travel.db was restored from a backup. After a restore,")
+			fmt.Fprintln(w, "                  trek-audit acknowledge --reason \"...\" records that you know; verify then checks the rest")
+		}
 	}
 	checked := "rows verified against the key"
 	if !rep.Intact {
@@ -115,6 +120,12 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 		fmt.Fprintf(w, "  last good row:  id %d, chain position %d\n", rep.HeadID, rep.HeadSeq)
 	}
 	fmt.Fprintf(w, "  anchors read:   %d (chain heads in %s and its rotated files)\n", rep.Anchors, c.logPath())
+	if len(rep.Acknowledgements) > 0 {
+		fmt.Fprintf(w, "  acknowledged:   %d of those chain heads, passed over as the acknowledgements below list them\n", rep.AcknowledgedAnchors)
+		for _, ack := range rep.Acknowledgements {
+			printAck(c, "                  ", ack)
+		}
+	}
 	fmt.Fprintf(w, "  database:       %s\n", c.db)
 	fmt.Fprintf(w, "  key:            %s\n", c.keySource())
 	if rep.Anchors == 0 && rep.Checked > 0 {
@@ -125,6 +136,9 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 	}
 	if rep.RejectedAnchors > 0 {
 		fmt.Fprintf(w, "  warning:        %d lines in trek.log look like chain heads but carry no tag this key made (forged, damaged, or written under another key); they were ignored. If the chain was started again under a new key, verify with the old one too\n", rep.RejectedAnchors)
+	}
+	if rep.RejectedAcknowledgements > 0 {
+		fmt.Fprintf(w, "  warning:        %d acknowledgements in the database carry no tag this key made (forged, damaged, or made under an earlier key); they acknowledge nothing\n", rep.RejectedAcknowledgements)
 	}
 	if rep.ClearedUserIDs > 0 {
 		fmt.Fprintf(w, "  warning:        %d users have rows whose user_id is empty although the user exists: cleared by hand, which hides them from the user filter (list --user), or the id went to a new account after the user was deleted\n", rep.ClearedUserIDs)

@@ -1,0 +1,245 @@
+package audit
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Verify checks every chain head trek.log recorded against the row now at
+// its chain position. After travel.db is restored from a backup, the heads
+// recorded since the backup name rows that are gone, so Verify rightly
+// reports the newest rows missing, and goes on reporting it until those
+// lines rotate out of trek.log: on a quiet instance, for years, and a
+// nightly check that always fails is soon not read. An acknowledgement is
+// the operator's record that they know why: it lists exactly the heads
+// that do not match the table when it is made, with a reason, under a tag
+// only the chain key makes. Verify then passes over those heads, counts
+// them and shows the acknowledgement; every other head, those written
+// later included, is checked as before.
+
+// ErrAcknowledge: Acknowledge refused, and wrote nothing. The message says
+// why: no reason given, or the chain itself does not verify.
+var ErrAcknowledge = errors.New("audit: acknowledge")
+
+// Acknowledgement is an operator's record that the chain heads in trek.log
+// it lists no longer match audit_log, and why.
+type Acknowledgement struct {
+	ID        int64  `json:"id"`
+	CreatedAt string `json:"created_at"` // ISO 8601, UTC
+	Reason    string `json:"reason"`     // as the operator gave it
+	Anchors   int    `json:"anchors"`    // the chain heads it lists
+	// HeadID and HeadSeq are the chain's last row when it was made.
+	HeadID  int64 `json:"head_id"`
+	HeadSeq int64 `json:"head_seq"`
+}
+
+// maxAckReason bounds an acknowledgement's reason, in bytes.
+const maxAckReason = 1000
+
+// Acknowledge records that the chain heads in trek.log which no longer
+// match the table are known, for reason (who, and what happened: "restored
+// travel.db from the backup of 24 November"), so that Verify stops
+// reporting them. It lists exactly those heads: a row deleted later, or
+// one whose head is written later, is reported as before.
+//
+// Only heads can be acknowledged: where the chain itself does not verify
+// (a row changed, inserted or missing between others), Acknowledge
+// refuses with ErrAcknowledge and says what Verify found. Where every head
+// matches, it writes nothing and returns the zero Acknowledgement. On an
+// Auditor opened read-only it answers ErrReadOnly. It is safe while TREK
+// runs.
+func (a *Auditor) Acknowledge(ctx context.Context, reason string) (Acknowledgement, error) {
+	if a.readOnly {
+		return Acknowledgement{}, fmt.Errorf("%w: cannot acknowledge", ErrReadOnly)
+	}
+	if err := checkAckReason(reason); err != nil {
+		return Acknowledgement{}, err
+	}
+	v, err := a.newVerifier(ctx, nil)
+	if err != nil {
+		return Acknowledgement{}, fmt.Errorf("%w: %w", ErrAcknowledge, err)
+	}
+	var conflicts []anchor
+	v.collect = &conflicts
+	rep, err := v.run(ctx)
+	if err != nil {
+		return Acknowledgement{}, fmt.Errorf("%w: %w", ErrAcknowledge, err)
+	}
+	if p := rep.Problem; p != nil {
+		return Acknowledgement{}, fmt.Errorf("%w: only chain heads in trek.log that no longer match the table can be acknowledged, "+
+			"and the chain itself does not verify: %s at row %d, chain position %d: %s", ErrAcknowledge, p.Kind, p.ID, p.Seq, p.Detail)
+	}
+	if len(conflicts) == 0 {
+		return Acknowledgement{}, nil
+	}
+	slices.SortFunc(conflicts, func(x, y anchor) int {
+		return cmp.Or(cmp.Compare(x.seq, y.seq), cmp.Compare(x.id, y.id), bytes.Compare(x.mac[:], y.mac[:]))
+	})
+	var list strings.Builder
+	for _, c := range conflicts {
+		h := headOf(c)
+		fmt.Fprintf(&list, "%d %d %x\n", h.seq, h.id, h.mac)
+	}
+	ack := Acknowledgement{
+		CreatedAt: time.Now().UTC().Format("2006-01-02T15:04:05Z"),
+		Reason:    reason, Anchors: len(conflicts), HeadID: rep.HeadID, HeadSeq: rep.HeadSeq,
+	}
+	tag := hex.EncodeToString(newAckSigner(v.chain.key).tag(ack.CreatedAt, ack.Reason, ack.HeadID, ack.HeadSeq, list.String()))
+	res, err := v.db.ExecContext(ctx, `INSERT INTO audit_chain_acks (created_at, reason, head_id, head_seq, anchors, tag)
+		VALUES (?, ?, ?, ?, ?, ?)`, ack.CreatedAt, ack.Reason, ack.HeadID, ack.HeadSeq, list.String(), tag)
+	if err != nil {
+		return Acknowledgement{}, fmt.Errorf("%w: %w", ErrStore, describe("writing the acknowledgement", err))
+	}
+	if ack.ID, err = res.LastInsertId(); err != nil {
+		return Acknowledgement{}, fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	return ack, nil
+}
+
+// checkAckReason: a reason must say something, fit on a line of a report,
+// and be text.
+func checkAckReason(reason string) error {
+	switch {
+	case strings.TrimSpace(reason) == "":
+		return fmt.Errorf("%w: a reason is required: say who acknowledges and what happened", ErrAcknowledge)
+	case len(reason) > maxAckReason:
+		return fmt.Errorf("%w: the reason is %d bytes long, more than %d", ErrAcknowledge, len(reason), maxAckReason)
+	case !utf8.ValidString(reason):
+		return fmt.Errorf("%w: the reason is not valid UTF-8", ErrAcknowledge)
+	case strings.IndexFunc(reason, unicode.IsControl) >= 0:
+		return fmt.Errorf("%w: the reason holds a control character (a line break, a tab, an escape)", ErrAcknowledge)
+	}
+	return nil
+}
+
+// ackedHead is how an acknowledgement names a chain head: its position,
+// its row and the first half of its chain value. 128 bits are as far
+// beyond guessing as the whole value, and the list stays short.
+type ackedHead struct {
+	seq, id int64
+	mac     [sha256.Size / 2]byte
+}
+
+func headOf(a anchor) ackedHead {
+	h := ackedHead{seq: a.seq, id: a.id}
+	copy(h.mac[:], a.mac[:])
+	return h
+}
+
+// ackSet is what readAcks found: the acknowledgements whose tag the key
+// made, the heads they list, and how many rows carried another tag.
+type ackSet struct {
+	list     []Acknowledgement
+	heads    map[ackedHead]bool
+	rejected int
+}
+
+// readAcks reads audit_chain_acks. Every column is read as text, so that
+// no value written behind the library's back stops Verify: a row that
+// does not read back exactly as Acknowledge wrote it is rejected.
+func readAcks(ctx context.Context, db *sql.DB, key []byte) (ackSet, error) {
+	var set ackSet
+	rows, err := db.QueryContext(ctx, `SELECT CAST(id AS TEXT), CAST(created_at AS TEXT), CAST(reason AS TEXT),
+		CAST(head_id AS TEXT), CAST(head_seq AS TEXT), CAST(anchors AS TEXT), CAST(tag AS TEXT) FROM audit_chain_acks ORDER BY id`)
+	if err != nil {
+		return set, err
+	}
+	defer rows.Close()
+	s := newAckSigner(key)
+	for rows.Next() {
+		var f [7]sql.NullString
+		if err := rows.Scan(&f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6]); err != nil {
+			return set, err
+		}
+		ack, heads, ok := s.parse(f)
+		if !ok {
+			set.rejected++
+			continue
+		}
+		if set.heads == nil {
+			set.heads = map[ackedHead]bool{}
+		}
+		for _, h := range heads {
+			set.heads[h] = true
+		}
+		set.list = append(set.list, ack)
+	}
+	return set, rows.Err()
+}
+
+// ackSigner makes and checks acknowledgements' tags, under a key derived
+// from the chain key for them alone.
+type ackSigner struct {
+	key []byte
+}
+
+func newAckSigner(chainKey []byte) ackSigner {
+	derive := hmac.New(sha256.New, chainKey)
+	derive.Write([]byte("trek-audit acknowledgement v1"))
+	return ackSigner{key: derive.Sum(nil)}
+}
+
+// tag covers every field, each length-prefixed, so that none can be
+// changed or moved into another.
+func (s ackSigner) tag(createdAt, reason string, headID, headSeq int64, anchors string) []byte {
+	var b []byte
+	for _, f := range [...]string{createdAt, reason, anchors} {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	b = binary.AppendVarint(b, headID)
+	b = binary.AppendVarint(b, headSeq)
+	m := hmac.New(sha256.New, s.key)
+	m.Write(b)
+	return m.Sum(nil)
+}
+
+// parse checks one row read by readAcks (id, created_at, reason, head_id,
+// head_seq, anchors, tag) and reads its heads; ok is false unless the tag
+// is the key's and every field reads back as Acknowledge writes it.
+func (s ackSigner) parse(f [7]sql.NullString) (ack Acknowledgement, heads []ackedHead, ok bool) {
+	for _, c := range f {
+		if !c.Valid {
+			return ack, nil, false
+		}
+	}
+	id, err1 := strconv.ParseInt(f[0].String, 10, 64)
+	headID, err2 := strconv.ParseInt(f[3].String, 10, 64)
+	headSeq, err3 := strconv.ParseInt(f[4].String, 10, 64)
+	tag, err4 := hex.DecodeString(f[6].String)
+	if errors.Join(err1, err2, err3, err4) != nil ||
+		!hmac.Equal(tag, s.tag(f[1].String, f[2].String, headID, headSeq, f[5].String)) {
+		return ack, nil, false
+	}
+	for line := range strings.Lines(f[5].String) {
+		var h ackedHead
+		fields := strings.Fields(line)
+		if len(fields) != 3 || len(fields[2]) != 2*len(h.mac) {
+			return ack, nil, false
+		}
+		seq, err1 := strconv.ParseInt(fields[0], 10, 64)
+		rowID, err2 := strconv.ParseInt(fields[1], 10, 64)
+		_, err3 := hex.Decode(h.mac[:], []byte(fields[2]))
+		if errors.Join(err1, err2, err3) != nil {
+			return ack, nil, false
+		}
+		h.seq, h.id = seq, rowID
+		heads = append(heads, h)
+	}
+	return Acknowledgement{ID: id, CreatedAt: f[1].String, Reason: f[2].String, Anchors: len(heads),
+		HeadID: headID, HeadSeq: headSeq}, heads, true
+}

@@ -1,0 +1,199 @@
+package audit
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// recordN records n events whose resource names label and their number.
+func recordN(t *testing.T, a *Auditor, n int, label string) {
+	t.Helper()
+	for i := range n {
+		require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, Resource: fmt.Sprintf("%s %d", label, i)}))
+	}
+}
+
+// restoredDatabase plays a restore from a backup: five events, a backup
+// of travel.db, five more, then the backup put back in place. trek.log
+// keeps the chain heads of all ten. It returns the Auditor opened on the
+// restored file and a handle of the test's own on it.
+func restoredDatabase(t *testing.T) (Config, *Auditor, *sql.DB) {
+	t.Helper()
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	recordN(t, a, 5, "before the backup")
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	_, err := openPlainDB(t, cfg.DBPath).Exec(`VACUUM INTO ?`, backup)
+	require.NoError(t, err)
+	recordN(t, a, 5, "lost in the restore")
+	require.NoError(t, a.Close())
+
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		require.NoError(t, os.RemoveAll(cfg.DBPath+suffix))
+	}
+	b, err := os.ReadFile(backup)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(cfg.DBPath, b, 0o640))
+	return cfg, openAuditor(t, cfg), openPlainDB(t, cfg.DBPath)
+}
+
+func verifyNow(t *testing.T, a *Auditor) VerifyReport {
+	t.Helper()
+	rep, err := a.Verify(t.Context())
+	require.NoError(t, err)
+	return rep
+}
+
+func countAcks(t *testing.T, db *sql.DB) int {
+	t.Helper()
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM audit_chain_acks`).Scan(&n))
+	return n
+}
+
+// TestAcknowledgeARestoredDatabase: after a restore, Verify reports the
+// lost rows, rightly. Once acknowledged, it reports the chain intact and
+// shows the acknowledgement, while every chain head written afterwards is
+// checked as before: rows deleted later are still found.
+func TestAcknowledgeARestoredDatabase(t *testing.T) {
+	_, a, db := restoredDatabase(t)
+
+	rep := verifyNow(t, a)
+	require.NotNil(t, rep.Problem)
+	assert.Equal(t, TamperMissing, rep.Problem.Kind)
+	assert.Zero(t, rep.Problem.ID, "the newest rows are gone")
+	assert.True(t, rep.Problem.FromLog, "found through trek.log's chain heads")
+
+	recordN(t, a, 2, "after the restore") // chain positions 6 and 7 again, other rows
+	rep = verifyNow(t, a)
+	require.False(t, rep.Intact, "the heads of the lost rows 6 and 7 name other rows")
+
+	ack, err := a.Acknowledge(t.Context(), "restored travel.db from the backup taken after event 5")
+	require.NoError(t, err)
+	assert.Positive(t, ack.ID)
+	assert.Equal(t, 5, ack.Anchors, "the heads of the five lost rows")
+	assert.EqualValues(t, 7, ack.HeadSeq)
+	assert.EqualValues(t, 7, ack.HeadID)
+	assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`, ack.CreatedAt)
+
+	rep = verifyNow(t, a)
+	assert.True(t, rep.Intact, "%+v", rep.Problem)
+	assert.Equal(t, 5, rep.AcknowledgedAnchors)
+	assert.Equal(t, 12, rep.Anchors, "ten heads before the restore, two after")
+	assert.Equal(t, []Acknowledgement{ack}, rep.Acknowledgements)
+	assert.Zero(t, rep.RejectedAcknowledgements)
+
+	recordN(t, a, 5, "later") // positions 8 to 12: their new heads match, the lost ones are acknowledged
+	rep = verifyNow(t, a)
+	assert.True(t, rep.Intact, "%+v", rep.Problem)
+	assert.EqualValues(t, 12, rep.HeadSeq)
+
+	again, err := a.Acknowledge(t.Context(), "nothing new")
+	require.NoError(t, err)
+	assert.Zero(t, again, "every head matches: nothing to acknowledge")
+	assert.Equal(t, 1, countAcks(t, db), "and nothing written")
+
+	// A deletion after the acknowledgement is found as before.
+	_, err = db.Exec(`DELETE FROM audit_log WHERE chain_seq = 12`)
+	require.NoError(t, err)
+	rep = verifyNow(t, a)
+	require.NotNil(t, rep.Problem)
+	assert.Equal(t, TamperMissing, rep.Problem.Kind)
+	assert.Equal(t, 5, rep.AcknowledgedAnchors)
+}
+
+// TestAcknowledgementsCannotBeForged: someone who can write the database
+// but does not hold the key can neither make an acknowledgement nor
+// stretch one to cover what they did. A row changed in any field, or made
+// up, acknowledges nothing and is counted.
+func TestAcknowledgementsCannotBeForged(t *testing.T) {
+	cases := []struct {
+		name string
+		sql  string
+	}{
+		{"reason changed", `UPDATE audit_chain_acks SET reason = 'routine maintenance'`},
+		{"head changed", `UPDATE audit_chain_acks SET head_seq = head_seq + 1`},
+		{"created_at changed", `UPDATE audit_chain_acks SET created_at = '2020-01-01T00:00:00Z'`},
+		{"a head added to the list", `UPDATE audit_chain_acks SET anchors = anchors ||
+			(SELECT chain_seq || ' ' || id || ' ' || substr(chain_mac, 1, 32) || char(10) FROM audit_log WHERE chain_seq = 7)`},
+		{"a head taken off the list", `UPDATE audit_chain_acks SET anchors = substr(anchors, instr(anchors, char(10)) + 1)`},
+		{"the tag of another text", `UPDATE audit_chain_acks SET tag = lower(hex(randomblob(32)))`},
+		{"text where a number goes", `UPDATE audit_chain_acks SET head_id = 'seven'`},
+		{"a row made up", `DELETE FROM audit_chain_acks; INSERT INTO audit_chain_acks (created_at, reason, head_id, head_seq, anchors, tag)
+			SELECT '2026-11-26T12:00:00Z', 'restore', 7, 7,
+				(SELECT group_concat(chain_seq || ' ' || id || ' ' || substr(chain_mac, 1, 32), char(10)) FROM audit_log WHERE chain_seq > 5),
+				lower(hex(randomblob(32)))`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, a, db := restoredDatabase(t)
+			recordN(t, a, 2, "after the restore")
+			_, err := a.Acknowledge(t.Context(), "restored from backup")
+			require.NoError(t, err)
+			require.True(t, verifyNow(t, a).Intact)
+
+			_, err = db.Exec(tc.sql)
+			require.NoError(t, err)
+			// What the forger hides: the newest row, whose head trek.log holds.
+			_, err = db.Exec(`DELETE FROM audit_log WHERE chain_seq = 7`)
+			require.NoError(t, err)
+
+			rep := verifyNow(t, a)
+			assert.False(t, rep.Intact)
+			assert.Equal(t, 1, rep.RejectedAcknowledgements)
+			assert.Empty(t, rep.Acknowledgements)
+			assert.Zero(t, rep.AcknowledgedAnchors)
+		})
+	}
+}
+
+// TestAcknowledgeRefuses: a reason must be given and be one line of text;
+// a read-only Auditor writes nothing; and only chain heads can be
+// acknowledged, never a chain that does not verify. Each refusal writes
+// nothing.
+func TestAcknowledgeRefuses(t *testing.T) {
+	cases := []struct {
+		name, reason, tamper string
+		readOnly             bool
+		wantIs               error
+		wantMsg              string
+	}{
+		{name: "no reason", reason: "", wantIs: ErrAcknowledge, wantMsg: "a reason is required"},
+		{name: "blank reason", reason: " \u00a0 ", wantIs: ErrAcknowledge, wantMsg: "a reason is required"},
+		{name: "reason too long", reason: strings.Repeat("x", maxAckReason+1), wantIs: ErrAcknowledge, wantMsg: "1001 bytes long, more than 1000"},
+		{name: "line break", reason: "restored\n[INFO] forged", wantIs: ErrAcknowledge, wantMsg: "control character"},
+		{name: "escape", reason: "restored \x1b[2J", wantIs: ErrAcknowledge, wantMsg: "control character"},
+		{name: "invalid UTF-8", reason: "restored \xff", wantIs: ErrAcknowledge, wantMsg: "not valid UTF-8"},
+		{name: "read-only", reason: "restored", readOnly: true, wantIs: ErrReadOnly},
+		{name: "a row changed", reason: "restored", tamper: `UPDATE audit_log SET resource = 'edited' WHERE chain_seq = 3`,
+			wantIs: ErrAcknowledge, wantMsg: "the chain itself does not verify: changed at row 3"},
+		{name: "a row deleted between others", reason: "restored", tamper: `DELETE FROM audit_log WHERE chain_seq = 2`,
+			wantIs: ErrAcknowledge, wantMsg: "missing at row 3"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, a, db := restoredDatabase(t)
+			if tc.tamper != "" {
+				_, err := db.Exec(tc.tamper)
+				require.NoError(t, err)
+			}
+			if tc.readOnly {
+				ro := cfg
+				ro.ReadOnly = true
+				a = openAuditor(t, ro)
+			}
+			ack, err := a.Acknowledge(t.Context(), tc.reason)
+			require.ErrorIs(t, err, tc.wantIs)
+			assert.Contains(t, err.Error(), tc.wantMsg)
+			assert.Zero(t, ack)
+			assert.Zero(t, countAcks(t, db))
+		})
+	}
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/trek-go/audit"
+)
+
+// TestAcknowledgeAfterARestore: rows cut off the end, as a restore from a
+// backup leaves the table. verify reports them and points to acknowledge;
+// acknowledge records the three heads, writing nothing to trek.log; verify
+// then passes and shows the acknowledgement.
+func TestAcknowledgeAfterARestore(t *testing.T) {
+	f := newFixture(t, 12)
+	f.exec(t, `DELETE FROM audit_log WHERE id > 9`)
+
+	code, stdout, stderr := f.run(t, "verify")
+	require.Equal(t, exitTampered, code, stderr)
+	assert.Contains(t, stdout, "trek-audit acknowledge --reason")
+
+	code, _, stderr = f.run(t, "acknowledge")
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, stderr, "--reason is required")
+
+	logBefore, err := os.ReadFile(f.log)
+	require.NoError(t, err)
+	code, stdout, stderr = f.run(t, "acknowledge", "--reason", "alice: restored travel.db from the backup of 24 November")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "Acknowledged 3 chain heads")
+	assert.Contains(t, stdout, "alice: restored travel.db from the backup of 24 November")
+	logAfter, err := os.ReadFile(f.log)
+	require.NoError(t, err)
+	assert.Equal(t, logBefore, logAfter, "acknowledge writes nothing to trek.log")
+
+	code, stdout, stderr = f.run(t, "verify")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "OK: the audit log's chain is intact.")
+	assert.Regexp(t, `acknowledged: +3 of those chain heads`, stdout)
+	assert.Contains(t, stdout, "alice: restored travel.db from the backup of 24 November")
+
+	code, stdout, stderr = f.run(t, "verify", "--json")
+	require.Equal(t, exitOK, code, stderr)
+	var rep audit.VerifyReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	assert.Equal(t, 3, rep.AcknowledgedAnchors)
+	require.Len(t, rep.Acknowledgements, 1)
+	assert.Equal(t, "alice: restored travel.db from the backup of 24 November", rep.Acknowledgements[0].Reason)
+
+	code, stdout, stderr = f.run(t, "acknowledge", "--reason", "again")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "Nothing to acknowledge")
+}
+
+// TestAcknowledgeRefusesABrokenChain: a row changed in the table is not a
+// restore; acknowledge says what verify found and writes nothing.
+func TestAcknowledgeRefusesABrokenChain(t *testing.T) {
+	f := newFixture(t, 6)
+	f.exec(t, `UPDATE audit_log SET resource = 'edited' WHERE id = 4`)
+
+	code, _, stderr := f.run(t, "acknowledge", "--reason", "restored")
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, stderr, "the chain itself does not verify: changed at row 4")
+	var n int
+	require.NoError(t, f.raw.QueryRow(`SELECT COUNT(*) FROM audit_chain_acks`).Scan(&n))
+	assert.Zero(t, n)
+
+	code, stdout, _ := f.run(t, "verify")
+	assert.Equal(t, exitTampered, code)
+	assert.NotContains(t, stdout, "trek-audit acknowledge", "a change in the table is no restore")
+}
