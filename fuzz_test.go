@@ -696,3 +696,54 @@ func FuzzAckRow(f *testing.F) {
 		require.Equal(t, ackedHead{seq: 6, id: 6, mac: [16]byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}}, heads[0])
 	})
 }
+
+// FuzzCapDepth checks capDepth, which cuts nesting by scanning bytes,
+// against the obvious tree walk: decode, replace every object or array
+// deeper than the limit by the truncation mark, encode. Both results are
+// compared decoded, so only what they mean counts, and capDepth's must be
+// valid JSON.
+func FuzzCapDepth(f *testing.F) {
+	f.Add(`{"a":[1,{"b":[[]]}],"c":"x[{\"]"}`, uint8(2))
+	f.Add(`[[[[[["deep"]]]]]]`, uint8(3))
+	f.Add(`{"k\\":{"}":[{}]}}`, uint8(1))
+	f.Add(`"[{"`, uint8(0))
+	f.Add(`[{},[],{"a":{}},[[1]]]`, uint8(1))
+	f.Fuzz(func(t *testing.T, doc string, limit uint8) {
+		var buf bytes.Buffer
+		if json.Compact(&buf, []byte(doc)) != nil {
+			return
+		}
+		enc, maxDepth := buf.Bytes(), int(limit%8)
+		got := capDepth(bytes.Clone(enc), maxDepth)
+		require.True(t, json.Valid(got), "capDepth(%s, %d) = %s", enc, maxDepth, got)
+
+		decode := func(b []byte) any {
+			d := json.NewDecoder(bytes.NewReader(b))
+			d.UseNumber()
+			var v any
+			require.NoError(t, d.Decode(&v))
+			return v
+		}
+		var cut func(v any, level int) any
+		cut = func(v any, level int) any {
+			switch x := v.(type) {
+			case map[string]any:
+				if level >= maxDepth {
+					return truncatedMark
+				}
+				for k, e := range x {
+					x[k] = cut(e, level+1)
+				}
+			case []any:
+				if level >= maxDepth {
+					return truncatedMark
+				}
+				for i, e := range x {
+					x[i] = cut(e, level+1)
+				}
+			}
+			return v
+		}
+		require.Equal(t, cut(decode(enc), 0), decode(got), "capDepth(%s, %d) = %s", enc, maxDepth, got)
+	})
+}
