@@ -220,6 +220,7 @@ func (s *sqliteStore) connect(ctx context.Context) error {
 		"PRAGMA foreign_keys = OFF",
 		"PRAGMA temp_store = MEMORY",
 		s.autocheckpoint(),
+		fmt.Sprintf("PRAGMA journal_size_limit = %d", walSizeLimit),
 	} {
 		if _, err := conn.ExecContext(ctx, p); err != nil {
 			discard()
@@ -252,6 +253,17 @@ func (s *sqliteStore) autocheckpoint() string {
 	}
 	return "PRAGMA wal_autocheckpoint = 1000"
 }
+
+// walSizeLimit is the writer connection's journal_size_limit. SQLite
+// starts the WAL over from its beginning once a checkpoint has copied all
+// of it, but never makes the file smaller: a WAL that grew while a long
+// read held it (an export of the whole log beside a busy server, say)
+// would keep its largest size for good. With this limit, the first commit
+// after the WAL starts over cuts the file back to it. The checkpointer
+// keeps the WAL within the backstop of 8,000 pages (about 33 MB) while
+// nothing holds it, so the limit never cuts a file that will only grow
+// again.
+const walSizeLimit = 64 << 20
 
 // ckptEvery, ckptCommits and ckptPause say when the checkpointer copies
 // the WAL into the database file: after ckptEvery committed events, or

@@ -1035,3 +1035,52 @@ func TestHandMadeAuditLogWithNullActions(t *testing.T) {
 	assert.EqualValues(t, 1, rep.Checked)
 	assert.EqualValues(t, 3, rep.Unchained)
 }
+
+// A long read (an export of the whole log, say) keeps SQLite from starting
+// the WAL over, so it grows while events come. Once the read ends, the
+// checkpointer copies it and the next commit starts it over; the writer's
+// journal_size_limit then cuts the file back, where it would otherwise keep
+// its largest size for good. (The limit is lowered here from walSizeLimit,
+// so that a few hundred events pass it.)
+func TestWALIsCutBackOnceALongReadEnds(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	cfg.Synchronous = "NORMAL"
+	a := openAuditor(t, cfg)
+	s := a.store.(*sqliteStore)
+	var limit int64
+	require.NoError(t, s.conn.QueryRowContext(ctx, "PRAGMA journal_size_limit").Scan(&limit))
+	assert.EqualValues(t, walSizeLimit, limit, "the writer connection carries the limit")
+	const small = 1 << 20
+	_, err := s.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA journal_size_limit = %d", small))
+	require.NoError(t, err)
+
+	ran := make(chan struct{}, 1)
+	s.ckptRan = func() { ran <- struct{}{} }
+	step := time.Second // every commit comes after a pause, so commits kick the checkpointer
+	s.now = fakeClock(&step)
+	cat := Catalogue()
+	record := func(n int) (checkpoints int) {
+		for i := range n {
+			require.NoError(t, a.Record(ctx, validEvent(cat[i%len(cat)])))
+			if s.commitsSinceCkpt == 0 {
+				<-ran
+				checkpoints++
+			}
+		}
+		return checkpoints
+	}
+
+	reader, err := openPlainDB(t, cfg.DBPath).BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, reader.QueryRow(`SELECT COUNT(*) FROM audit_log`).Scan(&n))
+	require.Positive(t, record(3*ckptCommits), "checkpoints ran while the read held the WAL")
+	held := walSize(t, cfg.DBPath)
+	require.Greater(t, held, int64(4*small), "the WAL grew while the read held it")
+
+	require.NoError(t, reader.Rollback())
+	require.Positive(t, record(ckptCommits+1), "a checkpoint after the read ended")
+	record(1) // starts the WAL over, and cuts it
+	assert.LessOrEqual(t, walSize(t, cfg.DBPath), int64(small)+16*walFrameSize, "cut back from %d bytes", held)
+}
