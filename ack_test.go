@@ -81,6 +81,8 @@ func TestAcknowledgeARestoredDatabase(t *testing.T) {
 	assert.Equal(t, 5, ack.Anchors, "the heads of the five lost rows")
 	assert.EqualValues(t, 7, ack.HeadSeq)
 	assert.EqualValues(t, 7, ack.HeadID)
+	assert.EqualValues(t, 6, ack.FirstSeq)
+	assert.EqualValues(t, 10, ack.LastSeq)
 	assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`, ack.CreatedAt)
 
 	rep = verifyNow(t, a)
@@ -126,8 +128,10 @@ func TestAcknowledgementsCannotBeForged(t *testing.T) {
 		{"a head taken off the list", `UPDATE audit_chain_acks SET anchors = substr(anchors, instr(anchors, char(10)) + 1)`},
 		{"the tag of another text", `UPDATE audit_chain_acks SET tag = lower(hex(randomblob(32)))`},
 		{"text where a number goes", `UPDATE audit_chain_acks SET head_id = 'seven'`},
-		{"a row made up", `DELETE FROM audit_chain_acks; INSERT INTO audit_chain_acks (created_at, reason, head_id, head_seq, anchors, tag)
-			SELECT '2026-11-26T12:00:00Z', 'restore', 7, 7,
+		{"head_mac changed", `UPDATE audit_chain_acks SET head_mac = (SELECT chain_mac FROM audit_log WHERE chain_seq = 6)`},
+		{"renumbered", `UPDATE audit_chain_acks SET id = id + 1000`},
+		{"a row made up", `DELETE FROM audit_chain_acks; INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, anchors, tag)
+			SELECT 1, '2026-11-26T12:00:00Z', 'restore', 7, 7, (SELECT chain_mac FROM audit_log WHERE chain_seq = 7),
 				(SELECT group_concat(chain_seq || ' ' || id || ' ' || substr(chain_mac, 1, 32), char(10)) FROM audit_log WHERE chain_seq > 5),
 				lower(hex(randomblob(32)))`},
 	}
@@ -196,4 +200,98 @@ func TestAcknowledgeRefuses(t *testing.T) {
 			assert.Zero(t, countAcks(t, db))
 		})
 	}
+}
+
+// keepAnchorsPast rewrites trek.log with only the chain heads past seq, as
+// if the older ones had rotated out.
+func keepAnchorsPast(t *testing.T, cfg Config, seq int64) {
+	t.Helper()
+	var kept []byte
+	for _, line := range logLines(t, cfg.LogPath) {
+		if _, s, _, _, ok := parseAnchorLine([]byte(line)); ok && s > seq {
+			kept = append(kept, line+"\n"...)
+		}
+	}
+	require.NoError(t, os.WriteFile(cfg.LogPath, kept, 0o640))
+}
+
+// TestAcknowledgementChecksTheChainsEnd: on a quiet instance restored from
+// an old backup, trek.log may hold no head but those of the lost rows.
+// Once they are acknowledged, the acknowledgement's own record of the
+// chain's last row is what finds rows deleted back past it, or deleted
+// and then chained over.
+func TestAcknowledgementChecksTheChainsEnd(t *testing.T) {
+	cases := []struct {
+		name   string
+		tamper func(t *testing.T, a *Auditor, db *sql.DB)
+		kind   TamperKind
+		detail string
+	}{
+		{"rows deleted back past it", func(t *testing.T, a *Auditor, db *sql.DB) {
+			_, err := db.Exec(`DELETE FROM audit_log WHERE chain_seq > 3`)
+			require.NoError(t, err)
+		}, TamperMissing, "an acknowledgement recorded the chain's last row at chain position 5, the table ends at 3"},
+		{"rows deleted and chained over", func(t *testing.T, a *Auditor, db *sql.DB) {
+			_, err := db.Exec(`DELETE FROM audit_log WHERE chain_seq > 3`)
+			require.NoError(t, err)
+			recordN(t, a, 2, "chained over") // positions 4 and 5 again, with heads of their own
+		}, TamperChanged, "an acknowledgement recorded row 5 at chain position 5 with another chain value"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, a, db := restoredDatabase(t)
+			keepAnchorsPast(t, cfg, 5)
+			ack, err := a.Acknowledge(t.Context(), "restored from backup")
+			require.NoError(t, err)
+			require.EqualValues(t, 5, ack.HeadSeq)
+			require.True(t, verifyNow(t, a).Intact)
+
+			tc.tamper(t, a, db)
+			rep := verifyNow(t, a)
+			require.NotNil(t, rep.Problem)
+			assert.Equal(t, tc.kind, rep.Problem.Kind)
+			assert.Contains(t, rep.Problem.Detail, tc.detail)
+			assert.False(t, rep.Problem.FromLog, "no restore explains it, so it cannot be acknowledged")
+			_, err = a.Acknowledge(t.Context(), "again")
+			assert.ErrorIs(t, err, ErrAcknowledge)
+		})
+	}
+}
+
+// TestAcknowledgementCopiedCountsOnce: the tag covers the row's id, so a
+// copy under another id acknowledges nothing and is counted.
+func TestAcknowledgementCopiedCountsOnce(t *testing.T) {
+	_, a, db := restoredDatabase(t)
+	ack, err := a.Acknowledge(t.Context(), "restored from backup")
+	require.NoError(t, err)
+	_, err = db.Exec(`INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, anchors, tag)
+		SELECT 1000, created_at, reason, head_id, head_seq, head_mac, anchors, tag FROM audit_chain_acks`)
+	require.NoError(t, err)
+	rep := verifyNow(t, a)
+	assert.True(t, rep.Intact)
+	assert.Equal(t, []Acknowledgement{ack}, rep.Acknowledgements)
+	assert.Equal(t, 1, rep.RejectedAcknowledgements)
+}
+
+// TestAViewInPlaceOfTheAcknowledgements: the library reads only its own
+// table. A view by its name (an endless one here) is refused by Open, and,
+// put there while the Auditor runs, makes Verify fail at once rather than
+// read for good.
+func TestAViewInPlaceOfTheAcknowledgements(t *testing.T) {
+	cfg, a, db := restoredDatabase(t)
+	_, err := db.Exec(`DROP TABLE audit_chain_acks;
+		CREATE VIEW audit_chain_acks AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)
+			SELECT i AS id, '' AS created_at, '' AS reason, 0 AS head_id, 0 AS head_seq, '' AS head_mac, '' AS anchors, '' AS tag FROM n`)
+	require.NoError(t, err)
+
+	_, err = a.Verify(t.Context())
+	require.ErrorIs(t, err, ErrVerify)
+	assert.Contains(t, err.Error(), `audit_chain_acks is not the library's table (found: "view")`)
+	_, err = a.Acknowledge(t.Context(), "restored")
+	require.ErrorIs(t, err, ErrVerify)
+
+	require.NoError(t, a.Close())
+	_, err = Open(cfg)
+	require.ErrorIs(t, err, ErrStore)
+	assert.Contains(t, err.Error(), "table audit_chain_acks is missing and cannot be made: something else by that name is in the way")
 }

@@ -676,24 +676,28 @@ func FuzzLogValue(f *testing.F) {
 // whatever its spelling of the numbers.
 func FuzzAckRow(f *testing.F) {
 	s := newAckSigner([]byte("fuzzing key, 32 bytes long......"))
-	const created, reason, anchors = "2026-11-26T12:00:00Z", "restored from backup", "6 6 00112233445566778899aabbccddeeff\n7 7 ffeeddccbbaa99887766554433221100\n"
-	good := hex.EncodeToString(s.tag(created, reason, 7, 7, anchors))
-	f.Add("1", created, reason, "7", "7", anchors, good)
-	f.Add("1", created, reason, "07", "+7", anchors, good)
-	f.Add("1", created, reason, "7", "7", anchors+"8 8 00", good)
-	f.Add("x", "", "", "", "", "", "")
-	f.Fuzz(func(t *testing.T, id, createdAt, why, headID, headSeq, list, tag string) {
-		var row [7]sql.NullString
-		for i, v := range []string{id, createdAt, why, headID, headSeq, list, tag} {
+	const list = "6 6 00112233445566778899aabbccddeeff\n7 7 ffeeddccbbaa99887766554433221100\n"
+	good := Acknowledgement{ID: 3, CreatedAt: "2026-11-26T12:00:00Z", Reason: "restored from backup",
+		HeadID: 5, HeadSeq: 5, headMac: strings.Repeat("ab", 32)}
+	tag := hex.EncodeToString(s.tag(&good, list))
+	f.Add("3", good.CreatedAt, good.Reason, "5", "5", good.headMac, tag, list)
+	f.Add("03", good.CreatedAt, good.Reason, "+5", "5", good.headMac, tag, list)
+	f.Add("3", good.CreatedAt, good.Reason, "5", "5", good.headMac, tag, list+"8 8 00")
+	f.Add("4", good.CreatedAt, good.Reason, "5", "5", good.headMac, tag, list)
+	f.Add("x", "", "", "", "", "", "", "")
+	good.Anchors, good.FirstSeq, good.LastSeq = 2, 6, 7
+	f.Fuzz(func(t *testing.T, id, createdAt, why, headID, headSeq, headMac, tag, heads string) {
+		var row ackRow
+		for i, v := range []string{id, createdAt, why, headID, headSeq, headMac, tag, heads} {
 			row[i] = sql.NullString{String: v, Valid: true}
 		}
-		ack, heads, ok := s.parse(row)
+		ack, got, ok := s.parse(row)
 		if !ok {
 			return
 		}
-		require.Equal(t, Acknowledgement{ID: ack.ID, CreatedAt: created, Reason: reason, Anchors: 2, HeadID: 7, HeadSeq: 7}, ack)
-		require.Len(t, heads, 2)
-		require.Equal(t, ackedHead{seq: 6, id: 6, mac: [16]byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}}, heads[0])
+		require.Equal(t, good, ack)
+		require.Len(t, got, 2)
+		require.Equal(t, ackedHead{seq: 6, id: 6, mac: [16]byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}}, got[0])
 	})
 }
 

@@ -107,6 +107,7 @@ var migrations = []migration{
 			reason TEXT NOT NULL,
 			head_id INTEGER NOT NULL,
 			head_seq INTEGER NOT NULL,
+			head_mac TEXT NOT NULL,
 			anchors TEXT NOT NULL,
 			tag TEXT NOT NULL
 		)`)
@@ -163,6 +164,18 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO audit_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 			m.version, m.name, time.Now().UTC().Format(sqliteTimeLayout)); err != nil {
 			return fmt.Errorf("%w: schema migration %d: %w", ErrStore, m.version, err)
+		}
+	}
+	// What is still missing is in the way of what the migrations make: a
+	// view or an index by the name of one of the library's tables, say,
+	// which CREATE ... IF NOT EXISTS passes over.
+	if len(missing) > 0 {
+		if missing, err = missingSchema(ctx, tx); err != nil {
+			return fmt.Errorf("%w: schema: %w", ErrStore, describe("reading the schema", err))
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%w: schema: the library's %s missing and cannot be made: something else by that name is in the way "+
+				"(the schema was changed by hand)", ErrStore, strings.Join(missing, ", ")+" "+isAre(len(missing)))
 		}
 	}
 	// The library gives ids as AUTOINCREMENT would, from sqlite_sequence,

@@ -45,7 +45,10 @@ type Tamper struct {
 
 // VerifyReport is the result of walking the chain.
 type VerifyReport struct {
-	Intact  bool  `json:"intact"`  // every chained row checked and no anchor past the head
+	// Intact: every chained row verified, and no chain head in trek.log
+	// (but those acknowledged) nor any acknowledgement's record of the
+	// chain's last row disagrees with the table.
+	Intact  bool  `json:"intact"`
 	Checked int64 `json:"checked"` // chained rows verified
 	// Unchained counts rows without a chain value: rows TREK's own code
 	// inserted. They are allowed, listed apart, and never count as links.
@@ -94,7 +97,9 @@ var ErrVerify = errors.New("audit: verify could not check the chain")
 
 // Verify walks the whole chain, in id order, and checks every row the
 // library wrote against the key, and the newest rows against the chain
-// heads recorded in trek.log and its rotated files. It stops at the first
+// heads recorded in trek.log and its rotated files, less those an
+// acknowledgement lists (see Acknowledge), and against each
+// acknowledgement's record of the chain's last row. It stops at the first
 // problem and reports it. Verify reads only; it is safe while TREK runs.
 func (a *Auditor) Verify(ctx context.Context) (VerifyReport, error) {
 	return a.VerifyProgress(ctx, nil)
@@ -132,6 +137,13 @@ func (a *Auditor) newVerifier(ctx context.Context, progress func(done, total int
 	}
 	v := &verifier{db: s.db, chain: newChainer(s.chain.key), anchors: anchors, acks: acks, progress: progress}
 	v.acknowledged = v.anchors.drop(acks.heads)
+	for _, end := range acks.ends {
+		if v.ends == nil {
+			v.ends = map[int64][]anchor{}
+		}
+		v.ends[end.seq] = append(v.ends[end.seq], end)
+		v.maxEnd = max(v.maxEnd, end.seq)
+	}
 	if err := s.db.QueryRowContext(ctx, usersTableQuery).Scan(&v.hasUsers); err != nil {
 		return nil, err
 	}
@@ -272,6 +284,13 @@ type verifier struct {
 	// counts the chain heads they took out of anchors.
 	acks         ackSet
 	acknowledged int
+	// ends are the chain's last rows as the acknowledgements recorded
+	// them, by chain position, each checked as a head in trek.log is;
+	// maxEnd is the furthest.
+	ends   map[int64][]anchor
+	maxEnd int64
+	// headMac is the chain value of the last row the walk verified.
+	headMac []byte
 	// collect, when set (Acknowledge), gathers every chain head that does
 	// not match the table, rather than stopping at the first.
 	collect *[]anchor
@@ -367,6 +386,11 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 			rep.Problem = t
 			return rep, nil
 		}
+		if t := v.checkEnds(&r); t != nil {
+			rows.Close()
+			rep.Problem = t
+			return rep, nil
+		}
 		v.noteNullUser(&r)
 		rep.Checked++
 		prevSeq = r.seq
@@ -381,10 +405,17 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 		v.progress(walked, total)
 	}
 	rows.Close() // before clearedUsers' queries
+	v.headMac = prevMac
 	if rep.ClearedUserIDs, err = v.clearedUsers(ctx); err != nil {
 		return rep, err
 	}
 	// Rows cut off the end leave anchors past the head.
+	if v.maxEnd > rep.HeadSeq {
+		rep.Problem = &Tamper{Kind: TamperMissing, ID: 0, Seq: rep.HeadSeq + 1,
+			Detail: fmt.Sprintf("an acknowledgement recorded the chain's last row at chain position %d, the table ends at %d: rows were deleted since",
+				v.maxEnd, rep.HeadSeq)}
+		return rep, nil
+	}
 	if v.collect != nil {
 		for _, a := range v.anchors.list {
 			if a.seq > rep.HeadSeq {
@@ -425,6 +456,19 @@ func (v *verifier) checkAnchors(r *chainRow) *Tamper {
 			return t
 		} else if t != nil {
 			*v.collect = append(*v.collect, *a)
+		}
+	}
+	return nil
+}
+
+// checkEnds compares r with what the acknowledgements recorded as the
+// chain's last row at its position. No restore explains a difference: a
+// backup older than an acknowledgement does not hold it either.
+func (v *verifier) checkEnds(r *chainRow) *Tamper {
+	for _, end := range v.ends[r.seq] {
+		if end.id != r.id || !bytes.Equal(end.mac[:], r.mac) {
+			return &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq,
+				Detail: fmt.Sprintf("an acknowledgement recorded row %d at chain position %d with another chain value: the chain was rewritten since", end.id, end.seq)}
 		}
 	}
 	return nil

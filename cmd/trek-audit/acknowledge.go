@@ -27,10 +27,21 @@ Only heads can be acknowledged: where the chain in the table itself does
 not verify, acknowledge refuses and says what verify found. Acknowledging
 is a decision, so run verify first and read what it reports.
 
+The acknowledgement also records the chain's last row, and verify checks
+that row from then on as it checks a chain head: rows deleted back past it
+are found even once trek.log holds no other head.
+
 It needs the chain key, as verify does, and it is the one command that
 writes: a row of its own in the database (audit_chain_acks), under a tag
 only the key makes; never audit_log, the key file or trek.log. It is safe
-while TREK runs.
+while TREK runs; under a load that keeps the database locked past the busy
+timeout it fails, and can be run again.
+
+It reports the chain positions the heads it covers stand at (1, 2, 3, ...
+over the rows the library wrote): compare them with what you expect the
+restore to have taken. To take an acknowledgement back, delete its row
+(sqlite3 travel.db "DELETE FROM audit_chain_acks WHERE id = N"); verify
+then reports those heads again.
 
 Exit status: 0 acknowledged, or nothing to acknowledge; 2 refused or
 could not write.`,
@@ -52,14 +63,33 @@ func runAcknowledge(ctx context.Context, c *cli, fs *flag.FlagSet, args []string
 	if _, err := os.Stat(c.logPath()); err != nil {
 		return c.fail("acknowledge", fmt.Errorf("trek.log is where the chain heads are, and %w: pass --log with its path", err))
 	}
-	a, err := c.openAs(true, false)
+	// First read-only, as verify: that refuses a schema older or newer
+	// than this build's, which the read-write open below would migrate
+	// (or refuse) instead, and says why there is nothing to acknowledge.
+	ro, err := c.open(true)
 	if err != nil {
 		return c.fail("acknowledge", err)
 	}
-	defer a.Close()
-	ack, err := a.Acknowledge(ctx, *reason)
+	rep, err := ro.Verify(ctx)
+	ro.Close()
 	if err != nil {
 		return c.fail("acknowledge", err)
+	}
+	if rep.RejectedAnchors > 0 && rep.Anchors == 0 {
+		fmt.Fprintf(c.stderr, "trek-audit acknowledge: warning: %d lines in trek.log look like chain heads but carry no tag this key made: is this the key TREK's server uses (%s)?\n",
+			rep.RejectedAnchors, c.keySource())
+	}
+	var ack audit.Acknowledgement
+	if !rep.Intact {
+		a, err := c.openAs(true, false)
+		if err != nil {
+			return c.fail("acknowledge", err)
+		}
+		ack, err = a.Acknowledge(ctx, *reason)
+		a.Close()
+		if err != nil {
+			return c.fail("acknowledge", err)
+		}
 	}
 	if *asJSON { // id 0: nothing to acknowledge
 		enc := json.NewEncoder(c.stdout)
@@ -81,5 +111,6 @@ func runAcknowledge(ctx context.Context, c *cli, fs *flag.FlagSet, args []string
 // printAck prints one acknowledgement, each line after indent.
 func printAck(c *cli, indent string, ack audit.Acknowledgement) {
 	fmt.Fprintf(c.stdout, "%sacknowledgement %d, %s: %s\n", indent, ack.ID, escape(ack.CreatedAt), escape(ack.Reason))
-	fmt.Fprintf(c.stdout, "%s  %d chain heads; the chain then ended at row %d, chain position %d\n", indent, ack.Anchors, ack.HeadID, ack.HeadSeq)
+	fmt.Fprintf(c.stdout, "%s  %d chain heads, chain positions %d to %d; the chain then ended at row %d, chain position %d\n",
+		indent, ack.Anchors, ack.FirstSeq, ack.LastSeq, ack.HeadID, ack.HeadSeq)
 }

@@ -31,6 +31,7 @@ func TestAcknowledgeAfterARestore(t *testing.T) {
 	code, stdout, stderr = f.run(t, "acknowledge", "--reason", "alice: restored travel.db from the backup of 24 November")
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "Acknowledged 3 chain heads")
+	assert.Contains(t, stdout, "3 chain heads, chain positions 10 to 12; the chain then ended at row 9, chain position 9")
 	assert.Contains(t, stdout, "alice: restored travel.db from the backup of 24 November")
 	logAfter, err := os.ReadFile(f.log)
 	require.NoError(t, err)
@@ -64,11 +65,36 @@ func TestAcknowledgeRefusesABrokenChain(t *testing.T) {
 	code, _, stderr := f.run(t, "acknowledge", "--reason", "restored")
 	assert.Equal(t, exitError, code)
 	assert.Contains(t, stderr, "the chain itself does not verify: changed at row 4")
-	var n int
-	require.NoError(t, f.raw.QueryRow(`SELECT COUNT(*) FROM audit_chain_acks`).Scan(&n))
-	assert.Zero(t, n)
+	assert.Zero(t, countAcks(t, f))
 
 	code, stdout, _ := f.run(t, "verify")
 	assert.Equal(t, exitTampered, code)
 	assert.NotContains(t, stdout, "trek-audit acknowledge", "a change in the table is no restore")
+}
+
+func countAcks(t *testing.T, f *fixture) int {
+	t.Helper()
+	var n int
+	require.NoError(t, f.raw.QueryRow(`SELECT COUNT(*) FROM audit_chain_acks`).Scan(&n))
+	return n
+}
+
+// TestAcknowledgeMigratesNothing: acknowledge reads first as verify does,
+// so on a database whose schema is older than this build's (TREK's server
+// runs an older library) it refuses, as verify does, rather than migrate
+// it behind the server's back.
+func TestAcknowledgeMigratesNothing(t *testing.T) {
+	f := newFixture(t, 6)
+	f.exec(t, `DELETE FROM audit_log WHERE id > 4`)
+	f.exec(t, `DELETE FROM audit_schema_migrations WHERE version = (SELECT MAX(version) FROM audit_schema_migrations)`)
+	var before int
+	require.NoError(t, f.raw.QueryRow(`SELECT MAX(version) FROM audit_schema_migrations`).Scan(&before))
+
+	code, _, stderr := f.run(t, "acknowledge", "--reason", "restored")
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, stderr, "open it read-write once")
+	var after int
+	require.NoError(t, f.raw.QueryRow(`SELECT MAX(version) FROM audit_schema_migrations`).Scan(&after))
+	assert.Equal(t, before, after)
+	assert.Zero(t, countAcks(t, f))
 }
