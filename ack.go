@@ -206,11 +206,16 @@ func readAcks(ctx context.Context, db *sql.DB, key []byte) (ackSet, error) {
 	if kind.String != "table" {
 		return set, fmt.Errorf("audit_chain_acks is not the library's table (found: %q): the schema was changed by hand", kind.String)
 	}
-	rows, err := db.QueryContext(ctx, `SELECT length(CAST(anchors AS BLOB)) + length(CAST(reason AS BLOB)) <= ?,
-		CAST(id AS TEXT), CAST(created_at AS TEXT), CAST(reason AS TEXT), CAST(head_id AS TEXT), CAST(head_seq AS TEXT),
-		CAST(head_mac AS TEXT), CAST(tag AS TEXT),
-		CASE WHEN length(CAST(anchors AS BLOB)) + length(CAST(reason AS BLOB)) <= ? THEN CAST(anchors AS TEXT) END
-		FROM audit_chain_acks ORDER BY id`, maxAckRow, maxAckRow)
+	// A row too large to be one Acknowledge wrote is rejected by its
+	// size, which SQLite reads without the text.
+	rows, err := db.QueryContext(ctx, `SELECT fits,
+		CASE WHEN fits THEN CAST(id AS TEXT) END, CASE WHEN fits THEN CAST(created_at AS TEXT) END,
+		CASE WHEN fits THEN CAST(reason AS TEXT) END, CASE WHEN fits THEN CAST(head_id AS TEXT) END,
+		CASE WHEN fits THEN CAST(head_seq AS TEXT) END, CASE WHEN fits THEN CAST(head_mac AS TEXT) END,
+		CASE WHEN fits THEN CAST(tag AS TEXT) END, CASE WHEN fits THEN CAST(anchors AS TEXT) END
+		FROM (SELECT *, octet_length(id) + octet_length(created_at) + octet_length(reason) + octet_length(head_id) +
+			octet_length(head_seq) + octet_length(head_mac) + octet_length(tag) + octet_length(anchors) <= ? AS fits
+			FROM audit_chain_acks) ORDER BY id`, maxAckRow)
 	if err != nil {
 		return set, err
 	}

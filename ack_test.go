@@ -295,3 +295,19 @@ func TestAViewInPlaceOfTheAcknowledgements(t *testing.T) {
 	require.ErrorIs(t, err, ErrStore)
 	assert.Contains(t, err.Error(), "table audit_chain_acks is missing and cannot be made: something else by that name is in the way")
 }
+
+// TestAnOversizedAcknowledgementIsRejected: a row larger than any
+// Acknowledge writes is rejected by its size (readAcks asks SQLite for
+// the size alone), and Verify goes on.
+func TestAnOversizedAcknowledgementIsRejected(t *testing.T) {
+	_, a, db := restoredDatabase(t)
+	ack, err := a.Acknowledge(t.Context(), "restored from backup")
+	require.NoError(t, err)
+	_, err = db.Exec(`INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, anchors, tag)
+		VALUES (2, '', '', 0, 0, '', CAST(zeroblob(?) AS TEXT), '')`, maxAckRow)
+	require.NoError(t, err)
+	rep := verifyNow(t, a)
+	assert.True(t, rep.Intact)
+	assert.Equal(t, []Acknowledgement{ack}, rep.Acknowledgements)
+	assert.Equal(t, 1, rep.RejectedAcknowledgements)
+}
