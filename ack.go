@@ -56,7 +56,12 @@ type Acknowledgement struct {
 	// the heads it lists, for a person to compare with what they expect.
 	FirstSeq int64 `json:"first_seq"`
 	LastSeq  int64 `json:"last_seq"`
-	headMac  string
+	// Supersedes are earlier acknowledgements whose record of the chain's
+	// last row no longer matches the table (rows deleted back past it, a
+	// second restore, audit_log rebuilt by TREK): Verify no longer checks
+	// those records. The heads they list stay acknowledged.
+	Supersedes []int64 `json:"supersedes,omitempty"`
+	headMac    string
 }
 
 // maxAckReason bounds an acknowledgement's reason, in bytes.
@@ -66,7 +71,13 @@ const maxAckReason = 1000
 // match the table are known, for reason (who, and what happened: "restored
 // travel.db from the backup of 24 November"), so that Verify stops
 // reporting them. It lists exactly those heads: a row deleted later, or
-// one whose head is written later, is reported as before.
+// one whose head is written later, is reported as before. Earlier
+// acknowledgements whose record of the chain's last row no longer matches
+// are superseded (Acknowledgement.Supersedes).
+//
+// An acknowledgement is for good. Deleting its row brings the report back,
+// but whoever kept a copy can put it back; it covers nothing but what
+// Verify reported when it was made.
 //
 // Only heads can be acknowledged: where the chain itself does not verify
 // (a row changed, inserted or missing between others), Acknowledge
@@ -86,8 +97,8 @@ func (a *Auditor) Acknowledge(ctx context.Context, reason string) (Acknowledgeme
 	if err != nil {
 		return Acknowledgement{}, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
-	var conflicts []anchor
-	v.collect = &conflicts
+	var found collected
+	v.collect = &found
 	rep, err := v.run(ctx)
 	if err != nil {
 		return Acknowledgement{}, fmt.Errorf("%w: %w", ErrVerify, err)
@@ -96,23 +107,28 @@ func (a *Auditor) Acknowledge(ctx context.Context, reason string) (Acknowledgeme
 		return Acknowledgement{}, fmt.Errorf("%w: only chain heads in trek.log that no longer match the table can be acknowledged, "+
 			"and the chain itself does not verify: %s at row %d, chain position %d: %s", ErrAcknowledge, p.Kind, p.ID, p.Seq, p.Detail)
 	}
-	if len(conflicts) == 0 {
+	heads := found.heads
+	if len(heads) == 0 && len(found.superseded) == 0 {
 		return Acknowledgement{}, nil
 	}
-	slices.SortFunc(conflicts, func(x, y anchor) int {
+	slices.SortFunc(heads, func(x, y anchor) int {
 		return cmp.Or(cmp.Compare(x.seq, y.seq), cmp.Compare(x.id, y.id), bytes.Compare(x.mac[:], y.mac[:]))
 	})
 	var list strings.Builder
-	for _, c := range conflicts {
+	for _, c := range heads {
 		h := headOf(c)
 		fmt.Fprintf(&list, "%d %d %x\n", h.seq, h.id, h.mac)
 	}
 	ack := Acknowledgement{
 		CreatedAt: time.Now().UTC().Format("2006-01-02T15:04:05Z"),
-		Reason:    reason, Anchors: len(conflicts), HeadID: rep.HeadID, HeadSeq: rep.HeadSeq,
-		FirstSeq: conflicts[0].seq, LastSeq: conflicts[len(conflicts)-1].seq,
+		Reason:    reason, Anchors: len(heads), HeadID: rep.HeadID, HeadSeq: rep.HeadSeq,
 		headMac: hex.EncodeToString(v.headMac),
 	}
+	if len(heads) > 0 {
+		ack.FirstSeq, ack.LastSeq = heads[0].seq, heads[len(heads)-1].seq
+	}
+	slices.Sort(found.superseded)
+	ack.Supersedes = slices.Compact(found.superseded)
 	if err := insertAck(ctx, v.db, newAckSigner(v.chain.key), &ack, list.String()); err != nil {
 		return Acknowledgement{}, fmt.Errorf("%w: %w", ErrStore, describe("writing the acknowledgement", err))
 	}
@@ -139,8 +155,9 @@ func insertAck(ctx context.Context, db *sql.DB, s ackSigner, ack *Acknowledgemen
 		return err
 	}
 	tag := hex.EncodeToString(s.tag(ack, list))
-	if _, err := conn.ExecContext(ctx, `INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, anchors, tag)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ack.ID, ack.CreatedAt, ack.Reason, ack.HeadID, ack.HeadSeq, ack.headMac, list, tag); err != nil {
+	if _, err := conn.ExecContext(ctx, `INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, ack.ID, ack.CreatedAt, ack.Reason, ack.HeadID, ack.HeadSeq, ack.headMac,
+		idList(ack.Supersedes), list, tag); err != nil {
 		return err
 	}
 	_, err = conn.ExecContext(ctx, "COMMIT")
@@ -177,14 +194,29 @@ func headOf(a anchor) ackedHead {
 	return h
 }
 
+// collected is what a walk in collect mode found that Acknowledge can
+// acknowledge: the chain heads in trek.log that do not match the table,
+// and the acknowledgements whose record of the chain's last row does not.
+type collected struct {
+	heads      []anchor
+	superseded []int64
+}
+
+// ackEnd is an acknowledgement's record of the chain's last row.
+type ackEnd struct {
+	anchor
+	ack int64
+}
+
 // ackSet is what readAcks found: the acknowledgements whose tag the key
 // made, the heads they list, the chain's last row as each recorded it,
-// and how many rows carried another tag.
+// those a later one supersedes, and how many rows carried another tag.
 type ackSet struct {
-	list     []Acknowledgement
-	heads    map[ackedHead]bool
-	ends     []anchor
-	rejected int
+	list       []Acknowledgement
+	heads      map[ackedHead]bool
+	ends       []ackEnd
+	superseded map[int64]bool
+	rejected   int
 }
 
 // maxAckRow bounds the text of one acknowledgement that readAcks reads
@@ -197,25 +229,20 @@ const maxAckRow = 64 << 20
 // does not read back exactly as Acknowledge wrote it is rejected.
 func readAcks(ctx context.Context, db *sql.DB, key []byte) (ackSet, error) {
 	var set ackSet
-	// A view of that name (the library makes a table) could be endless.
-	var kind sql.NullString
-	if err := db.QueryRowContext(ctx, `SELECT type FROM sqlite_master WHERE name = 'audit_chain_acks'`).Scan(&kind); err != nil &&
-		!errors.Is(err, sql.ErrNoRows) {
+	if what, err := ackTableIsNotOurs(ctx, db); err != nil {
 		return set, err
-	}
-	if kind.String != "table" {
-		return set, fmt.Errorf("audit_chain_acks is not the library's table (found: %q): the schema was changed by hand", kind.String)
+	} else if what != "" {
+		return set, fmt.Errorf("audit_chain_acks is not the library's table (%s): the schema was changed by hand", what)
 	}
 	// A row too large to be one Acknowledge wrote is rejected by its
 	// size, which SQLite reads without the text.
-	rows, err := db.QueryContext(ctx, `SELECT fits,
-		CASE WHEN fits THEN CAST(id AS TEXT) END, CASE WHEN fits THEN CAST(created_at AS TEXT) END,
-		CASE WHEN fits THEN CAST(reason AS TEXT) END, CASE WHEN fits THEN CAST(head_id AS TEXT) END,
-		CASE WHEN fits THEN CAST(head_seq AS TEXT) END, CASE WHEN fits THEN CAST(head_mac AS TEXT) END,
-		CASE WHEN fits THEN CAST(tag AS TEXT) END, CASE WHEN fits THEN CAST(anchors AS TEXT) END
-		FROM (SELECT *, octet_length(id) + octet_length(created_at) + octet_length(reason) + octet_length(head_id) +
-			octet_length(head_seq) + octet_length(head_mac) + octet_length(tag) + octet_length(anchors) <= ? AS fits
-			FROM audit_chain_acks) ORDER BY id`, maxAckRow)
+	rows, err := db.QueryContext(ctx, `SELECT `+ackFits+`,
+		CASE WHEN `+ackFits+` THEN CAST(id AS TEXT) END, CASE WHEN `+ackFits+` THEN CAST(created_at AS TEXT) END,
+		CASE WHEN `+ackFits+` THEN CAST(reason AS TEXT) END, CASE WHEN `+ackFits+` THEN CAST(head_id AS TEXT) END,
+		CASE WHEN `+ackFits+` THEN CAST(head_seq AS TEXT) END, CASE WHEN `+ackFits+` THEN CAST(head_mac AS TEXT) END,
+		CASE WHEN `+ackFits+` THEN CAST(supersedes AS TEXT) END, CASE WHEN `+ackFits+` THEN CAST(tag AS TEXT) END,
+		CASE WHEN `+ackFits+` THEN CAST(anchors AS TEXT) END
+		FROM audit_chain_acks ORDER BY id`, sql.Named("max", maxAckRow))
 	if err != nil {
 		return set, err
 	}
@@ -224,7 +251,7 @@ func readAcks(ctx context.Context, db *sql.DB, key []byte) (ackSet, error) {
 	for rows.Next() {
 		var fits sql.NullBool
 		var f ackRow
-		if err := rows.Scan(&fits, &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7]); err != nil {
+		if err := rows.Scan(&fits, &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8]); err != nil {
 			return set, err
 		}
 		ack, heads, ok := s.parse(f)
@@ -239,12 +266,18 @@ func readAcks(ctx context.Context, db *sql.DB, key []byte) (ackSet, error) {
 			set.heads[h] = true
 		}
 		if ack.HeadSeq > 0 {
-			end := anchor{seq: ack.HeadSeq, id: ack.HeadID}
+			end := ackEnd{anchor{seq: ack.HeadSeq, id: ack.HeadID}, ack.ID}
 			if !decodeMac(&end.mac, ack.headMac) {
 				set.rejected++
 				continue
 			}
 			set.ends = append(set.ends, end)
+		}
+		for _, id := range ack.Supersedes {
+			if set.superseded == nil {
+				set.superseded = map[int64]bool{}
+			}
+			set.superseded[id] = true
 		}
 		set.list = append(set.list, ack)
 	}
@@ -268,7 +301,7 @@ func newAckSigner(chainKey []byte) ackSigner {
 func (s ackSigner) tag(ack *Acknowledgement, list string) []byte {
 	var b []byte
 	b = binary.AppendVarint(b, ack.ID)
-	for _, f := range [...]string{ack.CreatedAt, ack.Reason, ack.headMac, list} {
+	for _, f := range [...]string{ack.CreatedAt, ack.Reason, ack.headMac, idList(ack.Supersedes), list} {
 		b = binary.AppendUvarint(b, uint64(len(f)))
 		b = append(b, f...)
 	}
@@ -280,8 +313,9 @@ func (s ackSigner) tag(ack *Acknowledgement, list string) []byte {
 }
 
 // ackRow is a row of audit_chain_acks as readAcks reads it: id,
-// created_at, reason, head_id, head_seq, head_mac, tag, anchors.
-type ackRow [8]sql.NullString
+// created_at, reason, head_id, head_seq, head_mac, supersedes, tag,
+// anchors.
+type ackRow [9]sql.NullString
 
 // parse checks one row and reads its heads; ok is false unless the tag is
 // the key's and every field reads back as Acknowledge writes it.
@@ -291,14 +325,15 @@ func (s ackSigner) parse(f ackRow) (ack Acknowledgement, heads []ackedHead, ok b
 			return Acknowledgement{}, nil, false
 		}
 	}
-	var err [4]error
+	var err [5]error
 	ack.ID, err[0] = strconv.ParseInt(f[0].String, 10, 64)
 	ack.CreatedAt, ack.Reason, ack.headMac = f[1].String, f[2].String, f[5].String
 	ack.HeadID, err[1] = strconv.ParseInt(f[3].String, 10, 64)
 	ack.HeadSeq, err[2] = strconv.ParseInt(f[4].String, 10, 64)
-	tag, err3 := hex.DecodeString(f[6].String)
-	list := f[7].String
-	if errors.Join(err[0], err[1], err[2], err3) != nil || !hmac.Equal(tag, s.tag(&ack, list)) {
+	ack.Supersedes, err[3] = parseIDList(f[6].String)
+	tag, err4 := hex.DecodeString(f[7].String)
+	list := f[8].String
+	if errors.Join(err[0], err[1], err[2], err[3], err4) != nil || !hmac.Equal(tag, s.tag(&ack, list)) {
 		return Acknowledgement{}, nil, false
 	}
 	for line := range strings.Lines(list) {
@@ -316,12 +351,87 @@ func (s ackSigner) parse(f ackRow) (ack Acknowledgement, heads []ackedHead, ok b
 		h.seq, h.id = seq, rowID
 		heads = append(heads, h)
 	}
-	if len(heads) == 0 {
-		return Acknowledgement{}, nil, false
-	}
-	ack.Anchors, ack.FirstSeq, ack.LastSeq = len(heads), heads[0].seq, heads[0].seq
-	for _, h := range heads {
+	ack.Anchors = len(heads)
+	for i, h := range heads {
+		if i == 0 {
+			ack.FirstSeq, ack.LastSeq = h.seq, h.seq
+		}
 		ack.FirstSeq, ack.LastSeq = min(ack.FirstSeq, h.seq), max(ack.LastSeq, h.seq)
 	}
 	return ack, heads, true
+}
+
+// idList writes ids as Acknowledge stores them: "3,7", or "" for none.
+func idList(ids []int64) string {
+	var b []byte
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return string(b)
+}
+
+// parseIDList reads what idList writes.
+func parseIDList(s string) ([]int64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var ids []int64
+	for f := range strings.SplitSeq(s, ",") {
+		id, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// ackFits is readAcks' test of a row's size: octet_length reads the
+// size of a column's text from the row's header, not the text.
+const ackFits = `(octet_length(id) + octet_length(created_at) + octet_length(reason) + octet_length(head_id) + octet_length(head_seq) +
+	octet_length(head_mac) + octet_length(supersedes) + octet_length(tag) + octet_length(anchors) <= @max)`
+
+// ackColumns are audit_chain_acks' columns, with their declared types, as
+// migration 7 makes them.
+var ackColumns = []string{"id INTEGER", "created_at TEXT", "reason TEXT", "head_id INTEGER", "head_seq INTEGER",
+	"head_mac TEXT", "supersedes TEXT", "anchors TEXT", "tag TEXT"}
+
+// ackTableIsNotOurs says what makes audit_chain_acks other than the plain
+// table migration 7 makes, or "" if nothing does. Verify reads every row
+// of it, so a view, a virtual table or a generated column there could
+// keep it reading for good or fill the memory.
+func ackTableIsNotOurs(ctx context.Context, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) (string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT 'type ' || type FROM pragma_table_list WHERE schema = 'main' AND name = 'audit_chain_acks'
+		UNION ALL SELECT * FROM (SELECT name || ' ' || type || CASE hidden WHEN 0 THEN '' ELSE ' hidden or generated' END
+			FROM pragma_table_xinfo('audit_chain_acks') WHERE (SELECT type FROM pragma_table_list WHERE schema = 'main' AND name = 'audit_chain_acks') = 'table'
+			ORDER BY cid)`)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return "", err
+		}
+		got = append(got, c)
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	switch {
+	case len(got) == 0:
+		return "there is none", nil
+	case got[0] != "type table":
+		return "a " + strings.TrimPrefix(got[0], "type "), nil
+	case !slices.Equal(got[1:], ackColumns):
+		return "columns " + strings.Join(got[1:], ", "), nil
+	}
+	return "", nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -69,7 +70,7 @@ func TestAcknowledgeARestoredDatabase(t *testing.T) {
 	require.NotNil(t, rep.Problem)
 	assert.Equal(t, TamperMissing, rep.Problem.Kind)
 	assert.Zero(t, rep.Problem.ID, "the newest rows are gone")
-	assert.True(t, rep.Problem.FromLog, "found through trek.log's chain heads")
+	assert.True(t, rep.Problem.Acknowledgeable, "found through trek.log's chain heads")
 
 	recordN(t, a, 2, "after the restore") // chain positions 6 and 7 again, other rows
 	rep = verifyNow(t, a)
@@ -130,8 +131,9 @@ func TestAcknowledgementsCannotBeForged(t *testing.T) {
 		{"text where a number goes", `UPDATE audit_chain_acks SET head_id = 'seven'`},
 		{"head_mac changed", `UPDATE audit_chain_acks SET head_mac = (SELECT chain_mac FROM audit_log WHERE chain_seq = 6)`},
 		{"renumbered", `UPDATE audit_chain_acks SET id = id + 1000`},
-		{"a row made up", `DELETE FROM audit_chain_acks; INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, anchors, tag)
-			SELECT 1, '2026-11-26T12:00:00Z', 'restore', 7, 7, (SELECT chain_mac FROM audit_log WHERE chain_seq = 7),
+		{"supersedes changed", `UPDATE audit_chain_acks SET supersedes = '1'`},
+		{"a row made up", `DELETE FROM audit_chain_acks; INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag)
+			SELECT 1, '2026-11-26T12:00:00Z', 'restore', 7, 7, (SELECT chain_mac FROM audit_log WHERE chain_seq = 7), '',
 				(SELECT group_concat(chain_seq || ' ' || id || ' ' || substr(chain_mac, 1, 32), char(10)) FROM audit_log WHERE chain_seq > 5),
 				lower(hex(randomblob(32)))`},
 	}
@@ -219,7 +221,9 @@ func keepAnchorsPast(t *testing.T, cfg Config, seq int64) {
 // an old backup, trek.log may hold no head but those of the lost rows.
 // Once they are acknowledged, the acknowledgement's own record of the
 // chain's last row is what finds rows deleted back past it, or deleted
-// and then chained over.
+// and then chained over. That too can be acknowledged (audit_log rebuilt
+// by TREK, or a second restore, look the same), by a new acknowledgement
+// that supersedes the first; without it, the report comes back.
 func TestAcknowledgementChecksTheChainsEnd(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -230,20 +234,24 @@ func TestAcknowledgementChecksTheChainsEnd(t *testing.T) {
 		{"rows deleted back past it", func(t *testing.T, a *Auditor, db *sql.DB) {
 			_, err := db.Exec(`DELETE FROM audit_log WHERE chain_seq > 3`)
 			require.NoError(t, err)
-		}, TamperMissing, "an acknowledgement recorded the chain's last row at chain position 5, the table ends at 3"},
+		}, TamperMissing, "acknowledgement 1 recorded the chain's last row at chain position 5, the table ends at 3"},
 		{"rows deleted and chained over", func(t *testing.T, a *Auditor, db *sql.DB) {
 			_, err := db.Exec(`DELETE FROM audit_log WHERE chain_seq > 3`)
 			require.NoError(t, err)
 			recordN(t, a, 2, "chained over") // positions 4 and 5 again, with heads of their own
-		}, TamperChanged, "an acknowledgement recorded row 5 at chain position 5 with another chain value"},
+		}, TamperChanged, "acknowledgement 1 recorded row 5 at chain position 5 with another chain value"},
+		{"audit_log rebuilt by TREK", func(t *testing.T, a *Auditor, db *sql.DB) {
+			_, err := db.Exec(`UPDATE audit_log SET chain_seq = NULL, chain_mac = NULL`)
+			require.NoError(t, err)
+		}, TamperMissing, "acknowledgement 1 recorded the chain's last row at chain position 5, the table ends at 0"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, a, db := restoredDatabase(t)
 			keepAnchorsPast(t, cfg, 5)
-			ack, err := a.Acknowledge(t.Context(), "restored from backup")
+			first, err := a.Acknowledge(t.Context(), "restored from backup")
 			require.NoError(t, err)
-			require.EqualValues(t, 5, ack.HeadSeq)
+			require.EqualValues(t, 5, first.HeadSeq)
 			require.True(t, verifyNow(t, a).Intact)
 
 			tc.tamper(t, a, db)
@@ -251,9 +259,20 @@ func TestAcknowledgementChecksTheChainsEnd(t *testing.T) {
 			require.NotNil(t, rep.Problem)
 			assert.Equal(t, tc.kind, rep.Problem.Kind)
 			assert.Contains(t, rep.Problem.Detail, tc.detail)
-			assert.False(t, rep.Problem.FromLog, "no restore explains it, so it cannot be acknowledged")
-			_, err = a.Acknowledge(t.Context(), "again")
-			assert.ErrorIs(t, err, ErrAcknowledge)
+			assert.True(t, rep.Problem.Acknowledgeable)
+
+			second, err := a.Acknowledge(t.Context(), "audit_log was rebuilt")
+			require.NoError(t, err)
+			assert.Equal(t, []int64{first.ID}, second.Supersedes)
+			rep = verifyNow(t, a)
+			assert.True(t, rep.Intact, "%+v", rep.Problem)
+			assert.Len(t, rep.Acknowledgements, 2)
+
+			_, err = db.Exec(`DELETE FROM audit_chain_acks WHERE id = ?`, second.ID)
+			require.NoError(t, err)
+			rep = verifyNow(t, a)
+			require.NotNil(t, rep.Problem, "without the second, the first's record is checked again")
+			assert.Contains(t, rep.Problem.Detail, tc.detail)
 		})
 	}
 }
@@ -264,8 +283,8 @@ func TestAcknowledgementCopiedCountsOnce(t *testing.T) {
 	_, a, db := restoredDatabase(t)
 	ack, err := a.Acknowledge(t.Context(), "restored from backup")
 	require.NoError(t, err)
-	_, err = db.Exec(`INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, anchors, tag)
-		SELECT 1000, created_at, reason, head_id, head_seq, head_mac, anchors, tag FROM audit_chain_acks`)
+	_, err = db.Exec(`INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag)
+		SELECT 1000, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag FROM audit_chain_acks`)
 	require.NoError(t, err)
 	rep := verifyNow(t, a)
 	assert.True(t, rep.Intact)
@@ -273,27 +292,45 @@ func TestAcknowledgementCopiedCountsOnce(t *testing.T) {
 	assert.Equal(t, 1, rep.RejectedAcknowledgements)
 }
 
-// TestAViewInPlaceOfTheAcknowledgements: the library reads only its own
-// table. A view by its name (an endless one here) is refused by Open, and,
-// put there while the Auditor runs, makes Verify fail at once rather than
-// read for good.
-func TestAViewInPlaceOfTheAcknowledgements(t *testing.T) {
-	cfg, a, db := restoredDatabase(t)
-	_, err := db.Exec(`DROP TABLE audit_chain_acks;
-		CREATE VIEW audit_chain_acks AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)
-			SELECT i AS id, '' AS created_at, '' AS reason, 0 AS head_id, 0 AS head_seq, '' AS head_mac, '' AS anchors, '' AS tag FROM n`)
-	require.NoError(t, err)
+// TestOnlyTheLibrarysAcknowledgementTable: Verify reads every row of
+// audit_chain_acks, so anything else by that name (an endless view, a
+// virtual table over one, a generated column that makes gigabytes, an
+// extra column) is refused: by Open, and, put there while the Auditor
+// runs, by Verify and Acknowledge at once rather than after reading for
+// good.
+func TestOnlyTheLibrarysAcknowledgementTable(t *testing.T) {
+	const endless = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)`
+	cases := []struct{ name, sql, found string }{
+		{"an endless view", `CREATE VIEW audit_chain_acks AS ` + endless + ` SELECT i AS id, '' AS created_at, '' AS reason,
+			0 AS head_id, 0 AS head_seq, '' AS head_mac, '' AS supersedes, '' AS anchors, '' AS tag FROM n`, "a view"},
+		{"a virtual table over an endless view", `CREATE VIEW endless AS ` + endless + ` SELECT i AS docid, '' AS anchors FROM n;
+			CREATE VIRTUAL TABLE audit_chain_acks USING fts4(content="endless", anchors)`, "a virtual"},
+		{"a generated column", `CREATE TABLE audit_chain_acks (id INTEGER PRIMARY KEY, created_at TEXT, reason TEXT, head_id INTEGER,
+			head_seq INTEGER, head_mac TEXT, supersedes TEXT, anchors TEXT GENERATED ALWAYS AS (printf('%.*c', 900000000, 'x')) VIRTUAL, tag TEXT);
+			INSERT INTO audit_chain_acks (id) VALUES (1)`, "anchors TEXT hidden or generated"},
+		{"an extra column", `CREATE TABLE audit_chain_acks (id INTEGER PRIMARY KEY, created_at TEXT, reason TEXT, head_id INTEGER,
+			head_seq INTEGER, head_mac TEXT, supersedes TEXT, anchors TEXT, tag TEXT, fits INTEGER DEFAULT 1)`, "fits INTEGER"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, a, db := restoredDatabase(t)
+			_, err := db.Exec(`DROP TABLE audit_chain_acks; ` + tc.sql)
+			require.NoError(t, err)
 
-	_, err = a.Verify(t.Context())
-	require.ErrorIs(t, err, ErrVerify)
-	assert.Contains(t, err.Error(), `audit_chain_acks is not the library's table (found: "view")`)
-	_, err = a.Acknowledge(t.Context(), "restored")
-	require.ErrorIs(t, err, ErrVerify)
+			_, err = a.Verify(t.Context())
+			require.ErrorIs(t, err, ErrVerify)
+			assert.Contains(t, err.Error(), "audit_chain_acks is not the library's table (")
+			assert.Contains(t, err.Error(), tc.found)
+			_, err = a.Acknowledge(t.Context(), "restored")
+			require.ErrorIs(t, err, ErrVerify)
 
-	require.NoError(t, a.Close())
-	_, err = Open(cfg)
-	require.ErrorIs(t, err, ErrStore)
-	assert.Contains(t, err.Error(), "table audit_chain_acks is missing and cannot be made: something else by that name is in the way")
+			require.NoError(t, a.Close())
+			_, err = Open(cfg)
+			require.ErrorIs(t, err, ErrStore)
+			assert.Contains(t, err.Error(), "table audit_chain_acks")
+			assert.Contains(t, err.Error(), "something else by that name is in the way")
+		})
+	}
 }
 
 // TestAnOversizedAcknowledgementIsRejected: a row larger than any
@@ -303,11 +340,43 @@ func TestAnOversizedAcknowledgementIsRejected(t *testing.T) {
 	_, a, db := restoredDatabase(t)
 	ack, err := a.Acknowledge(t.Context(), "restored from backup")
 	require.NoError(t, err)
-	_, err = db.Exec(`INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, anchors, tag)
-		VALUES (2, '', '', 0, 0, '', CAST(zeroblob(?) AS TEXT), '')`, maxAckRow)
+	_, err = db.Exec(`INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag)
+		VALUES (2, '', '', 0, 0, '', '', CAST(zeroblob(?) AS TEXT), '')`, maxAckRow)
 	require.NoError(t, err)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	rep := verifyNow(t, a)
+	runtime.ReadMemStats(&after)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(maxAckRow/4), "the row's text is not read")
 	assert.True(t, rep.Intact)
 	assert.Equal(t, []Acknowledgement{ack}, rep.Acknowledgements)
 	assert.Equal(t, 1, rep.RejectedAcknowledgements)
+}
+
+// TestStartingANewChainAsTheREADMESays follows the README's steps for a
+// key lost for good, on a database that holds an acknowledgement: the new
+// chain verifies, and nothing of the old key's is left to be rejected.
+func TestStartingANewChainAsTheREADMESays(t *testing.T) {
+	cfg, a, db := restoredDatabase(t)
+	_, err := a.Acknowledge(t.Context(), "restored from backup")
+	require.NoError(t, err)
+	require.NoError(t, a.Close())
+
+	keyFile := filepath.Join(filepath.Dir(cfg.DBPath), ".audit_key")
+	require.NoError(t, os.Remove(keyFile)) // lost for good
+	_, err = Open(cfg)
+	require.ErrorIs(t, err, ErrChainKey, "a missing key is not replaced behind the operator's back")
+	require.NoError(t, os.Rename(filepath.Dir(cfg.LogPath), filepath.Dir(cfg.LogPath)+".old")) // moved aside
+	_, err = db.Exec(`UPDATE audit_log SET chain_seq = NULL, chain_mac = NULL WHERE chain_seq IS NOT NULL;
+		DELETE FROM audit_chain_acks`)
+	require.NoError(t, err)
+
+	a = openAuditor(t, cfg)
+	recordN(t, a, 3, "under the new key")
+	rep := verifyNow(t, a)
+	assert.True(t, rep.Intact, "%+v", rep.Problem)
+	assert.EqualValues(t, 3, rep.Checked)
+	assert.EqualValues(t, 5, rep.Unchained, "the old rows, listed but no longer chained")
+	assert.Zero(t, rep.RejectedAcknowledgements)
+	assert.Zero(t, rep.RejectedAnchors)
 }

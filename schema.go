@@ -108,6 +108,7 @@ var migrations = []migration{
 			head_id INTEGER NOT NULL,
 			head_seq INTEGER NOT NULL,
 			head_mac TEXT NOT NULL,
+			supersedes TEXT NOT NULL,
 			anchors TEXT NOT NULL,
 			tag TEXT NOT NULL
 		)`)
@@ -284,6 +285,15 @@ func missingSchema(ctx context.Context, conn *sql.Conn) ([]string, error) {
 	for _, name := range schemaColumns {
 		if !have["column "+name] {
 			missing = append(missing, "column audit_log."+name)
+		}
+	}
+	if have["table audit_chain_acks"] {
+		what, err := ackTableIsNotOurs(ctx, conn)
+		if err != nil {
+			return nil, err
+		}
+		if what != "" {
+			missing = append(missing, "table audit_chain_acks as the library makes it (found: "+what+")")
 		}
 	}
 	if have["table audit_log_count"] {

@@ -37,10 +37,12 @@ type Tamper struct {
 	ID     int64      `json:"id"`     // the row where the chain breaks (0: past the end)
 	Seq    int64      `json:"seq"`    // the chain position expected there
 	Detail string     `json:"detail"` // what was found there, for a person to read
-	// FromLog: the chain in the table adds up, and a chain head in
-	// trek.log says otherwise. A restore from a backup looks like this;
-	// Acknowledge records that it was one.
-	FromLog bool `json:"from_log"`
+	// Acknowledgeable: the chain in the table adds up, and a record kept
+	// outside it says otherwise: a chain head in trek.log, or an earlier
+	// acknowledgement's record of the chain's last row, names a row that
+	// is not there or differs. A restore from a backup looks like this, and
+	// so do rows deleted from the end; Acknowledge records which it was.
+	Acknowledgeable bool `json:"acknowledgeable"`
 }
 
 // VerifyReport is the result of walking the chain.
@@ -138,11 +140,16 @@ func (a *Auditor) newVerifier(ctx context.Context, progress func(done, total int
 	v := &verifier{db: s.db, chain: newChainer(s.chain.key), anchors: anchors, acks: acks, progress: progress}
 	v.acknowledged = v.anchors.drop(acks.heads)
 	for _, end := range acks.ends {
+		if acks.superseded[end.ack] {
+			continue
+		}
 		if v.ends == nil {
-			v.ends = map[int64][]anchor{}
+			v.ends = map[int64][]ackEnd{}
 		}
 		v.ends[end.seq] = append(v.ends[end.seq], end)
-		v.maxEnd = max(v.maxEnd, end.seq)
+		if end.seq > v.maxEnd.seq {
+			v.maxEnd = end
+		}
 	}
 	if err := s.db.QueryRowContext(ctx, usersTableQuery).Scan(&v.hasUsers); err != nil {
 		return nil, err
@@ -285,15 +292,15 @@ type verifier struct {
 	acks         ackSet
 	acknowledged int
 	// ends are the chain's last rows as the acknowledgements recorded
-	// them, by chain position, each checked as a head in trek.log is;
-	// maxEnd is the furthest.
-	ends   map[int64][]anchor
-	maxEnd int64
+	// them (those no later one supersedes), by chain position, each
+	// checked as a head in trek.log is; maxEnd is the furthest.
+	ends   map[int64][]ackEnd
+	maxEnd ackEnd
 	// headMac is the chain value of the last row the walk verified.
 	headMac []byte
-	// collect, when set (Acknowledge), gathers every chain head that does
-	// not match the table, rather than stopping at the first.
-	collect *[]anchor
+	// collect, when set (Acknowledge), gathers every record outside the
+	// table that does not match it, rather than stopping at the first.
+	collect *collected
 	// hasUsers: TREK's users table exists. nullUser holds the actors of
 	// chained rows whose user_id is NULL (see clearedUsers).
 	hasUsers bool
@@ -386,7 +393,7 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 			rep.Problem = t
 			return rep, nil
 		}
-		if t := v.checkEnds(&r); t != nil {
+		if t := v.checkEnds(&r); t != nil && v.collect == nil {
 			rows.Close()
 			rep.Problem = t
 			return rep, nil
@@ -410,20 +417,26 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 		return rep, err
 	}
 	// Rows cut off the end leave anchors past the head.
-	if v.maxEnd > rep.HeadSeq {
-		rep.Problem = &Tamper{Kind: TamperMissing, ID: 0, Seq: rep.HeadSeq + 1,
-			Detail: fmt.Sprintf("an acknowledgement recorded the chain's last row at chain position %d, the table ends at %d: rows were deleted since",
-				v.maxEnd, rep.HeadSeq)}
-		return rep, nil
-	}
 	if v.collect != nil {
 		for _, a := range v.anchors.list {
 			if a.seq > rep.HeadSeq {
-				*v.collect = append(*v.collect, a)
+				v.collect.heads = append(v.collect.heads, a)
 			}
 		}
+		for seq, ends := range v.ends {
+			for _, end := range ends {
+				if seq > rep.HeadSeq {
+					v.collect.superseded = append(v.collect.superseded, end.ack)
+				}
+			}
+		}
+	} else if v.maxEnd.seq > rep.HeadSeq {
+		rep.Problem = &Tamper{Kind: TamperMissing, ID: 0, Seq: rep.HeadSeq + 1, Acknowledgeable: true,
+			Detail: fmt.Sprintf("acknowledgement %d recorded the chain's last row at chain position %d, the table ends at %d: rows were deleted since",
+				v.maxEnd.ack, v.maxEnd.seq, rep.HeadSeq)}
+		return rep, nil
 	} else if v.anchors.maxSeq > rep.HeadSeq {
-		rep.Problem = &Tamper{Kind: TamperMissing, ID: 0, Seq: rep.HeadSeq + 1, FromLog: true,
+		rep.Problem = &Tamper{Kind: TamperMissing, ID: 0, Seq: rep.HeadSeq + 1, Acknowledgeable: true,
 			Detail: fmt.Sprintf("trek.log recorded chain position %d (row %d), the table ends at %d: the newest rows were deleted",
 				v.anchors.maxSeq, v.anchors.maxID, rep.HeadSeq)}
 		return rep, nil
@@ -445,31 +458,37 @@ func (v *verifier) checkAnchors(r *chainRow) *Tamper {
 		var t *Tamper
 		switch {
 		case a.id != r.id:
-			t = &Tamper{Kind: TamperMissing, ID: r.id, Seq: r.seq, FromLog: true,
+			t = &Tamper{Kind: TamperMissing, ID: r.id, Seq: r.seq, Acknowledgeable: true,
 				Detail: fmt.Sprintf("trek.log recorded chain position %d as row %d, the table has row %d there: rows were deleted and the chain went on without them",
 					r.seq, a.id, r.id)}
 		case !bytes.Equal(a.mac[:], r.mac):
-			t = &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq, FromLog: true,
+			t = &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq, Acknowledgeable: true,
 				Detail: "the row differs from the chain head trek.log recorded for it: the chain was rewritten"}
 		}
 		if t != nil && v.collect == nil {
 			return t
 		} else if t != nil {
-			*v.collect = append(*v.collect, *a)
+			v.collect.heads = append(v.collect.heads, *a)
 		}
 	}
 	return nil
 }
 
 // checkEnds compares r with what the acknowledgements recorded as the
-// chain's last row at its position. No restore explains a difference: a
-// backup older than an acknowledgement does not hold it either.
+// chain's last row at its position; in collect mode, it notes those that
+// differ as superseded.
 func (v *verifier) checkEnds(r *chainRow) *Tamper {
 	for _, end := range v.ends[r.seq] {
-		if end.id != r.id || !bytes.Equal(end.mac[:], r.mac) {
-			return &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq,
-				Detail: fmt.Sprintf("an acknowledgement recorded row %d at chain position %d with another chain value: the chain was rewritten since", end.id, end.seq)}
+		if end.id == r.id && bytes.Equal(end.mac[:], r.mac) {
+			continue
 		}
+		if v.collect != nil {
+			v.collect.superseded = append(v.collect.superseded, end.ack)
+			continue
+		}
+		return &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq, Acknowledgeable: true,
+			Detail: fmt.Sprintf("acknowledgement %d recorded row %d at chain position %d with another chain value: "+
+				"rows were deleted and the chain went on without them, or audit_log was rebuilt", end.ack, end.id, end.seq)}
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/trek-go/audit"
 )
@@ -29,7 +31,10 @@ is a decision, so run verify first and read what it reports.
 
 The acknowledgement also records the chain's last row, and verify checks
 that row from then on as it checks a chain head: rows deleted back past it
-are found even once trek.log holds no other head.
+are found even once trek.log holds no other head. Where that record no
+longer matches (a second restore, audit_log rebuilt by TREK, or rows
+deleted since), verify says so, and a new acknowledgement supersedes the
+earlier one.
 
 It needs the chain key, as verify does, and it is the one command that
 writes: a row of its own in the database (audit_chain_acks), under a tag
@@ -39,9 +44,9 @@ timeout it fails, and can be run again.
 
 It reports the chain positions the heads it covers stand at (1, 2, 3, ...
 over the rows the library wrote): compare them with what you expect the
-restore to have taken. To take an acknowledgement back, delete its row
-(sqlite3 travel.db "DELETE FROM audit_chain_acks WHERE id = N"); verify
-then reports those heads again.
+restore to have taken. An acknowledgement is for good: deleting its row
+brings the report back, but anyone who kept a copy of the row can put it
+back.
 
 Exit status: 0 acknowledged, or nothing to acknowledge; 2 refused or
 could not write.`,
@@ -104,6 +109,9 @@ func runAcknowledge(ctx context.Context, c *cli, fs *flag.FlagSet, args []string
 		return exitOK
 	}
 	fmt.Fprintf(c.stdout, "Acknowledged %d chain heads in %s and its rotated files that no longer match the table.\n", ack.Anchors, c.logPath())
+	if len(ack.Supersedes) > 0 {
+		fmt.Fprintf(c.stdout, "Superseded %d earlier acknowledgements whose record of the chain's last row no longer matches.\n", len(ack.Supersedes))
+	}
 	printAck(c, "  ", ack)
 	return exitOK
 }
@@ -111,6 +119,23 @@ func runAcknowledge(ctx context.Context, c *cli, fs *flag.FlagSet, args []string
 // printAck prints one acknowledgement, each line after indent.
 func printAck(c *cli, indent string, ack audit.Acknowledgement) {
 	fmt.Fprintf(c.stdout, "%sacknowledgement %d, %s: %s\n", indent, ack.ID, escape(ack.CreatedAt), escape(ack.Reason))
-	fmt.Fprintf(c.stdout, "%s  %d chain heads, chain positions %d to %d; the chain then ended at row %d, chain position %d\n",
-		indent, ack.Anchors, ack.FirstSeq, ack.LastSeq, ack.HeadID, ack.HeadSeq)
+	if ack.Anchors > 0 {
+		fmt.Fprintf(c.stdout, "%s  %d chain heads, chain positions %d to %d; the chain then ended at row %d, chain position %d\n",
+			indent, ack.Anchors, ack.FirstSeq, ack.LastSeq, ack.HeadID, ack.HeadSeq)
+	} else {
+		fmt.Fprintf(c.stdout, "%s  no chain heads; the chain then ended at row %d, chain position %d\n", indent, ack.HeadID, ack.HeadSeq)
+	}
+	if len(ack.Supersedes) > 0 {
+		fmt.Fprintf(c.stdout, "%s  supersedes acknowledgements %s, whose record of the chain's last row no longer matches\n",
+			indent, joinIDs(ack.Supersedes))
+	}
+}
+
+// joinIDs writes ids as "2, 5".
+func joinIDs(ids []int64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatInt(id, 10)
+	}
+	return strings.Join(s, ", ")
 }

@@ -98,3 +98,28 @@ func TestAcknowledgeMigratesNothing(t *testing.T) {
 	assert.Equal(t, before, after)
 	assert.Zero(t, countAcks(t, f))
 }
+
+// TestAcknowledgeSupersedes: a second restore to a backup older than the
+// first acknowledgement's record of the chain's last row is reported,
+// named as acknowledgeable, and a new acknowledgement supersedes the
+// first.
+func TestAcknowledgeSupersedes(t *testing.T) {
+	f := newFixture(t, 12)
+	f.exec(t, `DELETE FROM audit_log WHERE id > 9`)
+	code, _, stderr := f.run(t, "acknowledge", "--reason", "first restore")
+	require.Equal(t, exitOK, code, stderr)
+	f.exec(t, `DELETE FROM audit_log WHERE id > 6`)
+
+	code, stdout, _ := f.run(t, "verify")
+	require.Equal(t, exitTampered, code)
+	assert.Contains(t, stdout, "acknowledgement 1 recorded the chain's last row at chain position 9")
+	assert.Contains(t, stdout, "trek-audit acknowledge --reason")
+
+	code, stdout, stderr = f.run(t, "acknowledge", "--reason", "second restore")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "Acknowledged 3 chain heads")
+	assert.Contains(t, stdout, "supersedes acknowledgements 1,")
+	code, stdout, stderr = f.run(t, "verify")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Regexp(t, `acknowledged: +6 of those chain heads`, stdout)
+}

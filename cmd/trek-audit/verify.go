@@ -104,8 +104,8 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 		}
 		fmt.Fprintf(w, "  problem:        %s %s\n", p.Kind, where)
 		fmt.Fprintf(w, "  detail:         %s\n", escape(p.Detail))
-		if p.FromLog {
-			fmt.Fprintln(w, "  note:           the rows in the table chain up, but trek.log names rows that are not there:")
+		if p.Acknowledgeable {
+			fmt.Fprintln(w, "  note:           the rows in the table chain up, but a record kept outside them names rows that are not there:")
 			fmt.Fprintln(w, "                  rows were deleted, or travel.db was restored from a backup. After a restore,")
 			fmt.Fprintln(w, "                  trek-audit acknowledge --reason \"...\" records that you know; verify then checks the rest")
 		}
@@ -129,7 +129,7 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 	fmt.Fprintf(w, "  database:       %s\n", c.db)
 	fmt.Fprintf(w, "  key:            %s\n", c.keySource())
 	if rep.Anchors-rep.AcknowledgedAnchors == 0 && rep.Checked > 0 {
-		fmt.Fprintln(w, "  warning:        no chain heads found in trek.log (but those acknowledged): rows deleted from the end of the table cannot be detected")
+		fmt.Fprintln(w, "  warning:        no chain heads found in trek.log but those acknowledged: rows recorded since the newest acknowledgement and then deleted from the end of the table cannot be detected")
 	}
 	if rep.SkippedLogFiles > 0 {
 		fmt.Fprintf(w, "  warning:        %d entries beside trek.log are named like log files but are not regular files (a pipe, a device, a link); they were not read\n", rep.SkippedLogFiles)
