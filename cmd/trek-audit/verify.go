@@ -129,7 +129,11 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 	fmt.Fprintf(w, "  database:       %s\n", c.db)
 	fmt.Fprintf(w, "  key:            %s\n", c.keySource())
 	if rep.Anchors-rep.AcknowledgedAnchors == 0 && rep.Checked > 0 {
-		fmt.Fprintln(w, "  warning:        no chain heads found in trek.log but those acknowledged: rows recorded since the newest acknowledgement and then deleted from the end of the table cannot be detected")
+		if len(rep.Acknowledgements) == 0 {
+			fmt.Fprintln(w, "  warning:        no chain heads found in trek.log: rows deleted from the end of the table cannot be detected")
+		} else {
+			fmt.Fprintln(w, "  warning:        no chain heads found in trek.log but those acknowledged: rows recorded since the newest acknowledgement and then deleted from the end of the table cannot be detected")
+		}
 	}
 	if rep.SkippedLogFiles > 0 {
 		fmt.Fprintf(w, "  warning:        %d entries beside trek.log are named like log files but are not regular files (a pipe, a device, a link); they were not read\n", rep.SkippedLogFiles)
