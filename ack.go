@@ -62,6 +62,22 @@ type Acknowledgement struct {
 	// those records. The heads they list stay acknowledged.
 	Supersedes []int64 `json:"supersedes,omitempty"`
 	headMac    string
+	// refs name the superseded acknowledgements by id and tag: an id can
+	// be given again once a row is deleted, a tag cannot.
+	refs []ackRef
+	tag  string // hex
+}
+
+// ackRef names an acknowledgement: its id, and the first half of its tag,
+// in hex.
+type ackRef struct {
+	id  int64
+	tag string
+}
+
+// refOf names ack.
+func refOf(ack *Acknowledgement) ackRef {
+	return ackRef{ack.ID, ack.tag[:min(len(ack.tag), 32)]}
 }
 
 // maxAckReason bounds an acknowledgement's reason, in bytes.
@@ -127,8 +143,11 @@ func (a *Auditor) Acknowledge(ctx context.Context, reason string) (Acknowledgeme
 	if len(heads) > 0 {
 		ack.FirstSeq, ack.LastSeq = heads[0].seq, heads[len(heads)-1].seq
 	}
-	slices.Sort(found.superseded)
-	ack.Supersedes = slices.Compact(found.superseded)
+	slices.SortFunc(found.superseded, func(x, y ackRef) int { return cmp.Or(cmp.Compare(x.id, y.id), strings.Compare(x.tag, y.tag)) })
+	ack.refs = slices.Compact(found.superseded)
+	for _, r := range ack.refs {
+		ack.Supersedes = append(ack.Supersedes, r.id)
+	}
 	if err := insertAck(ctx, v.db, newAckSigner(v.chain.key), &ack, list.String()); err != nil {
 		return Acknowledgement{}, fmt.Errorf("%w: %w", ErrStore, describe("writing the acknowledgement", err))
 	}
@@ -154,10 +173,10 @@ func insertAck(ctx context.Context, db *sql.DB, s ackSigner, ack *Acknowledgemen
 	if err := conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM audit_chain_acks`).Scan(&ack.ID); err != nil {
 		return err
 	}
-	tag := hex.EncodeToString(s.tag(ack, list))
+	ack.tag = hex.EncodeToString(s.tag(ack, list))
 	if _, err := conn.ExecContext(ctx, `INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, ack.ID, ack.CreatedAt, ack.Reason, ack.HeadID, ack.HeadSeq, ack.headMac,
-		idList(ack.Supersedes), list, tag); err != nil {
+		refList(ack.refs), list, ack.tag); err != nil {
 		return err
 	}
 	_, err = conn.ExecContext(ctx, "COMMIT")
@@ -199,13 +218,13 @@ func headOf(a anchor) ackedHead {
 // and the acknowledgements whose record of the chain's last row does not.
 type collected struct {
 	heads      []anchor
-	superseded []int64
+	superseded []ackRef
 }
 
 // ackEnd is an acknowledgement's record of the chain's last row.
 type ackEnd struct {
 	anchor
-	ack int64
+	ack ackRef
 }
 
 // ackSet is what readAcks found: the acknowledgements whose tag the key
@@ -215,7 +234,7 @@ type ackSet struct {
 	list       []Acknowledgement
 	heads      map[ackedHead]bool
 	ends       []ackEnd
-	superseded map[int64]bool
+	superseded map[ackRef]bool
 	rejected   int
 }
 
@@ -266,18 +285,18 @@ func readAcks(ctx context.Context, db *sql.DB, key []byte) (ackSet, error) {
 			set.heads[h] = true
 		}
 		if ack.HeadSeq > 0 {
-			end := ackEnd{anchor{seq: ack.HeadSeq, id: ack.HeadID}, ack.ID}
+			end := ackEnd{anchor{seq: ack.HeadSeq, id: ack.HeadID}, refOf(&ack)}
 			if !decodeMac(&end.mac, ack.headMac) {
 				set.rejected++
 				continue
 			}
 			set.ends = append(set.ends, end)
 		}
-		for _, id := range ack.Supersedes {
+		for _, r := range ack.refs {
 			if set.superseded == nil {
-				set.superseded = map[int64]bool{}
+				set.superseded = map[ackRef]bool{}
 			}
-			set.superseded[id] = true
+			set.superseded[r] = true
 		}
 		set.list = append(set.list, ack)
 	}
@@ -301,7 +320,7 @@ func newAckSigner(chainKey []byte) ackSigner {
 func (s ackSigner) tag(ack *Acknowledgement, list string) []byte {
 	var b []byte
 	b = binary.AppendVarint(b, ack.ID)
-	for _, f := range [...]string{ack.CreatedAt, ack.Reason, ack.headMac, idList(ack.Supersedes), list} {
+	for _, f := range [...]string{ack.CreatedAt, ack.Reason, ack.headMac, refList(ack.refs), list} {
 		b = binary.AppendUvarint(b, uint64(len(f)))
 		b = append(b, f...)
 	}
@@ -330,11 +349,15 @@ func (s ackSigner) parse(f ackRow) (ack Acknowledgement, heads []ackedHead, ok b
 	ack.CreatedAt, ack.Reason, ack.headMac = f[1].String, f[2].String, f[5].String
 	ack.HeadID, err[1] = strconv.ParseInt(f[3].String, 10, 64)
 	ack.HeadSeq, err[2] = strconv.ParseInt(f[4].String, 10, 64)
-	ack.Supersedes, err[3] = parseIDList(f[6].String)
+	ack.refs, err[3] = parseRefList(f[6].String)
 	tag, err4 := hex.DecodeString(f[7].String)
 	list := f[8].String
 	if errors.Join(err[0], err[1], err[2], err[3], err4) != nil || !hmac.Equal(tag, s.tag(&ack, list)) {
 		return Acknowledgement{}, nil, false
+	}
+	ack.tag = f[7].String
+	for _, r := range ack.refs {
+		ack.Supersedes = append(ack.Supersedes, r.id)
 	}
 	for line := range strings.Lines(list) {
 		var h ackedHead
@@ -361,32 +384,35 @@ func (s ackSigner) parse(f ackRow) (ack Acknowledgement, heads []ackedHead, ok b
 	return ack, heads, true
 }
 
-// idList writes ids as Acknowledge stores them: "3,7", or "" for none.
-func idList(ids []int64) string {
+// refList writes refs as Acknowledge stores them: "3:<tag>,7:<tag>", or
+// "" for none.
+func refList(refs []ackRef) string {
 	var b []byte
-	for i, id := range ids {
+	for i, r := range refs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendInt(b, id, 10)
+		b = strconv.AppendInt(b, r.id, 10)
+		b = append(append(b, ':'), r.tag...)
 	}
 	return string(b)
 }
 
-// parseIDList reads what idList writes.
-func parseIDList(s string) ([]int64, error) {
+// parseRefList reads what refList writes.
+func parseRefList(s string) ([]ackRef, error) {
 	if s == "" {
 		return nil, nil
 	}
-	var ids []int64
+	var refs []ackRef
 	for f := range strings.SplitSeq(s, ",") {
-		id, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			return nil, err
+		idText, tag, ok := strings.Cut(f, ":")
+		id, err := strconv.ParseInt(idText, 10, 64)
+		if err != nil || !ok || len(tag) != 32 {
+			return nil, fmt.Errorf("not an acknowledgement: %q", f)
 		}
-		ids = append(ids, id)
+		refs = append(refs, ackRef{id, tag})
 	}
-	return ids, nil
+	return refs, nil
 }
 
 // ackFits is readAcks' test of a row's size: octet_length reads the

@@ -380,3 +380,43 @@ func TestStartingANewChainAsTheREADMESays(t *testing.T) {
 	assert.Zero(t, rep.RejectedAcknowledgements)
 	assert.Zero(t, rep.RejectedAnchors)
 }
+
+// TestSupersedingNamesAnAcknowledgementByItsTag: an id is given again once
+// the newest rows of audit_chain_acks are deleted, so a superseding
+// acknowledgement names the ones it supersedes by tag too. Put back after
+// its ids went to others, it supersedes none of them: here, the record of
+// the chain's last row that finds the rows deleted at the end.
+func TestSupersedingNamesAnAcknowledgementByItsTag(t *testing.T) {
+	cfg, a, db := restoredDatabase(t)
+	keepAnchorsPast(t, cfg, 5) // a quiet instance: only the lost rows' heads are left
+	oldHeads, err := os.ReadFile(cfg.LogPath)
+	require.NoError(t, err)
+	first, err := a.Acknowledge(t.Context(), "restored from backup") // id 1: the chain ended at 5
+	require.NoError(t, err)
+	_, err = db.Exec(`DELETE FROM audit_log WHERE chain_seq > 3`)
+	require.NoError(t, err)
+	second, err := a.Acknowledge(t.Context(), "second restore") // id 2: supersedes 1, the chain ended at 3
+	require.NoError(t, err)
+	require.Equal(t, []int64{first.ID}, second.Supersedes)
+	_, err = db.Exec(`CREATE TABLE kept AS SELECT * FROM audit_chain_acks WHERE id = 2`) // an attacker's copy
+	require.NoError(t, err)
+	recordN(t, a, 3, "after the second restore") // positions 4 to 6
+
+	_, err = db.Exec(`DELETE FROM audit_chain_acks`)
+	require.NoError(t, err)
+	third, err := a.Acknowledge(t.Context(), "acknowledged again") // id 1 again: the chain ends at 6
+	require.NoError(t, err)
+	require.Equal(t, first.ID, third.ID)
+	require.EqualValues(t, 6, third.HeadSeq)
+	_, err = db.Exec(`INSERT INTO audit_chain_acks SELECT * FROM kept`)
+	require.NoError(t, err)
+	require.True(t, verifyNow(t, a).Intact)
+
+	// The heads of positions 4 to 6 rotate out; then rows 5 and 6 go.
+	require.NoError(t, os.WriteFile(cfg.LogPath, oldHeads, 0o640))
+	_, err = db.Exec(`DELETE FROM audit_log WHERE chain_seq > 4`)
+	require.NoError(t, err)
+	rep := verifyNow(t, a)
+	require.NotNil(t, rep.Problem, "the third's record of the chain's last row is still checked")
+	assert.Contains(t, rep.Problem.Detail, "acknowledgement 1 recorded the chain's last row at chain position 6")
+}

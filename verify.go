@@ -433,7 +433,7 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 	} else if v.maxEnd.seq > rep.HeadSeq {
 		rep.Problem = &Tamper{Kind: TamperMissing, ID: 0, Seq: rep.HeadSeq + 1, Acknowledgeable: true,
 			Detail: fmt.Sprintf("acknowledgement %d recorded the chain's last row at chain position %d, the table ends at %d: rows were deleted since",
-				v.maxEnd.ack, v.maxEnd.seq, rep.HeadSeq)}
+				v.maxEnd.ack.id, v.maxEnd.seq, rep.HeadSeq)}
 		return rep, nil
 	} else if v.anchors.maxSeq > rep.HeadSeq {
 		rep.Problem = &Tamper{Kind: TamperMissing, ID: 0, Seq: rep.HeadSeq + 1, Acknowledgeable: true,
@@ -488,7 +488,7 @@ func (v *verifier) checkEnds(r *chainRow) *Tamper {
 		}
 		return &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq, Acknowledgeable: true,
 			Detail: fmt.Sprintf("acknowledgement %d recorded row %d at chain position %d with another chain value: "+
-				"rows were deleted and the chain went on without them, or audit_log was rebuilt", end.ack, end.id, end.seq)}
+				"rows were deleted and the chain went on without them, or audit_log was rebuilt", end.ack.id, end.id, end.seq)}
 	}
 	return nil
 }
