@@ -173,11 +173,16 @@ func insertAck(ctx context.Context, db *sql.DB, s ackSigner, ack *Acknowledgemen
 	if err := conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM audit_chain_acks`).Scan(&ack.ID); err != nil {
 		return err
 	}
-	ack.tag = hex.EncodeToString(s.tag(ack, list))
-	if _, err := conn.ExecContext(ctx, `INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, ack.ID, ack.CreatedAt, ack.Reason, ack.HeadID, ack.HeadSeq, ack.headMac,
-		refList(ack.refs), list, ack.tag); err != nil {
+	signed := fieldsOf(ack, list)
+	ack.tag = hex.EncodeToString(s.tag(&signed))
+	res, err := conn.ExecContext(ctx, `INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, signed.id, signed.createdAt, signed.reason, signed.headID, signed.headSeq, signed.headMac,
+		signed.supersedes, signed.anchors, ack.tag)
+	if err != nil {
 		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return errors.Join(err, fmt.Errorf("the acknowledgement was not stored (%d rows written)", n))
 	}
 	_, err = conn.ExecContext(ctx, "COMMIT")
 	return err
@@ -315,19 +320,31 @@ func newAckSigner(chainKey []byte) ackSigner {
 	return ackSigner{key: derive.Sum(nil)}
 }
 
-// tag covers every field of ack and the list of heads, each
-// length-prefixed, so that none can be changed or moved into another.
-func (s ackSigner) tag(ack *Acknowledgement, list string) []byte {
-	var b []byte
-	b = binary.AppendVarint(b, ack.ID)
-	for _, f := range [...]string{ack.CreatedAt, ack.Reason, ack.headMac, refList(ack.refs), list} {
-		b = binary.AppendUvarint(b, uint64(len(f)))
-		b = append(b, f...)
-	}
-	b = binary.AppendVarint(b, ack.HeadID)
-	b = binary.AppendVarint(b, ack.HeadSeq)
+// ackFields are what an acknowledgement's tag covers, as stored.
+type ackFields struct {
+	id, headID, headSeq                             int64
+	createdAt, reason, headMac, supersedes, anchors string
+}
+
+// fieldsOf is what Acknowledge stores of ack, with its list of heads.
+func fieldsOf(ack *Acknowledgement, anchors string) ackFields {
+	return ackFields{ack.ID, ack.HeadID, ack.HeadSeq, ack.CreatedAt, ack.Reason, ack.headMac, refList(ack.refs), anchors}
+}
+
+// tag covers every field, each length-prefixed, so that none can be
+// changed or moved into another. It reads the text as stored, before
+// anything parses it: a forged row costs one pass over its bytes.
+func (s ackSigner) tag(f *ackFields) []byte {
 	m := hmac.New(sha256.New, s.key)
+	var b []byte
+	for _, n := range [...]int64{f.id, f.headID, f.headSeq} {
+		b = binary.AppendVarint(b, n)
+	}
 	m.Write(b)
+	for _, t := range [...]string{f.createdAt, f.reason, f.headMac, f.supersedes, f.anchors} {
+		m.Write(binary.AppendUvarint(nil, uint64(len(t))))
+		m.Write([]byte(t))
+	}
 	return m.Sum(nil)
 }
 
@@ -344,15 +361,18 @@ func (s ackSigner) parse(f ackRow) (ack Acknowledgement, heads []ackedHead, ok b
 			return Acknowledgement{}, nil, false
 		}
 	}
-	var err [5]error
+	var err [4]error
 	ack.ID, err[0] = strconv.ParseInt(f[0].String, 10, 64)
 	ack.CreatedAt, ack.Reason, ack.headMac = f[1].String, f[2].String, f[5].String
 	ack.HeadID, err[1] = strconv.ParseInt(f[3].String, 10, 64)
 	ack.HeadSeq, err[2] = strconv.ParseInt(f[4].String, 10, 64)
-	ack.refs, err[3] = parseRefList(f[6].String)
-	tag, err4 := hex.DecodeString(f[7].String)
+	tag, err3 := hex.DecodeString(f[7].String)
 	list := f[8].String
-	if errors.Join(err[0], err[1], err[2], err[3], err4) != nil || !hmac.Equal(tag, s.tag(&ack, list)) {
+	signed := ackFields{ack.ID, ack.HeadID, ack.HeadSeq, ack.CreatedAt, ack.Reason, ack.headMac, f[6].String, list}
+	if errors.Join(err[0], err[1], err[2], err3) != nil || !hmac.Equal(tag, s.tag(&signed)) {
+		return Acknowledgement{}, nil, false
+	}
+	if ack.refs, err[3] = parseRefList(f[6].String); err[3] != nil || refList(ack.refs) != f[6].String {
 		return Acknowledgement{}, nil, false
 	}
 	ack.tag = f[7].String
@@ -422,42 +442,61 @@ const ackFits = `(octet_length(id) + octet_length(created_at) + octet_length(rea
 
 // ackColumns are audit_chain_acks' columns, with their declared types, as
 // migration 7 makes them.
-var ackColumns = []string{"id INTEGER", "created_at TEXT", "reason TEXT", "head_id INTEGER", "head_seq INTEGER",
+var ackColumns = []string{"id INTEGER PRIMARY KEY", "created_at TEXT", "reason TEXT", "head_id INTEGER", "head_seq INTEGER",
 	"head_mac TEXT", "supersedes TEXT", "anchors TEXT", "tag TEXT"}
 
 // ackTableIsNotOurs says what makes audit_chain_acks other than the plain
 // table migration 7 makes, or "" if nothing does. Verify reads every row
 // of it, so a view, a virtual table or a generated column there could
-// keep it reading for good or fill the memory.
+// keep it reading for good or fill the memory; a trigger could make an
+// acknowledgement vanish as it is written.
 func ackTableIsNotOurs(ctx context.Context, db interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }) (string, error) {
-	rows, err := db.QueryContext(ctx, `SELECT 'type ' || type FROM pragma_table_list WHERE schema = 'main' AND name = 'audit_chain_acks'
-		UNION ALL SELECT * FROM (SELECT name || ' ' || type || CASE hidden WHEN 0 THEN '' ELSE ' hidden or generated' END
-			FROM pragma_table_xinfo('audit_chain_acks') WHERE (SELECT type FROM pragma_table_list WHERE schema = 'main' AND name = 'audit_chain_acks') = 'table'
-			ORDER BY cid)`)
+	kind, err := queryStrings(ctx, db, `SELECT type FROM pragma_table_list WHERE schema = 'main' AND name = 'audit_chain_acks'`)
 	if err != nil {
 		return "", err
+	}
+	switch {
+	case len(kind) == 0:
+		return "there is none", nil
+	case kind[0] != "table":
+		return "a " + kind[0], nil
+	}
+	cols, err := queryStrings(ctx, db, `SELECT name || ' ' || type || CASE pk WHEN 0 THEN '' ELSE ' PRIMARY KEY' END ||
+		CASE hidden WHEN 0 THEN '' ELSE ' hidden or generated' END FROM pragma_table_xinfo('audit_chain_acks') ORDER BY cid`)
+	if err != nil {
+		return "", err
+	}
+	if !slices.Equal(cols, ackColumns) {
+		return "columns " + strings.Join(cols, ", "), nil
+	}
+	triggers, err := queryStrings(ctx, db, `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_chain_acks' COLLATE NOCASE`)
+	if err != nil {
+		return "", err
+	}
+	if len(triggers) > 0 {
+		return "triggers " + strings.Join(triggers, ", "), nil
+	}
+	return "", nil
+}
+
+// queryStrings returns the first column of every row q gives.
+func queryStrings(ctx context.Context, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, q string) ([]string, error) {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var got []string
 	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return "", err
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
 		}
-		got = append(got, c)
+		got = append(got, v)
 	}
-	if err := rows.Err(); err != nil {
-		return "", err
-	}
-	switch {
-	case len(got) == 0:
-		return "there is none", nil
-	case got[0] != "type table":
-		return "a " + strings.TrimPrefix(got[0], "type "), nil
-	case !slices.Equal(got[1:], ackColumns):
-		return "columns " + strings.Join(got[1:], ", "), nil
-	}
-	return "", nil
+	return got, rows.Err()
 }

@@ -310,6 +310,12 @@ func TestOnlyTheLibrarysAcknowledgementTable(t *testing.T) {
 			INSERT INTO audit_chain_acks (id) VALUES (1)`, "anchors TEXT hidden or generated"},
 		{"an extra column", `CREATE TABLE audit_chain_acks (id INTEGER PRIMARY KEY, created_at TEXT, reason TEXT, head_id INTEGER,
 			head_seq INTEGER, head_mac TEXT, supersedes TEXT, anchors TEXT, tag TEXT, fits INTEGER DEFAULT 1)`, "fits INTEGER"},
+		{"no primary key", `CREATE TABLE audit_chain_acks (id INTEGER, created_at TEXT, reason TEXT, head_id INTEGER,
+			head_seq INTEGER, head_mac TEXT, supersedes TEXT, anchors TEXT, tag TEXT)`, "columns id INTEGER, created_at"},
+		{"a trigger that drops what is written", `CREATE TABLE audit_chain_acks (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL,
+			reason TEXT NOT NULL, head_id INTEGER NOT NULL, head_seq INTEGER NOT NULL, head_mac TEXT NOT NULL, supersedes TEXT NOT NULL,
+			anchors TEXT NOT NULL, tag TEXT NOT NULL);
+			CREATE TRIGGER swallow BEFORE INSERT ON audit_chain_acks BEGIN SELECT RAISE(IGNORE); END`, "triggers swallow"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -419,4 +425,21 @@ func TestSupersedingNamesAnAcknowledgementByItsTag(t *testing.T) {
 	rep := verifyNow(t, a)
 	require.NotNil(t, rep.Problem, "the third's record of the chain's last row is still checked")
 	assert.Contains(t, rep.Problem.Detail, "acknowledgement 1 recorded the chain's last row at chain position 6")
+}
+
+// TestAForgedAcknowledgementCostsOnePass: the tag is checked over the text
+// as stored, before anything parses it, so a forged row within the size
+// cut costs about its size to read, not many times that.
+func TestAForgedAcknowledgementCostsOnePass(t *testing.T) {
+	_, a, db := restoredDatabase(t)
+	const size = 4 << 20
+	_, err := db.Exec(`INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag)
+		VALUES (1, '', '', 0, 0, '', substr(replace(hex(zeroblob(?)), '00', '1:00000000000000000000000000000000,'), 1, ?), '', '')`, size/8, size)
+	require.NoError(t, err)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	rep := verifyNow(t, a)
+	runtime.ReadMemStats(&after)
+	assert.Equal(t, 1, rep.RejectedAcknowledgements)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4*size), "reading a %d-byte row", size)
 }

@@ -680,7 +680,8 @@ func FuzzAckRow(f *testing.F) {
 	refs := []ackRef{{1, strings.Repeat("1", 32)}, {2, strings.Repeat("2", 32)}}
 	good := Acknowledgement{ID: 3, CreatedAt: "2026-11-26T12:00:00Z", Reason: "restored from backup",
 		HeadID: 5, HeadSeq: 5, Supersedes: []int64{1, 2}, headMac: strings.Repeat("ab", 32), refs: refs}
-	tag := hex.EncodeToString(s.tag(&good, list))
+	signed := fieldsOf(&good, list)
+	tag := hex.EncodeToString(s.tag(&signed))
 	superseded := refList(refs)
 	f.Add("3", good.CreatedAt, good.Reason, "5", "5", good.headMac, superseded, tag, list)
 	f.Add("03", good.CreatedAt, good.Reason, "+5", "5", good.headMac, strings.Replace(superseded, "1:", "01:", 1), tag, list)
