@@ -56,6 +56,19 @@ type Acknowledgement struct {
 	// the heads it lists, for a person to compare with what they expect.
 	FirstSeq int64 `json:"first_seq"`
 	LastSeq  int64 `json:"last_seq"`
+	// Differing counts the heads it lists whose position holds another
+	// row, and PastEnd those past the chain's last row: a restore leaves
+	// both kinds. Doubled counts the positions that two or more of its
+	// heads name: rows were written there more than once and are gone,
+	// which two restores explain, and so do rows deleted after a restore;
+	// worth a look before acknowledging.
+	Differing int `json:"differing"`
+	PastEnd   int `json:"past_end"`
+	Doubled   int `json:"doubled_positions"`
+	// Digest names what is acknowledged: the heads, the records
+	// superseded and the chain's last row. Unacknowledged shows it, and
+	// Acknowledge records only what has the digest it is given.
+	Digest string `json:"digest"`
 	// Supersedes are earlier acknowledgements whose record of the chain's
 	// last row no longer matches the table (rows deleted back past it, a
 	// second restore, audit_log rebuilt by TREK): Verify no longer checks
@@ -83,75 +96,137 @@ func refOf(ack *Acknowledgement) ackRef {
 // maxAckReason bounds an acknowledgement's reason, in bytes.
 const maxAckReason = 1000
 
+// Unacknowledged returns what Acknowledge would record now, unwritten (ID
+// 0, no reason): the chain heads in trek.log that no longer match the
+// table, by kind, the earlier acknowledgements it would supersede, and
+// its Digest. Where there is nothing to acknowledge, it returns the zero
+// Acknowledgement. Where the chain itself does not verify, it refuses
+// with ErrAcknowledge, as Acknowledge does. It only reads, so it works on
+// an Auditor opened read-only.
+func (a *Auditor) Unacknowledged(ctx context.Context) (Acknowledgement, error) {
+	p, err := a.pending(ctx)
+	return p.ack, err
+}
+
 // Acknowledge records that the chain heads in trek.log which no longer
 // match the table are known, for reason (who, and what happened: "restored
 // travel.db from the backup of 24 November"), so that Verify stops
-// reporting them. It lists exactly those heads: a row deleted later, or
-// one whose head is written later, is reported as before. Earlier
-// acknowledgements whose record of the chain's last row no longer matches
-// are superseded (Acknowledgement.Supersedes).
+// reporting them. It records exactly what Unacknowledged shows, and only
+// if that still has digest, the Digest a person was shown: Verify stops
+// at the first problem, and what is acknowledged must be what was read.
+// A row deleted later, or one whose head is written later, is reported as
+// before. Earlier acknowledgements whose record of the chain's last row no
+// longer matches are superseded (Acknowledgement.Supersedes).
 //
 // An acknowledgement is for good. Deleting its row brings the report back,
-// but whoever kept a copy can put it back; it covers nothing but what
-// Verify reported when it was made.
+// but whoever kept a copy can put it back.
 //
 // Only heads can be acknowledged: where the chain itself does not verify
 // (a row changed, inserted or missing between others), Acknowledge
-// refuses with ErrAcknowledge and says what Verify found. Where every head
-// matches, it writes nothing and returns the zero Acknowledgement. On an
+// refuses with ErrAcknowledge and says what Verify found; so it does when
+// there is nothing to acknowledge, or not what digest names. On an
 // Auditor opened read-only it answers ErrReadOnly. It is safe while TREK
 // runs; under a load that keeps the database locked past the busy
 // timeout, it fails with ErrStore and can be tried again.
-func (a *Auditor) Acknowledge(ctx context.Context, reason string) (Acknowledgement, error) {
+func (a *Auditor) Acknowledge(ctx context.Context, reason, digest string) (Acknowledgement, error) {
 	if a.readOnly {
 		return Acknowledgement{}, fmt.Errorf("%w: cannot acknowledge", ErrReadOnly)
 	}
 	if err := checkAckReason(reason); err != nil {
 		return Acknowledgement{}, err
 	}
+	p, err := a.pending(ctx)
+	switch {
+	case err != nil:
+		return Acknowledgement{}, err
+	case p.ack.Digest == "":
+		return Acknowledgement{}, fmt.Errorf("%w: there is nothing to acknowledge: every chain head in trek.log matches the table", ErrAcknowledge)
+	case digest != p.ack.Digest:
+		return Acknowledgement{}, fmt.Errorf("%w: what there is to acknowledge has digest %s, not %q: look at it again (Unacknowledged, "+
+			"or trek-audit acknowledge without --reason) and give its digest", ErrAcknowledge, p.ack.Digest, digest)
+	}
+	ack := p.ack
+	ack.CreatedAt, ack.Reason = time.Now().UTC().Format("2006-01-02T15:04:05Z"), reason
+	if err := insertAck(ctx, p.db, newAckSigner(p.key), &ack, p.list); err != nil {
+		return Acknowledgement{}, fmt.Errorf("%w: %w", ErrStore, describe("writing the acknowledgement", err))
+	}
+	return ack, nil
+}
+
+// pendingAck is what Acknowledge would record, and where.
+type pendingAck struct {
+	ack  Acknowledgement
+	list string // the heads, as stored
+	db   *sql.DB
+	key  []byte
+}
+
+// pending walks the chain in collect mode and makes the acknowledgement
+// of what it found.
+func (a *Auditor) pending(ctx context.Context) (pendingAck, error) {
 	v, err := a.newVerifier(ctx, nil)
 	if err != nil {
-		return Acknowledgement{}, fmt.Errorf("%w: %w", ErrVerify, err)
+		return pendingAck{}, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
 	var found collected
 	v.collect = &found
 	rep, err := v.run(ctx)
 	if err != nil {
-		return Acknowledgement{}, fmt.Errorf("%w: %w", ErrVerify, err)
+		return pendingAck{}, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
 	if p := rep.Problem; p != nil {
-		return Acknowledgement{}, fmt.Errorf("%w: only chain heads in trek.log that no longer match the table can be acknowledged, "+
+		return pendingAck{}, fmt.Errorf("%w: only chain heads in trek.log that no longer match the table can be acknowledged, "+
 			"and the chain itself does not verify: %s at row %d, chain position %d: %s", ErrAcknowledge, p.Kind, p.ID, p.Seq, p.Detail)
 	}
 	heads := found.heads
 	if len(heads) == 0 && len(found.superseded) == 0 {
-		return Acknowledgement{}, nil
+		return pendingAck{}, nil
 	}
 	slices.SortFunc(heads, func(x, y anchor) int {
 		return cmp.Or(cmp.Compare(x.seq, y.seq), cmp.Compare(x.id, y.id), bytes.Compare(x.mac[:], y.mac[:]))
 	})
+	heads = slices.CompactFunc(heads, func(x, y anchor) bool { return headOf(x) == headOf(y) })
 	var list strings.Builder
 	for _, c := range heads {
 		h := headOf(c)
 		fmt.Fprintf(&list, "%d %d %x\n", h.seq, h.id, h.mac)
 	}
-	ack := Acknowledgement{
-		CreatedAt: time.Now().UTC().Format("2006-01-02T15:04:05Z"),
-		Reason:    reason, Anchors: len(heads), HeadID: rep.HeadID, HeadSeq: rep.HeadSeq,
-		headMac: hex.EncodeToString(v.headMac),
-	}
-	if len(heads) > 0 {
-		ack.FirstSeq, ack.LastSeq = heads[0].seq, heads[len(heads)-1].seq
-	}
+	p := pendingAck{list: list.String(), db: v.db, key: v.chain.key}
+	p.ack = Acknowledgement{HeadID: rep.HeadID, HeadSeq: rep.HeadSeq, headMac: hex.EncodeToString(v.headMac)}
 	slices.SortFunc(found.superseded, func(x, y ackRef) int { return cmp.Or(cmp.Compare(x.id, y.id), strings.Compare(x.tag, y.tag)) })
-	ack.refs = slices.Compact(found.superseded)
-	for _, r := range ack.refs {
-		ack.Supersedes = append(ack.Supersedes, r.id)
+	p.ack.refs = slices.Compact(found.superseded)
+	for _, r := range p.ack.refs {
+		p.ack.Supersedes = append(p.ack.Supersedes, r.id)
 	}
-	if err := insertAck(ctx, v.db, newAckSigner(v.chain.key), &ack, list.String()); err != nil {
-		return Acknowledgement{}, fmt.Errorf("%w: %w", ErrStore, describe("writing the acknowledgement", err))
+	hs := make([]ackedHead, len(heads))
+	for i, h := range heads {
+		hs[i] = headOf(h)
 	}
-	return ack, nil
+	p.ack.describe(hs)
+	f := fieldsOf(&p.ack, p.list)
+	p.ack.Digest = f.digest()
+	return p, nil
+}
+
+// describe fills in what ack's heads say: their count, positions and
+// kinds.
+func (ack *Acknowledgement) describe(heads []ackedHead) {
+	ack.Anchors = len(heads)
+	perSeq := map[int64]int{}
+	for i, h := range heads {
+		if i == 0 {
+			ack.FirstSeq, ack.LastSeq = h.seq, h.seq
+		}
+		ack.FirstSeq, ack.LastSeq = min(ack.FirstSeq, h.seq), max(ack.LastSeq, h.seq)
+		if h.seq > ack.HeadSeq {
+			ack.PastEnd++
+		} else {
+			ack.Differing++
+		}
+		if perSeq[h.seq]++; perSeq[h.seq] == 2 {
+			ack.Doubled++
+		}
+	}
 }
 
 // insertAck writes ack, giving it the next id itself: the tag covers the
@@ -326,6 +401,22 @@ type ackFields struct {
 	createdAt, reason, headMac, supersedes, anchors string
 }
 
+// digest names what an acknowledgement records, its id, time and reason
+// aside (see Acknowledgement.Digest): 64 bits of SHA-256, in hex.
+func (f *ackFields) digest() string {
+	h := sha256.New()
+	var b []byte
+	for _, n := range [...]int64{f.headID, f.headSeq} {
+		b = binary.AppendVarint(b, n)
+	}
+	h.Write(b)
+	for _, t := range [...]string{f.headMac, f.supersedes, f.anchors} {
+		h.Write(binary.AppendUvarint(nil, uint64(len(t))))
+		h.Write([]byte(t))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
 // fieldsOf is what Acknowledge stores of ack, with its list of heads.
 func fieldsOf(ack *Acknowledgement, anchors string) ackFields {
 	return ackFields{ack.ID, ack.HeadID, ack.HeadSeq, ack.CreatedAt, ack.Reason, ack.headMac, refList(ack.refs), anchors}
@@ -394,13 +485,8 @@ func (s ackSigner) parse(f ackRow) (ack Acknowledgement, heads []ackedHead, ok b
 		h.seq, h.id = seq, rowID
 		heads = append(heads, h)
 	}
-	ack.Anchors = len(heads)
-	for i, h := range heads {
-		if i == 0 {
-			ack.FirstSeq, ack.LastSeq = h.seq, h.seq
-		}
-		ack.FirstSeq, ack.LastSeq = min(ack.FirstSeq, h.seq), max(ack.LastSeq, h.seq)
-	}
+	ack.describe(heads)
+	ack.Digest = signed.digest()
 	return ack, heads, true
 }
 

@@ -45,6 +45,17 @@ func restoredDatabase(t *testing.T) (Config, *Auditor, *sql.DB) {
 	return cfg, openAuditor(t, cfg), openPlainDB(t, cfg.DBPath)
 }
 
+// acknowledge does what an operator does: looks at what there is to
+// acknowledge, then acknowledges that.
+func acknowledge(t *testing.T, a *Auditor, reason string) (Acknowledgement, error) {
+	t.Helper()
+	pending, err := a.Unacknowledged(t.Context())
+	if err != nil {
+		return Acknowledgement{}, err
+	}
+	return a.Acknowledge(t.Context(), reason, pending.Digest)
+}
+
 func verifyNow(t *testing.T, a *Auditor) VerifyReport {
 	t.Helper()
 	rep, err := a.Verify(t.Context())
@@ -76,7 +87,7 @@ func TestAcknowledgeARestoredDatabase(t *testing.T) {
 	rep = verifyNow(t, a)
 	require.False(t, rep.Intact, "the heads of the lost rows 6 and 7 name other rows")
 
-	ack, err := a.Acknowledge(t.Context(), "restored travel.db from the backup taken after event 5")
+	ack, err := acknowledge(t, a, "restored travel.db from the backup taken after event 5")
 	require.NoError(t, err)
 	assert.Positive(t, ack.ID)
 	assert.Equal(t, 5, ack.Anchors, "the heads of the five lost rows")
@@ -98,9 +109,12 @@ func TestAcknowledgeARestoredDatabase(t *testing.T) {
 	assert.True(t, rep.Intact, "%+v", rep.Problem)
 	assert.EqualValues(t, 12, rep.HeadSeq)
 
-	again, err := a.Acknowledge(t.Context(), "nothing new")
+	pending, err := a.Unacknowledged(t.Context())
 	require.NoError(t, err)
-	assert.Zero(t, again, "every head matches: nothing to acknowledge")
+	assert.Zero(t, pending, "every head matches: nothing to acknowledge")
+	_, err = a.Acknowledge(t.Context(), "nothing new", "")
+	require.ErrorIs(t, err, ErrAcknowledge)
+	assert.Contains(t, err.Error(), "there is nothing to acknowledge")
 	assert.Equal(t, 1, countAcks(t, db), "and nothing written")
 
 	// A deletion after the acknowledgement is found as before.
@@ -141,7 +155,7 @@ func TestAcknowledgementsCannotBeForged(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, a, db := restoredDatabase(t)
 			recordN(t, a, 2, "after the restore")
-			_, err := a.Acknowledge(t.Context(), "restored from backup")
+			_, err := acknowledge(t, a, "restored from backup")
 			require.NoError(t, err)
 			require.True(t, verifyNow(t, a).Intact)
 
@@ -195,7 +209,7 @@ func TestAcknowledgeRefuses(t *testing.T) {
 				ro.ReadOnly = true
 				a = openAuditor(t, ro)
 			}
-			ack, err := a.Acknowledge(t.Context(), tc.reason)
+			ack, err := acknowledge(t, a, tc.reason)
 			require.ErrorIs(t, err, tc.wantIs)
 			assert.Contains(t, err.Error(), tc.wantMsg)
 			assert.Zero(t, ack)
@@ -249,7 +263,7 @@ func TestAcknowledgementChecksTheChainsEnd(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, a, db := restoredDatabase(t)
 			keepAnchorsPast(t, cfg, 5)
-			first, err := a.Acknowledge(t.Context(), "restored from backup")
+			first, err := acknowledge(t, a, "restored from backup")
 			require.NoError(t, err)
 			require.EqualValues(t, 5, first.HeadSeq)
 			require.True(t, verifyNow(t, a).Intact)
@@ -261,7 +275,7 @@ func TestAcknowledgementChecksTheChainsEnd(t *testing.T) {
 			assert.Contains(t, rep.Problem.Detail, tc.detail)
 			assert.True(t, rep.Problem.Acknowledgeable)
 
-			second, err := a.Acknowledge(t.Context(), "audit_log was rebuilt")
+			second, err := acknowledge(t, a, "audit_log was rebuilt")
 			require.NoError(t, err)
 			assert.Equal(t, []int64{first.ID}, second.Supersedes)
 			rep = verifyNow(t, a)
@@ -281,7 +295,7 @@ func TestAcknowledgementChecksTheChainsEnd(t *testing.T) {
 // copy under another id acknowledges nothing and is counted.
 func TestAcknowledgementCopiedCountsOnce(t *testing.T) {
 	_, a, db := restoredDatabase(t)
-	ack, err := a.Acknowledge(t.Context(), "restored from backup")
+	ack, err := acknowledge(t, a, "restored from backup")
 	require.NoError(t, err)
 	_, err = db.Exec(`INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag)
 		SELECT 1000, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag FROM audit_chain_acks`)
@@ -327,7 +341,7 @@ func TestOnlyTheLibrarysAcknowledgementTable(t *testing.T) {
 			require.ErrorIs(t, err, ErrVerify)
 			assert.Contains(t, err.Error(), "audit_chain_acks is not the library's table (")
 			assert.Contains(t, err.Error(), tc.found)
-			_, err = a.Acknowledge(t.Context(), "restored")
+			_, err = acknowledge(t, a, "restored")
 			require.ErrorIs(t, err, ErrVerify)
 
 			require.NoError(t, a.Close())
@@ -344,7 +358,7 @@ func TestOnlyTheLibrarysAcknowledgementTable(t *testing.T) {
 // the size alone), and Verify goes on.
 func TestAnOversizedAcknowledgementIsRejected(t *testing.T) {
 	_, a, db := restoredDatabase(t)
-	ack, err := a.Acknowledge(t.Context(), "restored from backup")
+	ack, err := acknowledge(t, a, "restored from backup")
 	require.NoError(t, err)
 	_, err = db.Exec(`INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag)
 		VALUES (2, '', '', 0, 0, '', '', CAST(zeroblob(?) AS TEXT), '')`, maxAckRow)
@@ -364,7 +378,7 @@ func TestAnOversizedAcknowledgementIsRejected(t *testing.T) {
 // chain verifies, and nothing of the old key's is left to be rejected.
 func TestStartingANewChainAsTheREADMESays(t *testing.T) {
 	cfg, a, db := restoredDatabase(t)
-	_, err := a.Acknowledge(t.Context(), "restored from backup")
+	_, err := acknowledge(t, a, "restored from backup")
 	require.NoError(t, err)
 	require.NoError(t, a.Close())
 
@@ -397,11 +411,11 @@ func TestSupersedingNamesAnAcknowledgementByItsTag(t *testing.T) {
 	keepAnchorsPast(t, cfg, 5) // a quiet instance: only the lost rows' heads are left
 	oldHeads, err := os.ReadFile(cfg.LogPath)
 	require.NoError(t, err)
-	first, err := a.Acknowledge(t.Context(), "restored from backup") // id 1: the chain ended at 5
+	first, err := acknowledge(t, a, "restored from backup") // id 1: the chain ended at 5
 	require.NoError(t, err)
 	_, err = db.Exec(`DELETE FROM audit_log WHERE chain_seq > 3`)
 	require.NoError(t, err)
-	second, err := a.Acknowledge(t.Context(), "second restore") // id 2: supersedes 1, the chain ended at 3
+	second, err := acknowledge(t, a, "second restore") // id 2: supersedes 1, the chain ended at 3
 	require.NoError(t, err)
 	require.Equal(t, []int64{first.ID}, second.Supersedes)
 	_, err = db.Exec(`CREATE TABLE kept AS SELECT * FROM audit_chain_acks WHERE id = 2`) // an attacker's copy
@@ -410,7 +424,7 @@ func TestSupersedingNamesAnAcknowledgementByItsTag(t *testing.T) {
 
 	_, err = db.Exec(`DELETE FROM audit_chain_acks`)
 	require.NoError(t, err)
-	third, err := a.Acknowledge(t.Context(), "acknowledged again") // id 1 again: the chain ends at 6
+	third, err := acknowledge(t, a, "acknowledged again") // id 1 again: the chain ends at 6
 	require.NoError(t, err)
 	require.Equal(t, first.ID, third.ID)
 	require.EqualValues(t, 6, third.HeadSeq)
@@ -442,4 +456,45 @@ func TestAForgedAcknowledgementCostsOnePass(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	assert.Equal(t, 1, rep.RejectedAcknowledgements)
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4*size), "reading a %d-byte row", size)
+}
+
+// TestAcknowledgeRecordsOnlyWhatWasShown: Verify stops at the first
+// problem, so what Acknowledge records is shown first, with its kinds and
+// a digest, and recorded only while it is still that.
+func TestAcknowledgeRecordsOnlyWhatWasShown(t *testing.T) {
+	cfg, a, db := restoredDatabase(t)
+	recordN(t, a, 5, "after the restore") // positions 6 to 10 again
+	ro := cfg
+	ro.ReadOnly = true
+	shown, err := openAuditor(t, ro).Unacknowledged(t.Context())
+	require.NoError(t, err, "a read-only Auditor shows it too")
+	assert.Zero(t, shown.ID)
+	assert.Equal(t, 5, shown.Anchors)
+	assert.Equal(t, 5, shown.Differing, "positions 6 to 10 hold the new rows")
+	assert.Zero(t, shown.PastEnd)
+	assert.Zero(t, shown.Doubled)
+	assert.Regexp(t, `^[0-9a-f]{16}$`, shown.Digest)
+
+	// Rows deleted after it was shown: the heads of the new rows 9 and 10
+	// would be acknowledged too, with the lost ones at the same positions.
+	_, err = db.Exec(`DELETE FROM audit_log WHERE chain_seq > 8`)
+	require.NoError(t, err)
+	_, err = a.Acknowledge(t.Context(), "restored from backup", shown.Digest)
+	require.ErrorIs(t, err, ErrAcknowledge)
+	assert.Contains(t, err.Error(), "look at it again")
+	assert.Zero(t, countAcks(t, db))
+
+	now, err := a.Unacknowledged(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 7, now.Anchors)
+	assert.Equal(t, 3, now.Differing)
+	assert.Equal(t, 4, now.PastEnd)
+	assert.Equal(t, 2, now.Doubled, "positions 9 and 10 were written twice, and both are gone")
+	ack, err := a.Acknowledge(t.Context(), "restored, then rows 9 and 10 deleted", now.Digest)
+	require.NoError(t, err)
+	assert.Equal(t, now.Digest, ack.Digest)
+	rep := verifyNow(t, a)
+	require.True(t, rep.Intact)
+	assert.Equal(t, now.Digest, rep.Acknowledgements[0].Digest, "the digest reads back")
+	assert.Equal(t, 2, rep.Acknowledgements[0].Doubled)
 }

@@ -688,7 +688,7 @@ func FuzzAckRow(f *testing.F) {
 	f.Add("3", good.CreatedAt, good.Reason, "5", "5", good.headMac, superseded+",", tag, list+"8 8 00")
 	f.Add("4", good.CreatedAt, good.Reason, "5", "5", good.headMac, "1", tag, list)
 	f.Add("x", "", "", "", "", "", "", "", "")
-	good.Anchors, good.FirstSeq, good.LastSeq, good.tag = 2, 6, 7, tag
+	good.Anchors, good.FirstSeq, good.LastSeq, good.PastEnd, good.tag, good.Digest = 2, 6, 7, 2, tag, signed.digest()
 	f.Fuzz(func(t *testing.T, id, createdAt, why, headID, headSeq, headMac, supersedes, tag, heads string) {
 		var row ackRow
 		for i, v := range []string{id, createdAt, why, headID, headSeq, headMac, supersedes, tag, heads} {

@@ -14,55 +14,57 @@ import (
 
 var acknowledgeCmd = &command{
 	name:     "acknowledge",
-	synopsis: "acknowledge --reason TEXT [--json]",
-	summary:  "record that the chain heads in trek.log which no longer match the table are known (after a restore)",
+	synopsis: "acknowledge [--reason TEXT --digest DIGEST] [--json]",
+	summary:  "show, then record, that the chain heads in trek.log which no longer match the table are known (after a restore)",
 	about: `
 After travel.db is restored from a backup, trek.log still holds the chain
 heads of the rows recorded since the backup, and verify reports those rows
 missing until the lines rotate out of trek.log, which can take years.
-acknowledge records, with your reason, exactly the heads that do not match
-the table now; verify then passes over them and shows the acknowledgement
-in every report. Heads written later are checked as before, so rows
-deleted afterwards are still found.
+
+Without --reason, acknowledge shows what there is to acknowledge, and
+changes nothing: every chain head that does not match the table now, by
+kind (naming a position the table holds another row at, or past the
+chain's last row), their chain positions (1, 2, 3, ... over the rows the
+library wrote), and a digest. verify stops at its first problem; this is
+all of them. Compare the positions with what the restore should have
+taken: positions named by heads of more than one history are pointed out,
+since rows deleted after a restore look like that. Then, with your reason
+and that digest, it records exactly that, and refuses if it has changed
+meanwhile. verify then passes over those heads and shows the
+acknowledgement in every report. Heads written later are checked as
+before, and so is the chain's last row as the acknowledgement recorded it,
+so rows deleted afterwards are still found. Where that record no longer
+matches (a second restore, audit_log rebuilt by TREK), verify says so, and
+a new acknowledgement supersedes the earlier one.
 
 Only heads can be acknowledged: where the chain in the table itself does
-not verify, acknowledge refuses and says what verify found. Acknowledging
-is a decision, so run verify first and read what it reports.
-
-The acknowledgement also records the chain's last row, and verify checks
-that row from then on as it checks a chain head: rows deleted back past it
-are found even once trek.log holds no other head. Where that record no
-longer matches (a second restore, audit_log rebuilt by TREK, or rows
-deleted since), verify says so, and a new acknowledgement supersedes the
-earlier one.
+not verify, acknowledge refuses and says what verify found. An
+acknowledgement is for good: deleting its row brings the report back, but
+anyone who kept a copy of the row can put it back.
 
 It needs the chain key, as verify does, and it is the one command that
 writes: a row of its own in the database (audit_chain_acks), under a tag
-only the key makes; never audit_log, the key file or trek.log. It is safe
-while TREK runs; under a load that keeps the database locked past the busy
-timeout it fails, and can be run again.
+only the key makes; never audit_log, the key file or trek.log. It reads
+first as verify does, so it migrates nothing. It is safe while TREK runs;
+under a load that keeps the database locked past the busy timeout it
+fails, and can be run again.
 
-It reports the chain positions the heads it covers stand at (1, 2, 3, ...
-over the rows the library wrote): compare them with what you expect the
-restore to have taken. An acknowledgement is for good: deleting its row
-brings the report back, but anyone who kept a copy of the row can put it
-back.
-
-Exit status: 0 acknowledged, or nothing to acknowledge; 2 refused or
-could not write.`,
-	example: `trek-audit acknowledge --reason "alice: restored travel.db from the backup of 24 November"`,
+Exit status: 0 shown, acknowledged, or nothing to acknowledge; 2 refused
+or could not write.`,
+	example: `trek-audit acknowledge --reason "alice: restored travel.db from the backup of 24 November" --digest 3f0c9a1e5b7d2468`,
 	run:     runAcknowledge,
 }
 
 func runAcknowledge(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int {
-	reason := fs.String("reason", "", "who acknowledges, and what happened (required)")
+	reason := fs.String("reason", "", "who acknowledges, and what happened; without it, show what would be acknowledged")
+	digest := fs.String("digest", "", "the digest shown by acknowledge without --reason: record only that")
 	asJSON := fs.Bool("json", false, "print the acknowledgement as JSON on stdout")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
-	if *reason == "" {
-		fmt.Fprintln(c.stderr, "trek-audit acknowledge: --reason is required: say who acknowledges and what happened")
-		fs.Usage()
+	if *reason != "" && *digest == "" {
+		fmt.Fprintln(c.stderr, "trek-audit acknowledge: --digest is required with --reason: run trek-audit acknowledge without --reason "+
+			"to see what would be acknowledged, and its digest")
 		return exitError
 	}
 	if _, err := os.Stat(c.logPath()); err != nil {
@@ -70,12 +72,16 @@ func runAcknowledge(ctx context.Context, c *cli, fs *flag.FlagSet, args []string
 	}
 	// First read-only, as verify: that refuses a schema older or newer
 	// than this build's, which the read-write open below would migrate
-	// (or refuse) instead, and says why there is nothing to acknowledge.
+	// (or refuse) instead, and shows what there is to acknowledge.
 	ro, err := c.open(true)
 	if err != nil {
 		return c.fail("acknowledge", err)
 	}
-	rep, err := ro.Verify(ctx)
+	pending, err := ro.Unacknowledged(ctx)
+	var rep audit.VerifyReport
+	if err == nil {
+		rep, err = ro.Verify(ctx)
+	}
 	ro.Close()
 	if err != nil {
 		return c.fail("acknowledge", err)
@@ -84,19 +90,19 @@ func runAcknowledge(ctx context.Context, c *cli, fs *flag.FlagSet, args []string
 		fmt.Fprintf(c.stderr, "trek-audit acknowledge: warning: %d lines in trek.log look like chain heads but carry no tag this key made: is this the key TREK's server uses (%s)?\n",
 			rep.RejectedAnchors, c.keySource())
 	}
-	var ack audit.Acknowledgement
-	if !rep.Intact {
+	ack := pending
+	if *reason != "" && pending.Digest != "" {
 		a, err := c.openAs(true, false)
 		if err != nil {
 			return c.fail("acknowledge", err)
 		}
-		ack, err = a.Acknowledge(ctx, *reason)
+		ack, err = a.Acknowledge(ctx, *reason, *digest)
 		a.Close()
 		if err != nil {
 			return c.fail("acknowledge", err)
 		}
 	}
-	if *asJSON { // id 0: nothing to acknowledge
+	if *asJSON { // digest "": nothing to acknowledge; id 0: not recorded
 		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(ack); err != nil {
@@ -104,29 +110,44 @@ func runAcknowledge(ctx context.Context, c *cli, fs *flag.FlagSet, args []string
 		}
 		return exitOK
 	}
-	if ack.ID == 0 {
+	switch {
+	case ack.Digest == "":
 		fmt.Fprintln(c.stdout, "Nothing to acknowledge: every chain head in trek.log matches the table.")
-		return exitOK
+	case ack.ID == 0:
+		fmt.Fprintf(c.stdout, "To acknowledge: %d chain heads in %s and its rotated files that no longer match the table.\n", ack.Anchors, c.logPath())
+		printAck(c, "  ", ack)
+		fmt.Fprintf(c.stdout, "To record it, once you know why:\n  trek-audit acknowledge --reason \"who: what happened\" --digest %s\n", ack.Digest)
+	default:
+		fmt.Fprintf(c.stdout, "Acknowledged %d chain heads in %s and its rotated files that no longer match the table.\n", ack.Anchors, c.logPath())
+		printAck(c, "  ", ack)
 	}
-	fmt.Fprintf(c.stdout, "Acknowledged %d chain heads in %s and its rotated files that no longer match the table.\n", ack.Anchors, c.logPath())
-	if len(ack.Supersedes) > 0 {
-		fmt.Fprintf(c.stdout, "Superseded %d earlier acknowledgements whose record of the chain's last row no longer matches.\n", len(ack.Supersedes))
-	}
-	printAck(c, "  ", ack)
 	return exitOK
 }
 
-// printAck prints one acknowledgement, each line after indent.
+// printAck prints one acknowledgement, each line after indent; one not
+// yet recorded (ID 0) without the header.
 func printAck(c *cli, indent string, ack audit.Acknowledgement) {
-	fmt.Fprintf(c.stdout, "%sacknowledgement %d, %s: %s\n", indent, ack.ID, escape(ack.CreatedAt), escape(ack.Reason))
+	ends := "ends" // not yet recorded: the chain as it is
+	if ack.ID != 0 {
+		fmt.Fprintf(c.stdout, "%sacknowledgement %d, %s: %s\n", indent, ack.ID, escape(ack.CreatedAt), escape(ack.Reason))
+		indent += "  "
+		ends = "then ended"
+	}
 	if ack.Anchors > 0 {
-		fmt.Fprintf(c.stdout, "%s  %d chain heads, chain positions %d to %d; the chain then ended at row %d, chain position %d\n",
-			indent, ack.Anchors, ack.FirstSeq, ack.LastSeq, ack.HeadID, ack.HeadSeq)
+		fmt.Fprintf(c.stdout, "%s%d chain heads, chain positions %d to %d; the chain %s at row %d, chain position %d\n",
+			indent, ack.Anchors, ack.FirstSeq, ack.LastSeq, ends, ack.HeadID, ack.HeadSeq)
+		fmt.Fprintf(c.stdout, "%s  %d name positions the table holds other rows at; %d are past the chain's last row\n",
+			indent, ack.Differing, ack.PastEnd)
 	} else {
-		fmt.Fprintf(c.stdout, "%s  no chain heads; the chain then ended at row %d, chain position %d\n", indent, ack.HeadID, ack.HeadSeq)
+		fmt.Fprintf(c.stdout, "%sno chain heads; the chain %s at row %d, chain position %d\n",
+			indent, ends, ack.HeadID, ack.HeadSeq)
+	}
+	if ack.Doubled > 0 {
+		fmt.Fprintf(c.stdout, "%s  warning: %d positions have chain heads of more than one history: rows were written there more than once "+
+			"and are gone. Two restores explain that; so do rows deleted after a restore\n", indent, ack.Doubled)
 	}
 	if len(ack.Supersedes) > 0 {
-		fmt.Fprintf(c.stdout, "%s  supersedes acknowledgements %s, whose record of the chain's last row no longer matches\n",
+		fmt.Fprintf(c.stdout, "%ssupersedes acknowledgements %s, whose record of the chain's last row no longer matches\n",
 			indent, joinIDs(ack.Supersedes))
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"regexp"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -20,18 +21,20 @@ func TestAcknowledgeAfterARestore(t *testing.T) {
 
 	code, stdout, stderr := f.run(t, "verify")
 	require.Equal(t, exitTampered, code, stderr)
-	assert.Contains(t, stdout, "trek-audit acknowledge --reason")
+	assert.Contains(t, stdout, "trek-audit acknowledge shows what")
 
-	code, _, stderr = f.run(t, "acknowledge")
+	code, _, stderr = f.run(t, "acknowledge", "--reason", "restored")
 	assert.Equal(t, exitError, code)
-	assert.Contains(t, stderr, "--reason is required")
+	assert.Contains(t, stderr, "--digest is required with --reason")
 
 	logBefore, err := os.ReadFile(f.log)
 	require.NoError(t, err)
-	code, stdout, stderr = f.run(t, "acknowledge", "--reason", "alice: restored travel.db from the backup of 24 November")
+	digest := showPending(t, f, "3 chain heads, chain positions 10 to 12; the chain ends at row 9, chain position 9")
+	code, stdout, stderr = f.run(t, "acknowledge", "--reason", "alice: restored travel.db from the backup of 24 November", "--digest", digest)
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "Acknowledged 3 chain heads")
 	assert.Contains(t, stdout, "3 chain heads, chain positions 10 to 12; the chain then ended at row 9, chain position 9")
+	assert.Contains(t, stdout, "0 name positions the table holds other rows at; 3 are past the chain's last row")
 	assert.Contains(t, stdout, "alice: restored travel.db from the backup of 24 November")
 	logAfter, err := os.ReadFile(f.log)
 	require.NoError(t, err)
@@ -51,9 +54,13 @@ func TestAcknowledgeAfterARestore(t *testing.T) {
 	require.Len(t, rep.Acknowledgements, 1)
 	assert.Equal(t, "alice: restored travel.db from the backup of 24 November", rep.Acknowledgements[0].Reason)
 
-	code, stdout, stderr = f.run(t, "acknowledge", "--reason", "again")
+	code, stdout, stderr = f.run(t, "acknowledge")
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "Nothing to acknowledge")
+	code, stdout, stderr = f.run(t, "acknowledge", "--reason", "again", "--digest", digest)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "Nothing to acknowledge")
+	assert.Equal(t, 1, countAcks(t, f))
 }
 
 // TestAcknowledgeRefusesABrokenChain: a row changed in the table is not a
@@ -62,7 +69,7 @@ func TestAcknowledgeRefusesABrokenChain(t *testing.T) {
 	f := newFixture(t, 6)
 	f.exec(t, `UPDATE audit_log SET resource = 'edited' WHERE id = 4`)
 
-	code, _, stderr := f.run(t, "acknowledge", "--reason", "restored")
+	code, _, stderr := f.run(t, "acknowledge")
 	assert.Equal(t, exitError, code)
 	assert.Contains(t, stderr, "the chain itself does not verify: changed at row 4")
 	assert.Zero(t, countAcks(t, f))
@@ -90,7 +97,7 @@ func TestAcknowledgeMigratesNothing(t *testing.T) {
 	var before int
 	require.NoError(t, f.raw.QueryRow(`SELECT MAX(version) FROM audit_schema_migrations`).Scan(&before))
 
-	code, _, stderr := f.run(t, "acknowledge", "--reason", "restored")
+	code, _, stderr := f.run(t, "acknowledge", "--reason", "restored", "--digest", "0011223344556677")
 	assert.Equal(t, exitError, code)
 	assert.Contains(t, stderr, "open it read-write once")
 	var after int
@@ -106,20 +113,36 @@ func TestAcknowledgeMigratesNothing(t *testing.T) {
 func TestAcknowledgeSupersedes(t *testing.T) {
 	f := newFixture(t, 12)
 	f.exec(t, `DELETE FROM audit_log WHERE id > 9`)
-	code, _, stderr := f.run(t, "acknowledge", "--reason", "first restore")
+	code, _, stderr := f.run(t, "acknowledge", "--reason", "first restore", "--digest", showPending(t, f, "To acknowledge: 3 chain heads"))
 	require.Equal(t, exitOK, code, stderr)
 	f.exec(t, `DELETE FROM audit_log WHERE id > 6`)
 
 	code, stdout, _ := f.run(t, "verify")
 	require.Equal(t, exitTampered, code)
 	assert.Contains(t, stdout, "acknowledgement 1 recorded the chain's last row at chain position 9")
-	assert.Contains(t, stdout, "trek-audit acknowledge --reason")
+	assert.Contains(t, stdout, "trek-audit acknowledge shows what")
 
-	code, stdout, stderr = f.run(t, "acknowledge", "--reason", "second restore")
+	digest := showPending(t, f, "supersedes acknowledgements 1,")
+	code, stdout, stderr = f.run(t, "acknowledge", "--reason", "second restore", "--digest", digest)
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "Acknowledged 3 chain heads")
 	assert.Contains(t, stdout, "supersedes acknowledgements 1,")
 	code, stdout, stderr = f.run(t, "verify")
 	require.Equal(t, exitOK, code, stderr)
 	assert.Regexp(t, `acknowledged: +6 of those chain heads`, stdout)
+}
+
+// showPending runs acknowledge without --reason, checks that it shows
+// what there is to acknowledge (want among it) and records nothing, and
+// returns the digest it gives.
+func showPending(t *testing.T, f *fixture, want string) string {
+	t.Helper()
+	before := countAcks(t, f)
+	code, stdout, stderr := f.run(t, "acknowledge")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, want)
+	assert.Equal(t, before, countAcks(t, f), "showing records nothing")
+	m := regexp.MustCompile(`--digest ([0-9a-f]{16})\n`).FindStringSubmatch(stdout)
+	require.NotNil(t, m, stdout)
+	return m[1]
 }

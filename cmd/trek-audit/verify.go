@@ -105,9 +105,10 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 		fmt.Fprintf(w, "  problem:        %s %s\n", p.Kind, where)
 		fmt.Fprintf(w, "  detail:         %s\n", escape(p.Detail))
 		if p.Acknowledgeable {
-			fmt.Fprintln(w, "  note:           the rows in the table chain up, but a record kept outside them names rows that are not there:")
-			fmt.Fprintln(w, "                  rows were deleted, or travel.db was restored from a backup. After a restore,")
-			fmt.Fprintln(w, "                  trek-audit acknowledge --reason \"...\" records that you know; verify then checks the rest")
+			fmt.Fprintln(w, "  note:           the rows in the table chain up, but a record kept apart from them (a chain head in trek.log,")
+			fmt.Fprintln(w, "                  or an acknowledgement's record of the chain's last row) does not match them: rows were deleted,")
+			fmt.Fprintln(w, "                  or travel.db was restored from a backup. After a restore, trek-audit acknowledge shows what")
+			fmt.Fprintln(w, "                  there is to acknowledge and how; verify then checks the rest")
 		}
 	}
 	checked := "rows verified against the key"
