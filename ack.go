@@ -460,7 +460,7 @@ func (s ackSigner) parse(f ackRow) (ack Acknowledgement, heads []ackedHead, ok b
 	tag, err3 := hex.DecodeString(f[7].String)
 	list := f[8].String
 	signed := ackFields{ack.ID, ack.HeadID, ack.HeadSeq, ack.CreatedAt, ack.Reason, ack.headMac, f[6].String, list}
-	if errors.Join(err[0], err[1], err[2], err3) != nil || !hmac.Equal(tag, s.tag(&signed)) {
+	if errors.Join(err[0], err[1], err[2], err3) != nil || hex.EncodeToString(tag) != f[7].String || !hmac.Equal(tag, s.tag(&signed)) {
 		return Acknowledgement{}, nil, false
 	}
 	if ack.refs, err[3] = parseRefList(f[6].String); err[3] != nil || refList(ack.refs) != f[6].String {
