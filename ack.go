@@ -34,10 +34,11 @@ import (
 // checks a head in trek.log: rows deleted back past it are found even once
 // trek.log holds no head of its own but those acknowledged.
 
-// ErrAcknowledge: Acknowledge refused, and wrote nothing. The message says
-// why: no reason given, or the chain itself does not verify. (Where it
-// could not read the chain, the error is ErrVerify; where it could not
-// write, ErrStore.)
+// ErrAcknowledge: Acknowledge (or Unacknowledged) refused, and wrote
+// nothing. The message says why: no reason, or one that is not a line of
+// text; nothing to acknowledge; not what the digest names; or the chain
+// itself does not verify. (Where it could not read the chain, the error
+// is ErrVerify; where it could not write, ErrStore.)
 var ErrAcknowledge = errors.New("audit: acknowledge")
 
 // Acknowledgement is an operator's record that the chain heads in trek.log
@@ -56,18 +57,30 @@ type Acknowledgement struct {
 	// the heads it lists, for a person to compare with what they expect.
 	FirstSeq int64 `json:"first_seq"`
 	LastSeq  int64 `json:"last_seq"`
-	// Differing counts the heads it lists whose position holds another
-	// row, and PastEnd those past the chain's last row: a restore leaves
-	// both kinds. Doubled counts the positions that two or more of its
-	// heads name: rows were written there more than once and are gone,
-	// which two restores explain, and so do rows deleted after a restore;
-	// worth a look before acknowledging.
-	Differing int `json:"differing"`
-	PastEnd   int `json:"past_end"`
-	Doubled   int `json:"doubled_positions"`
+	// Differing counts the heads it lists whose position held another row,
+	// and PastEnd those past the chain's last row, with their positions
+	// (DifferingAt, PastEndAt: "6-10,14"): a restore leaves both kinds.
+	Differing   int    `json:"differing"`
+	DifferingAt string `json:"differing_at,omitempty"`
+	PastEnd     int    `json:"past_end"`
+	PastEndAt   string `json:"past_end_at,omitempty"`
+	// Doubled counts the positions that heads of two or more histories
+	// name, all gone (these heads, or those an earlier acknowledgement
+	// lists), with the positions (DoubledAt): rows were written there more
+	// than once and are gone. Two restores explain that, and so do rows
+	// deleted after a restore; worth a look before acknowledging.
+	Doubled   int    `json:"doubled"`
+	DoubledAt string `json:"doubled_at,omitempty"`
+	// PastEndAfterMatching: heads past the chain's last row stand above
+	// heads that match the table. Rows recorded after those the differing
+	// heads name are gone too: a second restore, or a deletion after the
+	// first. Worth a look before acknowledging. (Not kept once recorded.)
+	PastEndAfterMatching bool `json:"past_end_after_matching,omitempty"`
 	// Digest names what is acknowledged: the heads, the records
-	// superseded and the chain's last row. Unacknowledged shows it, and
-	// Acknowledge records only what has the digest it is given.
+	// superseded, and the chain's last row as it was shown, by position
+	// ("12-3f0c9a1e5b7d2468"). Unacknowledged shows it; Acknowledge
+	// records only what still has the digest it is given, so that rows
+	// recorded meanwhile change nothing, and anything else does.
 	Digest string `json:"digest"`
 	// Supersedes are earlier acknowledgements whose record of the chain's
 	// last row no longer matches the table (rows deleted back past it, a
@@ -98,25 +111,27 @@ const maxAckReason = 1000
 
 // Unacknowledged returns what Acknowledge would record now, unwritten (ID
 // 0, no reason): the chain heads in trek.log that no longer match the
-// table, by kind, the earlier acknowledgements it would supersede, and
-// its Digest. Where there is nothing to acknowledge, it returns the zero
-// Acknowledgement. Where the chain itself does not verify, it refuses
-// with ErrAcknowledge, as Acknowledge does. It only reads, so it works on
-// an Auditor opened read-only.
+// table, by kind and position, the earlier acknowledgements it would
+// supersede, and its Digest. Where there is nothing to acknowledge, it
+// returns the zero Acknowledgement. Where the chain itself does not
+// verify, it refuses with ErrAcknowledge, as Acknowledge does. It only
+// reads, so it works on an Auditor opened read-only.
 func (a *Auditor) Unacknowledged(ctx context.Context) (Acknowledgement, error) {
-	p, err := a.pending(ctx)
+	p, err := a.pending(ctx, -1)
 	return p.ack, err
 }
 
 // Acknowledge records that the chain heads in trek.log which no longer
 // match the table are known, for reason (who, and what happened: "restored
 // travel.db from the backup of 24 November"), so that Verify stops
-// reporting them. It records exactly what Unacknowledged shows, and only
-// if that still has digest, the Digest a person was shown: Verify stops
-// at the first problem, and what is acknowledged must be what was read.
-// A row deleted later, or one whose head is written later, is reported as
-// before. Earlier acknowledgements whose record of the chain's last row no
-// longer matches are superseded (Acknowledgement.Supersedes).
+// reporting them. It records what Unacknowledged showed, and only if that
+// still has digest, the Digest a person was shown: Verify stops at its
+// first problem, and what is acknowledged must be what was read. Rows
+// recorded meanwhile change nothing; anything else makes it refuse, and
+// the person look again. A row deleted later, or one whose head is written
+// later, is reported as before. Earlier acknowledgements whose record of
+// the chain's last row no longer matches are superseded
+// (Acknowledgement.Supersedes).
 //
 // An acknowledgement is for good. Deleting its row brings the report back,
 // but whoever kept a copy can put it back.
@@ -135,41 +150,74 @@ func (a *Auditor) Acknowledge(ctx context.Context, reason, digest string) (Ackno
 	if err := checkAckReason(reason); err != nil {
 		return Acknowledgement{}, err
 	}
-	p, err := a.pending(ctx)
+	shown, _, ok := strings.Cut(digest, "-")
+	seq, err := strconv.ParseInt(shown, 10, 64)
+	if !ok || err != nil || seq < 0 {
+		seq = -1
+	}
+	p, err := a.pending(ctx, seq)
 	switch {
 	case err != nil:
 		return Acknowledgement{}, err
 	case p.ack.Digest == "":
 		return Acknowledgement{}, fmt.Errorf("%w: there is nothing to acknowledge: every chain head in trek.log matches the table", ErrAcknowledge)
+	case seq < 0:
+		return Acknowledgement{}, fmt.Errorf("%w: %q is not a digest Unacknowledged gives (position-hex): look at what there is to "+
+			"acknowledge (Unacknowledged, or trek-audit acknowledge without --reason)", ErrAcknowledge, digest)
 	case digest != p.ack.Digest:
-		return Acknowledgement{}, fmt.Errorf("%w: what there is to acknowledge has digest %s, not %q: look at it again (Unacknowledged, "+
-			"or trek-audit acknowledge without --reason) and give its digest", ErrAcknowledge, p.ack.Digest, digest)
+		// The new digest is not given: what is recorded must be what a
+		// person read, so they look again.
+		return Acknowledgement{}, fmt.Errorf("%w: what there is to acknowledge changed since it was shown; now: %s. "+
+			"Look at it again (Unacknowledged, or trek-audit acknowledge without --reason)", ErrAcknowledge, p.ack.summary(p.shownGone))
 	}
 	ack := p.ack
 	ack.CreatedAt, ack.Reason = time.Now().UTC().Format("2006-01-02T15:04:05Z"), reason
+	ack.PastEndAfterMatching = false // not kept
 	if err := insertAck(ctx, p.db, newAckSigner(p.key), &ack, p.list); err != nil {
 		return Acknowledgement{}, fmt.Errorf("%w: %w", ErrStore, describe("writing the acknowledgement", err))
 	}
 	return ack, nil
 }
 
+// summary says in a line what ack lists, for a refusal.
+func (ack *Acknowledgement) summary(shownGone bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d chain heads", ack.Anchors)
+	if ack.DifferingAt != "" {
+		fmt.Fprintf(&b, ", at positions holding other rows %s", ack.DifferingAt)
+	}
+	if ack.PastEndAt != "" {
+		fmt.Fprintf(&b, ", past the chain's last row (position %d) %s", ack.HeadSeq, ack.PastEndAt)
+	}
+	if len(ack.Supersedes) > 0 {
+		fmt.Fprintf(&b, ", superseding %d earlier acknowledgements", len(ack.Supersedes))
+	}
+	if shownGone {
+		b.WriteString(", and the chain's last row as it was shown is gone or changed")
+	}
+	return b.String()
+}
+
 // pendingAck is what Acknowledge would record, and where.
 type pendingAck struct {
-	ack  Acknowledgement
-	list string // the heads, as stored
-	db   *sql.DB
-	key  []byte
+	ack       Acknowledgement
+	list      string // the heads, as stored
+	shownGone bool   // the row at the position the digest names is not as shown
+	db        *sql.DB
+	key       []byte
 }
 
 // pending walks the chain in collect mode and makes the acknowledgement
-// of what it found.
-func (a *Auditor) pending(ctx context.Context) (pendingAck, error) {
+// of what it found. Its digest names the chain's last row as it is now,
+// or, with shownSeq 0 or more, the row at that position as it is now.
+func (a *Auditor) pending(ctx context.Context, shownSeq int64) (pendingAck, error) {
 	v, err := a.newVerifier(ctx, nil)
 	if err != nil {
 		return pendingAck{}, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
 	var found collected
 	v.collect = &found
+	v.watchSeq = shownSeq
 	rep, err := v.run(ctx)
 	if err != nil {
 		return pendingAck{}, fmt.Errorf("%w: %w", ErrVerify, err)
@@ -187,9 +235,10 @@ func (a *Auditor) pending(ctx context.Context) (pendingAck, error) {
 	})
 	heads = slices.CompactFunc(heads, func(x, y anchor) bool { return headOf(x) == headOf(y) })
 	var list strings.Builder
-	for _, c := range heads {
-		h := headOf(c)
-		fmt.Fprintf(&list, "%d %d %x\n", h.seq, h.id, h.mac)
+	hs := make([]ackedHead, len(heads))
+	for i, c := range heads {
+		hs[i] = headOf(c)
+		fmt.Fprintf(&list, "%d %d %x\n", hs[i].seq, hs[i].id, hs[i].mac)
 	}
 	p := pendingAck{list: list.String(), db: v.db, key: v.chain.key}
 	p.ack = Acknowledgement{HeadID: rep.HeadID, HeadSeq: rep.HeadSeq, headMac: hex.EncodeToString(v.headMac)}
@@ -198,35 +247,112 @@ func (a *Auditor) pending(ctx context.Context) (pendingAck, error) {
 	for _, r := range p.ack.refs {
 		p.ack.Supersedes = append(p.ack.Supersedes, r.id)
 	}
-	hs := make([]ackedHead, len(heads))
-	for i, h := range heads {
-		hs[i] = headOf(h)
+	p.ack.describe(hs, v.acks.heads)
+	p.ack.PastEndAfterMatching = p.ack.PastEnd > 0 && p.ack.Differing > 0 && found.maxMatched > maxDiffering(hs, rep.HeadSeq)
+
+	// The row the digest names: the last one now, or the one shown.
+	shown := anchor{seq: rep.HeadSeq, id: rep.HeadID}
+	copy(shown.mac[:], v.headMac)
+	if shownSeq >= 0 {
+		shown = anchor{seq: shownSeq}
+		switch {
+		case v.watched != nil:
+			shown = *v.watched
+		case shownSeq != 0:
+			p.shownGone = true // no row there: the digest names none, and differs
+		}
 	}
-	p.ack.describe(hs)
-	f := fieldsOf(&p.ack, p.list)
-	p.ack.Digest = f.digest()
+	p.ack.Digest = ackDigest(shown, refList(p.ack.refs), p.list)
 	return p, nil
 }
 
+// maxDiffering is the highest position of the heads in hs that name a
+// position the chain holds (head is its last), or 0.
+func maxDiffering(hs []ackedHead, head int64) int64 {
+	var m int64
+	for _, h := range hs {
+		if h.seq <= head {
+			m = max(m, h.seq)
+		}
+	}
+	return m
+}
+
+// ackDigest is Acknowledgement.Digest: the position of the row shown, then
+// 64 bits of SHA-256 over that row, the records superseded and the heads,
+// in hex.
+func ackDigest(shown anchor, supersedes, heads string) string {
+	h := sha256.New()
+	var b []byte
+	b = binary.AppendVarint(b, shown.seq)
+	b = binary.AppendVarint(b, shown.id)
+	b = append(b, shown.mac[:]...)
+	h.Write(b)
+	for _, t := range [...]string{supersedes, heads} {
+		h.Write(binary.AppendUvarint(nil, uint64(len(t))))
+		h.Write([]byte(t))
+	}
+	return strconv.FormatInt(shown.seq, 10) + "-" + hex.EncodeToString(h.Sum(nil)[:8])
+}
+
 // describe fills in what ack's heads say: their count, positions and
-// kinds.
-func (ack *Acknowledgement) describe(heads []ackedHead) {
+// kinds. acked are the heads earlier acknowledgements list, which count
+// towards positions named by more than one history.
+func (ack *Acknowledgement) describe(heads []ackedHead, acked map[ackedHead]bool) {
 	ack.Anchors = len(heads)
-	perSeq := map[int64]int{}
+	var differing, pastEnd []int64
+	gone := map[int64]map[ackedHead]bool{}
 	for i, h := range heads {
 		if i == 0 {
 			ack.FirstSeq, ack.LastSeq = h.seq, h.seq
 		}
 		ack.FirstSeq, ack.LastSeq = min(ack.FirstSeq, h.seq), max(ack.LastSeq, h.seq)
 		if h.seq > ack.HeadSeq {
-			ack.PastEnd++
+			pastEnd = append(pastEnd, h.seq)
 		} else {
-			ack.Differing++
+			differing = append(differing, h.seq)
 		}
-		if perSeq[h.seq]++; perSeq[h.seq] == 2 {
-			ack.Doubled++
+		if gone[h.seq] == nil {
+			gone[h.seq] = map[ackedHead]bool{}
+		}
+		gone[h.seq][h] = true
+	}
+	for h := range acked {
+		if gone[h.seq] != nil {
+			gone[h.seq][h] = true
 		}
 	}
+	var doubled []int64
+	for seq, hs := range gone {
+		if len(hs) > 1 {
+			doubled = append(doubled, seq)
+		}
+	}
+	slices.Sort(doubled)
+	ack.Differing, ack.DifferingAt = len(differing), seqRanges(differing)
+	ack.PastEnd, ack.PastEndAt = len(pastEnd), seqRanges(pastEnd)
+	ack.Doubled, ack.DoubledAt = len(doubled), seqRanges(doubled)
+}
+
+// seqRanges writes sorted positions as ranges: "6-10,14"; "" for none.
+func seqRanges(seqs []int64) string {
+	seqs = slices.Compact(slices.Clone(seqs))
+	var b []byte
+	for i := 0; i < len(seqs); {
+		j := i
+		for j+1 < len(seqs) && seqs[j+1] == seqs[j]+1 {
+			j++
+		}
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, seqs[i], 10)
+		if j > i {
+			b = strconv.AppendInt(append(b, '-'), seqs[j], 10)
+		}
+		i = j + 1
+	}
+	return string(b)
 }
 
 // insertAck writes ack, giving it the next id itself: the tag covers the
@@ -245,14 +371,17 @@ func insertAck(ctx context.Context, db *sql.DB, s ackSigner, ack *Acknowledgemen
 			conn.ExecContext(context.Background(), "ROLLBACK")
 		}
 	}()
-	if err := conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM audit_chain_acks`).Scan(&ack.ID); err != nil {
+	// The next id after the last one in a run from 1 (a row with a huge id
+	// written by hand must not leave no id to take).
+	if err := conn.QueryRowContext(ctx, `SELECT MIN(t.id) + 1 FROM (SELECT 0 AS id UNION ALL SELECT id FROM audit_chain_acks
+		WHERE id > 0 AND id < 9223372036854775807) AS t WHERE NOT EXISTS (SELECT 1 FROM audit_chain_acks WHERE id = t.id + 1)`).Scan(&ack.ID); err != nil {
 		return err
 	}
 	signed := fieldsOf(ack, list)
 	ack.tag = hex.EncodeToString(s.tag(&signed))
-	res, err := conn.ExecContext(ctx, `INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, signed.id, signed.createdAt, signed.reason, signed.headID, signed.headSeq, signed.headMac,
-		signed.supersedes, signed.anchors, ack.tag)
+	res, err := conn.ExecContext(ctx, `INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, digest, anchors, tag)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, signed.id, signed.createdAt, signed.reason, signed.headID, signed.headSeq, signed.headMac,
+		signed.supersedes, signed.digest, signed.anchors, ack.tag)
 	if err != nil {
 		return err
 	}
@@ -299,6 +428,7 @@ func headOf(a anchor) ackedHead {
 type collected struct {
 	heads      []anchor
 	superseded []ackRef
+	maxMatched int64 // the highest position of a head that matches the table
 }
 
 // ackEnd is an acknowledgement's record of the chain's last row.
@@ -339,7 +469,8 @@ func readAcks(ctx context.Context, db *sql.DB, key []byte) (ackSet, error) {
 		CASE WHEN `+ackFits+` THEN CAST(id AS TEXT) END, CASE WHEN `+ackFits+` THEN CAST(created_at AS TEXT) END,
 		CASE WHEN `+ackFits+` THEN CAST(reason AS TEXT) END, CASE WHEN `+ackFits+` THEN CAST(head_id AS TEXT) END,
 		CASE WHEN `+ackFits+` THEN CAST(head_seq AS TEXT) END, CASE WHEN `+ackFits+` THEN CAST(head_mac AS TEXT) END,
-		CASE WHEN `+ackFits+` THEN CAST(supersedes AS TEXT) END, CASE WHEN `+ackFits+` THEN CAST(tag AS TEXT) END,
+		CASE WHEN `+ackFits+` THEN CAST(supersedes AS TEXT) END, CASE WHEN `+ackFits+` THEN CAST(digest AS TEXT) END,
+		CASE WHEN `+ackFits+` THEN CAST(tag AS TEXT) END,
 		CASE WHEN `+ackFits+` THEN CAST(anchors AS TEXT) END
 		FROM audit_chain_acks ORDER BY id`, sql.Named("max", maxAckRow))
 	if err != nil {
@@ -350,7 +481,7 @@ func readAcks(ctx context.Context, db *sql.DB, key []byte) (ackSet, error) {
 	for rows.Next() {
 		var fits sql.NullBool
 		var f ackRow
-		if err := rows.Scan(&fits, &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8]); err != nil {
+		if err := rows.Scan(&fits, &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9]); err != nil {
 			return set, err
 		}
 		ack, heads, ok := s.parse(f)
@@ -397,29 +528,13 @@ func newAckSigner(chainKey []byte) ackSigner {
 
 // ackFields are what an acknowledgement's tag covers, as stored.
 type ackFields struct {
-	id, headID, headSeq                             int64
-	createdAt, reason, headMac, supersedes, anchors string
-}
-
-// digest names what an acknowledgement records, its id, time and reason
-// aside (see Acknowledgement.Digest): 64 bits of SHA-256, in hex.
-func (f *ackFields) digest() string {
-	h := sha256.New()
-	var b []byte
-	for _, n := range [...]int64{f.headID, f.headSeq} {
-		b = binary.AppendVarint(b, n)
-	}
-	h.Write(b)
-	for _, t := range [...]string{f.headMac, f.supersedes, f.anchors} {
-		h.Write(binary.AppendUvarint(nil, uint64(len(t))))
-		h.Write([]byte(t))
-	}
-	return hex.EncodeToString(h.Sum(nil)[:8])
+	id, headID, headSeq                                     int64
+	createdAt, reason, headMac, supersedes, digest, anchors string
 }
 
 // fieldsOf is what Acknowledge stores of ack, with its list of heads.
 func fieldsOf(ack *Acknowledgement, anchors string) ackFields {
-	return ackFields{ack.ID, ack.HeadID, ack.HeadSeq, ack.CreatedAt, ack.Reason, ack.headMac, refList(ack.refs), anchors}
+	return ackFields{ack.ID, ack.HeadID, ack.HeadSeq, ack.CreatedAt, ack.Reason, ack.headMac, refList(ack.refs), ack.Digest, anchors}
 }
 
 // tag covers every field, each length-prefixed, so that none can be
@@ -432,7 +547,7 @@ func (s ackSigner) tag(f *ackFields) []byte {
 		b = binary.AppendVarint(b, n)
 	}
 	m.Write(b)
-	for _, t := range [...]string{f.createdAt, f.reason, f.headMac, f.supersedes, f.anchors} {
+	for _, t := range [...]string{f.createdAt, f.reason, f.headMac, f.supersedes, f.digest, f.anchors} {
 		m.Write(binary.AppendUvarint(nil, uint64(len(t))))
 		m.Write([]byte(t))
 	}
@@ -440,9 +555,9 @@ func (s ackSigner) tag(f *ackFields) []byte {
 }
 
 // ackRow is a row of audit_chain_acks as readAcks reads it: id,
-// created_at, reason, head_id, head_seq, head_mac, supersedes, tag,
-// anchors.
-type ackRow [9]sql.NullString
+// created_at, reason, head_id, head_seq, head_mac, supersedes, digest,
+// tag, anchors.
+type ackRow [10]sql.NullString
 
 // parse checks one row and reads its heads; ok is false unless the tag is
 // the key's and every field reads back as Acknowledge writes it.
@@ -457,16 +572,16 @@ func (s ackSigner) parse(f ackRow) (ack Acknowledgement, heads []ackedHead, ok b
 	ack.CreatedAt, ack.Reason, ack.headMac = f[1].String, f[2].String, f[5].String
 	ack.HeadID, err[1] = strconv.ParseInt(f[3].String, 10, 64)
 	ack.HeadSeq, err[2] = strconv.ParseInt(f[4].String, 10, 64)
-	tag, err3 := hex.DecodeString(f[7].String)
-	list := f[8].String
-	signed := ackFields{ack.ID, ack.HeadID, ack.HeadSeq, ack.CreatedAt, ack.Reason, ack.headMac, f[6].String, list}
-	if errors.Join(err[0], err[1], err[2], err3) != nil || hex.EncodeToString(tag) != f[7].String || !hmac.Equal(tag, s.tag(&signed)) {
+	tag, err3 := hex.DecodeString(f[8].String)
+	list := f[9].String
+	signed := ackFields{ack.ID, ack.HeadID, ack.HeadSeq, ack.CreatedAt, ack.Reason, ack.headMac, f[6].String, f[7].String, list}
+	if errors.Join(err[0], err[1], err[2], err3) != nil || hex.EncodeToString(tag) != f[8].String || !hmac.Equal(tag, s.tag(&signed)) {
 		return Acknowledgement{}, nil, false
 	}
 	if ack.refs, err[3] = parseRefList(f[6].String); err[3] != nil || refList(ack.refs) != f[6].String {
 		return Acknowledgement{}, nil, false
 	}
-	ack.tag = f[7].String
+	ack.tag, ack.Digest = f[8].String, f[7].String
 	for _, r := range ack.refs {
 		ack.Supersedes = append(ack.Supersedes, r.id)
 	}
@@ -485,8 +600,7 @@ func (s ackSigner) parse(f ackRow) (ack Acknowledgement, heads []ackedHead, ok b
 		h.seq, h.id = seq, rowID
 		heads = append(heads, h)
 	}
-	ack.describe(heads)
-	ack.Digest = signed.digest()
+	ack.describe(heads, nil)
 	return ack, heads, true
 }
 
@@ -524,12 +638,12 @@ func parseRefList(s string) ([]ackRef, error) {
 // ackFits is readAcks' test of a row's size: octet_length reads the
 // size of a column's text from the row's header, not the text.
 const ackFits = `(octet_length(id) + octet_length(created_at) + octet_length(reason) + octet_length(head_id) + octet_length(head_seq) +
-	octet_length(head_mac) + octet_length(supersedes) + octet_length(tag) + octet_length(anchors) <= @max)`
+	octet_length(head_mac) + octet_length(supersedes) + octet_length(digest) + octet_length(tag) + octet_length(anchors) <= @max)`
 
 // ackColumns are audit_chain_acks' columns, with their declared types, as
 // migration 7 makes them.
 var ackColumns = []string{"id INTEGER PRIMARY KEY", "created_at TEXT", "reason TEXT", "head_id INTEGER", "head_seq INTEGER",
-	"head_mac TEXT", "supersedes TEXT", "anchors TEXT", "tag TEXT"}
+	"head_mac TEXT", "supersedes TEXT", "digest TEXT", "anchors TEXT", "tag TEXT"}
 
 // ackTableIsNotOurs says what makes audit_chain_acks other than the plain
 // table migration 7 makes, or "" if nothing does. Verify reads every row

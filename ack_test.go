@@ -146,8 +146,9 @@ func TestAcknowledgementsCannotBeForged(t *testing.T) {
 		{"head_mac changed", `UPDATE audit_chain_acks SET head_mac = (SELECT chain_mac FROM audit_log WHERE chain_seq = 6)`},
 		{"renumbered", `UPDATE audit_chain_acks SET id = id + 1000`},
 		{"supersedes changed", `UPDATE audit_chain_acks SET supersedes = '1'`},
-		{"a row made up", `DELETE FROM audit_chain_acks; INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag)
-			SELECT 1, '2026-11-26T12:00:00Z', 'restore', 7, 7, (SELECT chain_mac FROM audit_log WHERE chain_seq = 7), '',
+		{"digest changed", `UPDATE audit_chain_acks SET digest = '7-0011223344556677'`},
+		{"a row made up", `DELETE FROM audit_chain_acks; INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, digest, anchors, tag)
+			SELECT 1, '2026-11-26T12:00:00Z', 'restore', 7, 7, (SELECT chain_mac FROM audit_log WHERE chain_seq = 7), '', '',
 				(SELECT group_concat(chain_seq || ' ' || id || ' ' || substr(chain_mac, 1, 32), char(10)) FROM audit_log WHERE chain_seq > 5),
 				lower(hex(randomblob(32)))`},
 	}
@@ -297,8 +298,8 @@ func TestAcknowledgementCopiedCountsOnce(t *testing.T) {
 	_, a, db := restoredDatabase(t)
 	ack, err := acknowledge(t, a, "restored from backup")
 	require.NoError(t, err)
-	_, err = db.Exec(`INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag)
-		SELECT 1000, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag FROM audit_chain_acks`)
+	_, err = db.Exec(`INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, digest, anchors, tag)
+		SELECT 1000, created_at, reason, head_id, head_seq, head_mac, supersedes, digest, anchors, tag FROM audit_chain_acks`)
 	require.NoError(t, err)
 	rep := verifyNow(t, a)
 	assert.True(t, rep.Intact)
@@ -316,19 +317,19 @@ func TestOnlyTheLibrarysAcknowledgementTable(t *testing.T) {
 	const endless = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)`
 	cases := []struct{ name, sql, found string }{
 		{"an endless view", `CREATE VIEW audit_chain_acks AS ` + endless + ` SELECT i AS id, '' AS created_at, '' AS reason,
-			0 AS head_id, 0 AS head_seq, '' AS head_mac, '' AS supersedes, '' AS anchors, '' AS tag FROM n`, "a view"},
+			0 AS head_id, 0 AS head_seq, '' AS head_mac, '' AS supersedes, '' AS digest, '' AS anchors, '' AS tag FROM n`, "a view"},
 		{"a virtual table over an endless view", `CREATE VIEW endless AS ` + endless + ` SELECT i AS docid, '' AS anchors FROM n;
 			CREATE VIRTUAL TABLE audit_chain_acks USING fts4(content="endless", anchors)`, "a virtual"},
 		{"a generated column", `CREATE TABLE audit_chain_acks (id INTEGER PRIMARY KEY, created_at TEXT, reason TEXT, head_id INTEGER,
-			head_seq INTEGER, head_mac TEXT, supersedes TEXT, anchors TEXT GENERATED ALWAYS AS (printf('%.*c', 900000000, 'x')) VIRTUAL, tag TEXT);
+			head_seq INTEGER, head_mac TEXT, supersedes TEXT, digest TEXT, anchors TEXT GENERATED ALWAYS AS (printf('%.*c', 900000000, 'x')) VIRTUAL, tag TEXT);
 			INSERT INTO audit_chain_acks (id) VALUES (1)`, "anchors TEXT hidden or generated"},
 		{"an extra column", `CREATE TABLE audit_chain_acks (id INTEGER PRIMARY KEY, created_at TEXT, reason TEXT, head_id INTEGER,
-			head_seq INTEGER, head_mac TEXT, supersedes TEXT, anchors TEXT, tag TEXT, fits INTEGER DEFAULT 1)`, "fits INTEGER"},
+			head_seq INTEGER, head_mac TEXT, supersedes TEXT, digest TEXT, anchors TEXT, tag TEXT, fits INTEGER DEFAULT 1)`, "fits INTEGER"},
 		{"no primary key", `CREATE TABLE audit_chain_acks (id INTEGER, created_at TEXT, reason TEXT, head_id INTEGER,
-			head_seq INTEGER, head_mac TEXT, supersedes TEXT, anchors TEXT, tag TEXT)`, "columns id INTEGER, created_at"},
+			head_seq INTEGER, head_mac TEXT, supersedes TEXT, digest TEXT, anchors TEXT, tag TEXT)`, "columns id INTEGER, created_at"},
 		{"a trigger that drops what is written", `CREATE TABLE audit_chain_acks (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL,
 			reason TEXT NOT NULL, head_id INTEGER NOT NULL, head_seq INTEGER NOT NULL, head_mac TEXT NOT NULL, supersedes TEXT NOT NULL,
-			anchors TEXT NOT NULL, tag TEXT NOT NULL);
+			digest TEXT NOT NULL, anchors TEXT NOT NULL, tag TEXT NOT NULL);
 			CREATE TRIGGER swallow BEFORE INSERT ON audit_chain_acks BEGIN SELECT RAISE(IGNORE); END`, "triggers swallow"},
 	}
 	for _, tc := range cases {
@@ -360,8 +361,8 @@ func TestAnOversizedAcknowledgementIsRejected(t *testing.T) {
 	_, a, db := restoredDatabase(t)
 	ack, err := acknowledge(t, a, "restored from backup")
 	require.NoError(t, err)
-	_, err = db.Exec(`INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag)
-		VALUES (2, '', '', 0, 0, '', '', CAST(zeroblob(?) AS TEXT), '')`, maxAckRow)
+	_, err = db.Exec(`INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, digest, anchors, tag)
+		VALUES (2, '', '', 0, 0, '', '', '', CAST(zeroblob(?) AS TEXT), '')`, maxAckRow)
 	require.NoError(t, err)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -447,8 +448,8 @@ func TestSupersedingNamesAnAcknowledgementByItsTag(t *testing.T) {
 func TestAForgedAcknowledgementCostsOnePass(t *testing.T) {
 	_, a, db := restoredDatabase(t)
 	const size = 4 << 20
-	_, err := db.Exec(`INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, anchors, tag)
-		VALUES (1, '', '', 0, 0, '', substr(replace(hex(zeroblob(?)), '00', '1:00000000000000000000000000000000,'), 1, ?), '', '')`, size/8, size)
+	_, err := db.Exec(`INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, digest, anchors, tag)
+		VALUES (1, '', '', 0, 0, '', substr(replace(hex(zeroblob(?)), '00', '1:00000000000000000000000000000000,'), 1, ?), '', '', '')`, size/8, size)
 	require.NoError(t, err)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -459,8 +460,10 @@ func TestAForgedAcknowledgementCostsOnePass(t *testing.T) {
 }
 
 // TestAcknowledgeRecordsOnlyWhatWasShown: Verify stops at the first
-// problem, so what Acknowledge records is shown first, with its kinds and
-// a digest, and recorded only while it is still that.
+// problem, so what Acknowledge records is shown first, by kind and
+// position, with a digest, and recorded only while it is still that.
+// Rows recorded meanwhile change nothing; a refusal does not give the new
+// digest, so that a person looks again.
 func TestAcknowledgeRecordsOnlyWhatWasShown(t *testing.T) {
 	cfg, a, db := restoredDatabase(t)
 	recordN(t, a, 5, "after the restore") // positions 6 to 10 again
@@ -471,30 +474,90 @@ func TestAcknowledgeRecordsOnlyWhatWasShown(t *testing.T) {
 	assert.Zero(t, shown.ID)
 	assert.Equal(t, 5, shown.Anchors)
 	assert.Equal(t, 5, shown.Differing, "positions 6 to 10 hold the new rows")
+	assert.Equal(t, "6-10", shown.DifferingAt)
 	assert.Zero(t, shown.PastEnd)
 	assert.Zero(t, shown.Doubled)
-	assert.Regexp(t, `^[0-9a-f]{16}$`, shown.Digest)
+	assert.False(t, shown.PastEndAfterMatching)
+	assert.Regexp(t, `^10-[0-9a-f]{16}$`, shown.Digest, "the last row shown, and the hash")
 
-	// Rows deleted after it was shown: the heads of the new rows 9 and 10
+	recordN(t, a, 2, "while the operator reads") // positions 11 and 12
+	again, err := a.Unacknowledged(t.Context())
+	require.NoError(t, err)
+	assert.NotEqual(t, shown.Digest, again.Digest, "shown afresh, the last row is another")
+
+	// Rows deleted after it was shown: the heads of the new rows 9 to 12
 	// would be acknowledged too, with the lost ones at the same positions.
 	_, err = db.Exec(`DELETE FROM audit_log WHERE chain_seq > 8`)
 	require.NoError(t, err)
-	_, err = a.Acknowledge(t.Context(), "restored from backup", shown.Digest)
-	require.ErrorIs(t, err, ErrAcknowledge)
-	assert.Contains(t, err.Error(), "look at it again")
-	assert.Zero(t, countAcks(t, db))
-
+	_, refused := a.Acknowledge(t.Context(), "restored from backup", shown.Digest)
+	require.ErrorIs(t, refused, ErrAcknowledge)
+	assert.Contains(t, refused.Error(), "changed since it was shown; now: 9 chain heads, at positions holding other rows 6-8, "+
+		"past the chain's last row (position 8) 9-12, and the chain's last row as it was shown is gone or changed")
 	now, err := a.Unacknowledged(t.Context())
 	require.NoError(t, err)
-	assert.Equal(t, 7, now.Anchors)
-	assert.Equal(t, 3, now.Differing)
-	assert.Equal(t, 4, now.PastEnd)
-	assert.Equal(t, 2, now.Doubled, "positions 9 and 10 were written twice, and both are gone")
-	ack, err := a.Acknowledge(t.Context(), "restored, then rows 9 and 10 deleted", now.Digest)
+	assert.NotContains(t, refused.Error(), strings.SplitN(now.Digest, "-", 2)[1], "the new digest is not given")
+	assert.Zero(t, countAcks(t, db))
+
+	assert.Equal(t, 9, now.Anchors)
+	assert.Equal(t, "6-8", now.DifferingAt)
+	assert.Equal(t, "9-12", now.PastEndAt)
+	assert.Equal(t, 2, now.Doubled)
+	assert.Equal(t, "9-10", now.DoubledAt, "positions 9 and 10 were written twice, and both are gone")
+	ack, err := a.Acknowledge(t.Context(), "restored, then rows 9 to 12 deleted", now.Digest)
 	require.NoError(t, err)
 	assert.Equal(t, now.Digest, ack.Digest)
 	rep := verifyNow(t, a)
 	require.True(t, rep.Intact)
 	assert.Equal(t, now.Digest, rep.Acknowledgements[0].Digest, "the digest reads back")
-	assert.Equal(t, 2, rep.Acknowledgements[0].Doubled)
+	assert.Equal(t, "9-10", rep.Acknowledgements[0].DoubledAt)
+}
+
+// TestRowsRecordedWhileShownChangeNothing: TREK goes on recording while a
+// person reads what there is to acknowledge; that is no reason to refuse,
+// and the acknowledgement records the chain's last row as it is when
+// written.
+func TestRowsRecordedWhileShownChangeNothing(t *testing.T) {
+	_, a, _ := restoredDatabase(t)
+	shown, err := a.Unacknowledged(t.Context())
+	require.NoError(t, err)
+	recordN(t, a, 3, "while the operator reads")
+	ack, err := a.Acknowledge(t.Context(), "restored from backup", shown.Digest)
+	require.NoError(t, err)
+	assert.EqualValues(t, 8, ack.HeadSeq, "the last row when written")
+	assert.Equal(t, shown.Digest, ack.Digest)
+	assert.True(t, verifyNow(t, a).Intact)
+}
+
+// TestTheDigestNamesEverythingRecorded: the digest changes with the row
+// shown, the heads and the acknowledgements superseded, each alone.
+func TestTheDigestNamesEverythingRecorded(t *testing.T) {
+	row := anchor{seq: 5, id: 5, mac: [32]byte{1}}
+	const supersedes, heads = "1:" + "0123456789abcdef0123456789abcdef", "6 6 00112233445566778899aabbccddeeff\n"
+	base := ackDigest(row, supersedes, heads)
+	assert.Regexp(t, `^5-[0-9a-f]{16}$`, base)
+	other := row
+	other.mac[0] = 2
+	for name, d := range map[string]string{
+		"another row shown":   ackDigest(other, supersedes, heads),
+		"another id":          ackDigest(anchor{seq: 5, id: 6, mac: row.mac}, supersedes, heads),
+		"no supersedes":       ackDigest(row, "", heads),
+		"another head":        ackDigest(row, supersedes, "7 7 00112233445566778899aabbccddeeff\n"),
+		"fields run into one": ackDigest(row, supersedes+"6", heads[1:]),
+	} {
+		assert.NotEqual(t, base, d, name)
+	}
+}
+
+// TestAHugeIDLeavesIDsToTake: a row written by hand with the largest id
+// does not leave Acknowledge without one.
+func TestAHugeIDLeavesIDsToTake(t *testing.T) {
+	_, a, db := restoredDatabase(t)
+	_, err := db.Exec(`INSERT INTO audit_chain_acks VALUES (9223372036854775807, '', '', 0, 0, '', '', '', '', '')`)
+	require.NoError(t, err)
+	ack, err := acknowledge(t, a, "restored from backup")
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, ack.ID)
+	rep := verifyNow(t, a)
+	assert.True(t, rep.Intact)
+	assert.Equal(t, 1, rep.RejectedAcknowledgements)
 }

@@ -679,19 +679,20 @@ func FuzzAckRow(f *testing.F) {
 	const list = "6 6 00112233445566778899aabbccddeeff\n7 7 ffeeddccbbaa99887766554433221100\n"
 	refs := []ackRef{{1, strings.Repeat("1", 32)}, {2, strings.Repeat("2", 32)}}
 	good := Acknowledgement{ID: 3, CreatedAt: "2026-11-26T12:00:00Z", Reason: "restored from backup",
-		HeadID: 5, HeadSeq: 5, Supersedes: []int64{1, 2}, headMac: strings.Repeat("ab", 32), refs: refs}
+		HeadID: 5, HeadSeq: 5, Supersedes: []int64{1, 2}, Digest: "5-0011223344556677", headMac: strings.Repeat("ab", 32), refs: refs}
 	signed := fieldsOf(&good, list)
 	tag := hex.EncodeToString(s.tag(&signed))
 	superseded := refList(refs)
-	f.Add("3", good.CreatedAt, good.Reason, "5", "5", good.headMac, superseded, tag, list)
-	f.Add("03", good.CreatedAt, good.Reason, "+5", "5", good.headMac, strings.Replace(superseded, "1:", "01:", 1), tag, list)
-	f.Add("3", good.CreatedAt, good.Reason, "5", "5", good.headMac, superseded+",", tag, list+"8 8 00")
-	f.Add("4", good.CreatedAt, good.Reason, "5", "5", good.headMac, "1", tag, list)
-	f.Add("x", "", "", "", "", "", "", "", "")
-	good.Anchors, good.FirstSeq, good.LastSeq, good.PastEnd, good.tag, good.Digest = 2, 6, 7, 2, tag, signed.digest()
-	f.Fuzz(func(t *testing.T, id, createdAt, why, headID, headSeq, headMac, supersedes, tag, heads string) {
+	f.Add("3", good.CreatedAt, good.Reason, "5", "5", good.headMac, superseded, good.Digest, tag, list)
+	f.Add("03", good.CreatedAt, good.Reason, "+5", "5", good.headMac, strings.Replace(superseded, "1:", "01:", 1), good.Digest, tag, list)
+	f.Add("3", good.CreatedAt, good.Reason, "5", "5", good.headMac, superseded+",", good.Digest, tag, list+"8 8 00")
+	f.Add("4", good.CreatedAt, good.Reason, "5", "5", good.headMac, "1", "", tag, list)
+	f.Add("3", good.CreatedAt, good.Reason, "5", "5", good.headMac, superseded, good.Digest, strings.ToUpper(tag), list) // found by fuzzing
+	f.Add("x", "", "", "", "", "", "", "", "", "")
+	good.Anchors, good.FirstSeq, good.LastSeq, good.PastEnd, good.PastEndAt, good.tag = 2, 6, 7, 2, "6-7", tag
+	f.Fuzz(func(t *testing.T, id, createdAt, why, headID, headSeq, headMac, supersedes, digest, tag, heads string) {
 		var row ackRow
-		for i, v := range []string{id, createdAt, why, headID, headSeq, headMac, supersedes, tag, heads} {
+		for i, v := range []string{id, createdAt, why, headID, headSeq, headMac, supersedes, digest, tag, heads} {
 			row[i] = sql.NullString{String: v, Valid: true}
 		}
 		ack, got, ok := s.parse(row)

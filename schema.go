@@ -109,6 +109,7 @@ var migrations = []migration{
 			head_seq INTEGER NOT NULL,
 			head_mac TEXT NOT NULL,
 			supersedes TEXT NOT NULL,
+			digest TEXT NOT NULL,
 			anchors TEXT NOT NULL,
 			tag TEXT NOT NULL
 		)`)

@@ -298,6 +298,10 @@ type verifier struct {
 	maxEnd ackEnd
 	// headMac is the chain value of the last row the walk verified.
 	headMac []byte
+	// watchSeq, when above 0, is a chain position whose row the walk
+	// notes in watched (Acknowledge: the last row when it was shown).
+	watchSeq int64
+	watched  *anchor
 	// collect, when set (Acknowledge), gathers every record outside the
 	// table that does not match it, rather than stopping at the first.
 	collect *collected
@@ -399,6 +403,9 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 			return rep, nil
 		}
 		v.noteNullUser(&r)
+		if r.seq == v.watchSeq {
+			v.watched = &anchor{seq: r.seq, id: r.id, mac: r.macBuf}
+		}
 		rep.Checked++
 		prevSeq = r.seq
 		prevBuf = r.macBuf
@@ -465,10 +472,13 @@ func (v *verifier) checkAnchors(r *chainRow) *Tamper {
 			t = &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq, Acknowledgeable: true,
 				Detail: "the row differs from the chain head trek.log recorded for it: the chain was rewritten"}
 		}
-		if t != nil && v.collect == nil {
+		switch {
+		case t != nil && v.collect == nil:
 			return t
-		} else if t != nil {
+		case t != nil:
 			v.collect.heads = append(v.collect.heads, *a)
+		case v.collect != nil:
+			v.collect.maxMatched = max(v.collect.maxMatched, a.seq)
 		}
 	}
 	return nil

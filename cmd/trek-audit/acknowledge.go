@@ -24,13 +24,15 @@ missing until the lines rotate out of trek.log, which can take years.
 Without --reason, acknowledge shows what there is to acknowledge, and
 changes nothing: every chain head that does not match the table now, by
 kind (naming a position the table holds another row at, or past the
-chain's last row), their chain positions (1, 2, 3, ... over the rows the
+chain's last row) and chain position (1, 2, 3, ... over the rows the
 library wrote), and a digest. verify stops at its first problem; this is
 all of them. Compare the positions with what the restore should have
-taken: positions named by heads of more than one history are pointed out,
-since rows deleted after a restore look like that. Then, with your reason
-and that digest, it records exactly that, and refuses if it has changed
-meanwhile. verify then passes over those heads and shows the
+taken. Two warnings point out what rows deleted after a restore look
+like: positions named by heads of more than one history, all gone, and
+heads past the end above heads that match the table. Then, with your
+reason and that digest, it records exactly that, and refuses if it has
+changed meanwhile; rows TREK records meanwhile change nothing. A refusal
+does not give the new digest: run acknowledge without --reason again. verify then passes over those heads and shows the
 acknowledgement in every report. Heads written later are checked as
 before, and so is the chain's last row as the acknowledgement recorded it,
 so rows deleted afterwards are still found. Where that record no longer
@@ -51,7 +53,7 @@ fails, and can be run again.
 
 Exit status: 0 shown, acknowledged, or nothing to acknowledge; 2 refused
 or could not write.`,
-	example: `trek-audit acknowledge --reason "alice: restored travel.db from the backup of 24 November" --digest 3f0c9a1e5b7d2468`,
+	example: `trek-audit acknowledge --reason "alice: restored travel.db from the backup of 24 November" --digest 18-3f0c9a1e5b7d2468`,
 	run:     runAcknowledge,
 }
 
@@ -65,6 +67,10 @@ func runAcknowledge(ctx context.Context, c *cli, fs *flag.FlagSet, args []string
 	if *reason != "" && *digest == "" {
 		fmt.Fprintln(c.stderr, "trek-audit acknowledge: --digest is required with --reason: run trek-audit acknowledge without --reason "+
 			"to see what would be acknowledged, and its digest")
+		return exitError
+	}
+	if *digest != "" && *reason == "" {
+		fmt.Fprintln(c.stderr, "trek-audit acknowledge: --reason is required with --digest: say who acknowledges and what happened")
 		return exitError
 	}
 	if _, err := os.Stat(c.logPath()); err != nil {
@@ -115,40 +121,53 @@ func runAcknowledge(ctx context.Context, c *cli, fs *flag.FlagSet, args []string
 		fmt.Fprintln(c.stdout, "Nothing to acknowledge: every chain head in trek.log matches the table.")
 	case ack.ID == 0:
 		fmt.Fprintf(c.stdout, "To acknowledge: %d chain heads in %s and its rotated files that no longer match the table.\n", ack.Anchors, c.logPath())
-		printAck(c, "  ", ack)
+		printAck(c, "  ", ack, rep.Acknowledgements)
 		fmt.Fprintf(c.stdout, "To record it, once you know why:\n  trek-audit acknowledge --reason \"who: what happened\" --digest %s\n", ack.Digest)
 	default:
 		fmt.Fprintf(c.stdout, "Acknowledged %d chain heads in %s and its rotated files that no longer match the table.\n", ack.Anchors, c.logPath())
-		printAck(c, "  ", ack)
+		printAck(c, "  ", ack, rep.Acknowledgements)
 	}
 	return exitOK
 }
 
 // printAck prints one acknowledgement, each line after indent; one not
-// yet recorded (ID 0) without the header.
-func printAck(c *cli, indent string, ack audit.Acknowledgement) {
-	ends := "ends" // not yet recorded: the chain as it is
+// yet recorded (ID 0) without the header, and in the present tense.
+// earlier are the acknowledgements it may supersede.
+func printAck(c *cli, indent string, ack audit.Acknowledgement, earlier []audit.Acknowledgement) {
+	w := c.stdout
+	ends, holds, are := "ends", "holds", "are"
 	if ack.ID != 0 {
-		fmt.Fprintf(c.stdout, "%sacknowledgement %d, %s: %s\n", indent, ack.ID, escape(ack.CreatedAt), escape(ack.Reason))
+		fmt.Fprintf(w, "%sacknowledgement %d, %s: %s\n", indent, ack.ID, escape(ack.CreatedAt), escape(ack.Reason))
 		indent += "  "
-		ends = "then ended"
+		ends, holds, are = "then ended", "then held", "were"
 	}
 	if ack.Anchors > 0 {
-		fmt.Fprintf(c.stdout, "%s%d chain heads, chain positions %d to %d; the chain %s at row %d, chain position %d\n",
-			indent, ack.Anchors, ack.FirstSeq, ack.LastSeq, ends, ack.HeadID, ack.HeadSeq)
-		fmt.Fprintf(c.stdout, "%s  %d name positions the table holds other rows at; %d are past the chain's last row\n",
-			indent, ack.Differing, ack.PastEnd)
+		fmt.Fprintf(w, "%s%d chain heads; the chain %s at row %d, chain position %d\n", indent, ack.Anchors, ends, ack.HeadID, ack.HeadSeq)
 	} else {
-		fmt.Fprintf(c.stdout, "%sno chain heads; the chain %s at row %d, chain position %d\n",
-			indent, ends, ack.HeadID, ack.HeadSeq)
+		fmt.Fprintf(w, "%sno chain heads; the chain %s at row %d, chain position %d\n", indent, ends, ack.HeadID, ack.HeadSeq)
+	}
+	if ack.Differing > 0 {
+		fmt.Fprintf(w, "%s  %d at positions the table %s other rows at: %s\n", indent, ack.Differing, holds, ack.DifferingAt)
+	}
+	if ack.PastEnd > 0 {
+		fmt.Fprintf(w, "%s  %d %s past the chain's last row: %s\n", indent, ack.PastEnd, are, ack.PastEndAt)
 	}
 	if ack.Doubled > 0 {
-		fmt.Fprintf(c.stdout, "%s  warning: %d positions have chain heads of more than one history: rows were written there more than once "+
-			"and are gone. Two restores explain that; so do rows deleted after a restore\n", indent, ack.Doubled)
+		fmt.Fprintf(w, "%s  warning: positions %s are named by chain heads of more than one history, all gone: rows were written there "+
+			"more than once and are gone. Two restores explain that; so do rows deleted after a restore\n", indent, ack.DoubledAt)
 	}
-	if len(ack.Supersedes) > 0 {
-		fmt.Fprintf(c.stdout, "%ssupersedes acknowledgements %s, whose record of the chain's last row no longer matches\n",
-			indent, joinIDs(ack.Supersedes))
+	if ack.PastEndAfterMatching {
+		fmt.Fprintf(w, "%s  warning: the heads past the chain's last row stand above heads that match the table: rows recorded after "+
+			"the restore are gone too. A second restore explains that; so does a deletion\n", indent)
+	}
+	for _, id := range ack.Supersedes {
+		at := ""
+		for _, e := range earlier {
+			if e.ID == id {
+				at = fmt.Sprintf(", which recorded the chain ending at chain position %d", e.HeadSeq)
+			}
+		}
+		fmt.Fprintf(w, "%ssupersedes acknowledgement %d%s: that record no longer matches the table\n", indent, id, at)
 	}
 }
 

@@ -29,12 +29,11 @@ func TestAcknowledgeAfterARestore(t *testing.T) {
 
 	logBefore, err := os.ReadFile(f.log)
 	require.NoError(t, err)
-	digest := showPending(t, f, "3 chain heads, chain positions 10 to 12; the chain ends at row 9, chain position 9")
+	digest := showPending(t, f, "3 chain heads; the chain ends at row 9, chain position 9\n    3 are past the chain's last row: 10-12\n")
 	code, stdout, stderr = f.run(t, "acknowledge", "--reason", "alice: restored travel.db from the backup of 24 November", "--digest", digest)
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "Acknowledged 3 chain heads")
-	assert.Contains(t, stdout, "3 chain heads, chain positions 10 to 12; the chain then ended at row 9, chain position 9")
-	assert.Contains(t, stdout, "0 name positions the table holds other rows at; 3 are past the chain's last row")
+	assert.Contains(t, stdout, "3 chain heads; the chain then ended at row 9, chain position 9\n      3 were past the chain's last row: 10-12\n")
 	assert.Contains(t, stdout, "alice: restored travel.db from the backup of 24 November")
 	logAfter, err := os.ReadFile(f.log)
 	require.NoError(t, err)
@@ -60,6 +59,9 @@ func TestAcknowledgeAfterARestore(t *testing.T) {
 	code, stdout, stderr = f.run(t, "acknowledge", "--reason", "again", "--digest", digest)
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "Nothing to acknowledge")
+	code, _, stderr = f.run(t, "acknowledge", "--digest", digest)
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, stderr, "--reason is required with --digest")
 	assert.Equal(t, 1, countAcks(t, f))
 }
 
@@ -122,11 +124,11 @@ func TestAcknowledgeSupersedes(t *testing.T) {
 	assert.Contains(t, stdout, "acknowledgement 1 recorded the chain's last row at chain position 9")
 	assert.Contains(t, stdout, "trek-audit acknowledge shows what")
 
-	digest := showPending(t, f, "supersedes acknowledgements 1,")
+	digest := showPending(t, f, "supersedes acknowledgement 1, which recorded the chain ending at chain position 9: that record no longer matches the table")
 	code, stdout, stderr = f.run(t, "acknowledge", "--reason", "second restore", "--digest", digest)
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, "Acknowledged 3 chain heads")
-	assert.Contains(t, stdout, "supersedes acknowledgements 1,")
+	assert.Contains(t, stdout, "supersedes acknowledgement 1, which recorded")
 	code, stdout, stderr = f.run(t, "verify")
 	require.Equal(t, exitOK, code, stderr)
 	assert.Regexp(t, `acknowledged: +6 of those chain heads`, stdout)
@@ -142,7 +144,7 @@ func showPending(t *testing.T, f *fixture, want string) string {
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stdout, want)
 	assert.Equal(t, before, countAcks(t, f), "showing records nothing")
-	m := regexp.MustCompile(`--digest ([0-9a-f]{16})\n`).FindStringSubmatch(stdout)
+	m := regexp.MustCompile(`--digest ([0-9]+-[0-9a-f]{16})\n`).FindStringSubmatch(stdout)
 	require.NotNil(t, m, stdout)
 	return m[1]
 }

@@ -124,7 +124,7 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 	if len(rep.Acknowledgements) > 0 {
 		fmt.Fprintf(w, "  acknowledged:   %d of those chain heads, passed over as the acknowledgements below list them\n", rep.AcknowledgedAnchors)
 		for _, ack := range rep.Acknowledgements {
-			printAck(c, "                  ", ack)
+			printAck(c, "                  ", ack, rep.Acknowledgements)
 		}
 	}
 	fmt.Fprintf(w, "  database:       %s\n", c.db)
