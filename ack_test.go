@@ -561,3 +561,28 @@ func TestAHugeIDLeavesIDsToTake(t *testing.T) {
 	assert.True(t, rep.Intact)
 	assert.Equal(t, 1, rep.RejectedAcknowledgements)
 }
+
+// TestHeadsPastTheEndAboveMatchingOnesAreFlagged: after a restore and many
+// new rows, the newest of those deleted: their heads past the end stand
+// above heads that match the table, which a restore alone never leaves.
+func TestHeadsPastTheEndAboveMatchingOnesAreFlagged(t *testing.T) {
+	_, a, db := restoredDatabase(t)
+	recordN(t, a, 15, "after the restore") // positions 6 to 20 again
+	_, err := db.Exec(`DELETE FROM audit_log WHERE chain_seq > 18`)
+	require.NoError(t, err)
+	shown, err := a.Unacknowledged(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "6-10", shown.DifferingAt)
+	assert.Equal(t, "19-20", shown.PastEndAt)
+	assert.Zero(t, shown.Doubled)
+	assert.True(t, shown.PastEndAfterMatching)
+
+	// A restore alone leaves no such sign.
+	_, a, _ = restoredDatabase(t)
+	recordN(t, a, 3, "after the restore") // positions 6 to 8 again; the lost 9 and 10 are past the end
+	shown, err = a.Unacknowledged(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "6-8", shown.DifferingAt)
+	assert.Equal(t, "9-10", shown.PastEndAt)
+	assert.False(t, shown.PastEndAfterMatching)
+}
