@@ -650,9 +650,7 @@ var ackColumns = []string{"id INTEGER PRIMARY KEY", "created_at TEXT", "reason T
 // of it, so a view, a virtual table or a generated column there could
 // keep it reading for good or fill the memory; a trigger could make an
 // acknowledgement vanish as it is written.
-func ackTableIsNotOurs(ctx context.Context, db interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}) (string, error) {
+func ackTableIsNotOurs(ctx context.Context, db queryer) (string, error) {
 	kind, err := queryStrings(ctx, db, `SELECT type FROM pragma_table_list WHERE schema = 'main' AND name = 'audit_chain_acks'`)
 	if err != nil {
 		return "", err
@@ -679,24 +677,4 @@ func ackTableIsNotOurs(ctx context.Context, db interface {
 		return "triggers " + strings.Join(triggers, ", "), nil
 	}
 	return "", nil
-}
-
-// queryStrings returns the first column of every row q gives.
-func queryStrings(ctx context.Context, db interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, q string) ([]string, error) {
-	rows, err := db.QueryContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var got []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		got = append(got, v)
-	}
-	return got, rows.Err()
 }

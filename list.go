@@ -384,25 +384,17 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 // of their rows.
 func keysWithPrefix(ctx context.Context, db *sql.Conn, prefix string) ([]any, error) {
 	end := prefix[:len(prefix)-1] + "/"
-	rows, err := db.QueryContext(ctx, `WITH RECURSIVE k(action) AS (
+	found, err := queryStrings(ctx, db, `WITH RECURSIVE k(action) AS (
 			SELECT (SELECT MIN(action) FROM audit_log WHERE action >= ?1 AND action < ?2)
 			UNION ALL
 			SELECT (SELECT MIN(action) FROM audit_log WHERE action > k.action AND action < ?2)
 			FROM k WHERE k.action IS NOT NULL
 		) SELECT action FROM k WHERE action IS NOT NULL LIMIT ?3`, prefix, end, maxMergedKeys+1)
-	if err != nil {
-		return nil, err
+	keys := make([]any, len(found))
+	for i, k := range found {
+		keys[i] = k
 	}
-	defer rows.Close()
-	var keys []any
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, err
-		}
-		keys = append(keys, k)
-	}
-	return keys, rows.Err()
+	return keys, err
 }
 
 func scanEntry(rows *sql.Rows) (Entry, error) {

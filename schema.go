@@ -258,22 +258,14 @@ var schemaColumns = []string{"actor_username", "actor_email", "actor_id", "chain
 // tables, indexes, triggers, audit_log's added columns, and the row that
 // holds the row count.
 func missingSchema(ctx context.Context, conn *sql.Conn) ([]string, error) {
-	have := map[string]bool{}
-	rows, err := conn.QueryContext(ctx, `SELECT type || ' ' || name FROM sqlite_master WHERE type IN ('table', 'index', 'trigger')
+	found, err := queryStrings(ctx, conn, `SELECT type || ' ' || name FROM sqlite_master WHERE type IN ('table', 'index', 'trigger')
 		UNION ALL SELECT 'column ' || name FROM pragma_table_info('audit_log')`)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
+	have := map[string]bool{}
+	for _, s := range found {
 		have[s] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	var missing []string
 	for _, kind := range []string{"table", "index", "trigger"} {

@@ -865,3 +865,26 @@ func (s *sqliteStore) close() error {
 	}
 	return nil
 }
+
+// queryer is what queryStrings reads through: a *sql.DB or a *sql.Conn.
+type queryer interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}
+
+// queryStrings returns the first column of every row q gives with args.
+func queryStrings(ctx context.Context, db queryer, q string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		got = append(got, v)
+	}
+	return got, rows.Err()
+}
