@@ -53,10 +53,6 @@ type Acknowledgement struct {
 	// there, unchanged.
 	HeadID  int64 `json:"head_id"`
 	HeadSeq int64 `json:"head_seq"`
-	// FirstSeq and LastSeq are the lowest and highest chain positions of
-	// the heads it lists, for a person to compare with what they expect.
-	FirstSeq int64 `json:"first_seq"`
-	LastSeq  int64 `json:"last_seq"`
 	// Differing counts the heads it lists whose position held another row,
 	// and PastEnd those past the chain's last row, with their positions
 	// (DifferingAt, PastEndAt: "6-10,14"): a restore leaves both kinds.
@@ -302,11 +298,7 @@ func (ack *Acknowledgement) describe(heads []ackedHead, acked map[ackedHead]bool
 	ack.Anchors = len(heads)
 	var differing, pastEnd []int64
 	gone := map[int64]map[ackedHead]bool{}
-	for i, h := range heads {
-		if i == 0 {
-			ack.FirstSeq, ack.LastSeq = h.seq, h.seq
-		}
-		ack.FirstSeq, ack.LastSeq = min(ack.FirstSeq, h.seq), max(ack.LastSeq, h.seq)
+	for _, h := range heads {
 		if h.seq > ack.HeadSeq {
 			pastEnd = append(pastEnd, h.seq)
 		} else {

@@ -93,8 +93,8 @@ func TestAcknowledgeARestoredDatabase(t *testing.T) {
 	assert.Equal(t, 5, ack.Anchors, "the heads of the five lost rows")
 	assert.EqualValues(t, 7, ack.HeadSeq)
 	assert.EqualValues(t, 7, ack.HeadID)
-	assert.EqualValues(t, 6, ack.FirstSeq)
-	assert.EqualValues(t, 10, ack.LastSeq)
+	assert.Equal(t, "6-7", ack.DifferingAt, "the lost rows 6 and 7, where new ones stand")
+	assert.Equal(t, "8-10", ack.PastEndAt)
 	assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`, ack.CreatedAt)
 
 	rep = verifyNow(t, a)
