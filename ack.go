@@ -67,11 +67,6 @@ type Acknowledgement struct {
 	// deleted after a restore; worth a look before acknowledging.
 	Doubled   int    `json:"doubled"`
 	DoubledAt string `json:"doubled_at,omitempty"`
-	// PastEndAfterMatching: heads past the chain's last row stand above
-	// heads that match the table. Rows recorded after those the differing
-	// heads name are gone too: a second restore, or a deletion after the
-	// first. Worth a look before acknowledging. (Not kept once recorded.)
-	PastEndAfterMatching bool `json:"past_end_after_matching,omitempty"`
 	// Digest names what is acknowledged: the heads, the records
 	// superseded, and the chain's last row as it was shown, by position
 	// ("12-3f0c9a1e5b7d2468"). Unacknowledged shows it; Acknowledge
@@ -168,7 +163,6 @@ func (a *Auditor) Acknowledge(ctx context.Context, reason, digest string) (Ackno
 	}
 	ack := p.ack
 	ack.CreatedAt, ack.Reason = time.Now().UTC().Format("2006-01-02T15:04:05Z"), reason
-	ack.PastEndAfterMatching = false // not kept
 	if err := insertAck(ctx, p.db, newAckSigner(p.key), &ack, p.list); err != nil {
 		return Acknowledgement{}, fmt.Errorf("%w: %w", ErrStore, describe("writing the acknowledgement", err))
 	}
@@ -184,6 +178,9 @@ func (ack *Acknowledgement) summary(shownGone bool) string {
 	}
 	if ack.PastEndAt != "" {
 		fmt.Fprintf(&b, ", past the chain's last row (position %d) %s", ack.HeadSeq, ack.PastEndAt)
+	}
+	if ack.DoubledAt != "" {
+		fmt.Fprintf(&b, ", positions named by heads of more than one history %s", ack.DoubledAt)
 	}
 	if len(ack.Supersedes) > 0 {
 		fmt.Fprintf(&b, ", superseding %d earlier acknowledgements", len(ack.Supersedes))
@@ -244,7 +241,6 @@ func (a *Auditor) pending(ctx context.Context, shownSeq int64) (pendingAck, erro
 		p.ack.Supersedes = append(p.ack.Supersedes, r.id)
 	}
 	p.ack.describe(hs, v.acks.heads)
-	p.ack.PastEndAfterMatching = p.ack.PastEnd > 0 && p.ack.Differing > 0 && found.maxMatched > maxDiffering(hs, rep.HeadSeq)
 
 	// The row the digest names: the last one now, or the one shown.
 	shown := anchor{seq: rep.HeadSeq, id: rep.HeadID}
@@ -260,18 +256,6 @@ func (a *Auditor) pending(ctx context.Context, shownSeq int64) (pendingAck, erro
 	}
 	p.ack.Digest = ackDigest(shown, refList(p.ack.refs), p.list)
 	return p, nil
-}
-
-// maxDiffering is the highest position of the heads in hs that name a
-// position the chain holds (head is its last), or 0.
-func maxDiffering(hs []ackedHead, head int64) int64 {
-	var m int64
-	for _, h := range hs {
-		if h.seq <= head {
-			m = max(m, h.seq)
-		}
-	}
-	return m
 }
 
 // ackDigest is Acknowledgement.Digest: the position of the row shown, then
@@ -420,7 +404,6 @@ func headOf(a anchor) ackedHead {
 type collected struct {
 	heads      []anchor
 	superseded []ackRef
-	maxMatched int64 // the highest position of a head that matches the table
 }
 
 // ackEnd is an acknowledgement's record of the chain's last row.
@@ -470,6 +453,7 @@ func readAcks(ctx context.Context, db *sql.DB, key []byte) (ackSet, error) {
 	}
 	defer rows.Close()
 	s := newAckSigner(key)
+	var perAck [][]ackedHead // the heads of each of set.list
 	for rows.Next() {
 		var fits sql.NullBool
 		var f ackRow
@@ -477,33 +461,39 @@ func readAcks(ctx context.Context, db *sql.DB, key []byte) (ackSet, error) {
 			return set, err
 		}
 		ack, heads, ok := s.parse(f)
-		if !ok || !fits.Bool {
+		end := ackEnd{anchor{seq: ack.HeadSeq, id: ack.HeadID}, refOf(&ack)}
+		if !ok || !fits.Bool || (ack.HeadSeq > 0 && !decodeMac(&end.mac, ack.headMac)) {
 			set.rejected++
 			continue
 		}
 		if set.heads == nil {
-			set.heads = map[ackedHead]bool{}
+			set.heads, set.superseded = map[ackedHead]bool{}, map[ackRef]bool{}
 		}
 		for _, h := range heads {
 			set.heads[h] = true
 		}
 		if ack.HeadSeq > 0 {
-			end := ackEnd{anchor{seq: ack.HeadSeq, id: ack.HeadID}, refOf(&ack)}
-			if !decodeMac(&end.mac, ack.headMac) {
-				set.rejected++
-				continue
-			}
 			set.ends = append(set.ends, end)
 		}
 		for _, r := range ack.refs {
-			if set.superseded == nil {
-				set.superseded = map[ackRef]bool{}
-			}
 			set.superseded[r] = true
 		}
 		set.list = append(set.list, ack)
+		perAck = append(perAck, heads)
 	}
-	return set, rows.Err()
+	if err := rows.Err(); err != nil {
+		return set, err
+	}
+	// Positions of more than one history count the heads of the
+	// acknowledgements before each, as they were counted when it was shown.
+	earlier := map[ackedHead]bool{}
+	for i, heads := range perAck {
+		set.list[i].describe(heads, earlier)
+		for _, h := range heads {
+			earlier[h] = true
+		}
+	}
+	return set, nil
 }
 
 // ackSigner makes and checks acknowledgements' tags, under a key derived

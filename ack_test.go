@@ -477,7 +477,6 @@ func TestAcknowledgeRecordsOnlyWhatWasShown(t *testing.T) {
 	assert.Equal(t, "6-10", shown.DifferingAt)
 	assert.Zero(t, shown.PastEnd)
 	assert.Zero(t, shown.Doubled)
-	assert.False(t, shown.PastEndAfterMatching)
 	assert.Regexp(t, `^10-[0-9a-f]{16}$`, shown.Digest, "the last row shown, and the hash")
 
 	recordN(t, a, 2, "while the operator reads") // positions 11 and 12
@@ -492,7 +491,8 @@ func TestAcknowledgeRecordsOnlyWhatWasShown(t *testing.T) {
 	_, refused := a.Acknowledge(t.Context(), "restored from backup", shown.Digest)
 	require.ErrorIs(t, refused, ErrAcknowledge)
 	assert.Contains(t, refused.Error(), "changed since it was shown; now: 9 chain heads, at positions holding other rows 6-8, "+
-		"past the chain's last row (position 8) 9-12, and the chain's last row as it was shown is gone or changed")
+		"past the chain's last row (position 8) 9-12, positions named by heads of more than one history 9-10, "+
+		"and the chain's last row as it was shown is gone or changed")
 	now, err := a.Unacknowledged(t.Context())
 	require.NoError(t, err)
 	assert.NotContains(t, refused.Error(), strings.SplitN(now.Digest, "-", 2)[1], "the new digest is not given")
@@ -562,27 +562,29 @@ func TestAHugeIDLeavesIDsToTake(t *testing.T) {
 	assert.Equal(t, 1, rep.RejectedAcknowledgements)
 }
 
-// TestHeadsPastTheEndAboveMatchingOnesAreFlagged: after a restore and many
-// new rows, the newest of those deleted: their heads past the end stand
-// above heads that match the table, which a restore alone never leaves.
-func TestHeadsPastTheEndAboveMatchingOnesAreFlagged(t *testing.T) {
+// TestDoubledPositionsCountEarlierAcknowledgements: a position whose lost
+// head an earlier acknowledgement lists, and whose new row is gone too,
+// is named by heads of two histories; so it is shown, and so Verify reads
+// it back.
+func TestDoubledPositionsCountEarlierAcknowledgements(t *testing.T) {
 	_, a, db := restoredDatabase(t)
-	recordN(t, a, 15, "after the restore") // positions 6 to 20 again
-	_, err := db.Exec(`DELETE FROM audit_log WHERE chain_seq > 18`)
+	recordN(t, a, 5, "after the restore") // positions 6 to 10 again
+	first, err := acknowledge(t, a, "restored from backup")
+	require.NoError(t, err)
+	require.Equal(t, "6-10", first.DifferingAt)
+	require.Zero(t, first.Doubled)
+
+	_, err = db.Exec(`DELETE FROM audit_log WHERE chain_seq > 8`)
 	require.NoError(t, err)
 	shown, err := a.Unacknowledged(t.Context())
 	require.NoError(t, err)
-	assert.Equal(t, "6-10", shown.DifferingAt)
-	assert.Equal(t, "19-20", shown.PastEndAt)
-	assert.Zero(t, shown.Doubled)
-	assert.True(t, shown.PastEndAfterMatching)
-
-	// A restore alone leaves no such sign.
-	_, a, _ = restoredDatabase(t)
-	recordN(t, a, 3, "after the restore") // positions 6 to 8 again; the lost 9 and 10 are past the end
-	shown, err = a.Unacknowledged(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, "6-8", shown.DifferingAt)
 	assert.Equal(t, "9-10", shown.PastEndAt)
-	assert.False(t, shown.PastEndAfterMatching)
+	assert.Equal(t, "9-10", shown.DoubledAt, "the first lists the lost heads there")
+	_, err = a.Acknowledge(t.Context(), "rows 9 and 10 deleted", shown.Digest)
+	require.NoError(t, err)
+	rep := verifyNow(t, a)
+	require.True(t, rep.Intact)
+	require.Len(t, rep.Acknowledgements, 2)
+	assert.Empty(t, rep.Acknowledgements[0].DoubledAt)
+	assert.Equal(t, "9-10", rep.Acknowledgements[1].DoubledAt, "read back as shown")
 }

@@ -472,13 +472,10 @@ func (v *verifier) checkAnchors(r *chainRow) *Tamper {
 			t = &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq, Acknowledgeable: true,
 				Detail: "the row differs from the chain head trek.log recorded for it: the chain was rewritten"}
 		}
-		switch {
-		case t != nil && v.collect == nil:
+		if t != nil && v.collect == nil {
 			return t
-		case t != nil:
+		} else if t != nil {
 			v.collect.heads = append(v.collect.heads, *a)
-		case v.collect != nil:
-			v.collect.maxMatched = max(v.collect.maxMatched, a.seq)
 		}
 	}
 	return nil

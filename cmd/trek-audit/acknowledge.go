@@ -27,17 +27,19 @@ kind (naming a position the table holds another row at, or past the
 chain's last row) and chain position (1, 2, 3, ... over the rows the
 library wrote), and a digest. verify stops at its first problem; this is
 all of them. Compare the positions with what the restore should have
-taken. Two warnings point out what rows deleted after a restore look
-like: positions named by heads of more than one history, all gone, and
-heads past the end above heads that match the table. Then, with your
-reason and that digest, it records exactly that, and refuses if it has
-changed meanwhile; rows TREK records meanwhile change nothing. A refusal
-does not give the new digest: run acknowledge without --reason again. verify then passes over those heads and shows the
+taken. Positions named by chain heads of more than one history, all gone,
+are pointed out: rows were written there more than once and are gone,
+which two restores explain, and so do rows deleted after a restore.
+
+With your reason and that digest, it records exactly that, and refuses if
+it has changed meanwhile; rows TREK records meanwhile change nothing. A
+refusal does not give the new digest: run acknowledge without --reason
+again. Once recorded, verify passes over those heads and shows the
 acknowledgement in every report. Heads written later are checked as
-before, and so is the chain's last row as the acknowledgement recorded it,
-so rows deleted afterwards are still found. Where that record no longer
-matches (a second restore, audit_log rebuilt by TREK), verify says so, and
-a new acknowledgement supersedes the earlier one.
+before, and so is the chain's last row as the acknowledgement recorded
+it, so rows deleted afterwards are still found. Where that record no
+longer matches (a second restore, audit_log rebuilt by TREK), verify says
+so, and a new acknowledgement supersedes the earlier one.
 
 Only heads can be acknowledged: where the chain in the table itself does
 not verify, acknowledge refuses and says what verify found. An
@@ -155,10 +157,6 @@ func printAck(c *cli, indent string, ack audit.Acknowledgement, earlier []audit.
 	if ack.Doubled > 0 {
 		fmt.Fprintf(w, "%s  warning: positions %s are named by chain heads of more than one history, all gone: rows were written there "+
 			"more than once and are gone. Two restores explain that; so do rows deleted after a restore\n", indent, ack.DoubledAt)
-	}
-	if ack.PastEndAfterMatching {
-		fmt.Fprintf(w, "%s  warning: the heads past the chain's last row stand above heads that match the table: rows recorded after "+
-			"the restore are gone too. A second restore explains that; so does a deletion\n", indent)
 	}
 	for _, id := range ack.Supersedes {
 		at := ""
