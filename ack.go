@@ -347,10 +347,14 @@ func insertAck(ctx context.Context, db *sql.DB, s ackSigner, ack *Acknowledgemen
 			conn.ExecContext(context.Background(), "ROLLBACK")
 		}
 	}()
-	// The next id after the last one in a run from 1 (a row with a huge id
-	// written by hand must not leave no id to take).
-	if err := conn.QueryRowContext(ctx, `SELECT MIN(t.id) + 1 FROM (SELECT 0 AS id UNION ALL SELECT id FROM audit_chain_acks
-		WHERE id > 0 AND id < 9223372036854775807) AS t WHERE NOT EXISTS (SELECT 1 FROM audit_chain_acks WHERE id = t.id + 1)`).Scan(&ack.ID); err != nil {
+	// Ids follow the order acknowledgements are made in, which Verify reads
+	// them back in (see readAcks): the next after the largest. Only where
+	// a row written by hand holds the largest id there is does it take the
+	// first free one instead, rather than have no id to take.
+	if err := conn.QueryRowContext(ctx, `SELECT COALESCE(
+		(SELECT MAX(id) + 1 FROM audit_chain_acks HAVING MAX(id) < 9223372036854775807),
+		(SELECT MIN(t.id) + 1 FROM (SELECT 0 AS id UNION ALL SELECT id FROM audit_chain_acks WHERE id > 0 AND id < 9223372036854775807) AS t
+			WHERE NOT EXISTS (SELECT 1 FROM audit_chain_acks WHERE id = t.id + 1)))`).Scan(&ack.ID); err != nil {
 		return err
 	}
 	signed := fieldsOf(ack, list)

@@ -588,3 +588,30 @@ func TestDoubledPositionsCountEarlierAcknowledgements(t *testing.T) {
 	assert.Empty(t, rep.Acknowledgements[0].DoubledAt)
 	assert.Equal(t, "9-10", rep.Acknowledgements[1].DoubledAt, "read back as shown")
 }
+
+// TestIDsFollowTheOrderAcknowledgementsAreMadeIn: Verify counts positions
+// of more than one history with the heads of the acknowledgements before
+// each, by id; an id freed by a deleted row is not given to a later one,
+// which would then be read back before those made before it.
+func TestIDsFollowTheOrderAcknowledgementsAreMadeIn(t *testing.T) {
+	_, a, db := restoredDatabase(t)
+	recordN(t, a, 5, "after the restore")
+	first, err := acknowledge(t, a, "restored from backup")
+	require.NoError(t, err)
+	_, err = db.Exec(`DELETE FROM audit_log WHERE chain_seq > 8`)
+	require.NoError(t, err)
+	second, err := acknowledge(t, a, "rows 9 and 10 deleted")
+	require.NoError(t, err)
+	require.Equal(t, "9-10", second.DoubledAt)
+
+	_, err = db.Exec(`DELETE FROM audit_chain_acks WHERE id = ?`, first.ID)
+	require.NoError(t, err)
+	third, err := acknowledge(t, a, "acknowledged again")
+	require.NoError(t, err)
+	assert.Greater(t, third.ID, second.ID)
+	assert.Equal(t, "9-10", third.DoubledAt)
+	rep := verifyNow(t, a)
+	require.True(t, rep.Intact)
+	require.Len(t, rep.Acknowledgements, 2)
+	assert.Equal(t, "9-10", rep.Acknowledgements[1].DoubledAt, "read back as shown")
+}
