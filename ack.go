@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/hmac"
@@ -223,9 +222,7 @@ func (a *Auditor) pending(ctx context.Context, shownSeq int64) (pendingAck, erro
 	if len(heads) == 0 && len(found.superseded) == 0 {
 		return pendingAck{}, nil
 	}
-	slices.SortFunc(heads, func(x, y anchor) int {
-		return cmp.Or(cmp.Compare(x.seq, y.seq), cmp.Compare(x.id, y.id), bytes.Compare(x.mac[:], y.mac[:]))
-	})
+	slices.SortFunc(heads, compareAnchors)
 	heads = slices.CompactFunc(heads, func(x, y anchor) bool { return headOf(x) == headOf(y) })
 	var list strings.Builder
 	hs := make([]ackedHead, len(heads))

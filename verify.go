@@ -592,11 +592,14 @@ func readAnchors(ctx context.Context, logPath string, s *anchorSigner) (anchors,
 	}
 	// The same head read twice (a file copied beside its original)
 	// counts once.
-	slices.SortFunc(found.list, func(a, b anchor) int {
-		return cmp.Or(cmp.Compare(a.seq, b.seq), cmp.Compare(a.id, b.id), bytes.Compare(a.mac[:], b.mac[:]))
-	})
+	slices.SortFunc(found.list, compareAnchors)
 	found.list = slices.Clip(slices.Compact(found.list))
 	return found, nil
+}
+
+// compareAnchors orders chain heads by position, then row, then value.
+func compareAnchors(a, b anchor) int {
+	return cmp.Or(cmp.Compare(a.seq, b.seq), cmp.Compare(a.id, b.id), bytes.Compare(a.mac[:], b.mac[:]))
 }
 
 // logFiles lists trek.log, if it is there, then its rotated files beside
