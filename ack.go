@@ -207,6 +207,7 @@ func (a *Auditor) pending(ctx context.Context, shownSeq int64) (pendingAck, erro
 	if err != nil {
 		return pendingAck{}, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
+	defer v.close()
 	var found collected
 	v.collect = &found
 	v.watchSeq = shownSeq
@@ -230,7 +231,7 @@ func (a *Auditor) pending(ctx context.Context, shownSeq int64) (pendingAck, erro
 		hs[i] = headOf(c)
 		fmt.Fprintf(&list, "%d %d %x\n", hs[i].seq, hs[i].id, hs[i].mac)
 	}
-	p := pendingAck{list: list.String(), db: v.db, key: v.chain.key}
+	p := pendingAck{list: list.String(), db: a.store.(*sqliteStore).db, key: v.chain.key}
 	p.ack = Acknowledgement{HeadID: rep.HeadID, HeadSeq: rep.HeadSeq, headMac: hex.EncodeToString(v.headMac)}
 	slices.SortFunc(found.superseded, func(x, y ackRef) int { return cmp.Or(cmp.Compare(x.id, y.id), strings.Compare(x.tag, y.tag)) })
 	p.ack.refs = slices.Compact(found.superseded)
@@ -432,7 +433,7 @@ const maxAckRow = 64 << 20
 // readAcks reads audit_chain_acks. Every column is read as text, so that
 // no value written behind the library's back stops Verify: a row that
 // does not read back exactly as Acknowledge wrote it is rejected.
-func readAcks(ctx context.Context, db *sql.DB, key []byte) (ackSet, error) {
+func readAcks(ctx context.Context, db queryer, key []byte) (ackSet, error) {
 	var set ackSet
 	if what, err := ackTableIsNotOurs(ctx, db); err != nil {
 		return set, err
@@ -634,15 +635,8 @@ var ackColumns = []string{"id INTEGER PRIMARY KEY", "created_at TEXT", "reason T
 // keep it reading for good or fill the memory; a trigger could make an
 // acknowledgement vanish as it is written.
 func ackTableIsNotOurs(ctx context.Context, db queryer) (string, error) {
-	kind, err := queryStrings(ctx, db, `SELECT type FROM pragma_table_list WHERE schema = 'main' AND name = 'audit_chain_acks'`)
-	if err != nil {
-		return "", err
-	}
-	switch {
-	case len(kind) == 0:
-		return "there is none", nil
-	case kind[0] != "table":
-		return "a " + kind[0], nil
+	if what, err := notATable(ctx, db, "audit_chain_acks"); what != "" || err != nil {
+		return what, err
 	}
 	cols, err := queryStrings(ctx, db, `SELECT name || ' ' || type || CASE pk WHEN 0 THEN '' ELSE ' PRIMARY KEY' END ||
 		CASE hidden WHEN 0 THEN '' ELSE ' hidden or generated' END FROM pragma_table_xinfo('audit_chain_acks') ORDER BY cid`)
@@ -658,6 +652,24 @@ func ackTableIsNotOurs(ctx context.Context, db queryer) (string, error) {
 	}
 	if len(triggers) > 0 {
 		return "triggers " + strings.Join(triggers, ", "), nil
+	}
+	return "", nil
+}
+
+// notATable says what name is in the main schema when it is not an
+// ordinary table ("there is none", "a view", "a virtual" table, "a
+// shadow" table), or "" when it is one. An ordinary table's rows are what
+// was stored; anything else computes them, as slowly or endlessly as it was
+// written to.
+func notATable(ctx context.Context, db queryer, name string) (string, error) {
+	kind, err := queryStrings(ctx, db, `SELECT type FROM pragma_table_list WHERE schema = 'main' AND name = ? COLLATE NOCASE`, name)
+	switch {
+	case err != nil:
+		return "", err
+	case len(kind) == 0:
+		return "there is none", nil
+	case kind[0] != "table":
+		return "a " + kind[0], nil
 	}
 	return "", nil
 }

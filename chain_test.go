@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -524,4 +525,74 @@ func TestVerifyCountsUserIDsClearedWhileTheUserExists(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, rep.Intact, "%+v", rep.Problem)
 	assert.Equal(t, 2, rep.ClearedUserIDs)
+}
+
+// TestVerifyWalksOnlyAStoredAuditLog: Open refuses an audit_log that is
+// not the library's table, but one can be swapped in while TREK runs.
+// Verify then says so at once, rather than read an endless view until its
+// context ends or a generated column a gigabyte a row.
+func TestVerifyWalksOnlyAStoredAuditLog(t *testing.T) {
+	const endless = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)`
+	const cols = `'2026-01-01 00:00:00' AS created_at, NULL AS user_id, 'user.login' AS action, NULL AS resource, NULL AS details,
+		NULL AS ip, NULL AS actor_username, NULL AS actor_email, NULL AS actor_id, NULL AS chain_seq, NULL AS chain_mac`
+	cases := []struct{ name, sql, found string }{
+		{"an endless view", `CREATE VIEW audit_log AS ` + endless + ` SELECT i AS id, ` + cols + ` FROM n`, "(a view)"},
+		{"a virtual table over an endless view", `CREATE VIEW endless AS ` + endless + ` SELECT i AS docid, i AS id, ` + cols + ` FROM n;
+			CREATE VIRTUAL TABLE audit_log USING fts4(content="endless", id, created_at, user_id, action, resource, details, ip,
+				actor_username, actor_email, actor_id, chain_seq, chain_mac)`, "(a virtual)"},
+		{"a generated column", `CREATE TABLE audit_log (id INTEGER PRIMARY KEY, created_at TEXT, user_id INTEGER, action TEXT,
+			resource TEXT, details TEXT GENERATED ALWAYS AS (printf('%.*c', 900000000, 'x')) VIRTUAL, ip TEXT, actor_username TEXT,
+			actor_email TEXT, actor_id INTEGER, chain_seq INTEGER, chain_mac TEXT);
+			INSERT INTO audit_log (id, created_at, action, chain_seq, chain_mac) SELECT id, created_at, action, chain_seq, chain_mac FROM audit_log_kept`,
+			"(generated or hidden columns details)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newChainFixture(t, 3)
+			f.exec(t, `ALTER TABLE audit_log RENAME TO audit_log_kept; `+tc.sql)
+			// A deadline, so that walking the view fails the test rather
+			// than hang it: the error would then be the deadline's.
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+
+			_, err := f.a.Verify(ctx)
+			require.ErrorIs(t, err, ErrVerify)
+			assert.Contains(t, err.Error(), "audit_log is not a table Verify can walk "+tc.found)
+			_, err = f.a.Unacknowledged(ctx)
+			require.ErrorIs(t, err, ErrVerify)
+			assert.Contains(t, err.Error(), "audit_log is not a table Verify can walk "+tc.found)
+		})
+	}
+}
+
+// TestVerifyReportsOneMomentOfTheDatabase: Verify reads the table in one
+// read transaction, so what is committed while it walks (here a user
+// deleted, which TREK's foreign key answers by clearing user_id) does not
+// make one part of the report disagree with another.
+func TestVerifyReportsOneMomentOfTheDatabase(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log")}
+	trek := createTrekDB(t, cfg.DBPath, map[int64]string{7: "alice"})
+	a := openAuditor(t, cfg)
+	require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, Actor: Actor{UserID: 7}}))
+	_, err := trek.Exec(`UPDATE audit_log SET user_id = NULL WHERE actor_id = 7`)
+	require.NoError(t, err)
+
+	var calls int
+	rep, err := a.VerifyProgress(t.Context(), func(done, total int64) {
+		calls++
+		assert.Equal(t, int64(1), done)
+		assert.Equal(t, int64(1), total)
+		// The walk is over; who the actors are is read next.
+		_, err := trek.Exec(`DELETE FROM users WHERE id = 7`)
+		require.NoError(t, err)
+	})
+	require.NoError(t, err)
+	require.Equal(t, 1, calls, "progress reported once, at the end of the walk")
+	assert.True(t, rep.Intact, "%+v", rep.Problem)
+	assert.Equal(t, 1, rep.ClearedUserIDs, "user 7 existed when the walk read the row whose user_id was cleared")
+
+	rep, err = a.Verify(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, rep.ClearedUserIDs, "user 7 is gone now")
 }

@@ -609,7 +609,10 @@ func TestLoneEventAfterAnotherConnectionsWrite(t *testing.T) {
 					Actor: tc.actor, Details: map[string]any{"title": "Lisbon"}}))
 
 				assert.Equal(t, tc.alone, s.aloneCommits == before+1, "written by the guarded INSERT")
-				v := verifier{db: host, chain: newChainer(key)}
+				conn, err := host.Conn(ctx)
+				require.NoError(t, err)
+				defer conn.Close()
+				v := verifier{db: conn, chain: newChainer(key)}
 				row, err := v.one(ctx, `SELECT `+chainRowCols+` FROM audit_log ORDER BY id DESC LIMIT 1`, 0)
 				require.NoError(t, err)
 				require.NotNil(t, row)

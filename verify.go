@@ -114,6 +114,7 @@ func (a *Auditor) VerifyProgress(ctx context.Context, progress func(done, total 
 	if err != nil {
 		return VerifyReport{}, fmt.Errorf("%w: %w", ErrVerify, err)
 	}
+	defer v.close()
 	rep, err := v.run(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("%w: %w", ErrVerify, err)
@@ -123,8 +124,13 @@ func (a *Auditor) VerifyProgress(ctx context.Context, progress func(done, total 
 
 // newVerifier reads what a walk of the chain checks against: the chain
 // heads in trek.log and its rotated files, less those an acknowledgement
-// lists.
-func (a *Auditor) newVerifier(ctx context.Context, progress func(done, total int64)) (*verifier, error) {
+// lists. It reads trek.log first, then opens the one read transaction the
+// walk and every other query of the database take: a head is written after
+// its row's commit, so every head read is then of a row the transaction
+// sees, and nothing committed meanwhile (an acknowledgement, a row deleted
+// or audit_log swapped for a view) can make one part of the report
+// disagree with another. The caller closes the verifier.
+func (a *Auditor) newVerifier(ctx context.Context, progress func(done, total int64)) (_ *verifier, err error) {
 	s, ok := a.store.(*sqliteStore)
 	if !ok {
 		return nil, errors.New("the store cannot be verified")
@@ -133,14 +139,33 @@ func (a *Auditor) newVerifier(ctx context.Context, progress func(done, total int
 	if err != nil {
 		return nil, fmt.Errorf("reading anchors: %w", err)
 	}
-	acks, err := readAcks(ctx, s.db, s.chain.key)
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
+		return nil, err
+	}
+	v := &verifier{db: conn, chain: newChainer(s.chain.key), anchors: anchors, progress: progress}
+	defer func() {
+		if err != nil {
+			v.close()
+		}
+	}()
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return nil, err
+	}
+	v.inTx = true
+	// audit_log was the library's table when the store opened; it must
+	// be one still, or the walk could read a view's rows for good.
+	if what, err := auditLogIsNotOurs(ctx, conn); err != nil {
+		return nil, err
+	} else if what != "" {
+		return nil, fmt.Errorf("audit_log is not a table Verify can walk (%s): the schema was changed by hand", what)
+	}
+	if v.acks, err = readAcks(ctx, conn, s.chain.key); err != nil {
 		return nil, fmt.Errorf("reading acknowledgements: %w", err)
 	}
-	v := &verifier{db: s.db, chain: newChainer(s.chain.key), anchors: anchors, acks: acks, progress: progress}
-	v.acknowledged = v.anchors.drop(acks.heads)
-	for _, end := range acks.ends {
-		if acks.superseded[end.ack] {
+	v.acknowledged = v.anchors.drop(v.acks.heads)
+	for _, end := range v.acks.ends {
+		if v.acks.superseded[end.ack] {
 			continue
 		}
 		if v.ends == nil {
@@ -151,10 +176,36 @@ func (a *Auditor) newVerifier(ctx context.Context, progress func(done, total int
 			v.maxEnd = end
 		}
 	}
-	if err := s.db.QueryRowContext(ctx, usersTableQuery).Scan(&v.hasUsers); err != nil {
+	if err := conn.QueryRowContext(ctx, usersTableQuery).Scan(&v.hasUsers); err != nil {
 		return nil, err
 	}
 	return v, nil
+}
+
+// close ends the verifier's read transaction and gives its connection
+// back to the pool.
+func (v *verifier) close() {
+	if v.inTx {
+		v.db.ExecContext(context.Background(), "ROLLBACK") // a read: nothing to undo
+	}
+	v.db.Close()
+}
+
+// auditLogIsNotOurs says what makes audit_log other than a table whose
+// rows are stored, or "" if nothing does: a view or a virtual table can
+// compute rows without end, and a generated column a gigabyte a row.
+func auditLogIsNotOurs(ctx context.Context, db queryer) (string, error) {
+	if what, err := notATable(ctx, db, "audit_log"); what != "" || err != nil {
+		return what, err
+	}
+	hidden, err := queryStrings(ctx, db, `SELECT name FROM pragma_table_xinfo('audit_log') WHERE hidden <> 0 ORDER BY cid`)
+	if err != nil {
+		return "", err
+	}
+	if len(hidden) > 0 {
+		return "generated or hidden columns " + strings.Join(hidden, ", "), nil
+	}
+	return "", nil
 }
 
 // chainRow is a row as Verify reads it.
@@ -283,7 +334,8 @@ type anchors struct {
 }
 
 type verifier struct {
-	db       *sql.DB
+	db       *sql.Conn // in a read transaction (inTx) from newVerifier to close
+	inTx     bool
 	chain    *chainer
 	anchors  anchors
 	progress func(done, total int64)
