@@ -474,8 +474,22 @@ func FuzzStoredRow(f *testing.F) {
 		} else {
 			require.JSONEq(t, `{"_parse_error":true}`, string(e.Details))
 		}
-		if ts, err := time.Parse("2006-01-02 15:04:05", created); err == nil {
-			require.Equal(t, ts.Format("2006-01-02T15:04:05Z"), e.CreatedAt)
+		// The column's affinity may have stored a number ("00" is 0).
+		var stored string
+		var sqlite sql.NullString
+		require.NoError(t, db.QueryRow(`SELECT CAST(created_at AS TEXT), strftime('%Y-%m-%dT%H:%M:%fZ', created_at)
+			FROM audit_log WHERE id = ?`, id).Scan(&stored, &sqlite))
+		if ts, err := time.Parse("2006-01-02 15:04:05", stored); err == nil && len(stored) == len("2006-01-02 15:04:05") {
+			require.Equal(t, ts.Format("2006-01-02T15:04:05Z"), e.CreatedAt, "SQLite's own form")
+		}
+		if e.CreatedAt != fuzzStoredKey(stored) {
+			// Converted: then to ISO 8601 UTC, and to the instant SQLite
+			// itself reads in the stored text (to its millisecond).
+			require.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$`, e.CreatedAt, "from %q", stored)
+			listed, err := time.Parse(time.RFC3339Nano, e.CreatedAt)
+			require.NoError(t, err)
+			require.True(t, sqlite.Valid, "SQLite reads no time in %q, listed as %s", stored, e.CreatedAt)
+			require.Equal(t, sqlite.String, listed.Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z"), "from %q", stored)
 		}
 		for _, c := range []struct {
 			stored string

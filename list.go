@@ -148,50 +148,56 @@ func (m actionMatch) clause() (string, []any) {
 }
 
 // buildFilter turns the query's filters into SQL, checking each. The
-// action filter is returned apart from the others: a page over several keys
-// is read key by key (see sqliteStore.list).
-func buildFilter(q Query, actions actionSet) (filter, actionMatch, error) {
-	var f filter
-	var m actionMatch
+// action filter and the spellings of the IP filter are returned apart from
+// the others: a page over several keys or spellings is read one by one (see
+// sqliteStore.list).
+func buildFilter(q Query, actions actionSet) (f filter, m actionMatch, ips []any, err error) {
 	if q.Action != "" {
 		a := q.Action
 		switch {
 		case strings.HasSuffix(a, "."):
 			if err := validActionKey(Action(strings.TrimSuffix(a, "."))); err != nil {
-				return f, m, fmt.Errorf("%w: action prefix %q is not a key prefix", ErrBadQuery, a)
+				return f, m, nil, fmt.Errorf("%w: action prefix %q is not a key prefix", ErrBadQuery, a)
 			}
 			m.prefix = a
 		case strings.Contains(a, "."):
 			if err := validActionKey(Action(a)); err != nil {
-				return f, m, fmt.Errorf("%w: action %q is not an action key", ErrBadQuery, a)
+				return f, m, nil, fmt.Errorf("%w: action %q is not an action key", ErrBadQuery, a)
 			}
 			m.key = a
 		default:
 			m.keys = actions.inCategory(a)
 			if len(m.keys) == 0 {
-				return f, m, fmt.Errorf("%w: action %q is neither a key, a prefix ending in '.', nor a category", ErrBadQuery, a)
+				return f, m, nil, fmt.Errorf("%w: action %q is neither a key, a prefix ending in '.', nor a category", ErrBadQuery, a)
 			}
 		}
 	}
 	if q.UserID < 0 {
-		return f, m, fmt.Errorf("%w: user_id %d is negative", ErrBadQuery, q.UserID)
+		return f, m, nil, fmt.Errorf("%w: user_id %d is negative", ErrBadQuery, q.UserID)
 	}
 	if q.UserID > 0 {
 		f.add("a.user_id = ?", q.UserID)
 	}
 	if q.IP != "" {
 		// The library stores addresses in canonical form; TREK's own rows
-		// hold what TREK's server wrote. An address is looked for in its
-		// canonical form and, when typed otherwise (::FFFF:203.0.113.9),
-		// as typed too; other text only as typed.
+		// hold what TREK's server wrote, which for an IPv4 client on its
+		// dual-stack socket is ::ffff:203.0.113.9. An address is looked
+		// for in every spelling either writes (canonical, as typed, and an
+		// IPv4 address as Node maps it), so that filtering by the address
+		// one row shows finds the client's rows of both; other text only
+		// as typed.
+		ips = []any{q.IP}
 		if addr, err := netip.ParseAddr(q.IP); err == nil {
-			if canon := addr.Unmap().WithZone("").String(); canon != q.IP {
-				f.add("a.ip IN (?, ?)", canon, q.IP)
-			} else {
-				f.add("a.ip = ?", q.IP)
+			canon := addr.Unmap().WithZone("")
+			spellings := []string{canon.String()}
+			if canon.Is4() {
+				spellings = append(spellings, "::ffff:"+canon.String())
 			}
-		} else {
-			f.add("a.ip = ?", q.IP)
+			for _, s := range spellings {
+				if s != q.IP {
+					ips = append(ips, s)
+				}
+			}
 		}
 	}
 	if q.Resource != "" {
@@ -208,13 +214,13 @@ func buildFilter(q Query, actions actionSet) (filter, actionMatch, error) {
 		t    time.Time
 	}{{"since", q.Since}, {"until", q.Until}} {
 		if !b.t.IsZero() && !inTimeRange(b.t) {
-			return f, m, fmt.Errorf("%w: %s %s is outside the years 1 to 9999", ErrBadQuery, b.name, b.t.Format(time.RFC3339))
+			return f, m, nil, fmt.Errorf("%w: %s %s is outside the years 1 to 9999", ErrBadQuery, b.name, b.t.Format(time.RFC3339))
 		}
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
-		return f, m, fmt.Errorf("%w: since must be before until", ErrBadQuery)
+		return f, m, nil, fmt.Errorf("%w: since must be before until", ErrBadQuery)
 	}
-	return f, m, nil
+	return f, m, ips, nil
 }
 
 // inTimeRange reports whether t falls in the years 1 to 9999 in UTC, the
@@ -255,9 +261,15 @@ const maxMergedKeys = 64
 
 func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	page := Page{Entries: []Entry{}, Limit: q.Limit, Offset: q.Offset}
-	rest, m, err := buildFilter(q, s.actions) // m: the action filter; rest: the others
+	// m: the action filter; ips: the IP filter's spellings; base: the
+	// others; rest: all but the action filter.
+	base, m, ips, err := buildFilter(q, s.actions)
 	if err != nil {
 		return page, err
+	}
+	rest := base
+	if len(ips) > 0 {
+		rest = base.with("a.ip IN (?"+strings.Repeat(",?", len(ips)-1)+")", ips...)
 	}
 	// One read transaction for the total and the page, so that both come
 	// from the same snapshot while events keep arriving: the total is the
@@ -306,6 +318,7 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 		return page, fmt.Errorf("%w: counting: %w", ErrStore, err)
 	}
 	if after > 0 {
+		base = base.with("a.id < ?", after)
 		rest = rest.with("a.id < ?", after)
 		every = every.with("a.id < ?", after)
 	}
@@ -313,8 +326,13 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	// Several keys (a category, a prefix) are read one by one: each key's
 	// newest rows come off idx_audit_log_action_id already in id order,
 	// and only those are merged. As one IN or range, SQLite would sort
-	// every matching row of the table to find the newest hundred.
+	// every matching row of the table to find the newest hundred. So are
+	// the several spellings of an address, each off idx_audit_log_ip_id:
+	// a page is merged from one branch per key and spelling.
 	keys := m.keys
+	if m.key != "" {
+		keys = []any{m.key}
+	}
 	if m.prefix != "" {
 		if keys, err = keysWithPrefix(ctx, db, m.prefix); err != nil {
 			return page, fmt.Errorf("%w: listing: %w", ErrStore, err)
@@ -326,16 +344,33 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	if len(keys) == 1 {
 		every = rest.with("a.action = ?", keys[0])
 	}
+	var branches []filter
+	if len(keys) <= maxMergedKeys && max(len(keys), 1)*max(len(ips), 1) > 1 {
+		acts := []filter{base}
+		if len(keys) > 0 {
+			acts = acts[:0]
+			for _, k := range keys {
+				acts = append(acts, base.with("a.action = ?", k))
+			}
+		}
+		for _, fa := range acts {
+			if len(ips) == 0 {
+				branches = append(branches, fa)
+			}
+			for _, ip := range ips {
+				branches = append(branches, fa.with("a.ip = ?", ip))
+			}
+		}
+	}
 	var ids string // the ids of the page, as a subquery
 	var idArgs []any
-	if len(keys) > 1 && len(keys) <= maxMergedKeys {
-		perKey := make([]string, len(keys))
-		for i, k := range keys {
-			fk := rest.with("a.action = ?", k)
-			perKey[i] = `SELECT id FROM (SELECT a.id FROM audit_log a` + fk.sql() + ` ORDER BY a.id DESC LIMIT ?)`
-			idArgs = append(append(idArgs, fk.args...), q.Offset+q.Limit+1)
+	if len(branches) > 0 {
+		perBranch := make([]string, len(branches))
+		for i, fb := range branches {
+			perBranch[i] = `SELECT id FROM (SELECT a.id FROM audit_log a` + fb.sql() + ` ORDER BY a.id DESC LIMIT ?)`
+			idArgs = append(append(idArgs, fb.args...), q.Offset+q.Limit+1)
 		}
-		ids = strings.Join(perKey, " UNION ALL ")
+		ids = strings.Join(perBranch, " UNION ALL ")
 	}
 
 	var hasUsers bool
@@ -346,6 +381,13 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	// hold (text written by hand) must not make the whole page fail.
 	cols := `a.id, CAST(a.created_at AS TEXT), CASE WHEN typeof(a.user_id) = 'integer' THEN a.user_id END, a.actor_username, a.actor_email, a.action, a.resource, a.details, a.ip`
 	from := ` FROM audit_log a`
+	if q.onlyTime() {
+		hint, err := timeWindowPlan(ctx, db, q, page.Total)
+		if err != nil {
+			return page, fmt.Errorf("%w: listing: %w", ErrStore, err)
+		}
+		from += hint
+	}
 	if hasUsers {
 		cols = `a.id, CAST(a.created_at AS TEXT), CASE WHEN typeof(a.user_id) = 'integer' THEN a.user_id END, COALESCE(u.username, a.actor_username), COALESCE(u.email, a.actor_email),
 			a.action, a.resource, a.details, a.ip`
@@ -377,6 +419,52 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 		page.NextCursor = &c
 	}
 	return page, nil
+}
+
+// onlyTime reports whether q filters by since or until and by nothing else.
+func (q Query) onlyTime() bool {
+	return (!q.Since.IsZero() || !q.Until.IsZero()) && q.Action == "" && q.UserID == 0 && q.IP == "" && q.Resource == ""
+}
+
+// timeWindowPlan says how to read a page filtered by time alone, given
+// total, the rows the filter matches. A page is the newest matching rows by
+// id, and SQLite, which keeps no statistics here, would read every such
+// page one way for every window: either walk the table down from the
+// newest row, reading every row newer than the window first and, once past
+// it, every older one while the page is not full (56 ms on a million rows
+// for since an hour ago, or for until a day after the first row), or read
+// the window off idx_audit_log_created and sort all of it by id (250 ms for
+// a window over the whole table). Ids follow time, so the counts tell which
+// is cheap: the walk where the window's rows fill the page at the top of
+// the table or soon below it, the index where the window holds few rows.
+func timeWindowPlan(ctx context.Context, db *sql.Conn, q Query, total int64) (string, error) {
+	const walk, index = " NOT INDEXED", " INDEXED BY idx_audit_log_created"
+	if q.Until.IsZero() && q.Cursor == "" && total > int64(q.Offset+q.Limit) {
+		return walk, nil // the window is the newest rows, and fills the page
+	}
+	var n int64
+	if err := db.QueryRowContext(ctx, `SELECT n FROM audit_log_count WHERE id = 1`).Scan(&n); err != nil {
+		return "", err
+	}
+	if total*5 >= n {
+		// The walk reads at most four rows outside the window for each
+		// one in it, and a sort would take a fifth of the table or more.
+		return walk, nil
+	}
+	if q.Since.IsZero() || q.Until.IsZero() {
+		return index, nil // the rest of the table is on one side: more than four times the window
+	}
+	// Both bounds: are the rows newer than the window four times as many
+	// as those in it? Counted off the index, no further than that.
+	var newer int64
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM audit_log WHERE created_at >= ? LIMIT ?)`,
+		q.Until.UTC().Format(sqliteTimeLayout), 4*total+1).Scan(&newer); err != nil {
+		return "", err
+	}
+	if newer > 4*total {
+		return index, nil
+	}
+	return walk, nil
 }
 
 // keysWithPrefix returns the distinct keys under prefix that occur in
@@ -436,14 +524,83 @@ func nullable(s sql.NullString) *string {
 	return &v
 }
 
-// isoTime turns SQLite's "YYYY-MM-DD HH:MM:SS" (UTC) into ISO 8601 with a
-// trailing Z. Text in another form is passed through as stored.
+// isoTime turns a stored created_at into ISO 8601 UTC with a trailing Z.
+// It reads every text form of a time SQLite's date functions read, which
+// is what a row written by hand or by another tool may hold besides
+// SQLite's own "YYYY-MM-DD HH:MM:SS": a fraction of a second, a T, no
+// seconds, a date alone (all UTC, as SQLite takes them), or a zone.
+// Anything else (a number, other text) is passed through as stored, and
+// NULL is empty: an odd row is shown as it is, not hidden or made up.
 func isoTime(s string) string {
-	if t, err := time.Parse(sqliteTimeLayout, s); err == nil {
-		return t.Format("2006-01-02T15:04:05Z")
+	if !sqliteTimeShape(s) {
+		return s
 	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC().Format(time.RFC3339Nano)
+	for _, layout := range sqliteTimeForms {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC().Format(time.RFC3339Nano)
+		}
 	}
 	return s
+}
+
+// sqliteTimeShape reports whether s is laid out as SQLite's time text is:
+// YYYY-MM-DD, then optionally HH:MM, :SS, a fraction, a zone (Z or
+// ±HH:MM), each field its exact number of digits. time.Parse alone takes
+// one-digit hours, which SQLite does not read as a time.
+func sqliteTimeShape(s string) bool {
+	digits := func(i, n int) bool {
+		if i+n > len(s) {
+			return false
+		}
+		for _, c := range []byte(s[i : i+n]) {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	if !digits(0, 4) || len(s) < 10 || s[4] != '-' || !digits(5, 2) || s[7] != '-' || !digits(8, 2) {
+		return false
+	}
+	if len(s) == 10 {
+		return true
+	}
+	if (s[10] != ' ' && s[10] != 'T') || !digits(11, 2) || len(s) < 16 || s[13] != ':' || !digits(14, 2) {
+		return false
+	}
+	i := 16
+	if i < len(s) && s[i] == ':' {
+		if !digits(i+1, 2) {
+			return false
+		}
+		i += 3
+		if i < len(s) && s[i] == '.' {
+			if !digits(i+1, 1) {
+				return false
+			}
+			for i++; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			}
+		}
+	}
+	switch rest := s[i:]; {
+	case rest == "" || rest == "Z":
+		return true
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		return digits(i+1, 2) && digits(i+4, 2)
+	}
+	return false
+}
+
+// sqliteTimeForms are the text forms of a time SQLite reads, as layouts;
+// time.Parse reads a time without a zone as UTC, as SQLite does.
+var sqliteTimeForms = [...]string{
+	"2006-01-02 15:04:05.999999999", // SQLite's own, with or without a fraction
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	time.RFC3339Nano,
+	"2006-01-02 15:04",
+	"2006-01-02T15:04",
+	"2006-01-02 15:04Z07:00",
+	"2006-01-02T15:04Z07:00",
+	"2006-01-02",
 }

@@ -832,9 +832,10 @@ func TestListRejectsBadQueries(t *testing.T) {
 	assert.Len(t, page.Entries, len(f.ids), "nothing was harmed")
 }
 
-// TREK's own rows hold the address as TREK's server wrote it, which may be
-// IPv4-mapped: looked for in that spelling, the filter finds those rows and
-// the library's, stored canonical, together.
+// TREK's own rows hold the address as TREK's server wrote it, IPv4-mapped
+// for an IPv4 client on its dual-stack socket: looked for in any spelling
+// (the canonical one the library's rows show included), the filter finds
+// those rows and the library's, stored canonical, together.
 func TestListIPFilterFindsTREKsSpellingAndTheCanonical(t *testing.T) {
 	cfg := testConfig(t)
 	db := createTrekDB(t, cfg.DBPath, nil)
@@ -842,10 +843,147 @@ func TestListIPFilterFindsTREKsSpellingAndTheCanonical(t *testing.T) {
 	a := openAuditor(t, cfg)
 	require.NoError(t, a.Record(t.Context(), Event{Action: UserLoginFailed, IP: "::ffff:203.0.113.9"}))
 	require.NoError(t, a.Record(t.Context(), Event{Action: UserLoginFailed, IP: "203.0.113.10"}))
-	page, err := a.List(t.Context(), Query{IP: "::ffff:203.0.113.9"})
+	for _, ip := range []string{"::ffff:203.0.113.9", "203.0.113.9", "::FFFF:203.0.113.9", "::ffff:cb00:7109"} {
+		t.Run(ip, func(t *testing.T) {
+			page, err := a.List(t.Context(), Query{IP: ip})
+			require.NoError(t, err)
+			require.Len(t, page.Entries, 2)
+			assert.Equal(t, "203.0.113.9", *page.Entries[0].IP, "the library's row, canonical")
+			assert.Equal(t, trek, page.Entries[1].ID, "TREK's row, as TREK wrote it")
+			assert.EqualValues(t, 2, page.Total)
+		})
+	}
+}
+
+// TestListCreatedAtForms: a created_at in any text form SQLite reads as a
+// time is listed as ISO 8601 UTC; anything else as stored, so that an odd
+// row is seen as it is.
+func TestListCreatedAtForms(t *testing.T) {
+	cases := []struct{ stored, listed string }{
+		{"2026-04-20 08:11:53", "2026-04-20T08:11:53Z"},
+		{"2026-04-20 08:11:53.250", "2026-04-20T08:11:53.25Z"},
+		{"2026-04-20T08:11:53", "2026-04-20T08:11:53Z"},
+		{"2026-04-20T08:11:53.123Z", "2026-04-20T08:11:53.123Z"}, // JavaScript's toISOString
+		{"2026-04-20T10:11:53+02:00", "2026-04-20T08:11:53Z"},
+		{"2026-04-20 10:11:53+02:00", "2026-04-20T08:11:53Z"},
+		{"2026-04-20 08:11", "2026-04-20T08:11:00Z"},
+		{"2026-04-20T08:11-01:30", "2026-04-20T09:41:00Z"},
+		{"2026-04-20", "2026-04-20T00:00:00Z"},
+		{"1713600000", "1713600000"}, // a number: unix time or a Julian day, who can say
+		{"yesterday", "yesterday"},
+		{"2026-02-30 08:11:53", "2026-02-30 08:11:53"}, // no such day
+		{"", ""},
+	}
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	db := openPlainDB(t, cfg.DBPath)
+	for _, tc := range cases {
+		t.Run(tc.stored, func(t *testing.T) {
+			res, err := db.Exec(`INSERT INTO audit_log (created_at, action) VALUES (?, 'user.login')`, tc.stored)
+			require.NoError(t, err)
+			id, err := res.LastInsertId()
+			require.NoError(t, err)
+			page, err := a.List(t.Context(), Query{Limit: 1})
+			require.NoError(t, err)
+			require.Len(t, page.Entries, 1)
+			require.Equal(t, id, page.Entries[0].ID)
+			assert.Equal(t, tc.listed, page.Entries[0].CreatedAt)
+			if tc.listed != tc.stored || strings.HasSuffix(tc.listed, "Z") {
+				assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$`, page.Entries[0].CreatedAt)
+			}
+		})
+	}
+	// And NULL, which TREK's column allows.
+	_, err := db.Exec(`INSERT INTO audit_log (created_at, action) VALUES (NULL, 'user.login')`)
 	require.NoError(t, err)
-	require.Len(t, page.Entries, 2)
-	assert.Equal(t, "203.0.113.9", *page.Entries[0].IP, "the library's row, canonical")
-	assert.Equal(t, trek, page.Entries[1].ID, "TREK's row, as TREK wrote it")
-	assert.EqualValues(t, 2, page.Total)
+	page, err := a.List(t.Context(), Query{Limit: 1})
+	require.NoError(t, err)
+	require.Len(t, page.Entries, 1)
+	assert.Empty(t, page.Entries[0].CreatedAt)
+}
+
+// TestListTimeWindowsReadEitherWay: a page filtered by time alone is read
+// by walking the table or off the created_at index, whichever the counts
+// say is cheap (timeWindowPlan). Either way it must be exactly the page
+// plain SQL gives, for windows of every size and place, on rows whose
+// times are not all in id order, with offsets and cursors.
+func TestListTimeWindowsReadEitherWay(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	db := openPlainDB(t, cfg.DBPath)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rows := make([]listRow, 3000)
+	for i := range rows {
+		at := start.Add(time.Duration(i) * time.Minute)
+		if i%37 == 0 {
+			at = start.Add(time.Duration((i*7919)%3000) * time.Minute) // out of id order
+		}
+		rows[i] = listRow{createdAt: at.Format(sqliteTimeLayout), action: string(UserLogin)}
+		if i%101 == 0 {
+			rows[i].createdAt = "not a time" // text sorts after every time
+		}
+	}
+	insertListRows(t, db, rows...)
+	minute := func(m int) time.Time { return start.Add(time.Duration(m) * time.Minute) }
+
+	windows := []struct{ since, until time.Time }{
+		{since: minute(2990)}, {since: minute(2000)}, {since: minute(10)}, {since: minute(3100)},
+		{until: minute(5)}, {until: minute(400)}, {until: minute(1500)}, {until: minute(2995)},
+		{minute(100), minute(130)}, {minute(0), minute(3000)}, {minute(1000), minute(2500)}, {minute(2900), minute(2950)},
+		{minute(10), minute(500)},
+	}
+	plans := map[string]int{}
+	conn, err := a.store.(*sqliteStore).db.Conn(t.Context())
+	require.NoError(t, err)
+	defer conn.Close()
+	for _, w := range windows {
+		for _, pg := range []struct {
+			limit, offset int
+			cursor        int64
+		}{{100, 0, 0}, {1, 0, 0}, {10, 7, 0}, {100, 0, 2000}, {5, 3, 250}} {
+			name := fmt.Sprintf("since %s until %s limit %d offset %d cursor %d", w.since.Format(time.Kitchen), w.until.Format(time.Kitchen),
+				pg.limit, pg.offset, pg.cursor)
+			q := Query{Since: w.since, Until: w.until, Limit: pg.limit, Offset: pg.offset}
+			where, args := []string{"1"}, []any{}
+			if !w.since.IsZero() {
+				where, args = append(where, "created_at >= ?"), append(args, w.since.Format(sqliteTimeLayout))
+			}
+			if !w.until.IsZero() {
+				where, args = append(where, "created_at < ?"), append(args, w.until.Format(sqliteTimeLayout))
+			}
+			var total int64
+			require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE `+strings.Join(where, " AND "), args...).Scan(&total))
+			if pg.cursor > 0 {
+				q.Cursor = encodeCursor(pg.cursor)
+				where, args = append(where, "id < ?"), append(args, pg.cursor)
+				pg.offset = 0 // a cursor page has none
+			}
+			want := queryIDs(t, db, `SELECT id FROM audit_log WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ? OFFSET ?`,
+				append(args, pg.limit, pg.offset)...)
+
+			page, err := a.List(t.Context(), q)
+			require.NoError(t, err, name)
+			assert.Equal(t, want, entryIDs(page.Entries), name)
+			assert.Equal(t, total, page.Total, name)
+			plan, err := timeWindowPlan(t.Context(), conn, q.normalised(), total)
+			require.NoError(t, err)
+			plans[plan]++
+		}
+	}
+	assert.Len(t, plans, 2, "both ways of reading were taken: %v", plans)
+}
+
+func queryIDs(t *testing.T, db *sql.DB, q string, args ...any) []int64 {
+	t.Helper()
+	ids := []int64{}
+	rows, err := db.Query(q, args...)
+	require.NoError(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		require.NoError(t, rows.Scan(&id))
+		ids = append(ids, id)
+	}
+	require.NoError(t, rows.Err())
+	return ids
 }
