@@ -259,7 +259,7 @@ func validActionKey(a Action) error {
 	}
 	for i := 0; i < len(a); i++ {
 		c := a[i]
-		ok := c >= 'a' && c <= 'z' || c == '_' || c == '.' || (i > 0 && c >= '0' && c <= '9')
+		ok := c >= 'a' && c <= 'z' || i > 0 && (c == '_' || c == '.' || c >= '0' && c <= '9')
 		if !ok {
 			return fmt.Errorf("%w: key %q may hold only a-z, 0-9, '_' and '.', starting with a letter", ErrBadAction, a)
 		}
@@ -330,6 +330,8 @@ func absent(v any) bool {
 		return rv.IsNil() || absent(rv.Elem().Interface())
 	case reflect.Map, reflect.Slice:
 		return rv.IsNil()
+	case reflect.String: // a string type of the host's own (type TripTitle string)
+		return strings.TrimSpace(rv.String()) == ""
 	}
 	return false
 }

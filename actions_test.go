@@ -159,6 +159,10 @@ func TestRejectedEventsWriteNothing(t *testing.T) {
 			ErrMissingDetail, []string{"trip.create", "title"}},
 		{"trip.create with a JSON null title", Event{Action: TripCreate, Details: map[string]any{"title": json.RawMessage(" null ")}},
 			ErrMissingDetail, []string{"trip.create", "title"}},
+		{"trip.create with an empty title of the host's own string type", Event{Action: TripCreate,
+			Details: map[string]any{"title": hostTitle("")}}, ErrMissingDetail, []string{"trip.create", "title"}},
+		{"trip.create with a pointer to a blank title of the host's own string type", Event{Action: TripCreate,
+			Details: map[string]any{"title": new(hostTitle(" "))}}, ErrMissingDetail, []string{"trip.create", "title"}},
 		{"trip.delete with nil slices", Event{Action: TripDelete, Details: map[string]any{"tripId": []int(nil), "trip": map[string]any(nil)}},
 			ErrMissingDetail, []string{"trip.delete", "tripId", `"trip"`}},
 		{"trip.update with only tripId, trip and owner",
@@ -203,6 +207,9 @@ func TestRejectedEventsWriteNothing(t *testing.T) {
 	})
 }
 
+// hostTitle is a string type of a host's own, as TREK's handlers may use.
+type hostTitle string
+
 func TestOpenRejectsBadExtraActions(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -212,6 +219,8 @@ func TestOpenRejectsBadExtraActions(t *testing.T) {
 		{"empty key", ActionInfo{Action: "", Category: "Trips"}},
 		{"upper case", ActionInfo{Action: "Trip.Archive", Category: "Trips"}},
 		{"starts with a digit", ActionInfo{Action: "1trip.archive", Category: "Trips"}},
+		{"starts with a dot", ActionInfo{Action: ".hidden", Category: "Trips"}},
+		{"starts with an underscore", ActionInfo{Action: "_trip.archive", Category: "Trips"}},
 		{"contains a space", ActionInfo{Action: "trip archive", Category: "Trips"}},
 		{"contains a newline", ActionInfo{Action: "trip.archive\n", Category: "Trips"}},
 		{"contains a hyphen", ActionInfo{Action: "trip.archive-all", Category: "Trips"}},

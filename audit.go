@@ -392,6 +392,13 @@ func (a *Auditor) Record(ctx context.Context, e Event) error {
 // it. From then on the event is accepted: it will be committed, by its
 // own caller or another, or by Close.
 func (a *Auditor) enqueue(ctx context.Context, e *Event) (*pending, error) {
+	// Closed first: a host that stops on ErrClosed learns it whatever
+	// the event, and a closed Auditor counts nothing more.
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.closed {
+		return nil, ErrClosed
+	}
 	if a.readOnly {
 		err := fmt.Errorf("%w: %s not recorded", ErrReadOnly, e.Action)
 		a.stats.rejected(err)
@@ -401,12 +408,6 @@ func (a *Auditor) enqueue(ctx context.Context, e *Event) (*pending, error) {
 	if err != nil {
 		a.stats.rejected(err)
 		return nil, err
-	}
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	if a.closed {
-		pendingPool.Put(p)
-		return nil, ErrClosed
 	}
 	select {
 	case a.queue <- p:

@@ -258,7 +258,12 @@ func TestCloseWhileRecording(t *testing.T) {
 	stored := ok.Load()
 	assert.GreaterOrEqual(t, stored, int64(closeAfter))
 
-	assert.ErrorIs(t, a.Record(t.Context(), Event{Action: UserLogin}), ErrClosed, "Record after Close")
+	rejected := a.Stats().Rejected
+	// Whatever the event: a host that stops on ErrClosed must learn it.
+	for _, e := range []Event{{Action: UserLogin}, {Action: "no.such"}, {Action: TripCreate}, {Action: UserLogin, IP: "10.0.0.1:80"}} {
+		assert.ErrorIs(t, a.Record(t.Context(), e), ErrClosed, "Record of %+v after Close", e)
+	}
+	assert.Equal(t, rejected, a.Stats().Rejected, "a closed Auditor counts nothing more")
 	assert.NoError(t, a.Close(), "second Close")
 
 	db := openTestDB(t, cfg.DBPath)

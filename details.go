@@ -369,6 +369,10 @@ func truncateDetails(enc []byte, keep []string) ([]byte, error) {
 	budget := maxDetailsLen - 256 // room for the markers and punctuation
 	omitted := 0
 	for _, k := range keys {
+		if k == "_truncated" || k == "_original_size" || k == "_omitted_keys" {
+			omitted++ // the markers must say what they say, whatever the host named its keys
+			continue
+		}
 		v := tree[k]
 		ek, _ := marshalText(k) // the key as written, escapes and all
 		cost := len(ek) + len(v) + 2

@@ -1024,3 +1024,24 @@ func TestTruncationKeepsRequiredDetails(t *testing.T) {
 	assert.Equal(t, "Lisbon", d["trip"])
 	assert.LessOrEqual(t, len(rows[0].Details.String), maxDetailsLen)
 }
+
+// TestTruncationMarkersAreTheLibrarys: a handler's details may use the
+// markers' names; once cut down, the stored details still say truthfully
+// that they were, and the handler's keys of those names count as omitted.
+func TestTruncationMarkersAreTheLibrarys(t *testing.T) {
+	r := newRedactor(nil)
+	enc, err := r.encode(map[string]any{"_truncated": false, "_original_size": 1, "_omitted_keys": "none",
+		"notes": strings.Repeat("x", 100<<10)})
+	require.NoError(t, err)
+	var d map[string]any
+	require.NoError(t, json.Unmarshal(enc, &d))
+	assert.Less(t, len(d["notes"].(string)), 100<<10, "notes was cut")
+	assert.Equal(t, true, d["_truncated"])
+	assert.Greater(t, d["_original_size"], float64(100<<10))
+	assert.Equal(t, float64(3), d["_omitted_keys"], "the handler's three keys of the markers' names")
+
+	// Not cut down, the handler's keys are its own.
+	enc, err = r.encode(map[string]any{"_truncated": false})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"_truncated":false}`, string(enc))
+}
