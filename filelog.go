@@ -91,8 +91,32 @@ func openFileLog(path string, maxSizeMB, maxBackups int, readOnly bool) (*fileLo
 		sl = &sharedLog{lj: &lumberjack.Logger{Filename: path, MaxSize: maxSizeMB, MaxBackups: maxBackups}}
 		sharedLogs.m[key] = sl
 	}
+	if !readOnly && sl.users == 0 {
+		sl.mu.Lock()
+		sl.midLine = sl.midLine || endsMidLine(path)
+		sl.mu.Unlock()
+	}
 	sl.users++
 	return &fileLog{sharedLog: sl, path: path, readOnly: readOnly}, nil
+}
+
+// endsMidLine reports whether the file at path ends within a line: left so
+// by a process that stopped mid-write (a full disk, a crash, a host's line
+// it never finished). The first line written then begins with a newline,
+// or it would continue that line, where no reader looks for it.
+func endsMidLine(path string) bool {
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil || !info.Mode().IsRegular() || info.Size() == 0 {
+		return false
+	}
+	var last [1]byte
+	_, err = f.ReadAt(last[:], info.Size()-1)
+	return err == nil && last[0] != '\n'
 }
 
 // Write appends p to trek.log as it is; it is what LogWriter returns.
@@ -192,7 +216,14 @@ func (l *fileLog) writeEvents(batch []*pending, loc *time.Location, debug bool) 
 		}
 	}
 	if n := len(batch); n > 0 && batch[n-1].mac != "" && l.anchors != nil {
+		start := len(buf)
 		buf = appendAnchorLine(buf, batch[n-1], loc, l.anchors)
+		if len(buf) > maxLogWrite && start > 0 { // as for an event's lines
+			if werr := l.writeLines(buf[:start]); werr != nil && err == nil {
+				err = werr
+			}
+			buf = append(buf[:0], buf[start:]...)
+		}
 	}
 	if len(buf) > 0 {
 		if werr := l.writeLines(buf); werr != nil && err == nil {

@@ -333,3 +333,117 @@ func TestLogWriterAfterClose(t *testing.T) {
 	require.ErrorIs(t, err, ErrClosed)
 	assert.Equal(t, before, readLog(t, cfg.LogPath))
 }
+
+// TestTornLineFromAnEarlierProcessIsEnded: trek.log can be left ending
+// within a line by a process that stopped mid-write (a full disk and a
+// restart, a crash, a host's unfinished line at exit). The next process's
+// first line must still begin a line of its own.
+func TestTornLineFromAnEarlierProcessIsEnded(t *testing.T) {
+	for _, tc := range []struct{ name, before, first string }{
+		{"torn", "[INFO] 2026-01-01T00:00:00 old@example.com created tr", "[INFO] 2026-01-01T00:00:00 old@example.com created tr"},
+		{"whole", "[INFO] 2026-01-01T00:00:00 old@example.com logged in ip=-\n", "[INFO] 2026-01-01T00:00:00 old@example.com logged in ip=-"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			require.NoError(t, os.MkdirAll(filepath.Dir(cfg.LogPath), 0o750))
+			require.NoError(t, os.WriteFile(cfg.LogPath, []byte(tc.before), 0o600))
+			a := openAuditor(t, cfg)
+			require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, Actor: Actor{UserID: 1, Email: "u1@example.com"}}))
+			require.NoError(t, a.Close())
+
+			lines := logLines(t, cfg.LogPath)
+			require.Len(t, lines, 3, "no empty line after a whole one: %q", lines)
+			assert.Equal(t, tc.first, lines[0], "the earlier line, as it was")
+			assert.Regexp(t, `^\[INFO\] \S+ u1@example\.com logged in ip=-$`, lines[1])
+			assert.Regexp(t, chainAnchorLine, lines[2])
+		})
+	}
+}
+
+// TestAnotherLogBesideTrekLogIsNotRead: only trek.log and the files
+// lumberjack rotates it into are its files. A second instance's log in
+// the same folder (trek-staging.log) under the same key file holds heads
+// of another chain, which read as trek.log's would call an untouched
+// chain rewritten.
+func TestAnotherLogBesideTrekLogIsNotRead(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log")}
+	staging := Config{DBPath: filepath.Join(dir, "staging.db"), LogPath: filepath.Join(dir, "logs", "trek-staging.log")}
+	a, b := openAuditor(t, cfg), openAuditor(t, staging)
+	require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, Actor: Actor{UserID: 1}}))
+	require.NoError(t, b.Record(t.Context(), Event{Action: UserLoginFailed, Actor: Actor{UserID: 2}}))
+
+	rep, err := a.Verify(t.Context())
+	require.NoError(t, err)
+	assert.True(t, rep.Intact, "%+v", rep.Problem)
+	assert.Equal(t, 1, rep.Anchors, "trek.log's own head only")
+	assert.Zero(t, rep.RejectedAnchors)
+
+	files, err := logFiles(cfg.LogPath)
+	require.NoError(t, err)
+	assert.Equal(t, []string{cfg.LogPath}, files)
+}
+
+// TestRotatedNames: what lumberjack names a rotated trek.log, and what
+// only looks like it.
+func TestRotatedNames(t *testing.T) {
+	for name, want := range map[string]bool{
+		"trek-2026-04-20T08-11-53.123.log":    true,
+		"trek-1999-12-31T23-59-59.000.log":    true,
+		"trek-staging.log":                    false,
+		"trek-2026-04-20T08-11-53.log":        false, // no milliseconds
+		"trek-2026-13-20T08-11-53.123.log":    false, // no such month
+		"trek-2026-04-20T08-11-53.123.txt":    false,
+		"trek-2026-04-20T08-11-53.123.log.gz": false,
+		"trek.log":                            false,
+		"xtrek-2026-04-20T08-11-53.123.log":   false,
+	} {
+		assert.Equal(t, want, isRotatedName(name, "trek-", ".log"), name)
+	}
+}
+
+// TestABatchJustUnderTheWriteLimitKeepsItsLines: a batch's lines are split
+// between writes that lumberjack takes (none larger than its rotation
+// size, here the smallest, 1 MB), the chain head's line included: a batch
+// whose event lines come within a head's length of the limit once made one
+// write too large, and lost every line of it.
+func TestABatchJustUnderTheWriteLimitKeepsItsLines(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.LogMaxSizeMB = 1
+	cfg.LogLevel = "debug"
+	a := openAuditor(t, cfg)
+	const n = 6
+	prepare := func(pad int) *pending {
+		// U+E0001: 4 bytes stored, 12 on the debug line (\udb40\udc01).
+		e := Event{Action: TripCreate, Details: map[string]any{"title": "x",
+			"blob": strings.Repeat("\U000E0001", 14000) + strings.Repeat("a", pad)}}
+		p, err := a.prepare(t.Context(), &e)
+		require.NoError(t, err)
+		return p
+	}
+	lineLen := func(p *pending) int { return len(appendDebugLine(appendInfoLine(nil, p, time.UTC), p, time.UTC)) }
+	pad := (maxLogWrite-20)/n - lineLen(prepare(0))
+	require.Equal(t, (maxLogWrite-20)/n, lineLen(prepare(pad)), "a line of the size wanted")
+	batch := make([]*pending, n)
+	total := 0
+	for i := range batch {
+		batch[i] = prepare(pad)
+		batch[i].id, batch[i].seq, batch[i].mac = int64(i+1), int64(i+1), strings.Repeat("ab", 32)
+		total += lineLen(batch[i])
+	}
+	require.LessOrEqual(t, total, maxLogWrite, "the events' lines fit one write")
+	require.Greater(t, total+len(appendAnchorLine(nil, batch[n-1], time.UTC, a.log.anchors)), maxLogWrite,
+		"with the head's line they would not")
+
+	require.NoError(t, a.log.writeEvents(batch, time.UTC, true))
+	require.NoError(t, a.Close())
+	// The head's line no longer fits the file after the events' lines:
+	// lumberjack rotates before it. Read the files oldest first.
+	files, err := logFiles(cfg.LogPath)
+	require.NoError(t, err)
+	require.Len(t, files, 2)
+	lines := append(logLines(t, files[1]), logLines(t, files[0])...)
+	require.Len(t, lines, 2*n+1)
+	assert.Equal(t, n, len(linesWithPrefix(lines, "[INFO] "))-1, "each event's line, and the head's")
+	assert.Regexp(t, chainAnchorLine, lines[2*n])
+}

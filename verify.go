@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // TamperKind says what Verify found wrong with the chain.
@@ -673,13 +674,34 @@ func logFiles(logPath string) ([]string, error) {
 		case e.IsDir():
 		case name == base:
 			files = append(files, filepath.Join(dir, name))
-		case strings.HasPrefix(name, prefix) && strings.HasSuffix(name, ext):
+		case isRotatedName(name, prefix, ext):
 			rotated = append(rotated, filepath.Join(dir, name))
 		}
 	}
 	slices.Sort(rotated) // the time in the name sorts as the time does
 	slices.Reverse(rotated)
 	return append(files, rotated...), nil
+}
+
+// rotatedTimeLayout is the time lumberjack puts in a rotated file's name.
+const rotatedTimeLayout = "2006-01-02T15-04-05.000"
+
+// isRotatedName reports whether name is one lumberjack gives a rotated
+// file of the log named prefix+ext less its "-": prefix, the time of the
+// rotation, ext. Another log beside trek.log whose name merely begins
+// like one (trek-staging.log, of a second instance) is not one: its heads
+// are of another chain, and read as trek.log's they would report a chain
+// that is whole as rewritten.
+func isRotatedName(name, prefix, ext string) bool {
+	stamp, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return false
+	}
+	if stamp, ok = strings.CutSuffix(stamp, ext); !ok || len(stamp) != len(rotatedTimeLayout) {
+		return false
+	}
+	_, err := time.Parse(rotatedTimeLayout, stamp)
+	return err == nil
 }
 
 // readFile reads the anchors of one log file, if it is a regular file, up
