@@ -216,6 +216,10 @@ type Auditor struct {
 
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
+	// closing is set as Close begins: Record looks at it before preparing
+	// an event, without the lock, which a host's MarshalJSON that never
+	// returns would otherwise hold against Close.
+	closing atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -394,9 +398,7 @@ func (a *Auditor) Record(ctx context.Context, e Event) error {
 func (a *Auditor) enqueue(ctx context.Context, e *Event) (*pending, error) {
 	// Closed first: a host that stops on ErrClosed learns it whatever
 	// the event, and a closed Auditor counts nothing more.
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	if a.closed {
+	if a.closing.Load() {
 		return nil, ErrClosed
 	}
 	if a.readOnly {
@@ -408,6 +410,12 @@ func (a *Auditor) enqueue(ctx context.Context, e *Event) (*pending, error) {
 	if err != nil {
 		a.stats.rejected(err)
 		return nil, err
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.closed {
+		pendingPool.Put(p)
+		return nil, ErrClosed
 	}
 	select {
 	case a.queue <- p:
@@ -637,6 +645,7 @@ func (a *Auditor) settle(batch []*pending, err error) {
 // file. Calling it again returns the first call's result.
 func (a *Auditor) Close() error {
 	a.closeOnce.Do(func() {
+		a.closing.Store(true)
 		a.mu.Lock()
 		a.closed = true
 		a.mu.Unlock()

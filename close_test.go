@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,4 +126,40 @@ func TestCloseWaitsForAcceptedEvents(t *testing.T) {
 	for i, d := range accepted {
 		assert.NoError(t, closeAwait(t, d, "accepted event %d", i), "accepted event %d", i)
 	}
+}
+
+// stuckMarshaler's encoding waits until release is closed, as a host's
+// MarshalJSON that calls out to something hung may.
+type stuckMarshaler struct{ entered, release chan struct{} }
+
+func (m stuckMarshaler) MarshalJSON() ([]byte, error) {
+	close(m.entered)
+	<-m.release
+	return []byte(`"late"`), nil
+}
+
+// TestCloseDoesNotWaitForAnEventBeingPrepared: an event whose details are
+// still being encoded is not yet accepted, so Close does not wait for it,
+// and once encoded it is refused with ErrClosed rather than recorded.
+func TestCloseDoesNotWaitForAnEventBeingPrepared(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	m := stuckMarshaler{entered: make(chan struct{}), release: make(chan struct{})}
+	// Released before the Auditor's own cleanup Close, should the test
+	// fail while the encoding waits.
+	release := sync.OnceFunc(func() { close(m.release) })
+	t.Cleanup(release)
+	recorded := make(chan error, 1)
+	go func() {
+		recorded <- a.Record(context.Background(), Event{Action: TripCreate, Details: map[string]any{"title": "x", "stuck": m}})
+	}()
+	<-m.entered
+
+	closed := make(chan error, 1)
+	go func() { closed <- a.Close() }()
+	require.NoError(t, closeAwait(t, closed, "Close while an event is being prepared"))
+
+	release()
+	assert.ErrorIs(t, closeAwait(t, recorded, "Record"), ErrClosed)
+	assert.Zero(t, countRows(t, openTestDB(t, cfg.DBPath)), "nothing stored")
 }
