@@ -303,6 +303,7 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	if c, args := m.clause(); c != "" {
 		every = rest.with(c, args...)
 	}
+	window := every // a time filter's, when it is the only one
 	switch c, args := m.clause(); {
 	case len(every.where) == 0:
 		// COUNT(*) would read the whole table; the triggers keep this exact.
@@ -380,13 +381,20 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	// user_id as an integer or NULL: a value TREK's schema would not
 	// hold (text written by hand) must not make the whole page fail.
 	cols := `a.id, CAST(a.created_at AS TEXT), CASE WHEN typeof(a.user_id) = 'integer' THEN a.user_id END, a.actor_username, a.actor_email, a.action, a.resource, a.details, a.ip`
-	from := ` FROM audit_log a`
+	from, order := ` FROM audit_log a`, ` ORDER BY a.id DESC`
 	if q.onlyTime() {
-		hint, err := timeWindowPlan(ctx, db, q, page.Total)
-		if err != nil {
-			return page, fmt.Errorf("%w: listing: %w", ErrStore, err)
+		walk := page.Total > smallWindow
+		if walk {
+			from += ` NOT INDEXED`
+			if every, err = s.walkBounds(ctx, db, q, window, every, page.Total); err != nil {
+				return page, fmt.Errorf("%w: listing: %w", ErrStore, err)
+			}
+		} else {
+			order = ` ORDER BY +a.id DESC`
 		}
-		from += hint
+		if s.planned != nil {
+			s.planned(walk)
+		}
 	}
 	if hasUsers {
 		cols = `a.id, CAST(a.created_at AS TEXT), CASE WHEN typeof(a.user_id) = 'integer' THEN a.user_id END, COALESCE(u.username, a.actor_username), COALESCE(u.email, a.actor_email),
@@ -398,7 +406,7 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 		query, args = `SELECT `+cols+from+` WHERE a.id IN (`+ids+`)`, idArgs
 	}
 	args = append(args[:len(args):len(args)], q.Limit+1, q.Offset)
-	rows, err := db.QueryContext(ctx, query+` ORDER BY a.id DESC LIMIT ? OFFSET ?`, args...)
+	rows, err := db.QueryContext(ctx, query+order+` LIMIT ? OFFSET ?`, args...)
 	if err != nil {
 		return page, fmt.Errorf("%w: listing: %w", ErrStore, err)
 	}
@@ -426,45 +434,52 @@ func (q Query) onlyTime() bool {
 	return (!q.Since.IsZero() || !q.Until.IsZero()) && q.Action == "" && q.UserID == 0 && q.IP == "" && q.Resource == ""
 }
 
-// timeWindowPlan says how to read a page filtered by time alone, given
-// total, the rows the filter matches. A page is the newest matching rows by
-// id, and SQLite, which keeps no statistics here, would read every such
-// page one way for every window: either walk the table down from the
-// newest row, reading every row newer than the window first and, once past
-// it, every older one while the page is not full (56 ms on a million rows
-// for since an hour ago, or for until a day after the first row), or read
-// the window off idx_audit_log_created and sort all of it by id (250 ms for
-// a window over the whole table). Ids follow time, so the counts tell which
-// is cheap: the walk where the window's rows fill the page at the top of
-// the table or soon below it, the index where the window holds few rows.
-func timeWindowPlan(ctx context.Context, db *sql.Conn, q Query, total int64) (string, error) {
-	const walk, index = " NOT INDEXED", " INDEXED BY idx_audit_log_created"
-	if q.Until.IsZero() && q.Cursor == "" && total > int64(q.Offset+q.Limit) {
-		return walk, nil // the window is the newest rows, and fills the page
+// smallWindow is how many rows a page filtered by time alone may match and
+// still be read by sorting them all: about a millisecond's work. A page is
+// the newest matching rows by id, and SQLite, which keeps no statistics
+// here, would read every window one way: walk the table down from the
+// newest row, reading all the rows newer than the window and, when the
+// window cannot fill the page, every older one too (56 ms on a million
+// rows for since an hour ago, or until a day after the first row), or read
+// the window off idx_audit_log_created and sort it whole (250 ms for a
+// window over the whole table). So a small window is sorted (ORDER BY
+// +a.id: no index gives that order, so SQLite reads the window off
+// whatever index serves its range, or scans the table if none is left,
+// never an error), and a larger one is walked (see walkBounds).
+const smallWindow = 4096
+
+// walkBounds returns every, the page's filter, with the ids a walk down the
+// table needs to read bounded, where that saves more than it costs: below
+// the largest id in window when more than smallWindow rows are newer than
+// it (reading that id off the index costs a fraction of walking them), and
+// above the smallest when the window cannot fill the page (or the walk
+// would read on to the table's first row). Both are exact: every row of
+// the window lies between them, whatever its id. (MAX(+a.id), not
+// MAX(a.id), which SQLite would find by the very walk down the table this
+// is to spare.)
+func (s *sqliteStore) walkBounds(ctx context.Context, db *sql.Conn, q Query, window, every filter, total int64) (filter, error) {
+	if !q.Until.IsZero() {
+		var newer int64
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM audit_log WHERE created_at >= ? LIMIT ?)`,
+			q.Until.UTC().Format(sqliteTimeLayout), smallWindow+1).Scan(&newer); err != nil {
+			return every, err
+		}
+		if newer > smallWindow {
+			var hi int64
+			if err := db.QueryRowContext(ctx, `SELECT MAX(+a.id) FROM audit_log a`+window.sql(), window.args...).Scan(&hi); err != nil {
+				return every, err
+			}
+			every = every.with("a.id <= ?", hi)
+		}
 	}
-	var n int64
-	if err := db.QueryRowContext(ctx, `SELECT n FROM audit_log_count WHERE id = 1`).Scan(&n); err != nil {
-		return "", err
+	if total <= int64(q.Offset+q.Limit) {
+		var lo int64
+		if err := db.QueryRowContext(ctx, `SELECT MIN(+a.id) FROM audit_log a`+window.sql(), window.args...).Scan(&lo); err != nil {
+			return every, err
+		}
+		every = every.with("a.id >= ?", lo)
 	}
-	if total*5 >= n {
-		// The walk reads at most four rows outside the window for each
-		// one in it, and a sort would take a fifth of the table or more.
-		return walk, nil
-	}
-	if q.Since.IsZero() || q.Until.IsZero() {
-		return index, nil // the rest of the table is on one side: more than four times the window
-	}
-	// Both bounds: are the rows newer than the window four times as many
-	// as those in it? Counted off the index, no further than that.
-	var newer int64
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM audit_log WHERE created_at >= ? LIMIT ?)`,
-		q.Until.UTC().Format(sqliteTimeLayout), 4*total+1).Scan(&newer); err != nil {
-		return "", err
-	}
-	if newer > 4*total {
-		return index, nil
-	}
-	return walk, nil
+	return every, nil
 }
 
 // keysWithPrefix returns the distinct keys under prefix that occur in
@@ -525,12 +540,13 @@ func nullable(s sql.NullString) *string {
 }
 
 // isoTime turns a stored created_at into ISO 8601 UTC with a trailing Z.
-// It reads every text form of a time SQLite's date functions read, which
-// is what a row written by hand or by another tool may hold besides
-// SQLite's own "YYYY-MM-DD HH:MM:SS": a fraction of a second, a T, no
-// seconds, a date alone (all UTC, as SQLite takes them), or a zone.
-// Anything else (a number, other text) is passed through as stored, and
-// NULL is empty: an odd row is shown as it is, not hidden or made up.
+// Besides SQLite's own "YYYY-MM-DD HH:MM:SS" it reads the other forms of a
+// time a row written by hand or by another tool commonly holds, each of
+// which SQLite's date functions read as the same instant: a fraction of a
+// second, a T, no seconds, a date alone (all UTC, as SQLite takes them),
+// or a zone. Anything else (a number, other text, spaces SQLite would
+// skip) is passed through as stored, and NULL is empty: an odd row is
+// shown as it is, not hidden or made up.
 func isoTime(s string) string {
 	if !sqliteTimeShape(s) {
 		return s

@@ -76,6 +76,7 @@ func BenchmarkList(b *testing.B) {
 		{"FilterSinceLastMonth", Query{Since: benchEnd.Add(-30 * 24 * time.Hour)}},
 		{"FilterUntilTwoYearsAgo", Query{Until: benchEnd.Add(-2 * 365 * 24 * time.Hour)}},
 		{"FilterSinceTheLastHour", Query{Since: benchEnd.Add(-time.Hour)}},
+		{"FilterTenMinutesHalfAnHourAgo", Query{Since: benchEnd.Add(-40 * time.Minute), Until: benchEnd.Add(-30 * time.Minute)}},
 		{"FilterUntilTheFirstDay", Query{Until: benchStart.Add(24 * time.Hour)}},
 		{"FilterSinceUntilEverything", Query{Since: benchStart, Until: benchEnd.Add(time.Hour)}},
 		{"FilterSinceUntilOneYear", Query{Since: benchEnd.Add(-365 * 24 * time.Hour), Until: benchEnd.Add(time.Hour)}},

@@ -69,6 +69,9 @@ type sqliteStore struct {
 	now                         func() time.Time
 	// ckptRan, when set (by tests), is called after each checkpoint.
 	ckptRan func()
+	// planned, when set (by tests), is told how each page filtered by
+	// time alone is read: walked (true) or sorted (see smallWindow).
+	planned func(walk bool)
 }
 
 func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error) {
