@@ -78,7 +78,8 @@ type Config struct {
 	// it, TREK's and the admin list's, would wait for that one forever.
 	DB *sql.DB
 	// LogPath is the rotated text log; its folder is created if missing.
-	// Default "data/logs/trek.log".
+	// Default logs/trek.log beside DBPath, as TREK keeps it
+	// ("data/logs/trek.log"); with DB, "data/logs/trek.log".
 	LogPath string
 	// TrustProxy says which X-Forwarded-For entries to believe, in the
 	// syntax of TREK's TRUST_PROXY (see ParseTrustProxy). Default: none.
@@ -301,7 +302,12 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.DBPath = DefaultDBPath
 	}
 	if cfg.LogPath == "" {
+		// Where TREK keeps it: logs/trek.log beside travel.db, wherever
+		// that is (trek-audit looks for it there too).
 		cfg.LogPath = DefaultLogPath
+		if cfg.DB == nil {
+			cfg.LogPath = filepath.Join(filepath.Dir(cfg.DBPath), "logs", "trek.log")
+		}
 	}
 	if cfg.ChainKeyFile == "" {
 		dir := filepath.Dir(DefaultDBPath)

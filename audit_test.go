@@ -805,6 +805,35 @@ func TestDefaultsCreateTREKLayout(t *testing.T) {
 	assert.Regexp(t, `^\[INFO\] \S+ a@example.com logged in ip=-$`, lines[0])
 }
 
+// TestLogPathFollowsTheDatabase: with only the database's path given (as
+// AUDIT_DB_PATH), trek.log is where TREK keeps it beside that database,
+// which is where trek-audit looks for it, and verify finds its heads.
+func TestLogPathFollowsTheDatabase(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("AUDIT_LOG_PATH", "")
+	dir := t.TempDir()
+	t.Setenv("AUDIT_DB_PATH", filepath.Join(dir, "travel.db"))
+	cfg := ConfigFromEnv()
+	a, err := Open(cfg)
+	require.NoError(t, err)
+	require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, Actor: Actor{UserID: 1}}))
+	require.NoError(t, a.Close())
+
+	lines := logLines(t, filepath.Join(dir, "logs", "trek.log"))
+	require.Len(t, eventLines(lines), 1)
+	_, err = os.Stat("data")
+	assert.ErrorIs(t, err, os.ErrNotExist, "nothing in the working directory")
+
+	cfg.ReadOnly = true
+	ro, err := Open(cfg)
+	require.NoError(t, err)
+	defer ro.Close()
+	rep, err := ro.Verify(t.Context())
+	require.NoError(t, err)
+	assert.True(t, rep.Intact)
+	assert.Equal(t, 1, rep.Anchors)
+}
+
 // The library holds one connection of a host's pool for writing. A pool of
 // one would leave none for TREK's own queries or the admin list, which
 // would wait for it until Close: Open refuses it. Two are enough.
