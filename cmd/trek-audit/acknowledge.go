@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -114,9 +113,7 @@ func runAcknowledge(ctx context.Context, c *cli, fs *flag.FlagSet, args []string
 		}
 	}
 	if *asJSON { // digest "": nothing to acknowledge; id 0: not recorded
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(ack); err != nil {
+		if err := newJSONPrinter(true).print(c.stdout, ack); err != nil {
 			return c.fail("acknowledge", err)
 		}
 		return exitOK

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"text/tabwriter"
@@ -40,9 +39,7 @@ func runActions(_ context.Context, c *cli, fs *flag.FlagSet, args []string) int 
 		for i, info := range cat {
 			out[i] = actionJSON{info.Action, info.Category, info.Description}
 		}
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := newJSONPrinter(true).print(c.stdout, out); err != nil {
 			return c.fail("actions", err)
 		}
 		return exitOK

@@ -28,9 +28,13 @@ are not included. jsonl: one entry per line, in the admin API's entry JSON.
 csv: a header row, then id, created_at, user_id, username, user_email,
 action, resource, details (the JSON text) and ip; an absent value is an
 empty field, so CSV cannot tell an absent value from an empty one (jsonl
-can). --spreadsheet-safe prefixes a quote to fields a spreadsheet would run
-as a formula (starting with = + - @, a tab or a carriage return): use it for
-files opened in a spreadsheet, not for files read back by programs.
+can). A field a spreadsheet would run as a formula (starting with = + - @,
+a tab or a carriage return), which a user can type as their name or a
+file's, gets a quote before it; --spreadsheet-safe=false writes fields as
+stored, for files read back by programs. On a terminal, CSV shows control
+characters (escape sequences, bidi overrides) as escapes (\x1b, \u202e);
+redirected or with --out it holds the text as stored. JSON escapes them
+either way.
 
 With --out the file is created mode 0600 and appears only once the export
 is complete. It opens the database read-only and refuses one the library has never
@@ -45,7 +49,7 @@ var csvHeader = []string{"id", "created_at", "user_id", "username", "user_email"
 func runExport(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int {
 	format := fs.String("format", "jsonl", "jsonl or csv")
 	outPath := fs.String("out", "", "write to this file instead of stdout")
-	safe := fs.Bool("spreadsheet-safe", false, "csv: defuse fields a spreadsheet would read as formulas")
+	safe := fs.Bool("spreadsheet-safe", true, "csv: defuse fields a spreadsheet would read as formulas (=false: as stored)")
 	var q audit.Query
 	addFilterFlags(fs, &q)
 	if code, ok := c.parse(fs, args); !ok {
@@ -73,7 +77,7 @@ func runExport(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 		defer file.Close()
 		out = file
 	}
-	n, err := export(ctx, a, q, out, *format, *safe)
+	n, err := export(ctx, a, q, out, *format, csvOptions{safe: *safe, terminal: file == nil && isTerminal(c.stdout)})
 	if err == nil && file != nil {
 		err = file.Sync()
 		if cerr := file.Close(); err == nil {
@@ -101,19 +105,16 @@ type entryWriter interface {
 
 // export streams the entries q matches to w, a page at a time, and returns
 // how many it wrote. It keeps nothing from one page to the next.
-func export(ctx context.Context, a *audit.Auditor, q audit.Query, w io.Writer, format string, safe bool) (int64, error) {
+func export(ctx context.Context, a *audit.Auditor, q audit.Query, w io.Writer, format string, opt csvOptions) (int64, error) {
 	var ew entryWriter
 	if format == "csv" {
-		cw := &csvEntries{w: csv.NewWriter(w), safe: safe, rec: make([]string, len(csvHeader))}
+		cw := &csvEntries{w: csv.NewWriter(w), csvOptions: opt, rec: make([]string, len(csvHeader))}
 		if err := cw.w.Write(csvHeader); err != nil {
 			return 0, err
 		}
 		ew = cw
 	} else {
-		bw := bufio.NewWriterSize(w, 64<<10)
-		enc := json.NewEncoder(bw)
-		enc.SetEscapeHTML(false)
-		ew = &jsonlEntries{bw: bw, enc: enc}
+		ew = &jsonlEntries{bw: bufio.NewWriterSize(w, 64<<10), jp: newJSONPrinter(false)}
 	}
 	q.Limit, q.Offset, q.Cursor = audit.MaxPageLimit, 0, ""
 	var n int64
@@ -139,18 +140,22 @@ func export(ctx context.Context, a *audit.Auditor, q audit.Query, w io.Writer, f
 }
 
 type jsonlEntries struct {
-	bw  *bufio.Writer
-	enc *json.Encoder
+	bw *bufio.Writer
+	jp *jsonPrinter
 }
 
-func (j *jsonlEntries) write(e audit.Entry) error { return j.enc.Encode(e) }
+func (j *jsonlEntries) write(e audit.Entry) error { return j.jp.print(j.bw, e) }
 func (j *jsonlEntries) flush() error              { return j.bw.Flush() }
 
+// csvOptions are how CSV fields are written: safe, with formulas defused;
+// terminal, with control characters as escapes (see escape).
+type csvOptions struct{ safe, terminal bool }
+
 type csvEntries struct {
-	w    *csv.Writer
-	safe bool
-	rec  []string
-	buf  bytes.Buffer
+	w *csv.Writer
+	csvOptions
+	rec []string
+	buf bytes.Buffer
 }
 
 func (c *csvEntries) write(e audit.Entry) error {
@@ -168,10 +173,14 @@ func (c *csvEntries) write(e audit.Entry) error {
 	}
 	c.rec = append(c.rec[:0], strconv.FormatInt(e.ID, 10), e.CreatedAt, userID, deref(e.Username),
 		deref(e.UserEmail), string(e.Action), deref(e.Resource), details, deref(e.IP))
-	if c.safe {
-		for i, f := range c.rec {
-			c.rec[i] = defuse(f)
+	for i, f := range c.rec {
+		if c.terminal {
+			f = escape(f)
 		}
+		if c.safe {
+			f = defuse(f)
+		}
+		c.rec[i] = f
 	}
 	return c.w.Write(c.rec)
 }

@@ -88,7 +88,8 @@ func TestExportRoundTrip(t *testing.T) {
 	})
 
 	t.Run("csv", func(t *testing.T) {
-		code, stdout, stderr := f.run(t, "export", "--format", "csv")
+		// As stored: a program reads the file back.
+		code, stdout, stderr := f.run(t, "export", "--format", "csv", "--spreadsheet-safe=false")
 		require.Equal(t, exitOK, code, stderr)
 		assert.Empty(t, stderr)
 		// Fields are written exactly; encoding/csv's Reader drops a
@@ -148,19 +149,62 @@ func TestExportFilters(t *testing.T) {
 	assert.Equal(t, "2025-06-03T12:00:02Z", e.CreatedAt)
 }
 
+// TestExportSpreadsheetSafe: a CSV export is opened in a spreadsheet more
+// often than not, and a user chooses what their name or a resource says:
+// a field a spreadsheet would run as a formula is defused unless asked not
+// to be.
 func TestExportSpreadsheetSafe(t *testing.T) {
 	f := exportFixture(t)
-	code, stdout, stderr := f.run(t, "export", "--format", "csv", "--spreadsheet-safe", "--action", "user.login_failed")
-	require.Equal(t, exitOK, code, stderr)
-	recs, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
+	for _, tc := range []struct {
+		name string
+		args []string
+		safe bool
+	}{
+		{"by default", nil, true},
+		{"asked for", []string{"--spreadsheet-safe"}, true},
+		{"as stored", []string{"--spreadsheet-safe=false"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := f.run(t, append(append([]string{"export", "--format", "csv"}, tc.args...), "--action", "user.login_failed")...)
+			require.Equal(t, exitOK, code, stderr)
+			recs, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
+			require.NoError(t, err)
+			require.Len(t, recs, 1+1+2, "the header, the hostile row, two sample failed logins")
+			hostile := recs[1]
+			quote := map[bool]string{true: "'", false: ""}[tc.safe]
+			assert.Equal(t, quote+"@SUM(A1)", hostile[3])
+			// "\r\n" reads back as "\n": see the round trip.
+			assert.Equal(t, quote+"=HYPERLINK(\"http://x\")\n\x1b", hostile[6], "the field itself is kept")
+			assert.Equal(t, quote+"+1", hostile[8])
+			assert.JSONEq(t, `{"note":"x\u202ey"}`, hostile[7], "JSON starts with { and is left alone")
+		})
+	}
+}
+
+// TestExportToATerminal: CSV on a terminal shows control characters as
+// escapes, so that a name with an escape sequence in it cannot drive the
+// operator's terminal; JSON Lines escape them everywhere.
+func TestExportToATerminal(t *testing.T) {
+	f := exportFixture(t)
+	q := audit.Query{Action: "user.login_failed"}
+	var csvOut, jsonOut bytes.Buffer
+	_, err := export(t.Context(), f.a, q, &csvOut, "csv", csvOptions{safe: true, terminal: true})
 	require.NoError(t, err)
-	require.Len(t, recs, 1+1+2, "the header, the hostile row, two sample failed logins")
-	hostile := recs[1]
-	assert.Equal(t, "'@SUM(A1)", hostile[3])
-	// "\r\n" reads back as "\n": see the round trip.
-	assert.Equal(t, "'=HYPERLINK(\"http://x\")\n\x1b", hostile[6], "the field itself is kept, defused")
-	assert.Equal(t, "'+1", hostile[8])
-	assert.JSONEq(t, `{"note":"x\u202ey"}`, hostile[7], "JSON starts with { and is left alone")
+	_, err = export(t.Context(), f.a, q, &jsonOut, "jsonl", csvOptions{})
+	require.NoError(t, err)
+	for name, out := range map[string]string{"csv": csvOut.String(), "jsonl": jsonOut.String()} {
+		for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			requireTerminalSafe(t, l, name)
+		}
+	}
+	recs, err := csv.NewReader(&csvOut).ReadAll()
+	require.NoError(t, err)
+	assert.Equal(t, `'=HYPERLINK("http://x")\r\n\x1b`, recs[1][6], "escaped, then defused")
+	var e audit.Entry
+	require.NoError(t, json.Unmarshal([]byte(lines(jsonOut.String())[0]), &e))
+	require.NotNil(t, e.Resource)
+	assert.Equal(t, "=HYPERLINK(\"http://x\")\r\n\x1b", *e.Resource, "JSON means what was stored")
+	assert.Contains(t, jsonOut.String(), `x\u202ey`)
 }
 
 func TestExportFailsWithoutLeavingAFile(t *testing.T) {

@@ -41,7 +41,7 @@ func decodeExactly(t *testing.T, s string) any {
 
 func FuzzTerminalText(f *testing.F) {
 	for _, s := range []string{
-		"alice", "", "\x1b[31mred\x1b[0m", "a\tb\nc\r", "\u202eevil", "\xff\xfe", `back\slash`,
+		"alice", "", "\x1b[31mred\x1b[0m", "a\tb\nc\r", "\u202eevil", "\xff\xfe", `back\slash`, "\u009b2J", "\u0085\u2028",
 		`{"a":"\u001b[2J"}`, `{"title":"Lisbon"}`, `[1,"\u2028"]`, `{"a":`, "null", `"\ud800"`, "=HYPERLINK()",
 	} {
 		f.Add(s)
@@ -59,6 +59,25 @@ func FuzzTerminalText(f *testing.F) {
 			// Valid JSON stays JSON, and means what it meant.
 			require.True(t, json.Valid([]byte(d)), "detailsText(%q) = %q is not JSON", s, d)
 			require.Equal(t, decodeExactly(t, compact.String()), decodeExactly(t, d), "detailsText(%q) = %q", s, d)
+		}
+
+		// What --json prints: safe on a terminal, and the same text.
+		for _, indent := range []bool{false, true} {
+			var out bytes.Buffer
+			require.NoError(t, newJSONPrinter(indent).print(&out, map[string]any{"s": s, "n": []string{s}}))
+			require.True(t, strings.HasSuffix(out.String(), "\n"))
+			for _, l := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+				requireTerminalSafe(t, l, "jsonPrinter")
+			}
+			var back struct {
+				S string   `json:"s"`
+				N []string `json:"n"`
+			}
+			require.NoError(t, json.Unmarshal(out.Bytes(), &back))
+			if utf8.ValidString(s) {
+				require.Equal(t, s, back.S)
+				require.Equal(t, []string{s}, back.N)
+			}
 		}
 
 		c := defuse(s)

@@ -86,7 +86,7 @@ func runList(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int {
 	}
 	defer a.Close()
 
-	enc := json.NewEncoder(c.stdout)
+	jp := newJSONPrinter(false)
 	tw := newTable(c.stdout, *maxDetails)
 	shown := 0
 	for {
@@ -95,7 +95,7 @@ func runList(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int {
 			return c.fail("list", err)
 		}
 		if *asJSON {
-			err = enc.Encode(page)
+			err = jp.print(c.stdout, page)
 		} else {
 			for _, e := range page.Entries {
 				tw.entry(e)
@@ -202,6 +202,10 @@ func detailsText(d json.RawMessage) string {
 	return s
 }
 
+// escapeJSONText writes every character of JSON text s that is not
+// printable as a \u escape, which inside a string means the same, except
+// the newlines between the lines of indented JSON and at its end (within a
+// string, JSON has none).
 func escapeJSONText(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
@@ -209,7 +213,7 @@ func escapeJSONText(s string) string {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			b.WriteString(`\ufffd`) // the list passes only valid UTF-8; kept safe anyway
-		case strconv.IsPrint(r):
+		case strconv.IsPrint(r) || r == '\n':
 			b.WriteString(s[i : i+size])
 		case r > 0xFFFF:
 			hi, lo := utf16.EncodeRune(r)

@@ -81,6 +81,9 @@ type cli struct {
 	db             string // --db
 	log            string // --log; empty: logs/trek.log beside the database
 	keyFile        string // --key-file; empty: .audit_key beside the database
+	// noLog: trek.log is not read at all (verify --no-anchors), so that a
+	// log the operator may not read does not stop a check of the chain.
+	noLog bool
 }
 
 // run is the whole program; main only adds the signals and the exit.
@@ -262,6 +265,18 @@ func (c *cli) openAs(withKey, readOnly bool) (*audit.Auditor, error) {
 		return nil, err
 	}
 	cfg := audit.Config{DBPath: c.db, LogPath: c.logPath(), ChainKeyFile: c.keyPath(), ReadOnly: readOnly}
+	if c.noLog && readOnly {
+		// A path that is nowhere: a folder made and removed at once. A
+		// read-only Auditor creates nothing there, and finds no log.
+		dir, err := os.MkdirTemp("", "trek-audit-no-log-")
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Remove(dir); err != nil {
+			return nil, err
+		}
+		cfg.LogPath = filepath.Join(dir, "trek.log")
+	}
 	if withKey {
 		if k := audit.ConfigFromEnv().ChainKey; len(k) > 0 {
 			cfg.ChainKey = k

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"strings"
@@ -68,9 +67,7 @@ func runStats(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int 
 		return c.fail("stats", err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(rep)
+		err = newJSONPrinter(true).print(c.stdout, rep)
 	} else {
 		err = printStats(c, rep)
 	}

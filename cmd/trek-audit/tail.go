@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -154,12 +153,7 @@ func entriesAfter(ctx context.Context, a *audit.Auditor, filter audit.Query, aft
 // writeTailLine writes one entry as one line.
 func writeTailLine(w io.Writer, e audit.Entry, asJSON bool, maxDetails int) error {
 	if asJSON {
-		b, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(w, "%s\n", b)
-		return err
+		return newJSONPrinter(false).print(w, e)
 	}
 	_, err := fmt.Fprintf(w, "%s  %d  %s  %s  %s  %s  %s\n", escape(e.CreatedAt), e.ID, userCell(e),
 		escape(string(e.Action)), orDash(e.Resource), orDash(e.IP), truncate(detailsText(e.Details), maxDetails))

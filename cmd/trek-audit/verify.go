@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,7 +34,13 @@ TREK runs.
 Rows cut off the end of the table are found only through the chain heads in
 trek.log: when the database has chained rows and trek.log (--log) does not
 exist, verify exits 2 rather than report an unchecked end as intact, unless
---no-anchors says to check the chain alone.
+--no-anchors says to check the chain alone (trek.log is then not read at
+all, for an operator who may read the database but not the log).
+
+When neither the first chained row nor any chain head in trek.log verifies
+under the key, and some heads are there, the key is most likely not the one
+that chained the rows: verify exits 2 and says so, rather than report
+tampering.
 
 Exit status: 0 intact, 1 tampered, 2 could not check. A progress bar goes to
 stderr when stderr is a terminal, or with --progress.`,
@@ -46,10 +51,11 @@ stderr when stderr is a terminal, or with --progress.`,
 func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int {
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout")
 	progress := fs.Bool("progress", false, "show the progress bar even when stderr is not a terminal")
-	noAnchors := fs.Bool("no-anchors", false, "check the chain alone when trek.log is not there (rows cut off the end are not detected)")
+	noAnchors := fs.Bool("no-anchors", false, "check the chain alone, without reading trek.log (rows cut off the end are not detected)")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
+	c.noLog = *noAnchors
 	a, err := c.open(true)
 	if err != nil {
 		return c.fail("verify", err)
@@ -76,10 +82,13 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 				"pass --log with trek.log's path, or --no-anchors to check the chain alone", c.logPath()))
 		}
 	}
+	if !rep.Intact && rep.Checked == 0 && rep.Anchors == 0 && rep.RejectedAnchors > 0 {
+		return c.fail("verify", fmt.Errorf("neither the first chained row (row %d) nor any of the %d chain heads in trek.log verifies under "+
+			"the key from %s: it is most likely not the key TREK's server uses (AUDIT_CHAIN_KEY, or its key file). With the right key, "+
+			"this report means the first row was changed and every head in trek.log forged or damaged", rep.Problem.ID, rep.RejectedAnchors, c.keySource()))
+	}
 	if *asJSON {
-		enc := json.NewEncoder(c.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := newJSONPrinter(true).print(c.stdout, rep); err != nil {
 			return c.fail("verify", err)
 		}
 	} else {
@@ -120,7 +129,11 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 	if rep.HeadID > 0 {
 		fmt.Fprintf(w, "  last good row:  id %d, chain position %d\n", rep.HeadID, rep.HeadSeq)
 	}
-	fmt.Fprintf(w, "  anchors read:   %d (chain heads in %s and its rotated files)\n", rep.Anchors, c.logPath())
+	if c.noLog {
+		fmt.Fprintln(w, "  anchors read:   none (--no-anchors: trek.log not read; rows deleted from the end of the table cannot be detected)")
+	} else {
+		fmt.Fprintf(w, "  anchors read:   %d (chain heads in %s and its rotated files)\n", rep.Anchors, c.logPath())
+	}
 	if len(rep.Acknowledgements) > 0 {
 		fmt.Fprintf(w, "  acknowledged:   %d of those chain heads, passed over as the acknowledgements below list them\n", rep.AcknowledgedAnchors)
 		for _, ack := range rep.Acknowledgements {
@@ -129,7 +142,7 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 	}
 	fmt.Fprintf(w, "  database:       %s\n", c.db)
 	fmt.Fprintf(w, "  key:            %s\n", c.keySource())
-	if rep.Anchors-rep.AcknowledgedAnchors == 0 && rep.Checked > 0 {
+	if rep.Anchors-rep.AcknowledgedAnchors == 0 && rep.Checked > 0 && !c.noLog {
 		if len(rep.Acknowledgements) == 0 {
 			fmt.Fprintln(w, "  warning:        no chain heads found in trek.log: rows deleted from the end of the table cannot be detected")
 		} else {

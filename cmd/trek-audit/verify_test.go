@@ -138,7 +138,12 @@ func TestVerifyKeySources(t *testing.T) {
 		{"AUDIT_CHAIN_KEY", envKey, []string{"verify", "--db", envDB, "--log", filepath.Join(envDir, "trek.log")}, exitOK, ""},
 		{"no AUDIT_CHAIN_KEY and no key file", "", []string{"verify", "--db", envDB}, exitError,
 			"AUDIT_CHAIN_KEY is not set and there is no key file at " + envKeyFile},
-		{"another key does not verify", "another key, 16 bytes or more", []string{"verify", "--db", f.db, "--log", f.log}, exitTampered, ""},
+		{"another key does not verify", "another key, 16 bytes or more", []string{"verify", "--db", f.db, "--log", f.log}, exitError,
+			"it is most likely not the key TREK's server uses"},
+		// Without trek.log's heads, a wrong key and a changed first row
+		// look the same: the report says tampered.
+		{"another key, trek.log not read", "another key, 16 bytes or more", []string{"verify", "--db", f.db, "--log", f.log, "--no-anchors"},
+			exitTampered, ""},
 		{"AUDIT_CHAIN_KEY too short", "short", []string{"verify", "--db", envDB}, exitError, "at least 16 bytes"},
 	}
 	for _, tc := range cases {
@@ -210,4 +215,25 @@ func TestVerifyWithoutTrekLog(t *testing.T) {
 
 	code, _, _ = f.run(t, "verify")
 	assert.Equal(t, exitTampered, code, "with trek.log, the cut is found")
+}
+
+// TestVerifyNoAnchorsDoesNotReadTheLog: --no-anchors checks the chain
+// alone and reads nothing of trek.log, so a log that cannot be read (here
+// its folder is a file; for an operator, one the server's user alone may
+// read) does not stop the check.
+func TestVerifyNoAnchorsDoesNotReadTheLog(t *testing.T) {
+	f := newFixture(t, 3)
+	notAFolder := filepath.Join(t.TempDir(), "logs")
+	require.NoError(t, os.WriteFile(notAFolder, []byte("a file"), 0o600))
+	log := filepath.Join(notAFolder, "trek.log")
+
+	code, _, stderr := runCLI(t, t.Context(), "verify", "--db", f.db, "--log", log)
+	require.Equal(t, exitError, code, "reading trek.log fails: %s", stderr)
+	assert.Contains(t, stderr, "reading anchors")
+
+	code, stdout, stderr := runCLI(t, t.Context(), "verify", "--db", f.db, "--log", log, "--no-anchors")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "OK: the audit log's chain is intact.")
+	assert.Contains(t, stdout, "--no-anchors: trek.log not read")
+	assert.NotContains(t, stdout, "no chain heads found in trek.log", "no warning about what was not asked for")
 }

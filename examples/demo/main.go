@@ -76,7 +76,7 @@ func run(ctx context.Context, addr string, once bool, out io.Writer) (err error)
 	// LOG_LEVEL ...): data/travel.db and data/logs/trek.log.
 	cfg := audit.ConfigFromEnv()
 	dbPath := cmp.Or(cfg.DBPath, audit.DefaultDBPath)
-	logPath := cmp.Or(cfg.LogPath, audit.DefaultLogPath)
+	logPath := cmp.Or(cfg.LogPath, filepath.Join(filepath.Dir(dbPath), "logs", "trek.log")) // as the library lays it out
 
 	// The server's own tables come first, as in TREK: the auditor reads
 	// users to name the actor of an event recorded by user id.
@@ -110,7 +110,7 @@ func run(ctx context.Context, addr string, once bool, out io.Writer) (err error)
 	base := "http://" + ln.Addr().String()
 	s.log.Info("demo server listening", "addr", ln.Addr().String())
 	printIntro(out, base, s.adminToken, dbPath, logPath)
-	if err := playSession(ctx, out, base, s.adminToken, logPath); err != nil {
+	if err := playSession(ctx, out, base, s.adminToken, logPath, cfg.TrustProxy); err != nil {
 		return err
 	}
 	if once {
@@ -286,7 +286,7 @@ Try it:
 
 // playSession makes the requests a newcomer would try first, over real HTTP,
 // then prints the admin list and the lines trek.log got meanwhile.
-func playSession(ctx context.Context, out io.Writer, base, adminToken, logPath string) error {
+func playSession(ctx context.Context, out io.Writer, base, adminToken, logPath, trustProxy string) error {
 	logStart := fileSize(logPath)
 	c := &sessionClient{ctx: ctx, http: &http.Client{Timeout: 10 * time.Second}, base: base, out: out}
 	creds := func(password string) string {
@@ -306,8 +306,13 @@ func playSession(ctx context.Context, out io.Writer, base, adminToken, logPath s
 	}
 
 	fmt.Fprintf(out, "\nGET /api/admin/audit-log?limit=4, as the admin panel gets it (newest first):\n%s\n\n", list)
-	fmt.Fprintln(out, "The X-Forwarded-For of the last request was not believed: TRUST_PROXY is not set,")
-	fmt.Fprintln(out, "so the address of the connection is recorded. Behind a reverse proxy, set TRUST_PROXY.")
+	if trustProxy == "" {
+		fmt.Fprintln(out, "The X-Forwarded-For of the last request was not believed: TRUST_PROXY is not set,")
+		fmt.Fprintln(out, "so the address of the connection is recorded. Behind a reverse proxy, set TRUST_PROXY.")
+	} else {
+		fmt.Fprintf(out, "TRUST_PROXY is %q: the last request's X-Forwarded-For was read as it says, and the client\n", trustProxy)
+		fmt.Fprintln(out, "address it gives is recorded when the connection comes from a proxy it trusts.")
+	}
 
 	lines, err := linesFrom(logPath, logStart)
 	if err != nil {
