@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -284,15 +283,7 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	if _, err := db.ExecContext(ctx, "BEGIN DEFERRED"); err != nil {
 		return page, fmt.Errorf("%w: listing: %w", ErrStore, err)
 	}
-	defer func() {
-		// Background: ending the read must not depend on ctx, or a
-		// cancelled request would hand the pool a connection still
-		// inside a transaction. If it can't end, the connection is
-		// dropped instead.
-		if _, rerr := db.ExecContext(context.Background(), "ROLLBACK"); rerr != nil {
-			db.Raw(func(any) error { return driver.ErrBadConn })
-		}
-	}()
+	defer endRead(db)
 	var after int64
 	if q.Cursor != "" {
 		if after, err = decodeCursor(q.Cursor); err != nil {

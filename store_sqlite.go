@@ -891,3 +891,13 @@ func queryStrings(ctx context.Context, db queryer, q string, args ...any) ([]str
 	}
 	return got, rows.Err()
 }
+
+// endRead ends a read transaction begun on conn with BEGIN. Background: the
+// end must not depend on the caller's ctx, or a cancelled request would
+// hand the pool a connection still inside a transaction; a connection
+// whose transaction cannot end is dropped instead.
+func endRead(conn *sql.Conn) {
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+}

@@ -187,7 +187,7 @@ func (a *Auditor) newVerifier(ctx context.Context, progress func(done, total int
 // back to the pool.
 func (v *verifier) close() {
 	if v.inTx {
-		v.db.ExecContext(context.Background(), "ROLLBACK") // a read: nothing to undo
+		endRead(v.db)
 	}
 	v.db.Close()
 }
