@@ -86,17 +86,7 @@ func insertManyTrekRows(t testing.TB, db *sql.DB, n int) []int64 {
 // listAllIDs returns audit_log's ids, newest first.
 func listAllIDs(t testing.TB, db *sql.DB) []int64 {
 	t.Helper()
-	rows, err := db.Query(`SELECT id FROM audit_log ORDER BY id DESC`)
-	require.NoError(t, err)
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		require.NoError(t, rows.Scan(&id))
-		ids = append(ids, id)
-	}
-	require.NoError(t, rows.Err())
-	return ids
+	return queryIDs(t, db, `SELECT id FROM audit_log ORDER BY id DESC`)
 }
 
 func entryIDs(entries []Entry) []int64 {
@@ -984,7 +974,9 @@ func TestListTimeWindowsReadEitherWay(t *testing.T) {
 	check(t, windows[9])
 }
 
-func queryIDs(t *testing.T, db *sql.DB, q string, args ...any) []int64 {
+// queryIDs returns the ids q selects, in its order; none is an empty
+// slice, as a page's entryIDs are.
+func queryIDs(t testing.TB, db *sql.DB, q string, args ...any) []int64 {
 	t.Helper()
 	ids := []int64{}
 	rows, err := db.Query(q, args...)
