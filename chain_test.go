@@ -271,7 +271,23 @@ func TestChainKeyFile(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, rep.Problem)
 	assert.Equal(t, TamperChanged, rep.Problem.Kind)
-	assert.Contains(t, rep.Problem.Detail, "chain key")
+	assert.True(t, rep.Problem.KeyMismatch, "the first two rows fail alike")
+	assert.Contains(t, rep.Problem.Detail, "most likely the key is not the one the rows were written with")
+	require.NoError(t, a.Close())
+
+	// With the right key, a changed first row leaves the second
+	// verifying against its stored value: tampering, not the key.
+	raw := openPlainDB(t, cfg.DBPath)
+	_, err = raw.Exec(`UPDATE audit_log SET resource = 'forged' WHERE id = (SELECT MIN(id) FROM audit_log WHERE chain_seq IS NOT NULL)`)
+	require.NoError(t, err)
+	ro.ChainKey = nil
+	a, err = Open(ro)
+	require.NoError(t, err)
+	rep, err = a.Verify(context.Background())
+	require.NoError(t, err)
+	require.NotNil(t, rep.Problem)
+	assert.Equal(t, TamperChanged, rep.Problem.Kind)
+	assert.False(t, rep.Problem.KeyMismatch)
 	require.NoError(t, a.Close())
 
 	cfg.ChainKey = []byte("short")

@@ -44,6 +44,12 @@ type Tamper struct {
 	// is not there or differs. A restore from a backup looks like this, and
 	// so do rows deleted from the end; Acknowledge records which it was.
 	Acknowledgeable bool `json:"acknowledgeable"`
+	// KeyMismatch: the first chained row does not verify, nor does the
+	// chained row after it against the value stored in the first. Changing
+	// a row leaves the next one verifying against its stored value, so
+	// this is what a key other than the rows' own looks like (or both rows
+	// rewritten): check the key before anything else.
+	KeyMismatch bool `json:"key_mismatch,omitempty"`
 }
 
 // VerifyReport is the result of walking the chain.
@@ -586,6 +592,11 @@ func (v *verifier) classify(ctx context.Context, r *chainRow, prevSeq int64, pre
 		t.Kind, t.Detail = TamperChanged, "the row's fields or chain value were altered"
 		if prevSeq == 0 {
 			t.Detail += " (or the chain key is not the one the rows were written with)"
+			if next != nil && next.seq == r.seq+1 && !v.verifies(r.mac, next) {
+				t.KeyMismatch = true
+				t.Detail = fmt.Sprintf("neither this row nor the next chained row (row %d) verifies under the key, each against "+
+					"the chain value stored before it: most likely the key is not the one the rows were written with", next.id)
+			}
 		}
 	case r.seq > prevSeq+1 && pred == nil && expected == nil:
 		t.Kind, t.Detail = TamperMissing, fmt.Sprintf("chain positions %d to %d are gone", prevSeq+1, r.seq-1)

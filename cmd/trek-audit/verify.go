@@ -37,10 +37,10 @@ exist, verify exits 2 rather than report an unchecked end as intact, unless
 --no-anchors says to check the chain alone (trek.log is then not read at
 all, for an operator who may read the database but not the log).
 
-When neither the first chained row nor any chain head in trek.log verifies
-under the key, and some heads are there, the key is most likely not the one
-that chained the rows: verify exits 2 and says so, rather than report
-tampering.
+When nothing the key made verifies (neither of the first two chained rows,
+no chain head in trek.log, no acknowledgement), the key is most likely not
+the one that chained the rows: verify exits 2 and says so, rather than
+report tampering.
 
 Exit status: 0 intact, 1 tampered, 2 could not check. A progress bar goes to
 stderr when stderr is a terminal, or with --progress.`,
@@ -82,10 +82,16 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 				"pass --log with trek.log's path, or --no-anchors to check the chain alone", c.logPath()))
 		}
 	}
-	if !rep.Intact && rep.Checked == 0 && rep.Anchors == 0 && rep.RejectedAnchors > 0 {
-		return c.fail("verify", fmt.Errorf("neither the first chained row (row %d) nor any of the %d chain heads in trek.log verifies under "+
-			"the key from %s: it is most likely not the key TREK's server uses (AUDIT_CHAIN_KEY, or its key file). With the right key, "+
-			"this report means the first row was changed and every head in trek.log forged or damaged", rep.Problem.ID, rep.RejectedAnchors, c.keySource()))
+	if p := rep.Problem; p != nil && p.KeyMismatch && rep.Anchors == 0 && len(rep.Acknowledgements) == 0 {
+		// Nothing the key made verifies: not the first two rows, not a
+		// head in trek.log, not an acknowledgement.
+		heads := fmt.Sprintf(", nor does any chain head in trek.log (%d rejected)", rep.RejectedAnchors)
+		if c.noLog {
+			heads = " (trek.log not read)"
+		}
+		return c.fail("verify", fmt.Errorf("neither of the first two chained rows (from row %d) verifies under the key from %s%s: "+
+			"it is most likely not the key TREK's server uses (AUDIT_CHAIN_KEY, or its key file). With the right key, "+
+			"this report means both rows were rewritten", p.ID, c.keySource(), heads))
 	}
 	if *asJSON {
 		if err := newJSONPrinter(true).print(c.stdout, rep); err != nil {

@@ -140,10 +140,8 @@ func TestVerifyKeySources(t *testing.T) {
 			"AUDIT_CHAIN_KEY is not set and there is no key file at " + envKeyFile},
 		{"another key does not verify", "another key, 16 bytes or more", []string{"verify", "--db", f.db, "--log", f.log}, exitError,
 			"it is most likely not the key TREK's server uses"},
-		// Without trek.log's heads, a wrong key and a changed first row
-		// look the same: the report says tampered.
 		{"another key, trek.log not read", "another key, 16 bytes or more", []string{"verify", "--db", f.db, "--log", f.log, "--no-anchors"},
-			exitTampered, ""},
+			exitError, "(trek.log not read): it is most likely not the key"},
 		{"AUDIT_CHAIN_KEY too short", "short", []string{"verify", "--db", envDB}, exitError, "at least 16 bytes"},
 	}
 	for _, tc := range cases {
@@ -236,4 +234,30 @@ func TestVerifyNoAnchorsDoesNotReadTheLog(t *testing.T) {
 	assert.Contains(t, stdout, "OK: the audit log's chain is intact.")
 	assert.Contains(t, stdout, "--no-anchors: trek.log not read")
 	assert.NotContains(t, stdout, "no chain heads found in trek.log", "no warning about what was not asked for")
+}
+
+// TestVerifyTamperingIsNotCalledAWrongKey: only a key that verifies
+// nothing is named as probably wrong. Rows changed or deleted at the start
+// of the chain are tampering, reported as such (exit 1), with trek.log
+// gone and a forged head line in its place too.
+func TestVerifyTamperingIsNotCalledAWrongKey(t *testing.T) {
+	forged := "[INFO] 2026-04-20T10:11:53 AUDIT-CHAIN head id=99 seq=99 mac=" + strings.Repeat("00", 32) +
+		" tag=" + strings.Repeat("0", 32) + "\n"
+	for _, tc := range []struct{ name, sql string }{
+		{"the first row changed", `UPDATE audit_log SET resource = 'forged' WHERE id = (SELECT MIN(id) FROM audit_log WHERE chain_seq IS NOT NULL)`},
+		{"the oldest rows deleted", `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE chain_seq IS NOT NULL ORDER BY id LIMIT 2)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, 6)
+			require.NoError(t, f.a.Close())
+			f.exec(t, tc.sql)
+			code, stdout, stderr := f.run(t, "verify")
+			require.Equal(t, exitTampered, code, stdout+stderr)
+
+			require.NoError(t, os.WriteFile(f.log, []byte(forged), 0o600))
+			code, stdout, stderr = f.run(t, "verify")
+			assert.Equal(t, exitTampered, code, "stdout: %s\nstderr: %s", stdout, stderr)
+			assert.NotContains(t, stdout+stderr, "not the key")
+		})
+	}
 }
