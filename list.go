@@ -441,21 +441,29 @@ const smallWindow = 4096
 
 // walkBounds returns every, the page's filter, with the ids a walk down the
 // table needs to read bounded, where that saves more than it costs: below
-// the largest id in window when more than smallWindow rows are newer than
-// it (reading that id off the index costs a fraction of walking them), and
-// above the smallest when the window cannot fill the page (or the walk
-// would read on to the table's first row). Both are exact: every row of
-// the window lies between them, whatever its id. (MAX(+a.id), not
-// MAX(a.id), which SQLite would find by the very walk down the table this
-// is to spare.)
+// the largest id in window when the rows newer than it outnumber half its
+// own (a walk reads every one of them first, where the bound is read off
+// the index at about half the cost a row: 30 against 70 ns), and above the
+// smallest when the window cannot fill the page (or the walk would read on
+// to the table's first row). Both are exact: every row of the window lies
+// between them, whatever its id. (MAX(+a.id), not MAX(a.id), which SQLite
+// would find by the very walk down the table this is to spare.)
 func (s *sqliteStore) walkBounds(ctx context.Context, db *sql.Conn, q Query, window, every filter, total int64) (filter, error) {
 	if !q.Until.IsZero() {
 		var newer int64
-		if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM audit_log WHERE created_at >= ? LIMIT ?)`,
-			q.Until.UTC().Format(sqliteTimeLayout), smallWindow+1).Scan(&newer); err != nil {
-			return every, err
+		if q.Since.IsZero() {
+			// Until alone: the rest of the table is newer, or holds no
+			// time to compare.
+			var n int64
+			if err := db.QueryRowContext(ctx, `SELECT n FROM audit_log_count WHERE id = 1`).Scan(&n); err != nil {
+				return every, err
+			}
+			newer = n - total
+		} else if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM audit_log WHERE created_at >= ? LIMIT ?)`,
+			q.Until.UTC().Format(sqliteTimeLayout), total/2+1).Scan(&newer); err != nil {
+			return every, err // counted off the index, no further than needed
 		}
-		if newer > smallWindow {
+		if newer > total/2 {
 			var hi int64
 			if err := db.QueryRowContext(ctx, `SELECT MAX(+a.id) FROM audit_log a`+window.sql(), window.args...).Scan(&hi); err != nil {
 				return every, err

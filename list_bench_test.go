@@ -77,6 +77,7 @@ func BenchmarkList(b *testing.B) {
 		{"FilterUntilTwoYearsAgo", Query{Until: benchEnd.Add(-2 * 365 * 24 * time.Hour)}},
 		{"FilterSinceTheLastHour", Query{Since: benchEnd.Add(-time.Hour)}},
 		{"FilterTenMinutesHalfAnHourAgo", Query{Since: benchEnd.Add(-40 * time.Minute), Until: benchEnd.Add(-30 * time.Minute)}},
+		{"FilterUntilSixDaysAgo", Query{Until: benchEnd.Add(-6 * 24 * time.Hour)}},
 		{"FilterUntilTheFirstDay", Query{Until: benchStart.Add(24 * time.Hour)}},
 		{"FilterSinceUntilEverything", Query{Since: benchStart, Until: benchEnd.Add(time.Hour)}},
 		{"FilterSinceUntilOneYear", Query{Since: benchEnd.Add(-365 * 24 * time.Hour), Until: benchEnd.Add(time.Hour)}},

@@ -924,7 +924,7 @@ func TestListTimeWindowsReadEitherWay(t *testing.T) {
 		{since: minute(n - 10)}, {since: minute(n - 2*smallWindow)}, {since: minute(10)}, {since: minute(n + 100)},
 		{until: minute(5)}, {until: minute(400)}, {until: minute(n / 2)}, {until: minute(n - 5)},
 		{minute(100), minute(130)}, {minute(0), minute(n)}, {minute(1000), minute(n - 500)}, {minute(n - 100), minute(n - 50)},
-		{minute(10), minute(500)}, {minute(n - 40), minute(n - 30)},
+		{minute(10), minute(500)}, {minute(n - 40), minute(n - 30)}, {minute(100), minute(smallWindow + 1000)},
 	}
 	ways := map[bool]int{} // pages read by walking (true) and by sorting
 	check := func(t *testing.T, w struct{ since, until time.Time }) {
