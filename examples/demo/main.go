@@ -306,8 +306,10 @@ func playSession(ctx context.Context, out io.Writer, base, adminToken, logPath, 
 	}
 
 	fmt.Fprintf(out, "\nGET /api/admin/audit-log?limit=4, as the admin panel gets it (newest first):\n%s\n\n", list)
-	if trustProxy == "" {
-		fmt.Fprintln(out, "The X-Forwarded-For of the last request was not believed: TRUST_PROXY is not set,")
+	// Open has parsed the setting already; "false" is what trusts nothing
+	// ("", "false", "0").
+	if tp, _ := audit.ParseTrustProxy(trustProxy); tp.String() == "false" {
+		fmt.Fprintln(out, "The X-Forwarded-For of the last request was not believed: TRUST_PROXY trusts no proxy,")
 		fmt.Fprintln(out, "so the address of the connection is recorded. Behind a reverse proxy, set TRUST_PROXY.")
 	} else {
 		fmt.Fprintf(out, "TRUST_PROXY is %q: the last request's X-Forwarded-For was read as it says, and the client\n", trustProxy)

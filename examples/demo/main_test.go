@@ -193,3 +193,34 @@ func TestDemoServesUntilCancelled(t *testing.T) {
 	assert.Equal(t, audit.UserLoginFailed, entries[0].Action)
 	assert.JSONEq(t, `{"email":"eve@example.com"}`, string(entries[0].Details))
 }
+
+// TestDemoSaysWhatTrustProxyDid: the note after the session says what the
+// setting made of the last request's X-Forwarded-For, for every way of
+// trusting nothing as for one that trusts the loopback proxy.
+func TestDemoSaysWhatTrustProxyDid(t *testing.T) {
+	for _, tc := range []struct {
+		setting, ip string
+		believed    bool
+	}{
+		{"", "127.0.0.1", false},
+		{"false", "127.0.0.1", false},
+		{"0", "127.0.0.1", false},
+		{"true", "203.0.113.66", true},
+		{"loopback", "203.0.113.66", true},
+	} {
+		t.Run(tc.setting, func(t *testing.T) {
+			inTempDir(t)
+			t.Setenv("TRUST_PROXY", tc.setting)
+			var out bytes.Buffer
+			require.NoError(t, run(t.Context(), "127.0.0.1:0", true, &out))
+			last := demoEntries(t)[0]
+			require.NotNil(t, last.IP)
+			assert.Equal(t, tc.ip, *last.IP)
+			if tc.believed {
+				assert.Contains(t, out.String(), "X-Forwarded-For was read as it says")
+			} else {
+				assert.Contains(t, out.String(), "The X-Forwarded-For of the last request was not believed")
+			}
+		})
+	}
+}
