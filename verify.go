@@ -44,11 +44,13 @@ type Tamper struct {
 	// is not there or differs. A restore from a backup looks like this, and
 	// so do rows deleted from the end; Acknowledge records which it was.
 	Acknowledgeable bool `json:"acknowledgeable"`
-	// KeyMismatch: the first chained row does not verify, nor does the
-	// chained row after it against the value stored in the first. Changing
-	// a row leaves the next one verifying against its stored value, so
-	// this is what a key other than the rows' own looks like (or both rows
-	// rewritten): check the key before anything else.
+	// KeyMismatch: nothing the key made verifies. The first chained row
+	// does not, nor does the chained row after it against the value stored
+	// in the first (or, the chain's only row, no chain head in trek.log),
+	// and no head in trek.log or acknowledgement verifies either. Changing
+	// a row leaves the next one verifying against its stored value, so this
+	// is what a key other than the rows' own looks like (or both rows
+	// rewritten with trek.log gone): check the key before anything else.
 	KeyMismatch bool `json:"key_mismatch,omitempty"`
 }
 
@@ -592,10 +594,19 @@ func (v *verifier) classify(ctx context.Context, r *chainRow, prevSeq int64, pre
 		t.Kind, t.Detail = TamperChanged, "the row's fields or chain value were altered"
 		if prevSeq == 0 {
 			t.Detail += " (or the chain key is not the one the rows were written with)"
-			if next != nil && next.seq == r.seq+1 && !v.verifies(r.mac, next) {
+			// Nothing else the key made verifies either (a head in
+			// trek.log or an acknowledgement would prove it right):
+			nothing := len(v.anchors.list)+v.acknowledged == 0 && len(v.acks.list) == 0
+			switch {
+			case !nothing:
+			case next != nil && next.seq == r.seq+1 && !v.verifies(r.mac, next):
 				t.KeyMismatch = true
 				t.Detail = fmt.Sprintf("neither this row nor the next chained row (row %d) verifies under the key, each against "+
 					"the chain value stored before it: most likely the key is not the one the rows were written with", next.id)
+			case next == nil && v.anchors.rejected > 0:
+				t.KeyMismatch = true
+				t.Detail = fmt.Sprintf("this row, the only chained one, does not verify under the key, nor does any of the %d chain heads "+
+					"in trek.log: most likely the key is not the one the rows were written with", v.anchors.rejected)
 			}
 		}
 	case r.seq > prevSeq+1 && pred == nil && expected == nil:

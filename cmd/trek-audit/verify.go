@@ -83,15 +83,15 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 		}
 	}
 	if p := rep.Problem; p != nil && p.KeyMismatch && rep.Anchors == 0 && len(rep.Acknowledgements) == 0 {
-		// Nothing the key made verifies: not the first two rows, not a
-		// head in trek.log, not an acknowledgement.
-		heads := fmt.Sprintf(", nor does any chain head in trek.log (%d rejected)", rep.RejectedAnchors)
+		// Nothing the key made verifies: not the first rows, not a head in
+		// trek.log, not an acknowledgement.
+		read := ""
 		if c.noLog {
-			heads = " (trek.log not read)"
+			read = " (trek.log not read)"
 		}
-		return c.fail("verify", fmt.Errorf("neither of the first two chained rows (from row %d) verifies under the key from %s%s: "+
-			"it is most likely not the key TREK's server uses (AUDIT_CHAIN_KEY, or its key file). With the right key, "+
-			"this report means both rows were rewritten", p.ID, c.keySource(), heads))
+		return c.fail("verify", fmt.Errorf("row %d: %s%s. The key came from %s: check that it is the one TREK's server uses "+
+			"(AUDIT_CHAIN_KEY, or its key file). With the right key, this report means the first rows were rewritten and "+
+			"trek.log's chain heads lost", p.ID, p.Detail, read, c.keySource()))
 	}
 	if *asJSON {
 		if err := newJSONPrinter(true).print(c.stdout, rep); err != nil {

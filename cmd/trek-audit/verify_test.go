@@ -139,9 +139,9 @@ func TestVerifyKeySources(t *testing.T) {
 		{"no AUDIT_CHAIN_KEY and no key file", "", []string{"verify", "--db", envDB}, exitError,
 			"AUDIT_CHAIN_KEY is not set and there is no key file at " + envKeyFile},
 		{"another key does not verify", "another key, 16 bytes or more", []string{"verify", "--db", f.db, "--log", f.log}, exitError,
-			"it is most likely not the key TREK's server uses"},
+			"most likely the key is not the one the rows were written with. The key came from AUDIT_CHAIN_KEY"},
 		{"another key, trek.log not read", "another key, 16 bytes or more", []string{"verify", "--db", f.db, "--log", f.log, "--no-anchors"},
-			exitError, "(trek.log not read): it is most likely not the key"},
+			exitError, "written with (trek.log not read). The key came from AUDIT_CHAIN_KEY"},
 		{"AUDIT_CHAIN_KEY too short", "short", []string{"verify", "--db", envDB}, exitError, "at least 16 bytes"},
 	}
 	for _, tc := range cases {
@@ -260,4 +260,33 @@ func TestVerifyTamperingIsNotCalledAWrongKey(t *testing.T) {
 			assert.NotContains(t, stdout+stderr, "not the key")
 		})
 	}
+}
+
+// TestVerifyWrongKeyOnAOneRowChain: with one chained row there is no second
+// to tell a wrong key from a changed row; trek.log's head of that row,
+// which the key does not verify either, does.
+func TestVerifyWrongKeyOnAOneRowChain(t *testing.T) {
+	f := newFixture(t, 1)
+	require.NoError(t, f.a.Close())
+	t.Setenv("AUDIT_CHAIN_KEY", "another key, 16 bytes or more")
+	code, _, stderr := runCLI(t, t.Context(), "verify", "--db", f.db, "--log", f.log)
+	assert.Equal(t, exitError, code, stderr)
+	assert.Contains(t, stderr, "the only chained one, does not verify under the key, nor does any of the 1 chain heads")
+}
+
+// TestVerifyRewrittenRowsUnderTheRightKey: the first two rows rewritten,
+// with trek.log's heads there to show the key is right, are tampering,
+// and the report does not point at the key.
+func TestVerifyRewrittenRowsUnderTheRightKey(t *testing.T) {
+	f := newFixture(t, 6)
+	require.NoError(t, f.a.Close())
+	f.exec(t, `UPDATE audit_log SET resource = 'forged' WHERE id IN (SELECT id FROM audit_log WHERE chain_seq IS NOT NULL ORDER BY id LIMIT 2)`)
+	code, stdout, stderr := f.run(t, "verify", "--json")
+	require.Equal(t, exitTampered, code, stderr)
+	var rep audit.VerifyReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	require.Positive(t, rep.Anchors, "heads this key tagged")
+	require.NotNil(t, rep.Problem)
+	assert.False(t, rep.Problem.KeyMismatch)
+	assert.NotContains(t, rep.Problem.Detail, "most likely the key")
 }
