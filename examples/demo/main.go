@@ -306,14 +306,26 @@ func playSession(ctx context.Context, out io.Writer, base, adminToken, logPath, 
 	}
 
 	fmt.Fprintf(out, "\nGET /api/admin/audit-log?limit=4, as the admin panel gets it (newest first):\n%s\n\n", list)
-	// Open has parsed the setting already; "false" is what trusts nothing
-	// ("", "false", "0").
-	if tp, _ := audit.ParseTrustProxy(trustProxy); tp.String() == "false" {
-		fmt.Fprintln(out, "The X-Forwarded-For of the last request was not believed: TRUST_PROXY trusts no proxy,")
-		fmt.Fprintln(out, "so the address of the connection is recorded. Behind a reverse proxy, set TRUST_PROXY.")
-	} else {
-		fmt.Fprintf(out, "TRUST_PROXY is %q: the last request's X-Forwarded-For was read as it says, and the client\n", trustProxy)
-		fmt.Fprintln(out, "address it gives is recorded when the connection comes from a proxy it trusts.")
+	// What the last request was recorded under says what TRUST_PROXY made
+	// of its X-Forwarded-For.
+	var page struct {
+		Entries []struct {
+			IP *string `json:"ip"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal(list, &page); err != nil || len(page.Entries) == 0 || page.Entries[0].IP == nil {
+		return fmt.Errorf("reading the list: %w", cmp.Or(err, errors.New("no entry")))
+	}
+	switch ip := *page.Entries[0].IP; {
+	case ip == "203.0.113.66":
+		fmt.Fprintf(out, "TRUST_PROXY is %q, which trusts the connection's address as a proxy: the last request\n", trustProxy)
+		fmt.Fprintf(out, "was recorded under the client address its X-Forwarded-For gives (%s).\n", ip)
+	case trustProxy == "":
+		fmt.Fprintln(out, "The X-Forwarded-For of the last request was not believed: TRUST_PROXY is not set, so the")
+		fmt.Fprintf(out, "address of the connection (%s) is recorded. Behind a reverse proxy, set TRUST_PROXY.\n", ip)
+	default:
+		fmt.Fprintf(out, "The X-Forwarded-For of the last request was not believed: TRUST_PROXY is %q, which does\n", trustProxy)
+		fmt.Fprintf(out, "not trust the connection's address (%s) as a proxy, so that address is recorded.\n", ip)
 	}
 
 	lines, err := linesFrom(logPath, logStart)

@@ -207,6 +207,7 @@ func TestDemoSaysWhatTrustProxyDid(t *testing.T) {
 		{"0", "127.0.0.1", false},
 		{"true", "203.0.113.66", true},
 		{"loopback", "203.0.113.66", true},
+		{"10.0.0.0/8", "127.0.0.1", false}, // trusts proxies, but not this connection
 	} {
 		t.Run(tc.setting, func(t *testing.T) {
 			inTempDir(t)
@@ -217,7 +218,7 @@ func TestDemoSaysWhatTrustProxyDid(t *testing.T) {
 			require.NotNil(t, last.IP)
 			assert.Equal(t, tc.ip, *last.IP)
 			if tc.believed {
-				assert.Contains(t, out.String(), "X-Forwarded-For was read as it says")
+				assert.Contains(t, out.String(), "was recorded under the client address its X-Forwarded-For gives (203.0.113.66)")
 			} else {
 				assert.Contains(t, out.String(), "The X-Forwarded-For of the last request was not believed")
 			}
