@@ -263,32 +263,31 @@ func TestChainKeyFile(t *testing.T) {
 	_, err = Open(cfg)
 	require.ErrorIs(t, err, ErrChainKey)
 	assert.Contains(t, err.Error(), "AUDIT_CHAIN_KEY (Config.ChainKey) is not the one that chained audit_log")
-	ro := cfg
-	ro.ReadOnly = true
-	a, err = Open(ro)
-	require.NoError(t, err)
-	rep, err = a.Verify(context.Background())
-	require.NoError(t, err)
-	require.NotNil(t, rep.Problem)
-	assert.Equal(t, TamperChanged, rep.Problem.Kind)
-	assert.True(t, rep.Problem.KeyMismatch, "the first two rows fail alike")
-	assert.Contains(t, rep.Problem.Detail, "most likely the key is not the one the rows were written with")
-	require.NoError(t, a.Close())
+	// changedFirstRow verifies read-only under cfg's key, expecting the
+	// first row reported changed.
+	changedFirstRow := func(cfg Config) *Tamper {
+		cfg.ReadOnly = true
+		a, err := Open(cfg)
+		require.NoError(t, err)
+		defer a.Close()
+		rep, err := a.Verify(context.Background())
+		require.NoError(t, err)
+		require.NotNil(t, rep.Problem)
+		assert.Equal(t, TamperChanged, rep.Problem.Kind)
+		return rep.Problem
+	}
+	p := changedFirstRow(cfg)
+	assert.True(t, p.KeyMismatch, "the first two rows fail alike")
+	assert.Contains(t, p.Detail, "most likely the key is not the one the rows were written with")
 
 	// With the right key, a changed first row leaves the second
 	// verifying against its stored value: tampering, not the key.
 	raw := openPlainDB(t, cfg.DBPath)
 	_, err = raw.Exec(`UPDATE audit_log SET resource = 'forged' WHERE id = (SELECT MIN(id) FROM audit_log WHERE chain_seq IS NOT NULL)`)
 	require.NoError(t, err)
-	ro.ChainKey = nil
-	a, err = Open(ro)
-	require.NoError(t, err)
-	rep, err = a.Verify(context.Background())
-	require.NoError(t, err)
-	require.NotNil(t, rep.Problem)
-	assert.Equal(t, TamperChanged, rep.Problem.Kind)
-	assert.False(t, rep.Problem.KeyMismatch)
-	require.NoError(t, a.Close())
+	right := cfg
+	right.ChainKey = nil // the key file
+	assert.False(t, changedFirstRow(right).KeyMismatch)
 
 	cfg.ChainKey = []byte("short")
 	_, err = Open(cfg)
