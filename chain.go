@@ -131,8 +131,8 @@ func syncDir(dir string) error {
 //
 // key is nil when the key file is missing (and AUDIT_CHAIN_KEY unset): a
 // key is created then only if audit_log holds no chained row, as on first
-// start. Otherwise the key must verify one of the newest chained rows that
-// can be checked (see tailVerifies), or have tagged one of the chain heads
+// start. Otherwise the key must verify the newest chained row that can be
+// checked (see tailVerifies and olderRowVerifies), or have tagged one of the chain heads
 // in trek.log (logPath) and its rotated files, which no one without the
 // key can write: rows altered or forged at the end of the table then do
 // not stop TREK from starting (Verify reports them) while trek.log holds
@@ -158,7 +158,17 @@ func (s *sqliteStore) settleChainKey(ctx context.Context, key []byte, fromFile b
 		}
 		s.chain = newChainer(key)
 	}
-	if !tailVerifies(s.chain, tail) && !anchorTagged(ctx, logPath, key) {
+	verified, checked := tailVerifies(s.chain, tail)
+	if len(tail) == 0 {
+		verified = true // no chain yet: nothing to check the key against
+	} else if !checked {
+		// No row of the tail can be checked (rows forged at the end with
+		// positions that do not follow one another): look further back.
+		if verified, err = s.olderRowVerifies(ctx, tail[len(tail)-1]); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrStore, describe("reading chained rows", err))
+		}
+	}
+	if !verified && !anchorTagged(ctx, logPath, key) {
 		from := "AUDIT_CHAIN_KEY (Config.ChainKey)"
 		if fromFile {
 			from = path
@@ -194,10 +204,9 @@ const chainTailLen = 4
 
 // tailVerifies reports whether c's key verifies one of the rows of tail
 // (the newest chained rows, newest first) that can be checked: those whose
-// predecessor in the chain is in tail too, or that are the chain's first.
-// With none to check, nothing speaks against the key.
-func tailVerifies(c *chainer, tail []*chainRow) bool {
-	checked := false
+// predecessor in the chain is in tail too, or that are the chain's first;
+// checked says whether there was one.
+func tailVerifies(c *chainer, tail []*chainRow) (verified, checked bool) {
 	for i, r := range tail {
 		prev := zeroMac
 		switch {
@@ -208,10 +217,46 @@ func tailVerifies(c *chainer, tail []*chainRow) bool {
 		}
 		checked = true
 		if r.mac != nil && c.matches(prev, &r.chainFields, r.mac) {
-			return true
+			return true, true
 		}
 	}
-	return !checked
+	return false, checked
+}
+
+// olderRowsChecked bounds how far back olderRowVerifies reads.
+const olderRowsChecked = 1 << 16
+
+// olderRowVerifies walks the chained rows older than from, newest first,
+// to the first that can be checked (its predecessor in the chain right
+// before it, or the chain's first), and reports whether the store's key
+// verifies it. Rows whose positions do not follow one another, as rows
+// forged at the end may be made, are passed over; after olderRowsChecked
+// rows without one it reports false, and only a chain head in trek.log
+// can then vouch for the key.
+func (s *sqliteStore) olderRowVerifies(ctx context.Context, from *chainRow) (bool, error) {
+	rows, err := s.conn.QueryContext(ctx, `SELECT `+chainRowCols+` FROM audit_log
+		WHERE chain_seq IS NOT NULL AND id < ? ORDER BY id DESC LIMIT ?`, from.id, olderRowsChecked)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	// Two rows to scan into in turn: each read stays as the newer one
+	// while the next is read.
+	newer, spare := from, [2]*chainRow{new(chainRow), new(chainRow)}
+	for i := 0; rows.Next(); i++ {
+		older := spare[i%2]
+		if _, err := scanChainRow(rows, older); err != nil {
+			return false, err
+		}
+		if newer.mac != nil && older.mac != nil && older.seq == newer.seq-1 {
+			return s.chain.matches(older.mac, &newer.chainFields, newer.mac), nil
+		}
+		if older.seq == 1 {
+			return older.mac != nil && s.chain.matches(zeroMac, &older.chainFields, older.mac), nil
+		}
+		newer = older
+	}
+	return false, rows.Err()
 }
 
 // chainFields are the parts of a row the chain covers. The id is among

@@ -413,6 +413,46 @@ func TestKeyCheckIsNotFooledByRowsAtTheEnd(t *testing.T) {
 	})
 }
 
+// TestForgedRowsAtTheEndDoNotLetAnyKeyIn: rows appended with positions
+// that do not follow one another leave none of the newest rows to check.
+// The key is then checked on the newest row further back that can be:
+// the right key opens, another is refused, trek.log or not.
+func TestForgedRowsAtTheEndDoNotLetAnyKeyIn(t *testing.T) {
+	for _, gap := range []int{4, 100} { // forged rows: as many as the tail read, and more
+		for _, logKept := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%d forged rows, trek.log kept %v", gap, logKept), func(t *testing.T) {
+				dir := t.TempDir()
+				cfg := Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log"),
+					ChainKey: []byte("the key that chained the rows")}
+				a := openAuditor(t, cfg)
+				for range 6 {
+					require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, IP: "192.0.2.1"}))
+				}
+				require.NoError(t, a.Close())
+				wrong := cfg
+				wrong.ChainKey = []byte("some other key, 16 bytes or more")
+				_, err := Open(wrong)
+				require.ErrorIs(t, err, ErrChainKey, "refused before the forgery")
+
+				raw := openPlainDB(t, cfg.DBPath)
+				for i := range gap {
+					_, err := raw.Exec(`INSERT INTO audit_log (action, chain_seq, chain_mac) VALUES ('user.login', ?, ?)`,
+						100*(i+1), strings.Repeat("00", 32))
+					require.NoError(t, err)
+				}
+				if !logKept {
+					require.NoError(t, os.RemoveAll(filepath.Join(dir, "logs")))
+				}
+				_, err = Open(wrong)
+				require.ErrorIs(t, err, ErrChainKey, "refused after it")
+				right, err := Open(cfg)
+				require.NoError(t, err, "the right key verifies the newest row that can be checked")
+				require.NoError(t, right.Close())
+			})
+		}
+	}
+}
+
 // TestChainKeyFromEnvReadsTheKeyFile: the key file holds hex, and an
 // operator moving the key into AUDIT_CHAIN_KEY copies that text; it must
 // give the same key, or the chain stops verifying and new rows are chained
