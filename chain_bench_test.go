@@ -125,11 +125,12 @@ func scanAll(b *testing.B, db *sql.DB) int64 {
 		userID, actorID, seq                   sql.NullInt64
 		created, macHex                        sql.NullString
 		resource, details, ip, username, email sql.NullString
+		stored                                 bool
 		n                                      int64
 	)
 	for rows.Next() {
 		if err := rows.Scan(&id, &created, &userID, &action, &resource, &details, &ip, &username, &email,
-			&actorID, &seq, &macHex); err != nil {
+			&actorID, &seq, &macHex, &stored); err != nil {
 			b.Fatal(err)
 		}
 		n++

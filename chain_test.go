@@ -651,3 +651,39 @@ func TestVerifyReportsOneMomentOfTheDatabase(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, rep.ClearedUserIDs, "user 7 is gone now")
 }
+
+// TestVerifyFindsValuesRecastAsBlobs: the chain covers a value's bytes,
+// and a BLOB holding the same bytes reads back the same through
+// database/sql; but the admin list's filters and its user_id column
+// compare types, so a row recast so would vanish from them while it still
+// verified. Every column the chain covers must hold the type the library
+// writes there.
+func TestVerifyFindsValuesRecastAsBlobs(t *testing.T) {
+	for _, col := range []string{"created_at", "user_id", "action", "resource", "ip"} {
+		t.Run(col, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log")}
+			createTrekDB(t, cfg.DBPath, map[int64]string{7: "mallory"})
+			a := openAuditor(t, cfg)
+			ctx := WithActor(t.Context(), Actor{UserID: 7, Username: "mallory", Email: "mallory@example.com"})
+			for range 3 {
+				require.NoError(t, a.Record(ctx, Event{Action: TripCreate, Resource: "trip:1", IP: "203.0.113.66",
+					Details: map[string]any{"title": "Lisbon"}}))
+			}
+			raw := openPlainDB(t, cfg.DBPath)
+			_, err := raw.Exec(`UPDATE audit_log SET ` + col + ` = CAST(` + col + ` AS BLOB) WHERE id = 2`)
+			require.NoError(t, err)
+			var typ string
+			require.NoError(t, raw.QueryRow(`SELECT typeof(`+col+`) FROM audit_log WHERE id = 2`).Scan(&typ))
+			require.Equal(t, "blob", typ)
+
+			rep, err := a.Verify(t.Context())
+			require.NoError(t, err)
+			require.False(t, rep.Intact, "a %s recast as a BLOB", col)
+			require.NotNil(t, rep.Problem)
+			assert.EqualValues(t, 2, rep.Problem.ID)
+			assert.Equal(t, TamperChanged, rep.Problem.Kind)
+			assert.Contains(t, rep.Problem.Detail, "stored as a type the library never writes there")
+		})
+	}
+}

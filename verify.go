@@ -223,12 +223,16 @@ type chainRow struct {
 	userID sql.NullInt64
 	mac    []byte // macBuf[:] or nil
 	macBuf [32]byte
+	// oddType: a value is stored as a type the library never writes
+	// there (see storedAsWritten); the row verifies against nothing.
+	oddType bool
 	// scan and dest are scanChainRow's destinations, kept with the row so
 	// that scanning a row allocates nothing of its own.
 	scan struct {
 		created, macHex                        sql.NullString
 		resource, details, ip, username, email sql.NullString
 		actorID, seq                           sql.NullInt64
+		stored                                 bool // storedAsWritten
 	}
 	dest []any
 }
@@ -262,7 +266,18 @@ var unhexTable = func() (t [256]byte) {
 }()
 
 const chainRowCols = `id, CAST(created_at AS TEXT), user_id, COALESCE(action, ''), resource, details, ip, actor_username, actor_email,
-	actor_id, chain_seq, chain_mac`
+	actor_id, chain_seq, chain_mac, ` + storedAsWritten
+
+// storedAsWritten is whether the columns the admin list filters on hold
+// the type of value the library writes there. The chain covers a value's
+// bytes, and database/sql reads a BLOB holding "7" or "user.login_failed"
+// as the number or the text: cast to a BLOB, a value would still verify
+// while the list's filters (user_id = ?, action = ?, ip = ?, resource = ?,
+// the time window), which compare types too, no longer found its row.
+// (The other columns read the same whatever their type; chain_seq is
+// checked as it is read.)
+const storedAsWritten = `typeof(created_at) = 'text' AND typeof(action) = 'text'
+	AND typeof(user_id) IN ('integer', 'null') AND typeof(resource) IN ('text', 'null') AND typeof(ip) IN ('text', 'null')`
 
 // scanChainRow scans the current row of sc, a *sql.Rows, into r and
 // reports whether the row is chained. SQLite keeps text in an INTEGER
@@ -276,7 +291,7 @@ func scanChainRow(sc interface{ Scan(...any) error }, r *chainRow) (chained bool
 	t := &r.scan
 	if r.dest == nil {
 		r.dest = []any{&r.id, &t.created, &r.userID, &r.action, &t.resource, &t.details, &t.ip, &t.username, &t.email,
-			&t.actorID, &t.seq, &t.macHex}
+			&t.actorID, &t.seq, &t.macHex, &t.stored}
 	}
 	odd := false
 	if err := sc.Scan(r.dest...); err != nil {
@@ -297,8 +312,11 @@ func scanChainRow(sc interface{ Scan(...any) error }, r *chainRow) (chained bool
 	if !t.seq.Valid && !t.macHex.Valid {
 		return false, nil
 	}
-	// The library stores a missing actor as NULL, never as 0.
+	// The library stores a missing actor as NULL, never as 0, and every
+	// value as the type it writes.
 	odd = odd || (t.actorID.Valid && t.actorID.Int64 == 0)
+	r.oddType = !t.stored
+	odd = odd || r.oddType
 	r.seq, r.createdAt, r.actorID = t.seq.Int64, t.created.String, t.actorID.Int64
 	r.resource = nullStr{t.resource.String, t.resource.Valid}
 	r.details = nullStr{t.details.String, t.details.Valid}
@@ -590,6 +608,9 @@ func (v *verifier) classify(ctx context.Context, r *chainRow, prevSeq int64, pre
 		t.Kind, t.Detail = TamperMissing, fmt.Sprintf("chain positions %d to %d are gone", prevSeq+1, r.seq-1)
 	case next != nil && next.seq == prevSeq+1 && v.verifies(prevMac, next):
 		t.Kind, t.Detail = TamperInserted, fmt.Sprintf("row %d stands between two consecutive chained rows; the key did not chain it", r.id)
+	case r.seq == prevSeq+1 && r.oddType:
+		t.Kind, t.Detail = TamperChanged, "a value in the row is stored as a type the library never writes there (a BLOB, say, "+
+			"which the admin list's filters do not find): the row was altered"
 	case r.seq == prevSeq+1:
 		t.Kind, t.Detail = TamperChanged, "the row's fields or chain value were altered"
 		if prevSeq == 0 {
