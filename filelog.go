@@ -202,12 +202,9 @@ func (l *fileLog) Close() error {
 func (l *fileLog) writeEvents(batch []*pending, loc *time.Location, debug bool) error {
 	buf := l.buf[:0]
 	var err error
-	for _, p := range batch {
-		start := len(buf)
-		buf = appendInfoLine(buf, p, loc)
-		if debug {
-			buf = appendDebugLine(buf, p, loc)
-		}
+	// split writes what buf held before start, the lines just appended
+	// having taken it past the limit, and keeps those lines for the next.
+	split := func(start int) {
 		if len(buf) > maxLogWrite && start > 0 {
 			if werr := l.writeLines(buf[:start]); werr != nil && err == nil {
 				err = werr
@@ -215,15 +212,18 @@ func (l *fileLog) writeEvents(batch []*pending, loc *time.Location, debug bool) 
 			buf = append(buf[:0], buf[start:]...)
 		}
 	}
+	for _, p := range batch {
+		start := len(buf)
+		buf = appendInfoLine(buf, p, loc)
+		if debug {
+			buf = appendDebugLine(buf, p, loc)
+		}
+		split(start)
+	}
 	if n := len(batch); n > 0 && batch[n-1].mac != "" && l.anchors != nil {
 		start := len(buf)
 		buf = appendAnchorLine(buf, batch[n-1], loc, l.anchors)
-		if len(buf) > maxLogWrite && start > 0 { // as for an event's lines
-			if werr := l.writeLines(buf[:start]); werr != nil && err == nil {
-				err = werr
-			}
-			buf = append(buf[:0], buf[start:]...)
-		}
+		split(start)
 	}
 	if len(buf) > 0 {
 		if werr := l.writeLines(buf); werr != nil && err == nil {

@@ -298,7 +298,7 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	switch c, args := m.clause(); {
 	case len(every.where) == 0:
 		// COUNT(*) would read the whole table; the triggers keep this exact.
-		err = db.QueryRowContext(ctx, `SELECT n FROM audit_log_count WHERE id = 1`).Scan(&page.Total)
+		err = db.QueryRowContext(ctx, rowCountQuery).Scan(&page.Total)
 	case len(rest.where) == 0:
 		// Only the action filter: the per-action counts, kept the same way.
 		err = db.QueryRowContext(ctx, `SELECT COALESCE(SUM(n), 0) FROM audit_log_action_count a WHERE `+c,
@@ -377,7 +377,7 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 		walk := page.Total > smallWindow
 		if walk {
 			from += ` NOT INDEXED`
-			if every, err = s.walkBounds(ctx, db, q, window, every, page.Total); err != nil {
+			if every, err = walkBounds(ctx, db, q, window, every, page.Total); err != nil {
 				return page, fmt.Errorf("%w: listing: %w", ErrStore, err)
 			}
 		} else {
@@ -448,14 +448,14 @@ const smallWindow = 4096
 // to the table's first row). Both are exact: every row of the window lies
 // between them, whatever its id. (MAX(+a.id), not MAX(a.id), which SQLite
 // would find by the very walk down the table this is to spare.)
-func (s *sqliteStore) walkBounds(ctx context.Context, db *sql.Conn, q Query, window, every filter, total int64) (filter, error) {
+func walkBounds(ctx context.Context, db *sql.Conn, q Query, window, every filter, total int64) (filter, error) {
 	if !q.Until.IsZero() {
 		var newer int64
 		if q.Since.IsZero() {
 			// Until alone: the rest of the table is newer, or holds no
 			// time to compare.
 			var n int64
-			if err := db.QueryRowContext(ctx, `SELECT n FROM audit_log_count WHERE id = 1`).Scan(&n); err != nil {
+			if err := db.QueryRowContext(ctx, rowCountQuery).Scan(&n); err != nil {
 				return every, err
 			}
 			newer = n - total

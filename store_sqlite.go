@@ -594,6 +594,10 @@ func (s *sqliteStore) committed(n int) {
 }
 
 // usersTableQuery tells whether TREK's users table exists.
+// rowCountQuery reads audit_log's row count, which the triggers keep
+// exact: COUNT(*) would read the whole table.
+const rowCountQuery = `SELECT n FROM audit_log_count WHERE id = 1`
+
 const usersTableQuery = `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'users')`
 
 // usersRecheck is how many commits apart a store without TREK's users

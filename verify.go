@@ -436,7 +436,7 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 	rep.AcknowledgedAnchors, rep.Acknowledgements, rep.RejectedAcknowledgements = v.acknowledged, v.acks.list, v.acks.rejected
 	var total int64
 	if v.progress != nil {
-		if err := v.db.QueryRowContext(ctx, `SELECT n FROM audit_log_count WHERE id = 1`).Scan(&total); err != nil {
+		if err := v.db.QueryRowContext(ctx, rowCountQuery).Scan(&total); err != nil {
 			return rep, err
 		}
 	}

@@ -193,13 +193,10 @@ func detailsText(d json.RawMessage) string {
 	if err := json.Compact(&b, d); err != nil {
 		return escape(string(d))
 	}
-	s := b.String()
-	for _, r := range s {
-		if r == utf8.RuneError || !strconv.IsPrint(r) {
-			return escapeJSONText(s)
-		}
+	if !printable(b.Bytes()) {
+		return escapeJSONText(b.String())
 	}
-	return s
+	return b.String()
 }
 
 // escapeJSONText writes every character of JSON text s that is not
