@@ -82,9 +82,9 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 				"pass --log with trek.log's path, or --no-anchors to check the chain alone", c.logPath()))
 		}
 	}
-	if p := rep.Problem; p != nil && p.KeyMismatch && rep.Anchors == 0 && len(rep.Acknowledgements) == 0 {
+	if p := rep.Problem; p != nil && p.KeyMismatch {
 		// Nothing the key made verifies: not the first rows, not a head in
-		// trek.log, not an acknowledgement.
+		// trek.log, not an acknowledgement (see Tamper.KeyMismatch).
 		read := ""
 		if c.noLog {
 			read = " (trek.log not read)"
