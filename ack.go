@@ -108,7 +108,7 @@ const maxAckReason = 1000
 // reads, so it works on an Auditor opened read-only.
 func (a *Auditor) Unacknowledged(ctx context.Context) (Acknowledgement, error) {
 	p, err := a.pending(ctx, -1)
-	return p.ack, err
+	return p.ack, safeError(err)
 }
 
 // Acknowledge records that the chain heads in trek.log which no longer
@@ -133,7 +133,8 @@ func (a *Auditor) Unacknowledged(ctx context.Context) (Acknowledgement, error) {
 // Auditor opened read-only it answers ErrReadOnly. It is safe while TREK
 // runs; under a load that keeps the database locked past the busy
 // timeout, it fails with ErrStore and can be tried again.
-func (a *Auditor) Acknowledge(ctx context.Context, reason, digest string) (Acknowledgement, error) {
+func (a *Auditor) Acknowledge(ctx context.Context, reason, digest string) (_ Acknowledgement, err error) {
+	defer func() { err = safeError(err) }()
 	if a.readOnly {
 		return Acknowledgement{}, fmt.Errorf("%w: cannot acknowledge", ErrReadOnly)
 	}
@@ -152,8 +153,8 @@ func (a *Auditor) Acknowledge(ctx context.Context, reason, digest string) (Ackno
 	case p.ack.Digest == "":
 		return Acknowledgement{}, fmt.Errorf("%w: there is nothing to acknowledge: every chain head in trek.log matches the table", ErrAcknowledge)
 	case seq < 0:
-		return Acknowledgement{}, fmt.Errorf("%w: %q is not a digest Unacknowledged gives (position-hex): look at what there is to "+
-			"acknowledge (Unacknowledged, or trek-audit acknowledge without --reason)", ErrAcknowledge, digest)
+		return Acknowledgement{}, fmt.Errorf("%w: %s is not a digest Unacknowledged gives (position-hex): look at what there is to "+
+			"acknowledge (Unacknowledged, or trek-audit acknowledge without --reason)", ErrAcknowledge, quoted(digest))
 	case digest != p.ack.Digest:
 		// The new digest is not given: what is recorded must be what a
 		// person read, so they look again.
@@ -612,7 +613,7 @@ func parseRefList(s string) ([]ackRef, error) {
 		idText, tag, ok := strings.Cut(f, ":")
 		id, err := strconv.ParseInt(idText, 10, 64)
 		if err != nil || !ok || len(tag) != 32 {
-			return nil, fmt.Errorf("not an acknowledgement: %q", f)
+			return nil, fmt.Errorf("not an acknowledgement: %s", quoted(f))
 		}
 		refs = append(refs, ackRef{id, tag})
 	}
@@ -644,14 +645,14 @@ func ackTableIsNotOurs(ctx context.Context, db queryer) (string, error) {
 		return "", err
 	}
 	if !slices.Equal(cols, ackColumns) {
-		return "columns " + strings.Join(cols, ", "), nil
+		return "columns " + schemaNames(cols), nil
 	}
 	triggers, err := queryStrings(ctx, db, `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_chain_acks' COLLATE NOCASE`)
 	if err != nil {
 		return "", err
 	}
 	if len(triggers) > 0 {
-		return "triggers " + strings.Join(triggers, ", "), nil
+		return "triggers " + schemaNames(triggers), nil
 	}
 	return "", nil
 }

@@ -236,13 +236,13 @@ func newActionSet(extra []ActionInfo) (actionSet, error) {
 			return nil, err
 		}
 		if strings.TrimSpace(info.Category) == "" {
-			return nil, fmt.Errorf("%w: %q has no category", ErrBadAction, info.Action)
+			return nil, fmt.Errorf("%w: %s has no category", ErrBadAction, quoted(string(info.Action)))
 		}
 		if err := validLabel(info.Label); err != nil {
-			return nil, fmt.Errorf("%w: %q: %w", ErrBadAction, info.Action, err)
+			return nil, fmt.Errorf("%w: %s: %w", ErrBadAction, quoted(string(info.Action)), err)
 		}
 		if _, dup := set[info.Action]; dup {
-			return nil, fmt.Errorf("%w: %q is already in the catalogue", ErrBadAction, info.Action)
+			return nil, fmt.Errorf("%w: %s is already in the catalogue", ErrBadAction, quoted(string(info.Action)))
 		}
 		c := info.clone()
 		set[info.Action] = &c
@@ -255,13 +255,13 @@ func newActionSet(extra []ActionInfo) (actionSet, error) {
 // Keeping keys to this shape keeps them safe in log lines and URLs.
 func validActionKey(a Action) error {
 	if a == "" || len(a) > 64 {
-		return fmt.Errorf("%w: key %q must be 1 to 64 bytes", ErrBadAction, a)
+		return fmt.Errorf("%w: key %s must be 1 to 64 bytes", ErrBadAction, quoted(string(a)))
 	}
 	for i := 0; i < len(a); i++ {
 		c := a[i]
 		ok := c >= 'a' && c <= 'z' || i > 0 && (c == '_' || c == '.' || c >= '0' && c <= '9')
 		if !ok {
-			return fmt.Errorf("%w: key %q may hold only a-z, 0-9, '_' and '.', starting with a letter", ErrBadAction, a)
+			return fmt.Errorf("%w: key %s may hold only a-z, 0-9, '_' and '.', starting with a letter", ErrBadAction, quoted(string(a)))
 		}
 	}
 	return nil
@@ -275,7 +275,7 @@ func validLabel(l string) error {
 	}
 	for _, r := range l {
 		if r == utf8.RuneError || r == '"' || r == '=' || !unicode.IsPrint(r) {
-			return fmt.Errorf("label %q may hold only printable characters, without '\"' and '='", l)
+			return fmt.Errorf("label %s may hold only printable characters, without '\"' and '='", quoted(l))
 		}
 	}
 	return nil
@@ -339,7 +339,7 @@ func absent(v any) bool {
 func quoteList(keys []string) string {
 	q := make([]string, len(keys))
 	for i, k := range keys {
-		q[i] = fmt.Sprintf("%q", k)
+		q[i] = quoted(k)
 	}
 	return strings.Join(q, ", ")
 }

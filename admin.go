@@ -57,12 +57,11 @@ type apiError struct {
 	Parameter string `json:"parameter,omitempty"`
 }
 
+// badParam is the parameter an ErrBadQuery is about, "" if it names none.
 func badParam(err error) string {
-	msg := err.Error()
-	for _, p := range []string{"cursor", "action", "user_id", "since", "until"} {
-		if strings.Contains(msg, ": "+p+" ") {
-			return p
-		}
+	var qe *queryError
+	if errors.As(err, &qe) {
+		return qe.param
 	}
 	return ""
 }

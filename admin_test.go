@@ -298,6 +298,10 @@ func TestAdminHandlerBadParameters(t *testing.T) {
 		{"action no key, prefix or category", "action=no+such+category", "action"},
 		{"action prefix in capitals", "action=Admin.", "action"},
 		{"action with SQL", "action=x%27%3B+DROP+TABLE+audit_log%3B+--", "action"},
+		// The parameter is known, not read off the message, which quotes
+		// what was typed.
+		{"action that names another parameter", "action=" + url.QueryEscape("x: cursor y"), "action"},
+		{"cursor that names another parameter", "cursor=" + url.QueryEscape("x: since y"), "cursor"},
 		{"since equal to until", "since=2026-04-05T00:00:00Z&until=2026-04-05T00:00:00Z", "since"},
 		{"since after until", "since=2026-04-06T00:00:00Z&until=2026-04-05T00:00:00Z", "since"},
 		{"bad filter beside good ones", "limit=5&action=user.login&user_id=x", "user_id"},

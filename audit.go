@@ -236,8 +236,9 @@ type Auditor struct {
 // Open checks cfg, opens (or creates) the database and the log file, and
 // applies the library's schema changes. Recording needs no goroutine of its
 // own: callers take turns writing (see Record).
-func Open(cfg Config) (*Auditor, error) {
-	cfg, err := cfg.withDefaults()
+func Open(cfg Config) (_ *Auditor, err error) {
+	defer func() { err = safeError(err) }()
+	cfg, err = cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +409,7 @@ func (a *Auditor) enqueue(ctx context.Context, e *Event) (*pending, error) {
 		return nil, ErrClosed
 	}
 	if a.readOnly {
-		err := fmt.Errorf("%w: %s not recorded", ErrReadOnly, e.Action)
+		err := fmt.Errorf("%w: %s not recorded", ErrReadOnly, quoted(string(e.Action)))
 		a.stats.rejected(err)
 		return nil, err
 	}
@@ -569,7 +570,7 @@ func (a *Auditor) writeBatch() bool {
 func (a *Auditor) prepare(ctx context.Context, e *Event) (*pending, error) {
 	info, ok := a.actions[e.Action]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q is not in the catalogue", ErrUnknownAction, e.Action)
+		return nil, fmt.Errorf("%w: %s is not in the catalogue", ErrUnknownAction, quoted(string(e.Action)))
 	}
 	if err := info.check(e); err != nil {
 		return nil, err
@@ -590,10 +591,10 @@ func (a *Auditor) prepare(ctx context.Context, e *Event) (*pending, error) {
 		if err != nil {
 			if _, perr := netip.ParseAddrPort(ip); perr == nil {
 				// r.RemoteAddr passed as it is: say so.
-				return nil, fmt.Errorf("%w: %s: %s %q is an address with a port; give the address alone",
-					ErrInvalidEvent, e.Action, from, ip)
+				return nil, fmt.Errorf("%w: %s: %s %s is an address with a port; give the address alone",
+					ErrInvalidEvent, e.Action, from, quoted(ip))
 			}
-			return nil, fmt.Errorf("%w: %s: %s %q is not an IP address", ErrInvalidEvent, e.Action, from, cutString(ip, 64))
+			return nil, fmt.Errorf("%w: %s: %s %s is not an IP address", ErrInvalidEvent, e.Action, from, quoted(ip))
 		}
 		ip = addr.Unmap().WithZone("").String()
 	}
@@ -632,10 +633,11 @@ func subjectOf(e *Event) string {
 // it writes the batch's log lines, then releases its callers.
 func (a *Auditor) settle(batch []*pending, err error) {
 	if err != nil {
+		err = safeError(err)
 		a.stats.storeError(err)
 		err = fmt.Errorf("%w: %w", ErrStore, err)
 	} else {
-		if lerr := a.log.writeEvents(batch, a.loc, a.debug); lerr != nil {
+		if lerr := safeError(a.log.writeEvents(batch, a.loc, a.debug)); lerr != nil {
 			a.stats.logError(lerr)
 			err = fmt.Errorf("%w (the event is stored in the database): %w", ErrLogWrite, lerr)
 		}
@@ -675,7 +677,7 @@ func (a *Auditor) Close() error {
 				break
 			}
 		}
-		a.closeErr = errors.Join(a.store.close(), a.log.Close())
+		a.closeErr = safeError(errors.Join(a.store.close(), a.log.Close()))
 		if panicked != nil {
 			panic(panicked)
 		}

@@ -333,7 +333,7 @@ func unencodable(details map[string]any, err error) error {
 	slices.Sort(keys)
 	for _, k := range keys {
 		if _, kerr := marshalText(details[k]); kerr != nil {
-			return fmt.Errorf("detail %q cannot be encoded as JSON: %w", k, kerr)
+			return fmt.Errorf("detail %s cannot be encoded as JSON: %w", quoted(k), kerr)
 		}
 	}
 	return fmt.Errorf("details cannot be encoded as JSON: %w", err)

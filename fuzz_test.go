@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -429,7 +430,9 @@ func FuzzAnchorLine(f *testing.F) {
 // not be JSON, any bytes in the text columns. The admin list must answer
 // valid JSON that keeps what can be kept: details that are valid JSON as
 // stored, anything else as the parse-error marker; a created_at in SQLite's
-// form as ISO 8601 UTC; text as stored, invalid UTF-8 replaced.
+// form as ISO 8601 UTC; text as stored, invalid UTF-8 replaced; and of a
+// value larger than the list shows, its marked beginning (see
+// maxShownText).
 func FuzzStoredRow(f *testing.F) {
 	f.Add("2026-04-20 08:11:53", `{"title":"Lisbon"}`, "trip:1", "alice", "203.0.113.9")
 	f.Add("2026-04-20T08:11:53.5+02:00", `[1,2]`, "", "", "")
@@ -437,6 +440,8 @@ func FuzzStoredRow(f *testing.F) {
 	f.Add("", `"\ud800"`, "x\x00y", "<script>", "::1")
 	f.Add("0000-00-00 00:00:00", "null", strings.Repeat("r", 2000), "e\u202eve", "")
 	f.Add("2026-04-20 08:11:53", `{"n":1E700,"m":-0.0}`, "", "", "") // valid JSON, past float64
+	f.Add(strings.Repeat("t", maxShownText+1), `{"x":"`+strings.Repeat("y", maxShownDetails)+`"}`,
+		strings.Repeat("\xff", maxShownText), strings.Repeat("é", maxShownText), "") // each past what is shown
 	dir := f.TempDir()
 	a, err := Open(Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log"),
 		ChainKey: faultChainKey})
@@ -469,7 +474,9 @@ func FuzzStoredRow(f *testing.F) {
 		e := page.Entries[0]
 		require.Equal(t, id, e.ID)
 
-		if json.Valid([]byte(details)) && utf8.ValidString(details) {
+		if len(details) > maxShownDetails {
+			require.JSONEq(t, fmt.Sprintf(`{"_truncated":true,"_original_size":%d}`, len(details)), string(e.Details))
+		} else if json.Valid([]byte(details)) && utf8.ValidString(details) {
 			require.Equal(t, decodeExactly(t, details), decodeExactly(t, string(e.Details)), "details %q", details)
 		} else {
 			require.JSONEq(t, `{"_parse_error":true}`, string(e.Details))
@@ -479,10 +486,12 @@ func FuzzStoredRow(f *testing.F) {
 		var sqlite sql.NullString
 		require.NoError(t, db.QueryRow(`SELECT CAST(created_at AS TEXT), strftime('%Y-%m-%dT%H:%M:%fZ', created_at)
 			FROM audit_log WHERE id = ?`, id).Scan(&stored, &sqlite))
-		if ts, err := time.Parse("2006-01-02 15:04:05", stored); err == nil && len(stored) == len("2006-01-02 15:04:05") {
+		if len(stored) > maxShownText {
+			requireShown(t, stored, e.CreatedAt) // cut, as any text is
+		} else if ts, err := time.Parse("2006-01-02 15:04:05", stored); err == nil && len(stored) == len("2006-01-02 15:04:05") {
 			require.Equal(t, ts.Format("2006-01-02T15:04:05Z"), e.CreatedAt, "SQLite's own form")
 		}
-		if e.CreatedAt != fuzzStoredKey(stored) {
+		if len(stored) <= maxShownText && e.CreatedAt != fuzzStoredKey(stored) {
 			// Converted: then to ISO 8601 UTC, and to the instant SQLite
 			// itself reads in the stored text (to its millisecond).
 			require.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$`, e.CreatedAt, "from %q", stored)
@@ -496,9 +505,29 @@ func FuzzStoredRow(f *testing.F) {
 			listed *string
 		}{{resource, e.Resource}, {ip, e.IP}} {
 			require.NotNil(t, c.listed)
-			require.Equal(t, fuzzStoredKey(c.stored), *c.listed, "as stored, invalid bytes replaced")
+			requireShown(t, c.stored, *c.listed)
 		}
 	})
+}
+
+// requireShown checks a listed text against the stored one: as stored,
+// invalid bytes replaced; or, stored past maxShownText bytes, its first
+// shownTextPrefix characters so replaced (SQLite may count a character
+// of invalid UTF-8 otherwise than Go, so the last is not compared) and
+// truncatedMark.
+func requireShown(t *testing.T, stored, listed string) {
+	t.Helper()
+	if len(stored) <= maxShownText {
+		require.Equal(t, fuzzStoredKey(stored), listed, "as stored, invalid bytes replaced")
+		return
+	}
+	shown, ok := strings.CutSuffix(listed, truncatedMark)
+	require.True(t, ok, "%d bytes stored, listed whole: %q", len(stored), listed)
+	require.LessOrEqual(t, utf8.RuneCountInString(shown), shownTextPrefix)
+	if _, n := utf8.DecodeLastRuneInString(shown); n > 0 {
+		shown = shown[:len(shown)-n]
+	}
+	require.True(t, strings.HasPrefix(fuzzStoredKey(stored), shown), "listed %q is not the beginning of what is stored", shown)
 }
 
 // FuzzRawDetails stores JSON as a host passes it on, a request body kept

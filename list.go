@@ -25,6 +25,21 @@ const (
 // names the field; AdminHandler answers it with 400.
 var ErrBadQuery = errors.New("audit: invalid query")
 
+// queryError is an ErrBadQuery that knows the parameter at fault, so that
+// AdminHandler names it without reading the message, which quotes what
+// the client typed.
+type queryError struct {
+	param string
+	msg   string
+}
+
+func (e *queryError) Error() string        { return ErrBadQuery.Error() + ": " + e.msg }
+func (e *queryError) Is(target error) bool { return target == ErrBadQuery }
+
+func badQuery(param, format string, args ...any) error {
+	return &queryError{param: param, msg: fmt.Sprintf(format, args...)}
+}
+
 // Query selects one page of the admin list, newest first.
 type Query struct {
 	Limit  int // 0: 100; clamped to 1..500
@@ -73,8 +88,8 @@ var parseErrorDetails = json.RawMessage(`{"_parse_error":true}`)
 // List returns one page of audit entries, newest first. Rows under keys
 // outside the catalogue (written by a newer TREK) are listed like any other.
 func (a *Auditor) List(ctx context.Context, q Query) (Page, error) {
-	q = q.normalised()
-	return a.store.list(ctx, q)
+	page, err := a.store.list(ctx, q.normalised())
+	return page, safeError(err)
 }
 
 func (q Query) normalised() Query {
@@ -156,23 +171,23 @@ func buildFilter(q Query, actions actionSet) (f filter, m actionMatch, ips []any
 		switch {
 		case strings.HasSuffix(a, "."):
 			if err := validActionKey(Action(strings.TrimSuffix(a, "."))); err != nil {
-				return f, m, nil, fmt.Errorf("%w: action prefix %q is not a key prefix", ErrBadQuery, a)
+				return f, m, nil, badQuery("action", "action prefix %s is not a key prefix", quoted(a))
 			}
 			m.prefix = a
 		case strings.Contains(a, "."):
 			if err := validActionKey(Action(a)); err != nil {
-				return f, m, nil, fmt.Errorf("%w: action %q is not an action key", ErrBadQuery, a)
+				return f, m, nil, badQuery("action", "action %s is not an action key", quoted(a))
 			}
 			m.key = a
 		default:
 			m.keys = actions.inCategory(a)
 			if len(m.keys) == 0 {
-				return f, m, nil, fmt.Errorf("%w: action %q is neither a key, a prefix ending in '.', nor a category", ErrBadQuery, a)
+				return f, m, nil, badQuery("action", "action %s is neither a key, a prefix ending in '.', nor a category", quoted(a))
 			}
 		}
 	}
 	if q.UserID < 0 {
-		return f, m, nil, fmt.Errorf("%w: user_id %d is negative", ErrBadQuery, q.UserID)
+		return f, m, nil, badQuery("user_id", "user_id %d is negative", q.UserID)
 	}
 	if q.UserID > 0 {
 		f.add("a.user_id = ?", q.UserID)
@@ -213,11 +228,11 @@ func buildFilter(q Query, actions actionSet) (f filter, m actionMatch, ips []any
 		t    time.Time
 	}{{"since", q.Since}, {"until", q.Until}} {
 		if !b.t.IsZero() && !inTimeRange(b.t) {
-			return f, m, nil, fmt.Errorf("%w: %s %s is outside the years 1 to 9999", ErrBadQuery, b.name, b.t.Format(time.RFC3339))
+			return f, m, nil, badQuery(b.name, "%s %s is outside the years 1 to 9999", b.name, b.t.Format(time.RFC3339))
 		}
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
-		return f, m, nil, fmt.Errorf("%w: since must be before until", ErrBadQuery)
+		return f, m, nil, badQuery("since", "since must be before until")
 	}
 	return f, m, ips, nil
 }
@@ -250,7 +265,7 @@ func encodeCursor(id int64) string { return strconv.FormatInt(id, 10) }
 func decodeCursor(c string) (int64, error) {
 	id, err := strconv.ParseInt(c, 10, 64)
 	if err != nil || id < 1 {
-		return 0, fmt.Errorf("%w: cursor %q is not one this list returned", ErrBadQuery, c)
+		return 0, badQuery("cursor", "cursor %s is not one this list returned", quoted(c))
 	}
 	return id, nil
 }
@@ -371,7 +386,7 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	}
 	// user_id as an integer or NULL: a value TREK's schema would not
 	// hold (text written by hand) must not make the whole page fail.
-	cols := `a.id, CAST(a.created_at AS TEXT), CASE WHEN typeof(a.user_id) = 'integer' THEN a.user_id END, a.actor_username, a.actor_email, a.action, a.resource, a.details, a.ip`
+	cols := entryColumns("a.actor_username", "a.actor_email")
 	from, order := ` FROM audit_log a`, ` ORDER BY a.id DESC`
 	if q.onlyTime() {
 		walk := page.Total > smallWindow
@@ -388,8 +403,7 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 		}
 	}
 	if hasUsers {
-		cols = `a.id, CAST(a.created_at AS TEXT), CASE WHEN typeof(a.user_id) = 'integer' THEN a.user_id END, COALESCE(u.username, a.actor_username), COALESCE(u.email, a.actor_email),
-			a.action, a.resource, a.details, a.ip`
+		cols = entryColumns("COALESCE(u.username, a.actor_username)", "COALESCE(u.email, a.actor_email)")
 		from += ` LEFT JOIN users u ON u.id = a.user_id`
 	}
 	query, args := `SELECT `+cols+from+every.sql(), every.args
@@ -499,6 +513,43 @@ func keysWithPrefix(ctx context.Context, db *sql.Conn, prefix string) ([]any, er
 	return keys, err
 }
 
+// The most of a stored value a listed entry carries. The library stores
+// at most maxDetailsLen bytes of details and far less of any other column,
+// and TREK's own server no more, but a row written by hand or by another
+// tool can hold anything up to SQLite's gigabyte: read whole, a page of
+// such rows would take the host's memory with it. Details past
+// maxShownDetails are listed as {"_truncated":true,"_original_size":n},
+// the markers of details the library cut when it stored them; any other
+// text past maxShownText as its first shownTextPrefix characters and
+// truncatedMark. Nothing larger is copied out of SQLite.
+const (
+	maxShownDetails = maxDetailsLen
+	maxShownText    = 4 << 10
+	shownTextPrefix = 1 << 10
+)
+
+// entryColumns is the select list scanEntry reads, with username and
+// email from the expressions given: a.id, created_at as text, user_id
+// where it is an integer (a value TREK's schema would not hold, text
+// written by hand, must not make the whole page fail), the text columns
+// bounded by shownText, details when it fits and its size in bytes.
+func entryColumns(username, email string) string {
+	return `a.id, ` + shownText(`CAST(a.created_at AS TEXT)`) +
+		`, CASE WHEN typeof(a.user_id) = 'integer' THEN a.user_id END, ` +
+		shownText(username) + `, ` + shownText(email) + `, ` + shownText(`a.action`) + `, ` + shownText(`a.resource`) +
+		`, CASE WHEN octet_length(a.details) <= ` + strconv.Itoa(maxShownDetails) + ` THEN a.details END, octet_length(a.details), ` +
+		shownText(`a.ip`)
+}
+
+// shownText is the SQL for the value of expr, cut to its first
+// shownTextPrefix characters and marked when it is longer than
+// maxShownText bytes. octet_length of a column reads the value's size
+// from the row's header, without reading the value.
+func shownText(expr string) string {
+	return `CASE WHEN octet_length(` + expr + `) <= ` + strconv.Itoa(maxShownText) + ` THEN ` + expr +
+		` ELSE substr(` + expr + `, 1, ` + strconv.Itoa(shownTextPrefix) + `) || '` + truncatedMark + `' END`
+}
+
 func scanEntry(rows *sql.Rows) (Entry, error) {
 	var (
 		e                        Entry
@@ -506,9 +557,10 @@ func scanEntry(rows *sql.Rows) (Entry, error) {
 		userID                   sql.NullInt64
 		username, email, res, ip sql.NullString
 		details                  sql.NullString
+		detailsSize              sql.NullInt64
 		action                   sql.NullString // NOT NULL in TREK's table, not in one made by hand
 	)
-	if err := rows.Scan(&e.ID, &created, &userID, &username, &email, &action, &res, &details, &ip); err != nil {
+	if err := rows.Scan(&e.ID, &created, &userID, &username, &email, &action, &res, &details, &detailsSize, &ip); err != nil {
 		return e, err
 	}
 	e.Action = Action(action.String)
@@ -520,7 +572,10 @@ func scanEntry(rows *sql.Rows) (Entry, error) {
 	e.UserEmail = nullable(email)
 	e.Resource = nullable(res)
 	e.IP = nullable(ip)
-	if details.Valid {
+	switch {
+	case !details.Valid && detailsSize.Valid:
+		e.Details = fmt.Appendf(nil, `{"_truncated":true,"_original_size":%d}`, detailsSize.Int64)
+	case details.Valid:
 		if json.Valid([]byte(details.String)) && utf8.ValidString(details.String) {
 			e.Details = json.RawMessage(details.String)
 		} else {

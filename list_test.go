@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -989,4 +990,47 @@ func queryIDs(t testing.TB, db *sql.DB, q string, args ...any) []int64 {
 	}
 	require.NoError(t, rows.Err())
 	return ids
+}
+
+// Rows written by hand or by another tool can hold values of any size,
+// where the library stores at most 64 KiB of details: a page of them is
+// listed with each value bounded (details as the truncation markers, text
+// as its marked beginning), and read no larger into the host's memory.
+func TestListBoundsValuesLargerThanTheLibraryStores(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	require.NoError(t, a.Record(context.Background(), Event{Action: UserLogin}))
+
+	const rows, size = 4, 16 << 20 // 64 MiB stored in all
+	db := openPlainDB(t, cfg.DBPath)
+	big := `{"x":"` + strings.Repeat("a", size) + `"}`
+	long := strings.Repeat("r", size)
+	for range rows {
+		_, err := db.Exec(`INSERT INTO audit_log (action, resource, details, ip, actor_username) VALUES ('user.login', ?, ?, ?, ?)`,
+			long, big, long, long)
+		require.NoError(t, err)
+	}
+	fits := `{"x":"` + strings.Repeat("a", maxShownDetails-8) + `"}`
+	_, err := db.Exec(`INSERT INTO audit_log (action, details) VALUES ('user.login', ?)`, fits)
+	require.NoError(t, err)
+
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	p, err := a.List(context.Background(), Query{Limit: rows + 2})
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	require.Len(t, p.Entries, rows+2)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4<<20), "bytes allocated for one page")
+
+	assert.JSONEq(t, fits, string(p.Entries[0].Details), "details the size the library stores are listed whole")
+	for _, e := range p.Entries[1 : rows+1] {
+		assert.JSONEq(t, fmt.Sprintf(`{"_truncated":true,"_original_size":%d}`, len(big)), string(e.Details))
+		want := strings.Repeat("r", shownTextPrefix) + truncatedMark
+		for _, got := range []*string{e.Resource, e.IP, e.Username} {
+			require.NotNil(t, got)
+			assert.Equal(t, want, *got)
+		}
+	}
+	assert.Equal(t, UserLogin, p.Entries[rows+1].Action, "the library's own row, as it was")
 }

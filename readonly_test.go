@@ -76,7 +76,7 @@ func TestReadOnlyOpenChangesNothing(t *testing.T) {
 
 	err = r.Record(t.Context(), Event{Action: UserLogin})
 	assert.ErrorIs(t, err, ErrReadOnly)
-	assert.Contains(t, err.Error(), "user.login not recorded")
+	assert.Contains(t, err.Error(), `"user.login" not recorded`)
 	_, err = r.LogWriter().Write([]byte("[INFO] host line\n"))
 	assert.ErrorIs(t, err, ErrReadOnly)
 	st := r.Stats()

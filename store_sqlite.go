@@ -548,7 +548,7 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending, more func() 
 		if c.seq > 0 {
 			c.prevHex = headMac
 			if c.prev, err = hex.DecodeString(headMac); err != nil || len(c.prev) != len(zeroMac) {
-				return fmt.Errorf("the chain head (seq %d) holds no valid mac; run Verify: %q", c.seq, headMac)
+				return fmt.Errorf("the chain head (seq %d) holds no valid mac; run Verify: %s", c.seq, quoted(headMac))
 			}
 		}
 	}

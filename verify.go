@@ -121,12 +121,12 @@ func (a *Auditor) Verify(ctx context.Context) (VerifyReport, error) {
 func (a *Auditor) VerifyProgress(ctx context.Context, progress func(done, total int64)) (VerifyReport, error) {
 	v, err := a.newVerifier(ctx, progress)
 	if err != nil {
-		return VerifyReport{}, fmt.Errorf("%w: %w", ErrVerify, err)
+		return VerifyReport{}, safeError(fmt.Errorf("%w: %w", ErrVerify, err))
 	}
 	defer v.close()
 	rep, err := v.run(ctx)
 	if err != nil {
-		return rep, fmt.Errorf("%w: %w", ErrVerify, err)
+		return rep, safeError(fmt.Errorf("%w: %w", ErrVerify, err))
 	}
 	return rep, nil
 }
@@ -212,7 +212,7 @@ func auditLogIsNotOurs(ctx context.Context, db queryer) (string, error) {
 		return "", err
 	}
 	if len(hidden) > 0 {
-		return "generated or hidden columns " + strings.Join(hidden, ", "), nil
+		return "generated or hidden columns " + schemaNames(hidden), nil
 	}
 	return "", nil
 }

@@ -26,8 +26,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/trek-go/audit"
 )
@@ -102,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		c.usage(stdout, top)
 		return exitOK
 	case err != nil:
-		fmt.Fprintf(stderr, "trek-audit: %v\n\n", err)
+		fmt.Fprintf(stderr, "trek-audit: %s\n\n", errorText(err))
 		c.usage(stderr, top)
 		return exitError
 	case top.NArg() == 0:
@@ -198,7 +200,7 @@ func (c *cli) parse(fs *flag.FlagSet, args []string) (code int, ok bool) {
 		fs.Usage()
 		return exitOK, false
 	case err != nil:
-		fmt.Fprintf(c.stderr, "trek-audit %s: %v\n\n", fs.Name(), err)
+		fmt.Fprintf(c.stderr, "trek-audit %s: %s\n\n", fs.Name(), errorText(err))
 		fs.SetOutput(c.stderr)
 		fs.Usage()
 		return exitError, false
@@ -206,9 +208,11 @@ func (c *cli) parse(fs *flag.FlagSet, args []string) (code int, ok bool) {
 	return 0, true
 }
 
-// fail prints err for the command and returns exitError.
+// fail prints err for the command and returns exitError. The error's text
+// is escaped as stored values are: it can quote names and messages from
+// the database, which whoever can write to travel.db chooses.
 func (c *cli) fail(cmd string, err error) int {
-	fmt.Fprintf(c.stderr, "trek-audit %s: %v\n", cmd, err)
+	fmt.Fprintf(c.stderr, "trek-audit %s: %s\n", cmd, errorText(err))
 	return exitError
 }
 
@@ -299,4 +303,18 @@ func (c *cli) keySource() string {
 		return "AUDIT_CHAIN_KEY"
 	}
 	return c.keyPath()
+}
+
+// errorText is err's text for the terminal: as it is when every character
+// is printable (the library's own errors are; see escape for why a stored
+// value's backslashes are doubled, which would only clutter the quoted
+// names of an error), escaped otherwise.
+func errorText(err error) string {
+	s := err.Error()
+	for _, r := range s {
+		if r == utf8.RuneError || !strconv.IsPrint(r) {
+			return escape(s)
+		}
+	}
+	return s
 }

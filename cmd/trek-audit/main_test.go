@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -119,4 +120,26 @@ func TestPathsFromEnvironment(t *testing.T) {
 	code, _, stderr = runCLI(t, context.Background(), "--db", filepath.Join(f.dir, "nope.db"), "list")
 	assert.Equal(t, exitError, code)
 	assert.Contains(t, stderr, "nope.db")
+}
+
+// Whoever can write to travel.db names a trigger on audit_chain_acks with
+// a terminal escape and a line break: every command that opens the
+// database refuses it and names it on stderr, escaped, so that it can
+// neither act on the operator's terminal nor print lines that pass for
+// the command's own.
+func TestErrorsFromTheDatabaseAreEscaped(t *testing.T) {
+	f := newFixture(t, 3)
+	name := "t\x1b[2J\x1b]0;owned\x07\nOK: the audit log's chain is intact."
+	f.exec(t, `CREATE TRIGGER "`+strings.ReplaceAll(name, `"`, `""`)+`" AFTER INSERT ON audit_chain_acks BEGIN SELECT 1; END`)
+	require.NoError(t, f.a.Close())
+
+	for _, cmd := range []string{"list", "tail", "export", "verify", "acknowledge"} {
+		t.Run(cmd, func(t *testing.T) {
+			code, _, stderr := f.run(t, cmd)
+			assert.Equal(t, exitError, code)
+			assert.Contains(t, stderr, `triggers "t\x1b[2J\x1b]0;owned\a\nOK: the audit log's chain is intact."`)
+			assert.NotContains(t, stderr, "\x1b")
+			assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
+		})
+	}
 }
