@@ -156,6 +156,8 @@ func ConfigFromEnv() Config {
 
 // Actor is who did it. The username and email are a snapshot kept with the
 // event, so an entry still names its actor after the user is deleted.
+// Either one left empty is taken from TREK's users table by UserID, where
+// the database has one, when the event is stored.
 type Actor struct {
 	UserID   int64  // 0: anonymous
 	Username string // snapshot at the time of the event, optional

@@ -277,6 +277,36 @@ func TestListActorNames(t *testing.T) {
 	}
 }
 
+// An actor the host names by id and one name has the other from users:
+// the log line gives the email, and the entry keeps both once the user is
+// deleted. The first event of an Auditor is written in a transaction, the
+// second alone (see insertAlone): both are checked.
+func TestPartialActorIsCompletedFromUsers(t *testing.T) {
+	for _, actor := range []Actor{{UserID: 7, Username: "alice"}, {UserID: 7, Email: "alice@example.com"}} {
+		t.Run(fmt.Sprintf("%+v", actor), func(t *testing.T) {
+			cfg := testConfig(t)
+			db := createTrekDB(t, cfg.DBPath, map[int64]string{7: "alice"})
+			a := openAuditor(t, cfg)
+			for range 2 {
+				require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, Actor: actor, IP: "203.0.113.9"}))
+			}
+			assert.Equal(t, 2, strings.Count(string(readLog(t, cfg.LogPath)), " alice@example.com logged in ip=203.0.113.9\n"))
+
+			_, err := db.Exec(`DELETE FROM users WHERE id = 7`)
+			require.NoError(t, err)
+			page, err := a.List(t.Context(), Query{})
+			require.NoError(t, err)
+			require.Len(t, page.Entries, 2)
+			for _, e := range page.Entries {
+				require.NotNil(t, e.Username)
+				require.NotNil(t, e.UserEmail)
+				assert.Equal(t, "alice", *e.Username)
+				assert.Equal(t, "alice@example.com", *e.UserEmail)
+			}
+		})
+	}
+}
+
 func TestListWithoutUsersTable(t *testing.T) {
 	cfg := testConfig(t)
 	a := openAuditor(t, cfg)

@@ -493,9 +493,9 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending, more func() 
 		}
 	}
 	if len(batch) == 1 && more == nil && s.head.valid {
-		// An actor named by id alone takes its names from users; user_id
-		// is the statement's own business (see aloneInsertUsersQuery).
-		if p := batch[0]; p.username == "" && p.email == "" {
+		// An actor's missing names come from users; user_id is the
+		// statement's own business (see aloneInsertUsersQuery).
+		if p := batch[0]; p.username == "" || p.email == "" {
 			if err := s.fillActors(ctx, batch); err != nil {
 				s.reset()
 				return describe("reading users", err)
@@ -779,9 +779,10 @@ func chunkFor(n int) int {
 }
 
 // fillActors checks the batch's user ids against TREK's users table, in one
-// query per batch. An actor given by id alone gets its username and email
-// from there, so the log line and the entry name the user even after the
-// user row is gone. An id with no user row (the account was deleted before
+// query per batch. An actor's username or email the host left empty is
+// taken from there (a host that passes the id and the name it has at hand
+// still gets the email in the log line), so the log line and the entry
+// name the user even after the user row is gone. An id with no user row (the account was deleted before
 // its deletion was recorded) is stored as NULL, as TREK's ON DELETE SET
 // NULL would have left it; actor_id and the snapshot keep who it was. That
 // way one such event can never fail the batch it shares a commit with.
@@ -828,8 +829,11 @@ func (s *sqliteStore) fillActors(ctx context.Context, batch []*pending) error {
 		}
 		u, ok := found[p.userID]
 		p.userGone = !ok
-		if ok && p.username == "" && p.email == "" {
-			p.username, p.email = u[0], u[1]
+		if ok && p.username == "" {
+			p.username = u[0]
+		}
+		if ok && p.email == "" {
+			p.email = u[1]
 		}
 	}
 	return nil
