@@ -109,7 +109,11 @@ type Config struct {
 	MaxBatch int
 	// LogMaxSizeMB and LogMaxBackups set trek.log's rotation: rotated when it
 	// would pass LogMaxSizeMB megabytes, LogMaxBackups rotated files kept.
-	// Defaults 10 and 4, as TREK documents.
+	// Defaults 10 and 4, as TREK documents. trek.log has one owner in the
+	// process: while an Auditor opened with other limits writes the same
+	// file, its limits apply, and these from when the last such Auditor
+	// closes (a host that reloads its settings opens the new Auditor, then
+	// closes the old).
 	LogMaxSizeMB  int
 	LogMaxBackups int
 	// ChainKey is the key of the tamper-evidence chain (see Verify), as

@@ -31,9 +31,10 @@ const maxLogWrite = 1 << 20
 type fileLog struct {
 	*sharedLog
 	path     string
-	readOnly bool   // Config.ReadOnly: every write fails
-	closed   bool   // Close was called; guarded by mu
-	buf      []byte // used only by whichever caller holds the writer's place
+	limits   logLimits // what this Auditor was opened with
+	readOnly bool      // Config.ReadOnly: every write fails
+	closed   bool      // Close was called; guarded by mu
+	buf      []byte    // used only by whichever caller holds the writer's place
 	// anchors tags the chain-head line written after each batch; owned by
 	// the writer too. Nil: no chain-head lines.
 	anchors *anchorSigner
@@ -55,12 +56,21 @@ type sharedLog struct {
 	lj      *lumberjack.Logger
 	midLine bool
 	users   int // fileLogs open on it; guarded by sharedLogs.mu
+	// wants counts the open fileLogs by the limits they were opened
+	// with; guarded by sharedLogs.mu.
+	wants map[logLimits]int
 
 	// What reopenIfMoved last saw, guarded by mu: trek.log once it was
 	// written, and its folder.
 	seen, seenDir os.FileInfo
 	dirSettled    bool // seenDir's time was older than its granularity when seen
 }
+
+// logLimits are a trek.log's rotation settings: LogMaxSizeMB and
+// LogMaxBackups.
+type logLimits struct{ maxSizeMB, maxBackups int }
+
+func (sl *sharedLog) running() logLimits { return logLimits{sl.lj.MaxSize, sl.lj.MaxBackups} }
 
 // sharedLogs maps each trek.log path, made absolute, to its sharedLog.
 var sharedLogs = struct {
@@ -84,11 +94,14 @@ func openFileLog(path string, maxSizeMB, maxBackups int, readOnly bool) (*fileLo
 	sharedLogs.mu.Lock()
 	defer sharedLogs.mu.Unlock()
 	// A Logger's limits can't change once it runs (lumberjack's goroutine
-	// reads them unlocked): while an Auditor uses the path, the first
-	// Open's apply; once none does, other limits get a Logger of their own.
+	// reads them unlocked): while Auditors opened with other limits use
+	// the path, theirs apply, and the new ones from when the last of them
+	// closes (see Close), as when a host reloads its settings by opening
+	// the new Auditor before closing the old.
+	want := logLimits{maxSizeMB, maxBackups}
 	sl := sharedLogs.m[key]
-	if sl == nil || (sl.users == 0 && (sl.lj.MaxSize != maxSizeMB || sl.lj.MaxBackups != maxBackups)) {
-		sl = &sharedLog{lj: &lumberjack.Logger{Filename: path, MaxSize: maxSizeMB, MaxBackups: maxBackups}}
+	if sl == nil || (sl.users == 0 && sl.running() != want) {
+		sl = &sharedLog{lj: newLumberjack(path, want), wants: map[logLimits]int{}}
 		sharedLogs.m[key] = sl
 	}
 	if !readOnly && sl.users == 0 {
@@ -97,7 +110,12 @@ func openFileLog(path string, maxSizeMB, maxBackups int, readOnly bool) (*fileLo
 		sl.mu.Unlock()
 	}
 	sl.users++
-	return &fileLog{sharedLog: sl, path: path, readOnly: readOnly}, nil
+	sl.wants[want]++
+	return &fileLog{sharedLog: sl, path: path, limits: want, readOnly: readOnly}, nil
+}
+
+func newLumberjack(path string, l logLimits) *lumberjack.Logger {
+	return &lumberjack.Logger{Filename: path, MaxSize: l.maxSizeMB, MaxBackups: l.maxBackups}
 }
 
 // endsMidLine reports whether the file at path ends within a line: left so
@@ -191,7 +209,22 @@ func (l *fileLog) Close() error {
 	}
 	sharedLogs.mu.Lock()
 	defer sharedLogs.mu.Unlock()
+	if l.wants[l.limits]--; l.wants[l.limits] == 0 {
+		delete(l.wants, l.limits)
+	}
 	if l.users--; l.users > 0 {
+		// The last Auditor opened with the running limits is gone: those
+		// still open were opened with others, which apply from now on.
+		if l.wants[l.running()] == 0 {
+			for want := range l.wants {
+				l.mu.Lock()
+				old := l.lj
+				l.lj = newLumberjack(old.Filename, want)
+				l.seen = nil
+				l.mu.Unlock()
+				return old.Close()
+			}
+		}
 		return nil
 	}
 	return l.lj.Close()

@@ -320,6 +320,34 @@ func TestTwoAuditorsShareOneTrekLog(t *testing.T) {
 	assert.Len(t, eventLines(logLines(t, cfg.LogPath)), 3)
 }
 
+// A host that reloads its settings opens the new Auditor before closing
+// the old, so that no event is refused in between. New rotation limits
+// apply from when the old Auditor closes: until then trek.log keeps one
+// owner, with the limits it runs with.
+func TestReloadedRotationLimitsApplyOnceTheOldAuditorCloses(t *testing.T) {
+	cfg := testConfig(t)
+	old := openAuditor(t, cfg)
+	reloaded := cfg
+	reloaded.LogMaxSizeMB, reloaded.LogMaxBackups = 1, 2
+	a := openAuditor(t, reloaded)
+	require.Same(t, old.log.sharedLog, a.log.sharedLog)
+	assert.Equal(t, logLimits{10, 4}, a.log.running(), "the running Auditor's limits, while it is open")
+	require.NoError(t, old.Close())
+	assert.Equal(t, logLimits{1, 2}, a.log.running())
+
+	line := "[INFO] 2026-04-20T10:11:53 host filler " + strings.Repeat("x", 984) + "\n"
+	chunk := []byte(strings.Repeat(line, 512)) // 512 KiB
+	for range 6 {
+		_, err := a.LogWriter().Write(chunk)
+		require.NoError(t, err)
+	}
+	require.NoError(t, a.Record(context.Background(), Event{Action: UserLogin}))
+	st, err := os.Stat(cfg.LogPath)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, st.Size(), int64(1<<20), "rotated at the reloaded 1 MB")
+	assert.True(t, strings.Contains(string(readLog(t, cfg.LogPath)), " anonymous logged in ip=-\n"), "the event is logged after the rotations")
+}
+
 // After Close, the host's writes through LogWriter fail rather than reopen
 // trek.log behind the library's back.
 func TestLogWriterAfterClose(t *testing.T) {
