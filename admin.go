@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // AdminHandler serves TREK's GET /api/admin/audit-log: one page of the list
@@ -79,12 +80,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func parseListQuery(r *http.Request) (Query, *apiError) {
 	v := r.URL.Query()
 	var q Query
-	// As TREK's server reads it (parseInt(limit) || 100): not a number and
-	// 0 give the default; List clamps the rest to 1..500. A number too
-	// large for an int is still a number: clamped, not the default, so
-	// that an offset past the end is an empty page rather than the first.
-	q.Limit = atoiClamped(v.Get("limit"), 0)
-	q.Offset = max(atoiClamped(v.Get("offset"), 0), 0)
+	// As TREK's server reads them (parseInt(limit) || 100, and the same
+	// for offset with 0): not a number and 0 give the default; List clamps
+	// the rest to 1..500. A number too large for an int is still a number:
+	// clamped, not the default, so that an offset past the end is an empty
+	// page rather than the first.
+	q.Limit = parseIntClamped(v.Get("limit"), 0)
+	q.Offset = max(parseIntClamped(v.Get("offset"), 0), 0)
 	q.Cursor = v.Get("cursor")
 	q.Action = v.Get("action")
 	q.IP = v.Get("ip")
@@ -116,17 +118,60 @@ func parseListQuery(r *http.Request) (Query, *apiError) {
 	return q, nil
 }
 
-// atoiClamped reads a decimal integer, saturating at the int range when
-// it is too large either way; text that is not one gives def.
-func atoiClamped(s string, def int) int {
-	n, err := strconv.Atoi(s)
-	switch {
-	case err == nil:
-		return n
-	case errors.Is(err, strconv.ErrRange) && strings.HasPrefix(s, "-"):
-		return math.MinInt
-	case errors.Is(err, strconv.ErrRange):
-		return math.MaxInt
+// parseIntClamped reads an integer as JavaScript's parseInt(s) does,
+// which TREK's server uses: after any leading white space and a sign, the
+// digits up to the first that is not one, hexadecimal after "0x" ("20.0"
+// is 20, "10abc" 10, "0x10" 16). It saturates at the int range when the
+// number is too large either way; text with no digits there gives def.
+func parseIntClamped(s string, def int) int {
+	s = strings.TrimLeftFunc(s, jsSpace)
+	neg := false
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		neg, s = s[0] == '-', s[1:]
 	}
-	return def
+	base := 10
+	if len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		base, s = 16, s[2:]
+	}
+	digits := 0
+	for digits < len(s) && digitValue(s[digits]) < base {
+		digits++
+	}
+	if digits == 0 {
+		return def
+	}
+	n, err := strconv.ParseUint(s[:digits], base, 64)
+	switch {
+	case (err != nil || n > math.MaxInt) && neg:
+		return math.MinInt
+	case err != nil || n > math.MaxInt:
+		return math.MaxInt
+	case neg:
+		return -int(n)
+	}
+	return int(n)
+}
+
+// digitValue is the value of c as a hexadecimal digit, 16 if it is none.
+func digitValue(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return 16
+}
+
+// jsSpace is the white space and line terminators JavaScript's parseInt
+// skips: tab, vertical tab, form feed, the space separators (Zs, which
+// include the no-break space), U+FEFF and the line terminators.
+func jsSpace(r rune) bool {
+	switch r {
+	case '\t', '\v', '\f', '\n', '\r', '\u2028', '\u2029', '\ufeff':
+		return true
+	}
+	return unicode.Is(unicode.Zs, r)
 }

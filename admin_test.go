@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -144,7 +145,15 @@ func TestAdminHandlerLimitAndOffset(t *testing.T) {
 		{"zero is the default, as parseInt(limit) || 100", "0", 100},
 		{"above 500 is clamped to 500", "9999", 500},
 		{"10 is kept", "10", 10},
-		{"number with garbage is the default", "10abc", 100},
+		// The leading digits, as parseInt reads them.
+		{"a number with garbage is its digits", "10abc", 10},
+		{"a number with a fraction is its whole part", "20.0", 20},
+		{"leading white space is skipped", " \t20", 20},
+		{"a sign is read", "+20", 20},
+		{"hexadecimal after 0x", "0x14", 20},
+		{"no digits after 0x is the default", "0x", 100},
+		{"garbage first is the default", "abc10", 100},
+		{"a fraction below 1 is the default, as 0 is", "0.5", 100},
 		{"too large for an int is clamped to 500", "99999999999999999999", 500},
 		{"too small for an int is clamped to 1", "-99999999999999999999", 1},
 	}
@@ -170,6 +179,8 @@ func TestAdminHandlerLimitAndOffset(t *testing.T) {
 		{"zero is 0", "0", 0, newest},
 		{"past the end gives no entries", "9999", 9999, 0},
 		{"10 skips the 10 newest", "10", 10, newest - 10},
+		{"10.0 is 10, as parseInt reads it", "10.0", 10, newest - 10},
+		{"a space before 10 is skipped", " 10", 10, newest - 10},
 		// Clamped where Offset+Limit+1 cannot wrap around to a negative
 		// (unbounded) LIMIT, and a JavaScript number still holds it.
 		{"the largest int is clamped to 2^53", "9223372036854775807", 1 << 53, 0},
@@ -420,4 +431,25 @@ func TestAdminHandlerStoreFailure(t *testing.T) {
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &e))
 	assert.NotEmpty(t, e.Error)
 	assert.NotContains(t, e.Error, "sql")
+}
+
+// TestParseIntClamped holds parseIntClamped to what JavaScript's
+// parseInt(s) gives (the values in the table are parseInt's), saturated
+// at the int range.
+func TestParseIntClamped(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int
+	}{
+		{"42", 42}, {"-42", -42}, {"+42", 42}, {"042", 42},
+		{"42px", 42}, {"4.9", 4}, {"4e3", 4}, {"1_000", 1},
+		{"  42", 42}, {"\t\n\v\f\r42", 42}, {"\u00a042", 42}, {"\u300042", 42}, {"\ufeff42", 42}, {"\u202842", 42},
+		{"0x1f", 31}, {"0X1F", 31}, {"-0x10", -16}, {"0x1g", 1}, {"0b11", 0}, {"0o7", 0},
+		{"9223372036854775807", math.MaxInt}, {"9223372036854775808", math.MaxInt}, {"-99999999999999999999", math.MinInt},
+		{"0xffffffffffffffffff", math.MaxInt},
+		// No digits: the default (NaN in JavaScript).
+		{"", -1}, {"abc", -1}, {"-", -1}, {"+-1", -1}, {"0x", -1}, {" ", -1}, {"\u200b42", -1}, {".5", -1}, {"٤٢", -1},
+	} {
+		assert.Equal(t, c.want, parseIntClamped(c.in, -1), "parseInt(%q)", c.in)
+	}
 }

@@ -50,8 +50,10 @@ var (
 	// stored, and it is safe to retry. From Open and List: it could not be
 	// opened or read.
 	ErrStore = errors.New("audit: database error")
-	// ErrLogWrite: the event is committed to the database but its trek.log
-	// line could not be written. Do not retry: that would store it twice.
+	// ErrLogWrite: trek.log could not be written. From Record: the event is
+	// committed to the database but its line is missing; do not retry, that
+	// would store it twice. From LogWriter and LogHandler: the host's line
+	// was not written. From Open: trek.log's folder could not be made.
 	ErrLogWrite = errors.New("audit: writing trek.log failed")
 )
 

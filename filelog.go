@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -153,7 +154,17 @@ func (l *fileLog) Write(p []byte) (int, error) {
 		l.midLine = p[n-1] != '\n'
 	}
 	l.wrote(err)
-	return n, err
+	return n, hostWriteError(err)
+}
+
+// hostWriteError is what a host's write to trek.log returns, through
+// LogWriter or LogHandler: ErrReadOnly and ErrClosed as they are, any other
+// failure (lumberjack's, the file system's) wrapped in ErrLogWrite.
+func hostWriteError(err error) error {
+	if err == nil || errors.Is(err, ErrReadOnly) || errors.Is(err, ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrLogWrite, err)
 }
 
 // writeLines writes whole lines, the library's own or LogHandler's, after

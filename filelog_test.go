@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -474,4 +475,31 @@ func TestABatchJustUnderTheWriteLimitKeepsItsLines(t *testing.T) {
 	require.Len(t, lines, 2*n+1)
 	assert.Equal(t, n, len(linesWithPrefix(lines, "[INFO] "))-1, "each event's line, and the head's")
 	assert.Regexp(t, chainAnchorLine, lines[2*n])
+}
+
+// A host's line trek.log refuses comes back as ErrLogWrite, from
+// LogWriter and from LogHandler alike, so a host tells it apart as it does
+// the library's other errors: one larger than the rotation size, which
+// lumberjack never writes, and any line once trek.log's folder is a file.
+func TestHostWritesTrekLogRefusesAreErrLogWrite(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.LogMaxSizeMB = 1
+	a := openAuditor(t, cfg)
+	_, err := a.LogWriter().Write([]byte(strings.Repeat("x", 2<<20) + "\n"))
+	assert.ErrorIs(t, err, ErrLogWrite)
+
+	h := a.LogHandler(nil)
+	require.NoError(t, h.Handle(context.Background(), slog.NewRecord(time.Now(), slog.LevelInfo, "host line", 0)))
+	dir := filepath.Dir(cfg.LogPath)
+	require.NoError(t, os.RemoveAll(dir))
+	require.NoError(t, os.WriteFile(dir, nil, 0o600))
+	err = h.Handle(context.Background(), slog.NewRecord(time.Now(), slog.LevelInfo, "host line", 0))
+	assert.ErrorIs(t, err, ErrLogWrite)
+	_, err = a.LogWriter().Write([]byte("host line\n"))
+	assert.ErrorIs(t, err, ErrLogWrite)
+
+	require.NoError(t, a.Close())
+	_, err = a.LogWriter().Write([]byte("after close\n"))
+	assert.ErrorIs(t, err, ErrClosed, "as it is")
+	assert.NotErrorIs(t, err, ErrLogWrite)
 }

@@ -96,10 +96,10 @@ func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
 	b = append(b, '\n')
 	if lw, ok := h.w.(interface{ writeLines([]byte) error }); ok {
 		// trek.log: a host's unfinished raw line is ended first.
-		return lw.writeLines(b)
+		return hostWriteError(lw.writeLines(b))
 	}
 	_, err := h.w.Write(b)
-	return err
+	return hostWriteError(err)
 }
 
 // format builds r's line, without its newline, and says where the message
