@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -149,11 +150,10 @@ func (l *fileLog) Write(p []byte) (int, error) {
 		return 0, fmt.Errorf("%w: not writing to %s", ErrClosed, l.path)
 	}
 	l.reopenIfMoved()
-	n, err := l.lj.Write(p)
+	n, err := l.write(p)
 	if n > 0 {
 		l.midLine = p[n-1] != '\n'
 	}
-	l.wrote(err)
 	return n, hostWriteError(err)
 }
 
@@ -180,31 +180,58 @@ func (l *fileLog) writeLines(b []byte) error {
 	}
 	l.reopenIfMoved()
 	if l.midLine {
-		_, err := l.lj.Write([]byte{'\n'})
-		if l.wrote(err); err != nil {
+		if _, err := l.write([]byte{'\n'}); err != nil {
 			return err
 		}
 		l.midLine = false
 	}
-	n, err := l.lj.Write(b)
+	n, err := l.write(b)
 	if n > 0 && b[n-1] != '\n' {
 		// Cut short (a full disk): the next line must not continue it.
 		l.midLine = true
 	}
-	l.wrote(err)
 	return err
 }
 
-// wrote follows a write to lumberjack, under mu. After a failed one,
-// trek.log is reopened at the next write: the descriptor that failed (a
-// full disk, a file removed or replaced) may never work again. After one
-// that opened the file, reopenIfMoved learns which file that is.
-func (l *sharedLog) wrote(err error) {
+// write writes b to trek.log through lumberjack, under mu, always at the
+// file's end. lumberjack opens an existing file to append to it, but one
+// it creates (at the first write, after a rotation) for plain writes at
+// its own offset: were trek.log then emptied in place (logrotate's
+// copytruncate, "> trek.log" to free the disk), the next line would land
+// at the old offset, behind a run of NUL bytes that makes grep take the
+// file for binary. So the file is made here before lumberjack opens it.
+// (A rotation renames trek.log, which changes its folder: reopenIfMoved
+// then closes the file lumberjack made, and it is opened again here.)
+//
+// After a failed write, trek.log is reopened at the next: the descriptor
+// that failed (a full disk, a file removed or replaced) may never work
+// again. After one that opened the file, reopenIfMoved learns which file
+// that is.
+func (l *sharedLog) write(b []byte) (int, error) {
+	if l.seen == nil {
+		l.createLog()
+	}
+	n, err := l.lj.Write(b)
 	if err != nil {
 		l.lj.Close()
 		l.seen = nil
 	} else if l.seen == nil {
 		l.seen, _ = os.Stat(l.lj.Filename)
+	}
+	return n, err
+}
+
+// createLog makes trek.log (and its folder) if it is missing, as
+// lumberjack would: lumberjack then opens it to append. Should it fail,
+// lumberjack's own attempt says why.
+func (l *sharedLog) createLog() {
+	path := l.lj.Filename
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|openNonblock, 0o600)
+	if errors.Is(err, fs.ErrNotExist) && os.MkdirAll(filepath.Dir(path), 0o750) == nil {
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|openNonblock, 0o600)
+	}
+	if err == nil {
+		f.Close()
 	}
 }
 

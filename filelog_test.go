@@ -503,3 +503,51 @@ func TestHostWritesTrekLogRefusesAreErrLogWrite(t *testing.T) {
 	assert.ErrorIs(t, err, ErrClosed, "as it is")
 	assert.NotErrorIs(t, err, ErrLogWrite)
 }
+
+// trek.log emptied in place (logrotate's copytruncate, "> trek.log" to
+// free the disk) goes on from its start: the next line is not written at
+// the old offset, behind a run of NUL bytes that would make grep take the
+// file for binary. So whether lumberjack made the file at the first write
+// or at a rotation.
+func TestTrekLogEmptiedInPlaceGoesOnFromItsStart(t *testing.T) {
+	for _, rotated := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rotated=%v", rotated), func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.LogMaxSizeMB = 1
+			a := openAuditor(t, cfg)
+			ctx := t.Context()
+			if rotated {
+				filler := []byte(strings.Repeat("[INFO] 2026-04-20T10:11:53 host filler "+strings.Repeat("x", 984)+"\n", 700))
+				for range 2 { // 1.4 MB: one rotation
+					_, err := a.LogWriter().Write(filler)
+					require.NoError(t, err)
+				}
+				require.Len(t, rotatedLogs(t, cfg.LogPath), 1)
+			}
+			for i := range 50 {
+				require.NoError(t, a.Record(ctx, Event{Action: BackupCreate, Resource: fmt.Sprintf("before-%d", i)}))
+			}
+			require.NoError(t, os.Truncate(cfg.LogPath, 0))
+			require.NoError(t, a.Record(ctx, Event{Action: BackupCreate, Resource: "after"}))
+
+			raw := readLog(t, cfg.LogPath)
+			assert.Zero(t, bytes.Count(raw, []byte{0}), "NUL bytes in trek.log (%d bytes in all)", len(raw))
+			assert.True(t, bytes.HasPrefix(raw, []byte("[INFO] ")), "trek.log begins %.40q", raw)
+			assert.Contains(t, string(raw), `created backup "after"`)
+		})
+	}
+}
+
+// rotatedLogs lists the names of trek.log's rotated files beside it.
+func rotatedLogs(t *testing.T, logPath string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Dir(logPath))
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		if isRotatedName(e.Name(), "trek-", ".log") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
