@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +63,12 @@ type sharedLog struct {
 	// wants counts the open fileLogs by the limits they were opened
 	// with; guarded by sharedLogs.mu.
 	wants map[logLimits]int
+	// limits are those lj runs with; lumberjack itself keeps every
+	// rotated file, and pruneBackups removes what is past maxBackups.
+	limits logLimits
+	// backups are the rotated files pruneBackups last saw, nil until it
+	// first looks; guarded by mu.
+	backups map[string]bool
 
 	// What reopenIfMoved last saw, guarded by mu: trek.log once it was
 	// written, and its folder.
@@ -72,7 +80,7 @@ type sharedLog struct {
 // LogMaxBackups.
 type logLimits struct{ maxSizeMB, maxBackups int }
 
-func (sl *sharedLog) running() logLimits { return logLimits{sl.lj.MaxSize, sl.lj.MaxBackups} }
+func (sl *sharedLog) running() logLimits { return sl.limits }
 
 // sharedLogs maps each trek.log path, made absolute, to its sharedLog.
 var sharedLogs = struct {
@@ -103,12 +111,15 @@ func openFileLog(path string, maxSizeMB, maxBackups int, readOnly bool) (*fileLo
 	want := logLimits{maxSizeMB, maxBackups}
 	sl := sharedLogs.m[key]
 	if sl == nil || (sl.users == 0 && sl.running() != want) {
-		sl = &sharedLog{lj: newLumberjack(path, want), wants: map[logLimits]int{}}
+		sl = &sharedLog{lj: newLumberjack(path, want), limits: want, wants: map[logLimits]int{}}
 		sharedLogs.m[key] = sl
 	}
 	if !readOnly && sl.users == 0 {
 		sl.mu.Lock()
 		sl.midLine = sl.midLine || endsMidLine(path)
+		// Learnt again: another process may have rotated trek.log.
+		sl.backups = nil
+		sl.pruneBackups()
 		sl.mu.Unlock()
 	}
 	sl.users++
@@ -116,8 +127,10 @@ func openFileLog(path string, maxSizeMB, maxBackups int, readOnly bool) (*fileLo
 	return &fileLog{sharedLog: sl, path: path, limits: want, readOnly: readOnly}, nil
 }
 
+// newLumberjack makes the Logger of trek.log at path. It keeps every
+// rotated file (MaxBackups 0): see pruneBackups.
 func newLumberjack(path string, l logLimits) *lumberjack.Logger {
-	return &lumberjack.Logger{Filename: path, MaxSize: l.maxSizeMB, MaxBackups: l.maxBackups}
+	return &lumberjack.Logger{Filename: path, MaxSize: l.maxSizeMB}
 }
 
 // endsMidLine reports whether the file at path ends within a line: left so
@@ -257,7 +270,7 @@ func (l *fileLog) Close() error {
 			for want := range l.wants {
 				l.mu.Lock()
 				old := l.lj
-				l.lj = newLumberjack(old.Filename, want)
+				l.lj, l.sharedLog.limits = newLumberjack(old.Filename, want), want
 				l.seen = nil
 				l.mu.Unlock()
 				return old.Close()
@@ -347,6 +360,7 @@ func (l *sharedLog) reopenIfMoved() {
 		dir.ModTime().Equal(l.seenDir.ModTime()) && l.dirSettled {
 		return
 	}
+	changed := err == nil && (l.seenDir == nil || !os.SameFile(l.seenDir, dir) || !dir.ModTime().Equal(l.seenDir.ModTime()))
 	l.seenDir = dir
 	if err == nil {
 		mt := dir.ModTime()
@@ -355,6 +369,80 @@ func (l *sharedLog) reopenIfMoved() {
 	if cur, err := os.Stat(path); err != nil || !os.SameFile(l.seen, cur) {
 		l.lj.Close()
 		l.seen = nil
+	}
+	if changed {
+		l.pruneBackups()
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// pruneBackups keeps the newest limits.maxBackups rotated files of
+// trek.log and removes the others; it runs under mu, after a change to
+// trek.log's folder (a rotation is one). lumberjack would tell the newest
+// by the time in their names, the wall clock's at each rotation: after
+// the clock is set back (NTP correcting a clock that ran ahead, a VM
+// restored from a snapshot), the file rotated last would have the oldest
+// name and be removed first, and with it the newest lines and chain
+// heads. Here the newest are told by modification time, and a file that
+// appeared since the last look with a time not past every other's (its
+// last line was written by the clock set back) is given a time just past
+// them: the order is that of the rotations, whatever the clock did.
+func (l *sharedLog) pruneBackups() {
+	dir, base := filepath.Split(l.lj.Filename)
+	ext := filepath.Ext(base)
+	prefix := strings.TrimSuffix(base, ext) + "-"
+	dir = filepath.Clean(dir + ".")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	type backup struct {
+		name string
+		mt   time.Time
+	}
+	var known, fresh []backup
+	var newest time.Time
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !isRotatedName(e.Name(), prefix, ext) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		b := backup{e.Name(), info.ModTime()}
+		if l.backups == nil || l.backups[b.name] {
+			known = append(known, b)
+			newest = later(newest, b.mt)
+		} else {
+			fresh = append(fresh, b)
+		}
+	}
+	slices.SortFunc(fresh, func(a, b backup) int { return strings.Compare(a.name, b.name) })
+	for i := range fresh {
+		if !fresh[i].mt.After(newest) && !newest.IsZero() {
+			t := newest.Add(time.Millisecond)
+			if os.Chtimes(filepath.Join(dir, fresh[i].name), time.Time{}, t) == nil {
+				fresh[i].mt = t
+			}
+		}
+		newest = later(newest, fresh[i].mt)
+	}
+	all := append(known, fresh...)
+	slices.SortFunc(all, func(a, b backup) int { return cmp.Or(b.mt.Compare(a.mt), strings.Compare(b.name, a.name)) })
+	l.backups = map[string]bool{}
+	for i, b := range all {
+		if i < l.limits.maxBackups {
+			l.backups[b.name] = true
+		} else if err := os.Remove(filepath.Join(dir, b.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			l.backups[b.name] = true // to be tried again at the next change
+		}
 	}
 }
 

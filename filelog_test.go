@@ -551,3 +551,62 @@ func rotatedLogs(t *testing.T, logPath string) []string {
 	}
 	return names
 }
+
+// After a clock that ran ahead is set back (NTP correcting it, a VM
+// restored from a snapshot), the rotated files made before carry later
+// times, in their names and as their modification times, than the one a
+// rotation makes now. The file rotated last holds the newest lines and
+// chain heads: it is kept, and the oldest of the others removed, now and
+// at the next rotation.
+func TestRotationAfterTheClockIsSetBackKeepsTheNewest(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.LogMaxSizeMB = 1
+	dir := filepath.Dir(cfg.LogPath)
+	require.NoError(t, os.MkdirAll(dir, 0o750))
+	ahead := time.Now().UTC().Add(24 * time.Hour)
+	var old []string
+	for i := range 4 {
+		at := ahead.Add(time.Duration(i) * time.Minute)
+		name := "trek-" + at.Format(rotatedTimeLayout) + ".log"
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte("[INFO] written while the clock ran ahead\n"), 0o600))
+		require.NoError(t, os.Chtimes(path, at, at))
+		old = append(old, name)
+	}
+	a := openAuditor(t, cfg)
+	// 1,024,000 bytes: with what trek.log holds, one rotation each.
+	filler := []byte(strings.Repeat("[INFO] 2026-04-20T10:11:53 host filler "+strings.Repeat("x", 984)+"\n", 1000))
+	rotate := func(mark string) {
+		t.Helper()
+		require.NoError(t, a.Record(t.Context(), Event{Action: BackupCreate, Resource: mark}))
+		_, err := a.LogWriter().Write(filler)
+		require.NoError(t, err)
+		// The next write finds the rotated file and prunes.
+		require.NoError(t, a.Record(t.Context(), Event{Action: BackupCreate, Resource: "after-" + mark}))
+	}
+	holding := func(mark string) []string {
+		var in []string
+		for _, name := range rotatedLogs(t, cfg.LogPath) {
+			if bytes.Contains(readLog(t, filepath.Join(dir, name)), []byte(`"`+mark+`"`)) {
+				in = append(in, name)
+			}
+		}
+		return in
+	}
+
+	_, err := a.LogWriter().Write(filler) // trek.log almost full: the next filler rotates it
+	require.NoError(t, err)
+	require.Len(t, rotatedLogs(t, cfg.LogPath), 4)
+	rotate("first-since-set-back")
+	backups := rotatedLogs(t, cfg.LogPath)
+	assert.Len(t, backups, 4)
+	assert.Len(t, holding("first-since-set-back"), 1, "the file rotated last is kept: %v", backups)
+	assert.NotContains(t, backups, old[0], "the oldest is removed")
+
+	rotate("second-since-set-back")
+	backups = rotatedLogs(t, cfg.LogPath)
+	assert.Len(t, backups, 4)
+	assert.Len(t, holding("first-since-set-back"), 1, "both files rotated since are kept: %v", backups)
+	assert.Len(t, holding("second-since-set-back"), 1, "both files rotated since are kept: %v", backups)
+	assert.Equal(t, old[2:], backups[2:], "the two newest from before, by their names, which sort after: %v", backups)
+}
