@@ -139,6 +139,9 @@ func openAppDB(path string) (*sql.DB, error) {
 	} else if err := f.Close(); err != nil {
 		return nil, err
 	}
+	if err := notTheDemos(path); err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on")
 	if err != nil {
 		return nil, err
@@ -152,6 +155,45 @@ func openAppDB(path string) (*sql.DB, error) {
 		return nil, fmt.Errorf("creating the demo's tables in %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// notTheDemos refuses a database the demo did not make: run where TREK
+// keeps its data, or with AUDIT_DB_PATH set to TREK's file, the demo would
+// otherwise record its made-up events in TREK's audit log, whose rows are
+// never deleted, and add its user and trip to TREK's tables. The demo's
+// file holds its users and trips tables and the library's own. It looks
+// read-only, so that a file it refuses is left exactly as it was.
+func notTheDemos(path string) error {
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table'
+		AND name NOT IN ('users', 'trips') AND name NOT LIKE 'audit\_%' ESCAPE '\' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'
+		UNION ALL
+		SELECT 'users (with ' || group_concat(name, ', ') || ')' FROM pragma_table_info('users')
+		HAVING group_concat(name, ',') <> 'id,username,email'`)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer rows.Close()
+	var others []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return fmt.Errorf("reading %s: %w", path, err)
+		}
+		others = append(others, fmt.Sprintf("%q", name))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(others) > 0 {
+		return fmt.Errorf("%s is not the demo's database (it holds %s): the demo records made-up events, "+
+			"so run it in a folder of its own, or set AUDIT_DB_PATH to a file of its own", path, strings.Join(others, ", "))
+	}
+	return nil
 }
 
 type server struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -222,6 +223,35 @@ func TestDemoSaysWhatTrustProxyDid(t *testing.T) {
 			} else {
 				assert.Contains(t, out.String(), "The X-Forwarded-For of the last request was not believed")
 			}
+		})
+	}
+}
+
+// Run where TREK keeps its data, the demo must not record its made-up
+// events in TREK's audit log, nor add its user and trip to TREK's tables.
+func TestDemoRefusesADatabaseNotItsOwn(t *testing.T) {
+	for name, schema := range map[string]string{
+		"TREK's users table": `CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT, email TEXT, password_hash TEXT, role TEXT)`,
+		"another table":      `CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT)`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			inTempDir(t)
+			require.NoError(t, os.MkdirAll("data", 0o750))
+			db, err := sql.Open("sqlite3", "file:data/travel.db")
+			require.NoError(t, err)
+			_, err = db.Exec(schema)
+			require.NoError(t, err)
+			require.NoError(t, db.Close())
+			before, err := os.ReadFile("data/travel.db")
+			require.NoError(t, err)
+
+			err = run(t.Context(), "127.0.0.1:0", true, &bytes.Buffer{})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "data/travel.db is not the demo's database")
+			after, err := os.ReadFile("data/travel.db")
+			require.NoError(t, err)
+			assert.Equal(t, before, after, "the database is left as it was")
+			assert.NoFileExists(t, "data/logs/trek.log")
 		})
 	}
 }
