@@ -46,10 +46,10 @@ type fileLog struct {
 
 // sharedLog is the one lumberjack.Logger of a trek.log path, shared by
 // every Auditor of the process that writes there, so that one owner
-// rotates the file. It is kept once its last Auditor closes (the file is
-// closed then) and reused by the next: lumberjack starts a goroutine with
-// a Logger's first file and never ends it, so a Logger an Open made would
-// leave one behind at every Close.
+// rotates the file. It is kept for the life of the process (the file is
+// closed when its last writer closes) and reused by the next Open:
+// lumberjack starts a goroutine with a Logger's first file and never ends
+// it, so a Logger an Open made would leave one behind at every Close.
 type sharedLog struct {
 	// mu orders the writes to lj. midLine is whether the last one, a
 	// host's through LogWriter, ended within a line: the library's next
@@ -59,21 +59,20 @@ type sharedLog struct {
 	mu      sync.Mutex
 	lj      *lumberjack.Logger
 	midLine bool
-	users   int // fileLogs open on it; guarded by sharedLogs.mu
-	// wants counts the open fileLogs by the limits they were opened
-	// with; guarded by sharedLogs.mu.
+	// wants counts the fileLogs open on it that write, by the limits they
+	// were opened with; guarded by sharedLogs.mu.
 	wants map[logLimits]int
-	// limits are those lj runs with; lumberjack itself keeps every
-	// rotated file, and pruneBackups removes what is past maxBackups.
+	// limits are those trek.log is rotated and pruned by, guarded by
+	// both sharedLogs.mu and mu (it changes under both): lj.MaxSize, and
+	// the rotated files pruneBackups keeps (lumberjack itself keeps all).
 	limits logLimits
-	// backups are the rotated files pruneBackups last saw, nil until it
-	// first looks; guarded by mu.
-	backups map[string]bool
 
 	// What reopenIfMoved last saw, guarded by mu: trek.log once it was
-	// written, and its folder.
+	// written, and its folder. size is trek.log's size as lumberjack
+	// counts it, to tell a write that may rotate it.
 	seen, seenDir os.FileInfo
 	dirSettled    bool // seenDir's time was older than its granularity when seen
+	size          int64
 }
 
 // logLimits are a trek.log's rotation settings: LogMaxSizeMB and
@@ -81,6 +80,26 @@ type sharedLog struct {
 type logLimits struct{ maxSizeMB, maxBackups int }
 
 func (sl *sharedLog) running() logLimits { return sl.limits }
+
+// writers is how many fileLogs that write are open on sl; the caller
+// holds sharedLogs.mu.
+func (sl *sharedLog) writers() int {
+	n := 0
+	for _, c := range sl.wants {
+		n += c
+	}
+	return n
+}
+
+// setLimits makes l the limits trek.log runs with. The caller holds
+// sharedLogs.mu. lumberjack reads MaxSize only within Write, which mu
+// orders; the goroutine it runs reads MaxBackups, MaxAge and Compress,
+// which never change.
+func (sl *sharedLog) setLimits(l logLimits) {
+	sl.mu.Lock()
+	sl.limits, sl.lj.MaxSize = l, l.maxSizeMB
+	sl.mu.Unlock()
+}
 
 // sharedLogs maps each trek.log path, made absolute, to its sharedLog.
 var sharedLogs = struct {
@@ -103,34 +122,32 @@ func openFileLog(path string, maxSizeMB, maxBackups int, readOnly bool) (*fileLo
 	}
 	sharedLogs.mu.Lock()
 	defer sharedLogs.mu.Unlock()
-	// A Logger's limits can't change once it runs (lumberjack's goroutine
-	// reads them unlocked): while Auditors opened with other limits use
-	// the path, theirs apply, and the new ones from when the last of them
-	// closes (see Close), as when a host reloads its settings by opening
-	// the new Auditor before closing the old.
 	want := logLimits{maxSizeMB, maxBackups}
 	sl := sharedLogs.m[key]
-	if sl == nil || (sl.users == 0 && sl.running() != want) {
-		sl = &sharedLog{lj: newLumberjack(path, want), limits: want, wants: map[logLimits]int{}}
+	if sl == nil {
+		// lumberjack keeps every rotated file (MaxBackups 0): see
+		// pruneBackups.
+		sl = &sharedLog{lj: &lumberjack.Logger{Filename: path, MaxSize: maxSizeMB}, limits: want, wants: map[logLimits]int{}}
 		sharedLogs.m[key] = sl
 	}
-	if !readOnly && sl.users == 0 {
+	fl := &fileLog{sharedLog: sl, path: path, limits: want, readOnly: readOnly}
+	if readOnly {
+		return fl, nil // it never writes: its limits are nobody's business
+	}
+	if sl.writers() == 0 {
 		sl.mu.Lock()
 		sl.midLine = sl.midLine || endsMidLine(path)
-		// Learnt again: another process may have rotated trek.log.
-		sl.backups = nil
-		sl.pruneBackups()
 		sl.mu.Unlock()
 	}
-	sl.users++
+	// While Auditors opened with other limits write to the path, theirs
+	// apply, and the new ones from when the last of them closes (see
+	// Close), as when a host reloads its settings by opening the new
+	// Auditor before closing the old.
+	if sl.wants[sl.limits] == 0 {
+		sl.setLimits(want)
+	}
 	sl.wants[want]++
-	return &fileLog{sharedLog: sl, path: path, limits: want, readOnly: readOnly}, nil
-}
-
-// newLumberjack makes the Logger of trek.log at path. It keeps every
-// rotated file (MaxBackups 0): see pruneBackups.
-func newLumberjack(path string, l logLimits) *lumberjack.Logger {
-	return &lumberjack.Logger{Filename: path, MaxSize: l.maxSizeMB}
+	return fl, nil
 }
 
 // endsMidLine reports whether the file at path ends within a line: left so
@@ -208,44 +225,73 @@ func (l *fileLog) writeLines(b []byte) error {
 
 // write writes b to trek.log through lumberjack, under mu, always at the
 // file's end. lumberjack opens an existing file to append to it, but one
-// it creates (at the first write, after a rotation) for plain writes at
-// its own offset: were trek.log then emptied in place (logrotate's
+// it creates (at the first write, at a rotation) for plain writes at its
+// own offset: were trek.log then emptied in place (logrotate's
 // copytruncate, "> trek.log" to free the disk), the next line would land
 // at the old offset, behind a run of NUL bytes that makes grep take the
-// file for binary. So the file is made here before lumberjack opens it.
-// (A rotation renames trek.log, which changes its folder: reopenIfMoved
-// then closes the file lumberjack made, and it is opened again here.)
+// file for binary. So the file is made here before lumberjack opens it,
+// and after a write that rotated it, closed, for lumberjack to open the
+// new one again, to append; and the rotated files are pruned then (see
+// pruneBackups).
 //
 // After a failed write, trek.log is reopened at the next: the descriptor
 // that failed (a full disk, a file removed or replaced) may never work
 // again. After one that opened the file, reopenIfMoved learns which file
 // that is.
 func (l *sharedLog) write(b []byte) (int, error) {
-	if l.seen == nil {
-		l.createLog()
+	before := l.seen
+	if before == nil {
+		before = l.createLog()
+		l.size = 0
+		if before != nil {
+			l.size = before.Size()
+		}
 	}
+	// lumberjack rotates when the write would take the file past MaxSize
+	// (to it, when it opens the file at this write).
+	mayRotate := before != nil && l.size+int64(len(b)) >= int64(l.limits.maxSizeMB)<<20
 	n, err := l.lj.Write(b)
+	l.size += int64(n)
 	if err != nil {
 		l.lj.Close()
 		l.seen = nil
-	} else if l.seen == nil {
-		l.seen, _ = os.Stat(l.lj.Filename)
+		return n, err
 	}
-	return n, err
+	if mayRotate {
+		if cur, err := os.Stat(l.lj.Filename); err == nil && !os.SameFile(before, cur) {
+			l.lj.Close()
+			l.seen = nil
+			l.pruneBackups(before)
+			return n, nil
+		}
+	}
+	if l.seen == nil {
+		l.seen, _ = os.Stat(l.lj.Filename)
+		if l.seen != nil {
+			l.size = l.seen.Size()
+		}
+	}
+	return n, nil
 }
 
 // createLog makes trek.log (and its folder) if it is missing, as
-// lumberjack would: lumberjack then opens it to append. Should it fail,
-// lumberjack's own attempt says why.
-func (l *sharedLog) createLog() {
+// lumberjack would, and returns what it is: lumberjack then opens it to
+// append. Should it fail, lumberjack's own attempt says why.
+func (l *sharedLog) createLog() os.FileInfo {
 	path := l.lj.Filename
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|openNonblock, 0o600)
 	if errors.Is(err, fs.ErrNotExist) && os.MkdirAll(filepath.Dir(path), 0o750) == nil {
 		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|openNonblock, 0o600)
 	}
-	if err == nil {
-		f.Close()
+	if err != nil {
+		return nil
 	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	return info
 }
 
 // Close ends this Auditor's writes, through LogWriter too, and closes the
@@ -258,26 +304,28 @@ func (l *fileLog) Close() error {
 	if already {
 		return nil
 	}
+	if l.readOnly {
+		return nil
+	}
 	sharedLogs.mu.Lock()
 	defer sharedLogs.mu.Unlock()
 	if l.wants[l.limits]--; l.wants[l.limits] == 0 {
 		delete(l.wants, l.limits)
 	}
-	if l.users--; l.users > 0 {
+	if l.writers() > 0 {
 		// The last Auditor opened with the running limits is gone: those
 		// still open were opened with others, which apply from now on.
 		if l.wants[l.running()] == 0 {
 			for want := range l.wants {
-				l.mu.Lock()
-				old := l.lj
-				l.lj, l.sharedLog.limits = newLumberjack(old.Filename, want), want
-				l.seen = nil
-				l.mu.Unlock()
-				return old.Close()
+				l.setLimits(want)
+				break
 			}
 		}
 		return nil
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seen = nil
 	return l.lj.Close()
 }
 
@@ -360,7 +408,6 @@ func (l *sharedLog) reopenIfMoved() {
 		dir.ModTime().Equal(l.seenDir.ModTime()) && l.dirSettled {
 		return
 	}
-	changed := err == nil && (l.seenDir == nil || !os.SameFile(l.seenDir, dir) || !dir.ModTime().Equal(l.seenDir.ModTime()))
 	l.seenDir = dir
 	if err == nil {
 		mt := dir.ModTime()
@@ -368,46 +415,40 @@ func (l *sharedLog) reopenIfMoved() {
 	}
 	if cur, err := os.Stat(path); err != nil || !os.SameFile(l.seen, cur) {
 		l.lj.Close()
+		// Rotated by a write that did not look (another process wrote
+		// to trek.log meanwhile, so the size was off), or moved away.
+		l.pruneBackups(l.seen)
 		l.seen = nil
 	}
-	if changed {
-		l.pruneBackups()
-	}
 }
 
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
-// pruneBackups keeps the newest limits.maxBackups rotated files of
-// trek.log and removes the others; it runs under mu, after a change to
-// trek.log's folder (a rotation is one). lumberjack would tell the newest
-// by the time in their names, the wall clock's at each rotation: after
-// the clock is set back (NTP correcting a clock that ran ahead, a VM
-// restored from a snapshot), the file rotated last would have the oldest
-// name and be removed first, and with it the newest lines and chain
-// heads. Here the newest are told by modification time, and a file that
-// appeared since the last look with a time not past every other's (its
-// last line was written by the clock set back) is given a time just past
-// them: the order is that of the rotations, whatever the clock did.
-func (l *sharedLog) pruneBackups() {
+// pruneBackups runs under mu when trek.log has been rotated, rotated being
+// the file that was trek.log: it keeps the newest limits.maxBackups
+// rotated files and removes the others. (Not rotated but moved away by
+// another tool, it changes nothing.) lumberjack would tell the newest by
+// the time in their names, the wall clock's at each rotation: after the
+// clock is set back (NTP correcting a clock that ran ahead, a VM restored
+// from a snapshot), the file rotated last would have the oldest name and
+// be removed first, and with it the newest lines and chain heads. Here
+// the newest are told by modification time, and the file just rotated,
+// when the clock put its time before another's, is given a time just past
+// theirs: the order is that of the rotations, whatever the clock did. It
+// runs at the write that rotated, so a restart cannot come between.
+func (l *sharedLog) pruneBackups(rotated os.FileInfo) {
 	dir, base := filepath.Split(l.lj.Filename)
 	ext := filepath.Ext(base)
 	prefix := strings.TrimSuffix(base, ext) + "-"
 	dir = filepath.Clean(dir + ".")
 	entries, err := os.ReadDir(dir)
-	if err != nil {
+	if err != nil || rotated == nil {
 		return
 	}
 	type backup struct {
 		name string
 		mt   time.Time
 	}
-	var known, fresh []backup
-	var newest time.Time
+	var others []backup
+	var last *backup
 	for _, e := range entries {
 		if !e.Type().IsRegular() || !isRotatedName(e.Name(), prefix, ext) {
 			continue
@@ -416,33 +457,21 @@ func (l *sharedLog) pruneBackups() {
 		if err != nil {
 			continue
 		}
-		b := backup{e.Name(), info.ModTime()}
-		if l.backups == nil || l.backups[b.name] {
-			known = append(known, b)
-			newest = later(newest, b.mt)
+		if os.SameFile(info, rotated) {
+			last = &backup{e.Name(), info.ModTime()}
 		} else {
-			fresh = append(fresh, b)
+			others = append(others, backup{e.Name(), info.ModTime()})
 		}
 	}
-	slices.SortFunc(fresh, func(a, b backup) int { return strings.Compare(a.name, b.name) })
-	for i := range fresh {
-		if !fresh[i].mt.After(newest) && !newest.IsZero() {
-			t := newest.Add(time.Millisecond)
-			if os.Chtimes(filepath.Join(dir, fresh[i].name), time.Time{}, t) == nil {
-				fresh[i].mt = t
-			}
-		}
-		newest = later(newest, fresh[i].mt)
+	if last == nil {
+		return
 	}
-	all := append(known, fresh...)
-	slices.SortFunc(all, func(a, b backup) int { return cmp.Or(b.mt.Compare(a.mt), strings.Compare(b.name, a.name)) })
-	l.backups = map[string]bool{}
-	for i, b := range all {
-		if i < l.limits.maxBackups {
-			l.backups[b.name] = true
-		} else if err := os.Remove(filepath.Join(dir, b.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			l.backups[b.name] = true // to be tried again at the next change
-		}
+	slices.SortFunc(others, func(a, b backup) int { return cmp.Or(b.mt.Compare(a.mt), strings.Compare(b.name, a.name)) })
+	if len(others) > 0 && !last.mt.After(others[0].mt) {
+		os.Chtimes(filepath.Join(dir, last.name), time.Time{}, others[0].mt.Add(time.Millisecond))
+	}
+	for _, b := range others[min(len(others), l.limits.maxBackups-1):] {
+		os.Remove(filepath.Join(dir, b.name))
 	}
 }
 

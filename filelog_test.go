@@ -581,7 +581,7 @@ func TestRotationAfterTheClockIsSetBackKeepsTheNewest(t *testing.T) {
 		require.NoError(t, a.Record(t.Context(), Event{Action: BackupCreate, Resource: mark}))
 		_, err := a.LogWriter().Write(filler)
 		require.NoError(t, err)
-		// The next write finds the rotated file and prunes.
+		// A line in the new trek.log.
 		require.NoError(t, a.Record(t.Context(), Event{Action: BackupCreate, Resource: "after-" + mark}))
 	}
 	holding := func(mark string) []string {
@@ -609,4 +609,116 @@ func TestRotationAfterTheClockIsSetBackKeepsTheNewest(t *testing.T) {
 	assert.Len(t, holding("first-since-set-back"), 1, "both files rotated since are kept: %v", backups)
 	assert.Len(t, holding("second-since-set-back"), 1, "both files rotated since are kept: %v", backups)
 	assert.Equal(t, old[2:], backups[2:], "the two newest from before, by their names, which sort after: %v", backups)
+}
+
+// A host restarted with trek.log at its size limit: the first write after
+// Open rotates it, and lumberjack makes the new trek.log itself, for plain
+// writes. It is reopened to append all the same: emptied in place
+// afterwards, trek.log goes on from its start.
+func TestTrekLogEmptiedInPlaceAfterARotationAtTheFirstWrite(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.LogMaxSizeMB = 1
+	require.NoError(t, os.MkdirAll(filepath.Dir(cfg.LogPath), 0o750))
+	line := "[INFO] 2026-04-20T10:11:53 host filler " + strings.Repeat("x", 984) + "\n" // 1 KiB
+	require.NoError(t, os.WriteFile(cfg.LogPath, []byte(strings.Repeat(line, 1024)), 0o600))
+
+	a := openAuditor(t, cfg)
+	ctx := t.Context()
+	for i := range 20 {
+		require.NoError(t, a.Record(ctx, Event{Action: BackupCreate, Resource: "before"}), i)
+	}
+	require.Len(t, rotatedLogs(t, cfg.LogPath), 1, "the first write rotated trek.log")
+	require.NoError(t, os.Truncate(cfg.LogPath, 0))
+	require.NoError(t, a.Record(ctx, Event{Action: BackupCreate, Resource: "after"}))
+
+	raw := readLog(t, cfg.LogPath)
+	assert.Zero(t, bytes.Count(raw, []byte{0}), "NUL bytes in trek.log (%d bytes in all)", len(raw))
+	assert.True(t, bytes.HasPrefix(raw, []byte("[INFO] ")), "trek.log begins %.40q", raw)
+}
+
+// The clock ran ahead and was set back: the rotated files from before carry
+// later times than a rotation makes now. The file rotated since is kept
+// also when the Auditor closes right after the write that rotated it (a
+// restart) and another opens.
+func TestTheNewestBackupIsKeptAcrossARestartAfterTheClockIsSetBack(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.LogMaxSizeMB = 1
+	cfg.LogMaxBackups = 2
+	dir := filepath.Dir(cfg.LogPath)
+	require.NoError(t, os.MkdirAll(dir, 0o750))
+	ahead := time.Now().UTC().Add(24 * time.Hour)
+	for i := range 2 {
+		at := ahead.Add(time.Duration(i) * time.Minute)
+		path := filepath.Join(dir, "trek-"+at.Format(rotatedTimeLayout)+".log")
+		require.NoError(t, os.WriteFile(path, []byte("[INFO] written while the clock ran ahead\n"), 0o600))
+		require.NoError(t, os.Chtimes(path, at, at))
+	}
+	filler := []byte(strings.Repeat("[INFO] 2026-04-20T10:11:53 host filler "+strings.Repeat("x", 984)+"\n", 1000))
+
+	a, err := Open(cfg)
+	require.NoError(t, err)
+	require.NoError(t, a.Record(t.Context(), Event{Action: BackupCreate, Resource: "newest-lines"}))
+	_, err = a.LogWriter().Write(filler)
+	require.NoError(t, err)
+	_, err = a.LogWriter().Write(filler) // rotates: the file holding "newest-lines"
+	require.NoError(t, err)
+	require.Len(t, rotatedLogs(t, cfg.LogPath), 2, "pruned by the write that rotated")
+	require.NoError(t, a.Close())
+
+	b := openAuditor(t, cfg)
+	require.NoError(t, b.Record(t.Context(), Event{Action: BackupCreate, Resource: "after-restart"}))
+	var holding []string
+	for _, name := range rotatedLogs(t, cfg.LogPath) {
+		if bytes.Contains(readLog(t, filepath.Join(dir, name)), []byte(`"newest-lines"`)) {
+			holding = append(holding, name)
+		}
+	}
+	assert.Len(t, holding, 1, "the file rotated last is kept; left: %v", rotatedLogs(t, cfg.LogPath))
+}
+
+// Reloads that change the rotation limits keep trek.log's one
+// lumberjack.Logger, whose goroutine never ends, rather than make another.
+func TestReloadedLimitsLeaveNoGoroutineBehind(t *testing.T) {
+	cfg := testConfig(t)
+	cur, err := Open(cfg)
+	require.NoError(t, err)
+	require.NoError(t, cur.Record(context.Background(), Event{Action: UserLogin}))
+	before := lumberjackMills(t)
+	for i := range 10 {
+		next := cfg
+		next.LogMaxBackups = 2 + i%2
+		n, err := Open(next)
+		require.NoError(t, err)
+		require.NoError(t, cur.Close())
+		require.NoError(t, n.Record(context.Background(), Event{Action: UserLogin}))
+		cur = n
+	}
+	require.NoError(t, cur.Close())
+	assert.LessOrEqual(t, lumberjackMills(t), before+1, "reloads leave lumberjack goroutines behind")
+}
+
+// A read-only Auditor writes nothing to trek.log: opened first, with the
+// default limits (4 backups), it does not set those the writing Auditor
+// opened after it runs with.
+func TestAReadOnlyAuditorSetsNoRotationLimits(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.LogMaxSizeMB = 1
+	w0 := openAuditor(t, cfg) // make travel.db
+	require.NoError(t, w0.Close())
+
+	ro := cfg
+	ro.ReadOnly = true // LogMaxBackups: the default, 4
+	openAuditor(t, ro)
+
+	wcfg := cfg
+	wcfg.LogMaxBackups = 6
+	w := openAuditor(t, wcfg)
+	filler := []byte(strings.Repeat("[INFO] 2026-04-20T10:11:53 host filler "+strings.Repeat("x", 984)+"\n", 1000))
+	for range 6 {
+		_, err := w.LogWriter().Write(filler)
+		require.NoError(t, err)
+		require.NoError(t, w.Record(t.Context(), Event{Action: UserLogin})) // prunes after each rotation
+	}
+	assert.Equal(t, logLimits{1, 6}, w.log.running())
+	assert.Len(t, rotatedLogs(t, cfg.LogPath), 5, "LogMaxBackups 6, five rotations: none is deleted")
 }

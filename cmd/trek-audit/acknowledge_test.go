@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -147,4 +150,41 @@ func showPending(t *testing.T, f *fixture, want string) string {
 	m := regexp.MustCompile(`--digest ([0-9]+-[0-9a-f]{16})\n`).FindStringSubmatch(stdout)
 	require.NotNil(t, m, stdout)
 	return m[1]
+}
+
+// acknowledge writes to audit_chain_acks only: opening the database
+// read-write with the default limits (4 backups) removes none of the
+// rotated trek.log files TREK's server keeps (10, say), whose chain heads
+// verify reads.
+func TestAcknowledgeRemovesNoRotatedLog(t *testing.T) {
+	f := newFixture(t, 12)
+	f.exec(t, `DELETE FROM audit_log WHERE id > 9`)
+	require.NoError(t, f.a.Close()) // the server runs in another process
+
+	dir := filepath.Dir(f.log)
+	start := time.Now().UTC().Add(-10 * 24 * time.Hour)
+	var rotated []string
+	for i := range 6 {
+		at := start.Add(time.Duration(i) * 24 * time.Hour)
+		name := "trek-" + at.Format("2006-01-02T15-04-05.000") + ".log"
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte("[INFO] an older day's lines\n"), 0o600))
+		require.NoError(t, os.Chtimes(p, at, at))
+		rotated = append(rotated, name)
+	}
+
+	digest := showPending(t, f, "3 chain heads; the chain ends at row 9, chain position 9\n    3 are past the chain's last row: 10-12\n")
+	code, stdout, stderr := f.run(t, "acknowledge", "--reason", "alice: restored travel.db", "--digest", digest)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "Acknowledged 3 chain heads")
+
+	var left []string
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "trek-") {
+			left = append(left, e.Name())
+		}
+	}
+	assert.Equal(t, rotated, left)
 }
