@@ -241,11 +241,11 @@ func (l *fileLog) writeLines(b []byte) error {
 func (l *sharedLog) write(b []byte) (int, error) {
 	before := l.seen
 	if before == nil {
-		before = l.createLog()
-		l.size = 0
-		if before != nil {
-			l.size = before.Size()
+		var err error
+		if before, err = l.createLog(); err != nil {
+			return 0, err
 		}
+		l.size = before.Size()
 	}
 	// lumberjack rotates when the write would take the file past MaxSize
 	// (to it, when it opens the file at this write).
@@ -276,22 +276,24 @@ func (l *sharedLog) write(b []byte) (int, error) {
 
 // createLog makes trek.log (and its folder) if it is missing, as
 // lumberjack would, and returns what it is: lumberjack then opens it to
-// append. Should it fail, lumberjack's own attempt says why.
-func (l *sharedLog) createLog() os.FileInfo {
+// append. It opens without waiting, and what it cannot open so is not
+// handed to lumberjack, whose open would wait: a named pipe with no
+// reader (a log shipper that is restarting) would hold every write of the
+// process until one came.
+func (l *sharedLog) createLog() (os.FileInfo, error) {
 	path := l.lj.Filename
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|openNonblock, 0o600)
 	if errors.Is(err, fs.ErrNotExist) && os.MkdirAll(filepath.Dir(path), 0o750) == nil {
 		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|openNonblock, 0o600)
 	}
+	if errors.Is(err, errNoReader) {
+		return nil, fmt.Errorf("%s is a named pipe that no one reads", path)
+	}
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil
-	}
-	return info
+	return f.Stat()
 }
 
 // Close ends this Auditor's writes, through LogWriter too, and closes the
