@@ -249,7 +249,7 @@ func (l *sharedLog) write(b []byte) (int, error) {
 	}
 	// lumberjack rotates when the write would take the file past MaxSize
 	// (to it, when it opens the file at this write).
-	mayRotate := before != nil && l.size+int64(len(b)) >= int64(l.limits.maxSizeMB)<<20
+	mayRotate := l.size+int64(len(b)) >= int64(l.limits.maxSizeMB)<<20
 	n, err := l.lj.Write(b)
 	l.size += int64(n)
 	if err != nil {
@@ -442,7 +442,7 @@ func (l *sharedLog) pruneBackups(rotated os.FileInfo) {
 	prefix := strings.TrimSuffix(base, ext) + "-"
 	dir = filepath.Clean(dir + ".")
 	entries, err := os.ReadDir(dir)
-	if err != nil || rotated == nil {
+	if err != nil {
 		return
 	}
 	type backup struct {
