@@ -782,10 +782,11 @@ func chunkFor(n int) int {
 // query per batch. An actor's username or email the host left empty is
 // taken from there (a host that passes the id and the name it has at hand
 // still gets the email in the log line), so the log line and the entry
-// name the user even after the user row is gone. An id with no user row (the account was deleted before
-// its deletion was recorded) is stored as NULL, as TREK's ON DELETE SET
-// NULL would have left it; actor_id and the snapshot keep who it was. That
-// way one such event can never fail the batch it shares a commit with.
+// name the user even after the user row is gone. An id with no user row
+// (the account was deleted before its deletion was recorded) is stored as
+// NULL, as TREK's ON DELETE SET NULL would have left it; actor_id and the
+// snapshot keep who it was. That way one such event can never fail the
+// batch it shares a commit with.
 func (s *sqliteStore) fillActors(ctx context.Context, batch []*pending) error {
 	if !s.hasUsers {
 		return nil
