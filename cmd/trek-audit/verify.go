@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -100,10 +101,30 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 	} else {
 		c.printReport(rep)
 	}
+	c.warnOfAnOpenKeyFile()
 	if !rep.Intact {
 		return exitTampered
 	}
 	return exitOK
+}
+
+// warnOfAnOpenKeyFile says on stderr when the key file verify used can be
+// read or written by others than its owner: whoever reads the key can
+// rewrite the log and its chain to match, and verify would find nothing.
+// The library makes the file 0600; a copy of the data folder (cp without
+// -p, a backup restored) often does not keep that. Unix only: elsewhere
+// the mode bits say nothing of who can read it.
+func (c *cli) warnOfAnOpenKeyFile() {
+	if runtime.GOOS == "windows" || os.Getenv("AUDIT_CHAIN_KEY") != "" {
+		return
+	}
+	info, err := os.Stat(c.keyPath())
+	if err != nil || info.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	fmt.Fprintf(c.stderr, "trek-audit verify: warning: %s can be read or written by others than its owner (mode %04o): "+
+		"whoever can read the key can rewrite the log and its chain to match; make it 0600 (chmod 600 %s)\n",
+		escape(c.keyPath()), info.Mode().Perm(), escape(c.keyPath()))
 }
 
 func (c *cli) printReport(rep audit.VerifyReport) {

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -289,4 +291,28 @@ func TestVerifyRewrittenRowsUnderTheRightKey(t *testing.T) {
 	require.NotNil(t, rep.Problem)
 	assert.False(t, rep.Problem.KeyMismatch)
 	assert.NotContains(t, rep.Problem.Detail, "most likely the key")
+}
+
+// A key file that others than its owner can read (a data folder copied
+// without keeping modes) lets them forge the log and its chain: verify
+// says so on stderr, and still answers what it found.
+func TestVerifyWarnsOfAKeyFileOthersCanRead(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("mode bits say nothing of who can read a file here")
+	}
+	f := newFixture(t, 3)
+	for _, c := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o400, false}, {0o640, true}, {0o644, true}, {0o602, true}} {
+		require.NoError(t, os.Chmod(f.key, c.mode))
+		code, stdout, stderr := f.run(t, "verify")
+		require.Equal(t, exitOK, code, stderr)
+		assert.Contains(t, stdout, "OK: the audit log's chain is intact.")
+		if c.warn {
+			assert.Contains(t, stderr, fmt.Sprintf("warning: %s can be read or written by others than its owner (mode %04o)", f.key, c.mode))
+		} else {
+			assert.Empty(t, stderr, "mode %04o", c.mode)
+		}
+	}
 }
