@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -86,6 +87,9 @@ func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error)
 	ctx := context.Background()
 	if err := s.connect(ctx); err != nil {
 		s.close()
+		if hint, se := readOnlyMediaHint(cfg, err); hint != "" {
+			return nil, fmt.Errorf("%w: opening %s read-only: %s (SQLite: %w)", ErrStore, cfg.DBPath, hint, se)
+		}
 		return nil, fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	if cfg.ReadOnly {
@@ -155,6 +159,24 @@ func openDBFile(cfg Config) (*sql.DB, error) {
 		return nil, fmt.Errorf("%w: opening %q: %w", ErrStore, cfg.DBPath, err)
 	}
 	return db, nil
+}
+
+// readOnlyMediaHint explains a read-only Open of a database file that
+// SQLite cannot open although it is there: in WAL mode a reader needs the
+// -wal and -shm files beside it, which SQLite makes when they are missing
+// (a database closed cleanly leaves none), and cannot where nothing may be
+// written, as on read-only media; and SQLite's own error, whose text
+// ("no such file") would point elsewhere. "" where that is not the case.
+func readOnlyMediaHint(cfg Config, err error) (string, error) {
+	var se sqlite3.Error
+	if !cfg.ReadOnly || cfg.DB != nil || !errors.As(err, &se) || se.Code != sqlite3.ErrCantOpen {
+		return "", nil
+	}
+	if _, serr := os.Stat(cfg.DBPath + "-shm"); !errors.Is(serr, fs.ErrNotExist) {
+		return "", nil
+	}
+	return fmt.Sprintf("SQLite needs %s-wal and %s-shm beside it, which are missing and cannot be made there "+
+		"(read-only media?); copy them with the database, or open a copy on a writable disk", filepath.Base(cfg.DBPath), filepath.Base(cfg.DBPath)), se
 }
 
 // useWAL puts the database in WAL mode, so that TREK's readers and the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -40,7 +41,14 @@ written to; it never writes a row.`,
 // addFilterFlags puts the admin list's filters on fs, into q.
 func addFilterFlags(fs *flag.FlagSet, q *audit.Query) {
 	fs.StringVar(&q.Action, "action", "", "only this action: a key (user.login), a prefix ending in '.' (admin.) or a category (OAuth)")
-	fs.Int64Var(&q.UserID, "user", 0, "only this user id")
+	fs.Func("user", "only this user `id`, a positive integer", func(s string) error {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 {
+			return errors.New("must be a positive integer (a user id)")
+		}
+		q.UserID = n
+		return nil
+	})
 	fs.StringVar(&q.IP, "ip", "", "only this client IP")
 	fs.StringVar(&q.Resource, "resource", "", "only this resource, exactly")
 	fs.Func("since", "only entries at or after this RFC 3339 `time`, e.g. 2026-04-01T00:00:00Z", timeFlag(&q.Since))

@@ -71,6 +71,10 @@ func TestBadFlagsExit2(t *testing.T) {
 		{"since after until", "since must be before until", []string{"export", "--since", "2026-02-01T00:00:00Z", "--until", "2026-01-01T00:00:00Z"}},
 		{"an unknown export format", `--format "xml"`, []string{"export", "--format", "xml"}},
 		{"a negative tail count", "-n must be", []string{"tail", "-n", "-1"}},
+		// 0 would read as no filter at all, and list every user's entries.
+		{"user 0", "must be a positive integer", []string{"list", "--user", "0"}},
+		{"a negative user", "must be a positive integer", []string{"export", "--user", "-3"}},
+		{"a user that is no number", "must be a positive integer", []string{"tail", "--user", "alice"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

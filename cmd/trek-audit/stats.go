@@ -23,8 +23,8 @@ included) and per day in UTC, optionally between --since (inclusive) and
 The library's list answers one page at a time, and counting through it would
 read every row into memory page by page; stats instead runs two GROUP BY
 queries over TREK's audit_log table, whose columns are fixed. It opens the
-database read-only: unlike the other commands it changes nothing, not even
-the library's columns.`,
+database read-only, as every command but acknowledge does, and needs none of
+the library's columns: it works on a database the library has never opened.`,
 	example: "trek-audit stats --since 2026-04-01T00:00:00Z --json",
 	run:     runStats,
 }

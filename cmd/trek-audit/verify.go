@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -75,6 +77,11 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 		if ctx.Err() != nil {
 			return c.fail("verify", fmt.Errorf("interrupted after %d rows: %w", rep.Checked, ctx.Err()))
 		}
+		if !*noAnchors && c.aboutTheLog(err) {
+			// TREK's server makes trek.log 0600: an operator in the
+			// database's group may read travel.db but not the log.
+			return c.fail("verify", fmt.Errorf("%w (where trek.log cannot be read, --no-anchors checks the chain alone)", err))
+		}
 		return c.fail("verify", err)
 	}
 	if rep.Checked > 0 && rep.Anchors == 0 && !*noAnchors {
@@ -106,6 +113,17 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 		return exitTampered
 	}
 	return exitOK
+}
+
+// aboutTheLog reports whether err is a file system error about trek.log,
+// its rotated files or their folder.
+func (c *cli) aboutTheLog(err error) bool {
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	dir := filepath.Dir(c.logPath())
+	return filepath.Clean(pe.Path) == dir || filepath.Dir(pe.Path) == dir
 }
 
 // warnOfAnOpenKeyFile says on stderr when the key file verify used can be

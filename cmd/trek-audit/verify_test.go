@@ -230,6 +230,7 @@ func TestVerifyNoAnchorsDoesNotReadTheLog(t *testing.T) {
 	code, _, stderr := runCLI(t, t.Context(), "verify", "--db", f.db, "--log", log)
 	require.Equal(t, exitError, code, "reading trek.log fails: %s", stderr)
 	assert.Contains(t, stderr, "reading anchors")
+	assert.Contains(t, stderr, "(where trek.log cannot be read, --no-anchors checks the chain alone)")
 
 	code, stdout, stderr := runCLI(t, t.Context(), "verify", "--db", f.db, "--log", log, "--no-anchors")
 	require.Equal(t, exitOK, code, stderr)
