@@ -313,25 +313,35 @@ func (info *ActionInfo) check(e *Event) error {
 
 // absent reports whether a required detail's value says nothing: nil, a
 // nil pointer, map or slice, JSON null, or text that is empty or blank
-// (as a resource must not be).
+// (as a resource must not be). It follows at most maxDetailsDepth
+// pointers: a pointer that points at itself (v := new(any); *v = v) would
+// otherwise be followed until the stack ran out, a crash no recover
+// catches. Such a value is not absent; encoding it refuses the event.
 func absent(v any) bool {
-	switch v := v.(type) {
-	case nil:
-		return true
-	case string:
-		return strings.TrimSpace(v) == ""
-	case json.RawMessage:
-		t := bytes.TrimSpace(v)
-		return len(t) == 0 || string(t) == "null" || string(t) == `""`
-	}
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Pointer, reflect.Interface:
-		return rv.IsNil() || absent(rv.Elem().Interface())
-	case reflect.Map, reflect.Slice:
-		return rv.IsNil()
-	case reflect.String: // a string type of the host's own (type TripTitle string)
-		return strings.TrimSpace(rv.String()) == ""
+	for range maxDetailsDepth {
+		switch v := v.(type) {
+		case nil:
+			return true
+		case string:
+			return strings.TrimSpace(v) == ""
+		case json.RawMessage:
+			t := bytes.TrimSpace(v)
+			return len(t) == 0 || string(t) == "null" || string(t) == `""`
+		}
+		rv := reflect.ValueOf(v)
+		switch rv.Kind() {
+		case reflect.Pointer, reflect.Interface:
+			if rv.IsNil() {
+				return true
+			}
+			v = rv.Elem().Interface()
+			continue
+		case reflect.Map, reflect.Slice:
+			return rv.IsNil()
+		case reflect.String: // a string type of the host's own (type TripTitle string)
+			return strings.TrimSpace(rv.String()) == ""
+		}
+		return false
 	}
 	return false
 }

@@ -183,6 +183,10 @@ func TestRejectedEventsWriteNothing(t *testing.T) {
 			[]string{"mcp.tool_call", "resource"}},
 		{"extra action missing its required detail", Event{Action: "trip.archive"}, ErrMissingDetail,
 			[]string{"trip.archive", "tripId"}},
+		// Followed pointer by pointer, it would never end: the stack
+		// would run out, a crash no recover catches.
+		{"trip.create with a title that points at itself", Event{Action: TripCreate, Details: map[string]any{"title": selfPointer()}},
+			ErrInvalidEvent, []string{"title"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -209,6 +213,13 @@ func TestRejectedEventsWriteNothing(t *testing.T) {
 
 // hostTitle is a string type of a host's own, as TREK's handlers may use.
 type hostTitle string
+
+// selfPointer is a pointer to an interface that holds the pointer itself.
+func selfPointer() *any {
+	p := new(any)
+	*p = p
+	return p
+}
 
 func TestOpenRejectsBadExtraActions(t *testing.T) {
 	cases := []struct {

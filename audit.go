@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -382,6 +383,10 @@ type pending struct {
 	label   string
 	subject string
 	done    chan error
+	// abandoned: its caller, writing another batch, panicked; no one
+	// waits for it, and it is never written (see writeBatch). Read and
+	// written only by whoever holds a.writing.
+	abandoned bool
 }
 
 var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan error, 1)} }}
@@ -465,7 +470,7 @@ func (a *Auditor) await(p *pending) error {
 		case err := <-p.done:
 			return err
 		case a.writing <- struct{}{}:
-			a.writeBatch()
+			a.writeBatch(p)
 			<-a.writing
 		}
 	}
@@ -475,6 +480,8 @@ func (a *Auditor) await(p *pending) error {
 // up the writing caller's stack): before the commit, the transaction is
 // rolled back and nothing is stored; after it, the events are stored and
 // only their log lines may be missing, so retrying would store them twice.
+// The writing caller's own event, when the batch did not hold it, is
+// never stored: its caller's answer is the panic.
 var (
 	errWriterPanic       = fmt.Errorf("%w: writing the batch panicked", ErrStore)
 	errWriterPanicStored = fmt.Errorf("%w (the event is stored in the database): the batch panicked after its commit", ErrLogWrite)
@@ -494,15 +501,18 @@ func (a *Auditor) underLoad(now time.Time) bool {
 
 // writeBatch commits what is queued, up to MaxBatch events, in one
 // transaction, and reports whether there was anything. The caller holds
-// a.writing.
-func (a *Auditor) writeBatch() bool {
+// a.writing; own is its event, nil for Close.
+func (a *Auditor) writeBatch(own *pending) bool {
 	batch := a.batch[:0]
-	// take moves what is queued into the batch, up to MaxBatch events.
+	// take moves what is queued into the batch, up to MaxBatch events,
+	// leaving out those whose callers panicked.
 	take := func() {
 		for len(batch) < a.maxBatch {
 			select {
 			case q := <-a.queue:
-				batch = append(batch, q)
+				if !q.abandoned {
+					batch = append(batch, q)
+				}
 			default:
 				return
 			}
@@ -525,6 +535,12 @@ func (a *Auditor) writeBatch() bool {
 					case p.done <- perr:
 					default: // answered before the panic
 					}
+				}
+				// The writer's own event, still queued, would be written
+				// by the next writer with no one told: the panic is its
+				// caller's answer, and it is never written.
+				if own != nil && !slices.Contains(batch, own) {
+					own.abandoned = true
 				}
 				clear(batch)
 				a.batch = batch[:0]
@@ -611,6 +627,7 @@ func (a *Auditor) prepare(ctx context.Context, e *Event) (*pending, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidEvent, e.Action, err)
 	}
 	p := pendingPool.Get().(*pending)
+	p.abandoned = false
 	p.row = row{
 		createdAt: time.Now().UTC().Truncate(time.Second),
 		userID:    actor.UserID,
@@ -701,7 +718,7 @@ func (a *Auditor) writeBatchRecovered() (more bool, panicked any) {
 			panicked = r
 		}
 	}()
-	return a.writeBatch(), nil
+	return a.writeBatch(nil), nil
 }
 
 // counters are the Auditor's health figures, updated without locks.

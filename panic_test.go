@@ -154,3 +154,31 @@ func TestClosePanicDrainsTheRestFirst(t *testing.T) {
 	assert.Equal(t, 2, memCountRows(t, dbPath, "1"))
 	assert.ErrorIs(t, a.Record(ctx, Event{Action: UserLogin}), ErrClosed)
 }
+
+// TestWriterPanicLeavesItsOwnEventUnwritten: a writer whose batch did not
+// hold its own event (MaxBatch 1, another event queued first) panics. Its
+// caller's answer is the panic, so its event, still queued, must never be
+// written: the next writer would otherwise commit it with no one told, and
+// a host that recovers the panic (net/http) and tries again would store it
+// twice. The event queued first gets its error; the next events are
+// stored.
+func TestWriterPanicLeavesItsOwnEventUnwritten(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	cfg.MaxBatch = 1
+	a := openAuditor(t, cfg)
+	require.NoError(t, a.Record(ctx, memEvent("warm")))
+	first := closeAccept(t, a, memEvent("queued-first")) // accepted, its caller not yet in line
+
+	s := a.store.(*sqliteStore)
+	s.chain.mac = &panicHash{Hash: s.chain.mac, armed: true}
+	assert.PanicsWithValue(t, "injected panic", func() { _ = a.Record(ctx, memEvent("writer-own")) })
+	assert.ErrorIs(t, <-first, ErrStore, "the batch written was queued-first's")
+
+	require.NoError(t, a.Record(ctx, memEvent("later")))
+	require.NoError(t, a.Close())
+	assert.Zero(t, memCountRows(t, cfg.DBPath, "resource = ?", "writer-own"))
+	assert.NotContains(t, string(readLog(t, cfg.LogPath)), `"writer-own"`)
+	assert.Equal(t, 1, memCountRows(t, cfg.DBPath, "resource = ?", "later"))
+	assert.Zero(t, memCountRows(t, cfg.DBPath, "resource = ?", "queued-first"))
+}
