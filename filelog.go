@@ -250,6 +250,9 @@ func (l *sharedLog) write(b []byte) (int, error) {
 	// lumberjack rotates when the write would take the file past MaxSize
 	// (to it, when it opens the file at this write).
 	mayRotate := l.size+int64(len(b)) >= int64(l.limits.maxSizeMB)<<20
+	if mayRotate {
+		l.waitForAFreeBackupName()
+	}
 	n, err := l.lj.Write(b)
 	l.size += int64(n)
 	if err != nil {
@@ -424,6 +427,32 @@ func (l *sharedLog) reopenIfMoved() {
 	}
 }
 
+// backupNaming is how lumberjack names trek.log's rotated files: in its
+// folder, prefix, the UTC time of the rotation (rotatedTimeLayout), ext.
+func (l *sharedLog) backupNaming() (dir, prefix, ext string) {
+	dir, base := filepath.Split(l.lj.Filename)
+	ext = filepath.Ext(base)
+	return filepath.Clean(dir + "."), strings.TrimSuffix(base, ext) + "-", ext
+}
+
+// waitForAFreeBackupName waits, under mu before a write that may rotate
+// trek.log, until no rotated file is named for the current millisecond,
+// for at most 100 of them. lumberjack names the file it rotates by the
+// millisecond and renames over one of that name, whose lines would be lost:
+// two rotations within a millisecond (a small LogMaxSizeMB and a burst of
+// lines), or a rotation at a millisecond that a clock set back has
+// already named.
+func (l *sharedLog) waitForAFreeBackupName() {
+	dir, prefix, ext := l.backupNaming()
+	for range 100 {
+		name := filepath.Join(dir, prefix+time.Now().UTC().Format(rotatedTimeLayout)+ext)
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // pruneBackups runs under mu when trek.log has been rotated, rotated being
 // the file that was trek.log: it keeps the newest limits.maxBackups
 // rotated files and removes the others. (Not rotated but moved away by
@@ -437,10 +466,7 @@ func (l *sharedLog) reopenIfMoved() {
 // theirs: the order is that of the rotations, whatever the clock did. It
 // runs at the write that rotated, so a restart cannot come between.
 func (l *sharedLog) pruneBackups(rotated os.FileInfo) {
-	dir, base := filepath.Split(l.lj.Filename)
-	ext := filepath.Ext(base)
-	prefix := strings.TrimSuffix(base, ext) + "-"
-	dir = filepath.Clean(dir + ".")
+	dir, prefix, ext := l.backupNaming()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return

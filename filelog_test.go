@@ -722,3 +722,30 @@ func TestAReadOnlyAuditorSetsNoRotationLimits(t *testing.T) {
 	assert.Equal(t, logLimits{1, 6}, w.log.running())
 	assert.Len(t, rotatedLogs(t, cfg.LogPath), 5, "LogMaxBackups 6, five rotations: none is deleted")
 }
+
+// Rotations within one millisecond (a small LogMaxSizeMB and a burst of
+// lines) lose no line: lumberjack names a rotated file by the millisecond
+// and would rename over the one rotated just before.
+func TestRotationsWithinAMillisecondLoseNoLine(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.LogMaxSizeMB = 1
+	cfg.LogMaxBackups = 100
+	a := openAuditor(t, cfg)
+	chunk := []byte(strings.Repeat("[INFO] 2026-04-20T10:11:53 host filler "+strings.Repeat("x", 984)+"\n", 1024)) // 1 MiB: a rotation each
+	const writes = 30
+	for i := range writes {
+		_, err := a.LogWriter().Write(chunk)
+		require.NoError(t, err, i)
+	}
+	require.NoError(t, a.Close())
+
+	files, err := logFiles(cfg.LogPath)
+	require.NoError(t, err)
+	var total int64
+	for _, f := range files {
+		info, err := os.Stat(f)
+		require.NoError(t, err)
+		total += info.Size()
+	}
+	assert.Equal(t, int64(writes*len(chunk)), total, "bytes in trek.log and its %d rotated files", len(files)-1)
+}
