@@ -656,10 +656,11 @@ func TestVerifyReportsOneMomentOfTheDatabase(t *testing.T) {
 // and a BLOB holding the same bytes reads back the same through
 // database/sql; but the admin list's filters and its user_id column
 // compare types, so a row recast so would vanish from them while it still
-// verified. Every column the chain covers must hold the type the library
-// writes there.
+// verified; and a chain_seq recast so would no longer be found by its
+// position. Each of those columns must hold the type the library writes
+// there.
 func TestVerifyFindsValuesRecastAsBlobs(t *testing.T) {
-	for _, col := range []string{"created_at", "user_id", "action", "resource", "ip"} {
+	for _, col := range []string{"created_at", "user_id", "action", "resource", "ip", "chain_seq"} {
 		t.Run(col, func(t *testing.T) {
 			dir := t.TempDir()
 			cfg := Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log")}

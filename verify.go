@@ -268,16 +268,18 @@ var unhexTable = func() (t [256]byte) {
 const chainRowCols = `id, CAST(created_at AS TEXT), user_id, COALESCE(action, ''), resource, details, ip, actor_username, actor_email,
 	actor_id, chain_seq, chain_mac, ` + storedAsWritten
 
-// storedAsWritten is whether the columns the admin list filters on hold
-// the type of value the library writes there. The chain covers a value's
-// bytes, and database/sql reads a BLOB holding "7" or "user.login_failed"
-// as the number or the text: cast to a BLOB, a value would still verify
-// while the list's filters (user_id = ?, action = ?, ip = ?, resource = ?,
-// the time window), which compare types too, no longer found its row.
-// (The other columns read the same whatever their type; chain_seq is
-// checked as it is read.)
+// storedAsWritten is whether the columns the admin list filters on, and
+// chain_seq, hold the type of value the library writes there. The chain
+// covers a value's bytes, and database/sql reads a BLOB holding "7" or
+// "user.login_failed" as the number or the text: cast to a BLOB, a value
+// would still verify while the list's filters (user_id = ?, action = ?,
+// ip = ?, resource = ?, the time window), which compare types too, no
+// longer found its row, and a chain_seq so cast would no longer be found
+// by its position. (The other columns read and are shown the same
+// whatever their type.)
 const storedAsWritten = `typeof(created_at) = 'text' AND typeof(action) = 'text'
-	AND typeof(user_id) IN ('integer', 'null') AND typeof(resource) IN ('text', 'null') AND typeof(ip) IN ('text', 'null')`
+	AND typeof(user_id) IN ('integer', 'null') AND typeof(resource) IN ('text', 'null') AND typeof(ip) IN ('text', 'null')
+	AND typeof(chain_seq) IN ('integer', 'null')`
 
 // scanChainRow scans the current row of sc, a *sql.Rows, into r and
 // reports whether the row is chained. SQLite keeps text in an INTEGER
@@ -621,6 +623,17 @@ func (v *verifier) classify(ctx context.Context, r *chainRow, prevSeq int64, pre
 			switch {
 			case !nothing:
 			case next != nil && next.seq == r.seq+1 && !v.verifies(r.mac, next):
+				// A row rewritten with its chain value makes the first two
+				// fail as a wrong key does; a wrong key also fails every
+				// pair after them.
+				right, err := v.keyVerifiesAPairAfter(ctx, next)
+				if err != nil {
+					return nil, err
+				}
+				if right {
+					t.Detail = "the row's fields or chain value were altered (the key verifies rows after it)"
+					break
+				}
 				t.KeyMismatch = true
 				t.Detail = fmt.Sprintf("neither this row nor the next chained row (row %d) verifies under the key, each against "+
 					"the chain value stored before it: most likely the key is not the one the rows were written with", next.id)
@@ -636,6 +649,29 @@ func (v *verifier) classify(ctx context.Context, r *chainRow, prevSeq int64, pre
 		t.Kind, t.Detail = TamperChanged, fmt.Sprintf("the row claims chain position %d, which does not follow %d", r.seq, prevSeq)
 	}
 	return t, nil
+}
+
+// keyPairsLooked bounds how many consecutive pairs of chained rows after
+// the first two keyVerifiesAPairAfter tries.
+const keyPairsLooked = 64
+
+// keyVerifiesAPairAfter reports whether, among the next keyPairsLooked
+// consecutive pairs of chained rows from r on, one verifies: the second
+// against the chain value stored in the first. Any does under the rows'
+// own key, however the rows before were rewritten; none does under
+// another.
+func (v *verifier) keyVerifiesAPairAfter(ctx context.Context, r *chainRow) (bool, error) {
+	for range keyPairsLooked {
+		next, err := v.nextChained(ctx, r.id)
+		if err != nil || next == nil {
+			return false, err
+		}
+		if next.seq == r.seq+1 && v.verifies(r.mac, next) {
+			return true, nil
+		}
+		r = next
+	}
+	return false, nil
 }
 
 func (v *verifier) nextChained(ctx context.Context, after int64) (*chainRow, error) {

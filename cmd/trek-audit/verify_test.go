@@ -248,6 +248,10 @@ func TestVerifyTamperingIsNotCalledAWrongKey(t *testing.T) {
 		" tag=" + strings.Repeat("0", 32) + "\n"
 	for _, tc := range []struct{ name, sql string }{
 		{"the first row changed", `UPDATE audit_log SET resource = 'forged' WHERE id = (SELECT MIN(id) FROM audit_log WHERE chain_seq IS NOT NULL)`},
+		// Its chain value rewritten too, the first two rows fail as under
+		// a wrong key; the pairs after them verify.
+		{"the first row changed with its chain value", `UPDATE audit_log SET resource = 'forged', chain_mac = '` + strings.Repeat("ab", 32) +
+			`' WHERE id = (SELECT MIN(id) FROM audit_log WHERE chain_seq IS NOT NULL)`},
 		{"the oldest rows deleted", `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE chain_seq IS NOT NULL ORDER BY id LIMIT 2)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
