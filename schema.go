@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -199,7 +200,16 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 }
 
 // checkSchema is what a read-only Open does instead of migrate: it
-// changes nothing, so every migration must be in place already.
+// changes nothing, so every migration must have been applied (a database
+// an older library keeps is not migrated behind its back by a newer
+// trek-audit acknowledge), and what a reader needs must be in place:
+// audit_log with the library's columns, and audit_chain_acks as the
+// library makes it. The rest (the row counts, their triggers, the
+// indexes) only keeps writes and the admin list fast and exact; a
+// read-only Open goes on without it, so that one more write to travel.db
+// (DELETE FROM audit_log_count, a trigger dropped) cannot stop verify from
+// walking a chain it would find broken. TREK's server makes it all again
+// at its next start.
 func checkSchema(ctx context.Context, conn *sql.Conn) error {
 	var current int
 	var has bool
@@ -222,6 +232,9 @@ func checkSchema(ctx context.Context, conn *sql.Conn) error {
 	if err != nil {
 		return fmt.Errorf("%w: schema: %w", ErrStore, describe("reading the schema", err))
 	}
+	missing = slices.DeleteFunc(missing, func(m string) bool {
+		return !strings.HasPrefix(m, "column audit_log.") && !strings.HasPrefix(m, "table audit_chain_acks")
+	})
 	if len(missing) > 0 {
 		return fmt.Errorf("%w: schema: the library's %s missing; a read-only open changes nothing, "+
 			"so open it read-write once (TREK's server does), which makes them again", ErrStore, strings.Join(missing, ", ")+" "+isAre(len(missing)))
@@ -237,7 +250,8 @@ func checkSchema(ctx context.Context, conn *sql.Conn) error {
 func newerSchema(current int) error {
 	if known := migrations[len(migrations)-1].version; current > known {
 		return fmt.Errorf("%w: schema: the database is at version %d of the library's schema, newer than the %d this build knows: "+
-			"a newer TREK server has opened it; run that version again (or a later one), or restore a backup made before the upgrade",
+			"a newer TREK server has opened it; run that version again (or a later one), or restore a backup made before the upgrade. "+
+			"If no newer server has run here, audit_schema_migrations was written by hand",
 			ErrStore, current, known)
 	}
 	return nil

@@ -100,6 +100,28 @@ func TestVerifyTampered(t *testing.T) {
 	}
 }
 
+// TestVerifyTamperingAndOneMoreWrite: rows rewritten, then one more write
+// to travel.db that the walk does not need (the row count's row deleted,
+// one of its triggers dropped). verify, opening the database read-only,
+// goes on without them and reports the tampering, with or without its
+// progress bar (whose total the count gave), rather than that it could not
+// check.
+func TestVerifyTamperingAndOneMoreWrite(t *testing.T) {
+	for _, more := range []string{`DELETE FROM audit_log_count`, `DROP TRIGGER audit_log_count_delete`, `DROP TABLE audit_log_action_count`} {
+		t.Run(more, func(t *testing.T) {
+			f := newFixture(t, 12)
+			require.NoError(t, f.a.Close())
+			f.exec(t, `UPDATE audit_log SET details = '{"username":"harmless"}' WHERE id = 5`)
+			f.exec(t, more)
+			for _, args := range [][]string{{"verify"}, {"verify", "--progress"}} {
+				code, stdout, stderr := f.run(t, args...)
+				assert.Equal(t, exitTampered, code, stderr)
+				assert.Contains(t, stdout, "at row 5,")
+			}
+		})
+	}
+}
+
 // TestVerifyKeySources: verify finds the chain key beside the database, in
 // --key-file (before or after the command) or in AUDIT_CHAIN_KEY; it names
 // a missing or too short key on stderr and never creates a key file; a
