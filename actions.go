@@ -313,12 +313,13 @@ func (info *ActionInfo) check(e *Event) error {
 
 // absent reports whether a required detail's value says nothing: nil, a
 // nil pointer, map or slice, JSON null, or text that is empty or blank
-// (as a resource must not be). It follows at most maxDetailsDepth
-// pointers: a pointer that points at itself (v := new(any); *v = v) would
-// otherwise be followed until the stack ran out, a crash no recover
-// catches. Such a value is not absent; encoding it refuses the event.
+// (as a resource must not be), at the end of however many pointers. A
+// pointer that leads back to one already followed (v := new(any); *v = v)
+// would be followed until the stack ran out, a crash no recover catches:
+// such a value is not absent, and encoding it refuses the event.
 func absent(v any) bool {
-	for range maxDetailsDepth {
+	var seen map[uintptr]bool // the pointers followed, past the first few
+	for depth := 0; ; depth++ {
 		switch v := v.(type) {
 		case nil:
 			return true
@@ -334,6 +335,15 @@ func absent(v any) bool {
 			if rv.IsNil() {
 				return true
 			}
+			if depth >= 8 && rv.Kind() == reflect.Pointer {
+				if seen == nil {
+					seen = map[uintptr]bool{}
+				}
+				if seen[rv.Pointer()] {
+					return false
+				}
+				seen[rv.Pointer()] = true
+			}
 			v = rv.Elem().Interface()
 			continue
 		case reflect.Map, reflect.Slice:
@@ -343,7 +353,6 @@ func absent(v any) bool {
 		}
 		return false
 	}
-	return false
 }
 
 func quoteList(keys []string) string {

@@ -187,6 +187,8 @@ func TestRejectedEventsWriteNothing(t *testing.T) {
 		// would run out, a crash no recover catches.
 		{"trip.create with a title that points at itself", Event{Action: TripCreate, Details: map[string]any{"title": selfPointer()}},
 			ErrInvalidEvent, []string{"title"}},
+		{"trip.create with a title at the end of 200 pointers to nil", Event{Action: TripCreate, Details: map[string]any{"title": pointersToNil(200)}},
+			ErrMissingDetail, []string{"trip.create", "title"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -213,6 +215,18 @@ func TestRejectedEventsWriteNothing(t *testing.T) {
 
 // hostTitle is a string type of a host's own, as TREK's handlers may use.
 type hostTitle string
+
+// pointersToNil is a chain of n pointers, each to an interface that holds
+// the next, ending in nil: finite, and saying nothing.
+func pointersToNil(n int) any {
+	var v any
+	for range n {
+		p := new(any)
+		*p = v
+		v = p
+	}
+	return v
+}
 
 // selfPointer is a pointer to an interface that holds the pointer itself.
 func selfPointer() *any {

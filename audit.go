@@ -212,6 +212,9 @@ type Auditor struct {
 
 	maxBatch int
 	queue    chan *pending
+	// abandonedQueued counts the queued events no writer will write (see
+	// pending.abandoned), which Stats leaves out of the queue's depth.
+	abandonedQueued atomic.Int64
 	// writing is held (a value sent into it) by the one caller that is
 	// writing a batch; batch is that caller's scratch slice.
 	writing chan struct{}
@@ -510,7 +513,9 @@ func (a *Auditor) writeBatch(own *pending) bool {
 		for len(batch) < a.maxBatch {
 			select {
 			case q := <-a.queue:
-				if !q.abandoned {
+				if q.abandoned {
+					a.abandonedQueued.Add(-1)
+				} else {
 					batch = append(batch, q)
 				}
 			default:
@@ -538,9 +543,12 @@ func (a *Auditor) writeBatch(own *pending) bool {
 				}
 				// The writer's own event, still queued, would be written
 				// by the next writer with no one told: the panic is its
-				// caller's answer, and it is never written.
-				if own != nil && !slices.Contains(batch, own) {
+				// caller's answer, and it is never written. (Unanswered
+				// and not in this batch, it is still queued: every batch
+				// before was answered whole.)
+				if own != nil && len(own.done) == 0 && !slices.Contains(batch, own) {
 					own.abandoned = true
+					a.abandonedQueued.Add(1)
 				}
 				clear(batch)
 				a.batch = batch[:0]
@@ -785,7 +793,7 @@ func (a *Auditor) Stats() Stats {
 		RejectedBy:  map[string]uint64{},
 		StoreErrors: a.stats.storeErrs.Load(),
 		LogErrors:   a.stats.logErrs.Load(),
-		QueueDepth:  len(a.queue),
+		QueueDepth:  len(a.queue) - int(a.abandonedQueued.Load()),
 	}
 	a.stats.rejectedBy.Range(func(k, v any) bool {
 		s.RejectedBy[k.(string)] = v.(*atomic.Uint64).Load()

@@ -446,8 +446,8 @@ func (l *sharedLog) waitForAFreeBackupName() {
 	dir, prefix, ext := l.backupNaming()
 	for range 100 {
 		name := filepath.Join(dir, prefix+time.Now().UTC().Format(rotatedTimeLayout)+ext)
-		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
-			return
+		if _, err := os.Lstat(name); err != nil {
+			return // free, or a name lumberjack cannot use either, which it reports
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -275,6 +275,9 @@ const maxMergedKeys = 64
 
 func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	page := Page{Entries: []Entry{}, Limit: q.Limit, Offset: q.Offset}
+	if s.listRefused != nil {
+		return page, s.listRefused
+	}
 	// m: the action filter; ips: the IP filter's spellings; base: the
 	// others; rest: all but the action filter.
 	base, m, ips, err := buildFilter(q, s.actions)

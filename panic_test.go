@@ -174,6 +174,7 @@ func TestWriterPanicLeavesItsOwnEventUnwritten(t *testing.T) {
 	s.chain.mac = &panicHash{Hash: s.chain.mac, armed: true}
 	assert.PanicsWithValue(t, "injected panic", func() { _ = a.Record(ctx, memEvent("writer-own")) })
 	assert.ErrorIs(t, <-first, ErrStore, "the batch written was queued-first's")
+	assert.Zero(t, a.Stats().QueueDepth, "the writer's own event waits for no one")
 
 	require.NoError(t, a.Record(ctx, memEvent("later")))
 	require.NoError(t, a.Close())

@@ -205,41 +205,46 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 // trek-audit acknowledge), and what a reader needs must be in place:
 // audit_log with the library's columns, and audit_chain_acks as the
 // library makes it. The rest (the row counts, their triggers, the
-// indexes) only keeps writes and the admin list fast and exact; a
-// read-only Open goes on without it, so that one more write to travel.db
-// (DELETE FROM audit_log_count, a trigger dropped) cannot stop verify from
-// walking a chain it would find broken. TREK's server makes it all again
-// at its next start.
-func checkSchema(ctx context.Context, conn *sql.Conn) error {
+// indexes) the admin list reads, but verify does not: a read-only Open
+// goes on without it, so that one more write to travel.db (DELETE FROM
+// audit_log_count, a trigger dropped) cannot stop verify from walking a
+// chain it would find broken, and List refuses instead. TREK's server
+// makes it all again at its next start.
+//
+// It returns what the admin list would miss of the rest, to refuse List
+// with (see sqliteStore.listRefused).
+func checkSchema(ctx context.Context, conn *sql.Conn) (listMisses []string, err error) {
 	var current int
 	var has bool
-	err := conn.QueryRowContext(ctx,
+	err = conn.QueryRowContext(ctx,
 		`SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_schema_migrations')`).Scan(&has)
 	if err == nil && has {
 		err = conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM audit_schema_migrations`).Scan(&current)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: schema: %w", ErrStore, describe("reading audit_schema_migrations", err))
+		return nil, fmt.Errorf("%w: schema: %w", ErrStore, describe("reading audit_schema_migrations", err))
 	}
 	if err := newerSchema(current); err != nil {
-		return err
+		return nil, err
 	}
 	if want := migrations[len(migrations)-1].version; current < want {
-		return fmt.Errorf("%w: schema: the database is at version %d of the library's schema, which needs %d; "+
+		return nil, fmt.Errorf("%w: schema: the database is at version %d of the library's schema, which needs %d; "+
 			"a read-only open changes nothing, so open it read-write once (TREK's server does)", ErrStore, current, want)
 	}
 	missing, err := missingSchema(ctx, conn)
 	if err != nil {
-		return fmt.Errorf("%w: schema: %w", ErrStore, describe("reading the schema", err))
+		return nil, fmt.Errorf("%w: schema: %w", ErrStore, describe("reading the schema", err))
 	}
-	missing = slices.DeleteFunc(missing, func(m string) bool {
-		return !strings.HasPrefix(m, "column audit_log.") && !strings.HasPrefix(m, "table audit_chain_acks")
-	})
+	needed := func(m string) bool {
+		return strings.HasPrefix(m, "column audit_log.") || strings.HasPrefix(m, "table audit_chain_acks")
+	}
+	listMisses = slices.DeleteFunc(slices.Clone(missing), needed)
+	missing = slices.DeleteFunc(missing, func(m string) bool { return !needed(m) })
 	if len(missing) > 0 {
-		return fmt.Errorf("%w: schema: the library's %s missing; a read-only open changes nothing, "+
+		return nil, fmt.Errorf("%w: schema: the library's %s missing; a read-only open changes nothing, "+
 			"so open it read-write once (TREK's server does), which makes them again", ErrStore, strings.Join(missing, ", ")+" "+isAre(len(missing)))
 	}
-	return nil
+	return listMisses, nil
 }
 
 // newerSchema refuses a database that a newer build of the library has

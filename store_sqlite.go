@@ -35,6 +35,10 @@ type sqliteStore struct {
 	sync    string
 	conn    *sql.Conn // the one writer connection; nil until first use or after a fault
 	stmts   map[int]*sql.Stmt
+	// listRefused, on a read-only store, says what the admin list reads
+	// that the database lacks (see checkSchema): List answers it, Verify
+	// needs none of it.
+	listRefused error
 	// hasUsers is whether TREK's users table exists, as Open found it or
 	// lookForUsers since; usersCheck counts the commits since it looked.
 	hasUsers   bool
@@ -93,9 +97,15 @@ func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error)
 		return nil, fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	if cfg.ReadOnly {
-		if err := checkSchema(ctx, s.conn); err != nil {
+		misses, err := checkSchema(ctx, s.conn)
+		if err != nil {
 			s.close()
 			return nil, err
+		}
+		if len(misses) > 0 {
+			s.listRefused = fmt.Errorf("%w: schema: the library's %s missing, which the admin list reads; a read-only open "+
+				"changes nothing, so open it read-write once (TREK's server does), which makes them again",
+				ErrStore, strings.Join(misses, ", ")+" "+isAre(len(misses)))
 		}
 	} else {
 		if s.ownDB {
