@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"encoding"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -163,6 +162,20 @@ func (h *logHandler) WithGroup(name string) slog.Handler {
 // appendAttr writes " key=value", groups flattened to dotted keys as
 // slog's text handler does.
 func (h *logHandler) appendAttr(b []byte, groups []string, a slog.Attr) []byte {
+	return h.appendAttrAt(b, groups, a, 0)
+}
+
+// appendAttrAt is appendAttr within depth groups of the attribute's own.
+// Past maxDetailsDepth of them, which a LogValuer holding itself in a
+// group (a tree node that logs its parent) would nest without end, the
+// attribute is written as truncatedMark: each level would also copy the
+// whole path, and the memory grow with the square of the depth.
+func (h *logHandler) appendAttrAt(b []byte, groups []string, a slog.Attr, depth int) []byte {
+	if depth >= maxDetailsDepth {
+		b = append(b, ' ')
+		b = appendWord(b, cutString(strings.Join(append(slices.Clip(groups), a.Key), "."), maxLogValue))
+		return append(append(b, '='), truncatedMark...)
+	}
 	a.Value = a.Value.Resolve()
 	if h.replace != nil && a.Value.Kind() != slog.KindGroup {
 		a = h.replace(slices.Clip(groups), a)
@@ -180,7 +193,7 @@ func (h *logHandler) appendAttr(b []byte, groups []string, a slog.Attr) []byte {
 			groups = append(slices.Clip(groups), a.Key)
 		}
 		for _, ga := range attrs {
-			b = h.appendAttr(b, groups, ga)
+			b = h.appendAttrAt(b, groups, ga, depth+1)
 		}
 		return b
 	}
@@ -203,8 +216,8 @@ func (h *logHandler) appendAttr(b []byte, groups []string, a slog.Attr) []byte {
 
 // valueText is v as slog's text handler writes it: []byte as text, a
 // TextMarshaler's text, a source as file:line, anything else as fmt prints
-// it (which survives a String method that panics; a MarshalText that
-// panics is caught here). Maps, slices, arrays and structs, and JSON in a
+// it (a String, Error or MarshalText method that panics is caught, see
+// leafText). Maps, slices, arrays and structs, and JSON in a
 // []byte, are written as JSON instead, so that what lies under secret keys
 // in them is redacted as in details (see valueWriter and cleanJSONBytes).
 func (h *logHandler) valueText(v slog.Value) string {
@@ -226,10 +239,10 @@ func (h *logHandler) valueText(v slog.Value) string {
 	if composite(x) {
 		return logValueJSON(h.redact, x)
 	}
-	if _, ok := x.(encoding.TextMarshaler); ok {
-		return leafText(x)
-	}
-	return v.String()
+	// A TextMarshaler's text, or as fmt prints it (a Stringer, an error),
+	// through leafText, which survives a method that panics, and a panic
+	// value that panics again as it is printed, where fmt alone would not.
+	return leafText(x)
 }
 
 // jsonBytes is b, JSON redacted as details are where it is JSON, else the

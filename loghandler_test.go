@@ -381,6 +381,60 @@ func TestLogHandlerValuesThatMustNotHangOrCrash(t *testing.T) {
 	}
 }
 
+// panicsAsString and panicsAsError panic with themselves, a value that
+// panics again as the panic is printed: fmt catches the first panic, not
+// the second.
+type (
+	panicsAsString struct{}
+	panicsAsError  struct{}
+)
+
+func (panicsAsString) String() string { panic(panicsAsString{}) }
+func (panicsAsError) Error() string   { panic(panicsAsError{}) }
+
+// TestLogHandlerSurvivesAValueThatPanicsTwice: a Stringer or error whose
+// method panics with such a value, logged as an attribute of its own, is
+// written as a panic marker; the logging call returns, where a panic
+// would take the host down.
+func TestLogHandlerSurvivesAValueThatPanicsTwice(t *testing.T) {
+	for name, v := range map[string]any{"stringer": panicsAsString{}, "error": panicsAsError{}} {
+		t.Run(name, func(t *testing.T) {
+			a, path := openLogTest(t, Config{})
+			require.NotPanics(t, func() { slog.New(a.LogHandler(nil)).Info("request", "v", v) })
+			lines := logLines(t, path)
+			require.Len(t, lines, 1)
+			assert.Contains(t, lines[0], " v=!PANIC")
+		})
+	}
+}
+
+// nestsItself is a LogValuer whose value holds itself in a group, as a
+// tree node that logs its parent would; calls counts its LogValue calls,
+// and stops it past 4,000 so that a failing test ends.
+type nestsItself struct{ calls *int }
+
+func (d nestsItself) LogValue() slog.Value {
+	if *d.calls++; *d.calls > 4000 {
+		return slog.StringValue("end")
+	}
+	return slog.GroupValue(slog.Any("p", d))
+}
+
+// TestLogHandlerBoundsNestedGroups: groups nest at most maxDetailsDepth
+// deep; past that the attribute is written as the truncation mark, so a
+// value that nests itself costs neither endless calls nor memory that
+// grows with the square of the depth (each level copies the path).
+func TestLogHandlerBoundsNestedGroups(t *testing.T) {
+	a, path := openLogTest(t, Config{})
+	calls := 0
+	slog.New(a.LogHandler(nil)).Info("tree", "node", nestsItself{&calls})
+	assert.LessOrEqual(t, calls, maxDetailsDepth+1)
+	lines := logLines(t, path)
+	require.Len(t, lines, 1)
+	assert.True(t, strings.HasSuffix(lines[0], " node"+strings.Repeat(".p", maxDetailsDepth)+"="+truncatedMark),
+		"past maxDetailsDepth groups, the truncation mark (%d bytes of line)", len(lines[0]))
+}
+
 // TestLogHandlerCutsTheLineBetweenAttributes: every key and value left on
 // a cut line reads back whole.
 func TestLogHandlerCutsTheLineBetweenAttributes(t *testing.T) {
