@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -254,6 +255,21 @@ func Open(cfg Config) (_ *Auditor, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The folders this Open makes are removed should it fail, while they
+	// are empty: a refused setting leaves no trace. (A database file it
+	// made stays: another process may have opened it meanwhile.)
+	var made []string
+	defer func() {
+		if err != nil {
+			for _, dir := range slices.Backward(made) {
+				os.Remove(dir)
+			}
+		}
+	}()
+	made = missingFolders(filepath.Dir(cfg.LogPath))
+	if cfg.DB == nil && !cfg.ReadOnly {
+		made = append(made, missingFolders(filepath.Dir(cfg.DBPath))...)
+	}
 	actions, err := newActionSet(cfg.ExtraActions)
 	if err != nil {
 		return nil, err
@@ -262,19 +278,18 @@ func Open(cfg Config) (_ *Auditor, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
-	loc := time.UTC
-	if cfg.TZ != "" {
-		if loc, err = time.LoadLocation(cfg.TZ); err != nil {
-			return nil, fmt.Errorf("%w: TZ %q: %w", ErrBadConfig, cfg.TZ, err)
-		}
+	loc, err := loadTZ(cfg.TZ)
+	if err != nil {
+		return nil, fmt.Errorf("%w: TZ %s: %w", ErrBadConfig, quoted(cfg.TZ), err)
+	}
+	// The key before any file is made: a key refused leaves nothing
+	// behind.
+	key, err := loadChainKey(cfg.ChainKey, cfg.ChainKeyFile)
+	if err != nil && (cfg.ReadOnly || !errors.Is(err, fs.ErrNotExist)) {
+		return nil, err
 	}
 	flog, err := openFileLog(cfg.LogPath, cfg.LogMaxSizeMB, cfg.LogMaxBackups, cfg.ReadOnly)
 	if err != nil {
-		return nil, err
-	}
-	key, err := loadChainKey(cfg.ChainKey, cfg.ChainKeyFile)
-	if err != nil && (cfg.ReadOnly || !errors.Is(err, fs.ErrNotExist)) {
-		flog.Close()
 		return nil, err
 	}
 	st, err := openSQLite(cfg, actions, key)
@@ -308,6 +323,44 @@ func Open(cfg Config) (_ *Auditor, err error) {
 	a.writing = make(chan struct{}, 1)
 	a.batch = make([]*pending, 0, a.maxBatch)
 	return a, nil
+}
+
+// missingFolders lists dir and those of its parents that do not exist,
+// outermost first: what os.MkdirAll(dir) would make.
+func missingFolders(dir string) []string {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	slices.Reverse(missing)
+	return missing
+}
+
+// maxQueueSize bounds QueueSize and MaxBatch, whose room is made at Open.
+const maxQueueSize = 1 << 20
+
+// loadTZ is the zone TZ names, UTC when it is empty. As the C library and
+// Go's own runtime read TZ, a leading ':' is dropped, and what follows may
+// be a zone's name or the path of a zone file (":/etc/localtime").
+func loadTZ(tz string) (*time.Location, error) {
+	tz = strings.TrimPrefix(tz, ":")
+	switch {
+	case tz == "":
+		return time.UTC, nil
+	case filepath.IsAbs(tz):
+		b, err := os.ReadFile(tz)
+		if err != nil {
+			return nil, err
+		}
+		return time.LoadLocationFromTZData(filepath.Base(tz), b)
+	}
+	return time.LoadLocation(tz)
 }
 
 func (cfg Config) withDefaults() (Config, error) {
@@ -360,17 +413,24 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.LogMaxBackups == 0 {
 		cfg.LogMaxBackups = 4
 	}
-	for name, v := range map[string]int{
-		"QueueSize": cfg.QueueSize, "MaxBatch": cfg.MaxBatch,
-		"LogMaxSizeMB": cfg.LogMaxSizeMB, "LogMaxBackups": cfg.LogMaxBackups,
+	// Upper bounds: what the queue and a batch allocate up front, what
+	// lumberjack counts in bytes (MaxSize<<20 in an int64), how many
+	// files a folder can sensibly hold.
+	for _, s := range []struct {
+		name   string
+		v, max int
+	}{
+		{"QueueSize", cfg.QueueSize, maxQueueSize}, {"MaxBatch", cfg.MaxBatch, maxQueueSize},
+		{"LogMaxSizeMB", cfg.LogMaxSizeMB, 1 << 20}, {"LogMaxBackups", cfg.LogMaxBackups, 1 << 16},
 	} {
-		if v < 1 {
-			return cfg, fmt.Errorf("%w: %s must be positive", ErrBadConfig, name)
+		if s.v < 1 || s.v > s.max {
+			return cfg, fmt.Errorf("%w: %s must be 1 to %d, got %d", ErrBadConfig, s.name, s.max, s.v)
 		}
 	}
-	// SQLite counts the busy timeout in whole milliseconds.
-	if cfg.BusyTimeout < time.Millisecond {
-		return cfg, fmt.Errorf("%w: BusyTimeout must be at least 1ms, got %v", ErrBadConfig, cfg.BusyTimeout)
+	// SQLite counts the busy timeout in whole milliseconds, in an int: a
+	// larger one it would read as no waiting at all.
+	if cfg.BusyTimeout < time.Millisecond || cfg.BusyTimeout > math.MaxInt32*time.Millisecond {
+		return cfg, fmt.Errorf("%w: BusyTimeout must be 1ms to %v, got %v", ErrBadConfig, math.MaxInt32*time.Millisecond, cfg.BusyTimeout)
 	}
 	if cfg.DB != nil && cfg.DB.Stats().MaxOpenConnections == 1 {
 		return cfg, fmt.Errorf("%w: DB allows one open connection (SetMaxOpenConns(1)), which the library would hold for writing "+

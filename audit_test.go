@@ -746,10 +746,18 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 		{"TRUST_PROXY word", func(c *Config) { c.TrustProxy = "maybe" }, "maybe"},
 		{"TRUST_PROXY negative", func(c *Config) { c.TrustProxy = "-1" }, "-1"},
 		{"TRUST_PROXY bad CIDR", func(c *Config) { c.TrustProxy = "10.0.0.0/33" }, "10.0.0.0/33"},
-		{"QueueSize negative", func(c *Config) { c.QueueSize = -1 }, "QueueSize"},
-		{"MaxBatch negative", func(c *Config) { c.MaxBatch = -4 }, "MaxBatch"},
+		{"QueueSize negative", func(c *Config) { c.QueueSize = -7 }, "QueueSize must be 1 to 1048576, got -7"},
+		{"MaxBatch negative", func(c *Config) { c.MaxBatch = -4 }, "MaxBatch must be 1 to 1048576, got -4"},
 		{"BusyTimeout negative", func(c *Config) { c.BusyTimeout = -time.Second }, "BusyTimeout"},
 		{"BusyTimeout under SQLite's millisecond", func(c *Config) { c.BusyTimeout = 500 * time.Microsecond }, "500µs"},
+		// Too large: a queue or batch made at Open (a panic, past
+		// makechan's range), a size lumberjack counts in an int64 of
+		// bytes, a timeout SQLite would read as none.
+		{"QueueSize huge", func(c *Config) { c.QueueSize = 1 << 62 }, "QueueSize"},
+		{"MaxBatch huge", func(c *Config) { c.MaxBatch = 1 << 62 }, "MaxBatch"},
+		{"LogMaxSizeMB huge", func(c *Config) { c.LogMaxSizeMB = 1 << 44 }, "LogMaxSizeMB"},
+		{"BusyTimeout past SQLite's int", func(c *Config) { c.BusyTimeout = (1<<32 + 1) * time.Millisecond }, "BusyTimeout"},
+		{"LogPath a folder", func(c *Config) { must(os.MkdirAll(c.LogPath, 0o750)) }, "is a folder, not trek.log"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -763,6 +771,77 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.value)
 		})
 	}
+}
+
+// must panics with err: for a test table's setup, which has no t.
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// TestRefusedOpenLeavesNoFolderBehind: an Open refused for its key or its
+// database removes the folders it made for trek.log and the database.
+func TestRefusedOpenLeavesNoFolderBehind(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  func(root string) Config
+	}{
+		{"a key too short", func(root string) Config {
+			return Config{DBPath: filepath.Join(root, "data", "travel.db"), ChainKey: []byte("short")}
+		}},
+		{"a key file that cannot be read", func(root string) Config {
+			must(os.WriteFile(filepath.Join(root, "keys"), nil, 0o600)) // a file where its folder should be
+			return Config{DBPath: filepath.Join(root, "data", "travel.db"), ChainKeyFile: filepath.Join(root, "keys", ".audit_key")}
+		}},
+		{"a file that is not a database", func(root string) Config {
+			must(os.WriteFile(filepath.Join(root, "travel.db"), []byte("not SQLite at all, only text long enough to be read as a header"), 0o600))
+			return Config{DBPath: filepath.Join(root, "travel.db"), LogPath: filepath.Join(root, "logs", "deeper", "trek.log")}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			cfg := c.cfg(root)
+			before, err := os.ReadDir(root)
+			require.NoError(t, err)
+			_, err = Open(cfg)
+			require.Error(t, err)
+			after, err := os.ReadDir(root)
+			require.NoError(t, err)
+			assert.Equal(t, before, after)
+		})
+	}
+	t.Run("the error names the database that is not one", func(t *testing.T) {
+		root := t.TempDir()
+		path := filepath.Join(root, "travel.db")
+		must(os.WriteFile(path, []byte("not SQLite at all, only text long enough to be read as a header"), 0o600))
+		_, err := Open(Config{DBPath: path})
+		require.ErrorIs(t, err, ErrStore)
+		assert.Contains(t, err.Error(), path)
+	})
+}
+
+// TestTZAsTheCLibraryReadsIt: a leading ':' is dropped, and what follows
+// may be a zone file's path, as glibc, Node and Go's runtime read TZ.
+func TestTZAsTheCLibraryReadsIt(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	require.NoError(t, err)
+	for _, tz := range []string{"Europe/Berlin", ":Europe/Berlin"} {
+		loc, err := loadTZ(tz)
+		require.NoError(t, err, tz)
+		assert.Equal(t, berlin.String(), loc.String(), tz)
+	}
+	if _, err := os.Stat("/usr/share/zoneinfo/Europe/Berlin"); err == nil {
+		loc, err := loadTZ(":/usr/share/zoneinfo/Europe/Berlin")
+		require.NoError(t, err)
+		at := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+		assert.Equal(t, at.In(berlin).Format(time.RFC3339), at.In(loc).Format(time.RFC3339))
+	}
+	loc, err := loadTZ(":")
+	require.NoError(t, err)
+	assert.Equal(t, time.UTC, loc)
+	_, err = loadTZ(":/no/such/zone")
+	assert.Error(t, err)
 }
 
 func TestConfigFromEnv(t *testing.T) {

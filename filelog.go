@@ -112,6 +112,10 @@ var sharedLogs = struct {
 func openFileLog(path string, maxSizeMB, maxBackups int, readOnly bool) (*fileLog, error) {
 	dir := filepath.Dir(path)
 	if !readOnly {
+		// A folder there would pass Open and fail every event's line.
+		if info, err := os.Stat(path); err == nil && info.IsDir() {
+			return nil, fmt.Errorf("%w: LogPath %s is a folder, not trek.log", ErrBadConfig, quoted(path))
+		}
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("%w: creating log folder %q: %w", ErrLogWrite, dir, err)
 		}

@@ -94,6 +94,9 @@ func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error)
 		if hint, se := readOnlyMediaHint(cfg, err); hint != "" {
 			return nil, fmt.Errorf("%w: opening %s read-only: %s (SQLite: %w)", ErrStore, cfg.DBPath, hint, se)
 		}
+		if s.ownDB {
+			return nil, fmt.Errorf("%w: %s: %w", ErrStore, quoted(cfg.DBPath), err)
+		}
 		return nil, fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	if cfg.ReadOnly {
