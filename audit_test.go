@@ -374,16 +374,24 @@ func TestDetailsRedactTREKSecretSettings(t *testing.T) {
 // case" (strings.ToLower), and the Kelvin sign U+212A lower-cases to 'k'.
 func TestDetailsRedactKeysThatLowerCaseToASCII(t *testing.T) {
 	cfg := testConfig(t)
+	cfg.LogLevel = "debug"
 	a := openAuditor(t, cfg)
 	db := openTestDB(t, cfg.DBPath)
 	r := newRedactor(nil)
+	// The Kelvin sign lower-cases to k; the long s upper-cases to S, and
+	// equals s but for case (strings.EqualFold), without lower-casing to it.
 	require.True(t, r.isSecret("API_\u212AEY"), "the library itself calls this key secret")
+	require.True(t, r.isSecret("PA\u017F\u017FWORD"))
 	require.NoError(t, a.Record(t.Context(), Event{Action: SettingsAppUpdate, Details: map[string]any{
-		"API_\u212AEY": "kelvin-value", // no secret word in the value either
+		"API_\u212AEY":       "kelvin-value", // no secret word in the value either
+		"PA\u017F\u017FWORD": "long-s-value",
 	}}))
 	rows := readRows(t, db)
 	require.Len(t, rows, 1)
-	assert.NotContains(t, rows[0].Details.String, "kelvin-value")
+	for _, secret := range []string{"kelvin-value", "long-s-value"} {
+		assert.NotContains(t, rows[0].Details.String, secret)
+		assert.NotContains(t, string(readLog(t, cfg.LogPath)), secret)
+	}
 }
 
 func TestUnencodableDetailsAreRejected(t *testing.T) {

@@ -69,13 +69,16 @@ func newRedactor(extra []string) redactor {
 	return r
 }
 
-// normaliseKey lower-cases a key and keeps only its letters and digits, so
-// that apiKey, API_KEY, "API Key" and api.key all read "apikey".
+// normaliseKey folds a key's case and keeps only its letters and digits,
+// so that apiKey, API_KEY, "API Key" and api.key all read "apikey". Case
+// is folded through the upper case, so that the letters that equal an
+// ASCII one but for case (the long s, the Kelvin sign) read as it:
+// "PAſſWORD" reads "password".
 func normaliseKey(k string) string {
 	var b strings.Builder
-	for _, r := range strings.ToLower(k) {
+	for _, r := range k {
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			b.WriteRune(r)
+			b.WriteRune(unicode.ToLower(unicode.ToUpper(r)))
 		}
 	}
 	return b.String()

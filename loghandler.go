@@ -24,15 +24,18 @@ import (
 // put what users typed in values: a message of plain words is written
 // bare, so user text passed as the message could read like an audit line.
 //
-// Values under keys that name secrets (DefaultSecretKeys, Config.SecretKeys,
-// the dotted key read as a detail key is) are written as "[REDACTED]", as
-// in events. Maps, slices and structs are written as JSON, with what lies
-// under secret keys inside them (map keys, field names, json names)
-// redacted as in details, and so is JSON held in a []byte or
+// Values under keys that name secrets (DefaultSecretKeys, Config.SecretKeys)
+// are written as "[REDACTED]", as in events: the attribute's own key, the
+// name of a group it is in (a group stands for a nested object), or the
+// dotted key whole, each read as a detail key is. Maps, slices and structs
+// are written as JSON, with what lies under secret keys inside them (map
+// keys, field names, json names, the keys of a slog.Value or slog.Attr they
+// hold) redacted as in details, and so is JSON held in a []byte or
 // json.RawMessage; the handler walks them itself, calling no MarshalJSON
 // (see valueWriter). A key, the message or a value longer than 8 KiB is
 // cut with a mark, and a line longer than 64 KiB after its last whole
-// attribute, so that no record is too large for the rotation and lost. opts may be nil: the level is then
+// attribute, so that no record is too large for the rotation and lost.
+// Groups nest at most 100 deep. opts may be nil: the level is then
 // debug where LOG_LEVEL is debug, info otherwise. opts.ReplaceAttr is called
 // for each attribute, with the groups it is in; the level, time and message
 // are TREK's line's own and do not pass through it. opts.AddSource adds
@@ -205,13 +208,24 @@ func (h *logHandler) appendAttrAt(b []byte, groups []string, a slog.Attr, depth 
 	b = appendWord(b, cutString(key, maxLogValue))
 	b = append(b, '=')
 	switch {
-	case h.redact != nil && h.redact.isSecret(key):
+	case h.secret(key, groups, a.Key):
 		return append(b, redactedValue...)
 	case a.Value.Kind() == slog.KindTime:
 		return append(b, a.Value.Time().Format(time.RFC3339Nano)...)
 	default:
 		return appendWord(b, cutString(h.valueText(a.Value), maxLogValue))
 	}
+}
+
+// secret reports whether the attribute whose dotted key is key, in groups,
+// holds a secret: its own key, or the name of a group it is in, read as a
+// detail key is (a group stands for a nested object: db.pass as
+// {"db":{"pass":...}}), or the dotted key whole.
+func (h *logHandler) secret(key string, groups []string, own string) bool {
+	if h.redact == nil {
+		return false
+	}
+	return h.redact.isSecret(own) || h.redact.isSecret(key) || slices.ContainsFunc(groups, h.redact.isSecret)
 }
 
 // valueText is v as slog's text handler writes it: []byte as text, a

@@ -291,6 +291,31 @@ func TestLogHandlerRedactsWithinValues(t *testing.T) {
 	}
 }
 
+// TestLogHandlerRedactsInGroupsAsInNestedObjects: a slog group stands for
+// a nested object, so a key within it is read as the same key of a nested
+// map is (db.pass as {"db":{"pass":...}}, pass being secret only whole);
+// and a slog.Value or slog.Attr held in a map is written as what it holds,
+// redacted, not as its String.
+func TestLogHandlerRedactsInGroupsAsInNestedObjects(t *testing.T) {
+	a, path := openLogTest(t, Config{})
+	logger := slog.New(a.LogHandler(nil))
+	logger.Info("db connect", slog.Group("db", "pass", "grp-pass", "host", "db.local"))
+	logger.WithGroup("req").Info("card check", "pin", "1234", "otp", "987654", "amount", 12)
+	logger.Info("held", "m", map[string]any{
+		"auth": slog.GroupValue(slog.String("token", "tok-in-group"), slog.Int("n", 1)),
+		"attr": slog.String("password", "pw-in-attr"),
+	})
+	lines := logLines(t, path)
+	require.Len(t, lines, 3)
+	all := strings.Join(lines, "\n")
+	for _, secret := range []string{"grp-pass", "1234", "987654", "tok-in-group", "pw-in-attr"} {
+		assert.NotContains(t, all, secret)
+	}
+	for _, kept := range []string{"db.host=db.local", "req.amount=12", `\"n\":1`} {
+		assert.Contains(t, all, kept)
+	}
+}
+
 // TestLogHandlerSourceAsSlogPassesIt: ReplaceAttr gets the source as a
 // *slog.Source, as from slog's own handlers, and can rewrite it.
 func TestLogHandlerSourceAsSlogPassesIt(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"reflect"
 	"slices"
@@ -120,6 +121,16 @@ func (w *valueWriter) write(v reflect.Value, depth int) {
 	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice:
 		if v.IsNil() {
 			w.b = append(w.b, "null"...)
+			return
+		}
+	}
+	if v.CanInterface() {
+		switch x := v.Interface().(type) {
+		case slog.Value:
+			w.slogValue(x, depth)
+			return
+		case slog.Attr:
+			w.slogValue(slog.GroupValue(x), depth)
 			return
 		}
 	}
@@ -333,6 +344,29 @@ func (w *valueWriter) writeStruct(v reflect.Value, depth int) {
 }
 
 // secret reports whether name is a secret key.
+// slogValue writes a slog.Value held in a map, a slice or a struct (a
+// slog.Attr as a group of one): a group as an object whose members are
+// redacted as a map's are, anything else as its value. Its String method
+// would write them as text, secrets and all.
+func (w *valueWriter) slogValue(v slog.Value, depth int) {
+	v = v.Resolve()
+	if v.Kind() != slog.KindGroup {
+		w.write(reflect.ValueOf(v.Any()), depth)
+		return
+	}
+	w.b = append(w.b, '{')
+	for n, a := range v.Group() {
+		if w.full() {
+			break
+		}
+		if n > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.member(a.Key, w.secret(a.Key), reflect.ValueOf(a.Value), depth)
+	}
+	w.b = append(w.b, '}')
+}
+
 func (w *valueWriter) secret(name string) bool {
 	return w.redact != nil && w.redact.isSecret(name)
 }
