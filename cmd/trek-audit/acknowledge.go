@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -58,6 +60,24 @@ or could not write.`,
 	run:     runAcknowledge,
 }
 
+// hasRotatedLogs reports whether files named as lumberjack names trek.log's
+// rotated ones (trek-<time>.log) are beside where trek.log should be.
+func (c *cli) hasRotatedLogs() bool {
+	dir, base := filepath.Split(c.logPath())
+	ext := filepath.Ext(base)
+	prefix := strings.TrimSuffix(base, ext) + "-"
+	entries, err := os.ReadDir(filepath.Clean(dir + "."))
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if n := e.Name(); strings.HasPrefix(n, prefix) && strings.HasSuffix(n, ext) {
+			return true
+		}
+	}
+	return false
+}
+
 func runAcknowledge(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int {
 	reason := fs.String("reason", "", "who acknowledges, and what happened; without it, show what would be acknowledged")
 	digest := fs.String("digest", "", "the digest shown by acknowledge without --reason: record only that")
@@ -74,7 +94,10 @@ func runAcknowledge(ctx context.Context, c *cli, fs *flag.FlagSet, args []string
 		fmt.Fprintln(c.stderr, "trek-audit acknowledge: --reason is required with --digest: say who acknowledges and what happened")
 		return exitError
 	}
-	if _, err := os.Stat(c.logPath()); err != nil {
+	// trek.log may be missing while its rotated files hold the heads (moved
+	// away by another tool, not yet written again): verify reads them, and
+	// so does acknowledge. With neither, --log is likely wrong.
+	if _, err := os.Stat(c.logPath()); err != nil && (!errors.Is(err, os.ErrNotExist) || !c.hasRotatedLogs()) {
 		return c.fail("acknowledge", fmt.Errorf("trek.log is where the chain heads are, and %w: pass --log with its path", err))
 	}
 	// First read-only, as verify: that refuses a schema older or newer

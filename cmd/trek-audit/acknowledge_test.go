@@ -191,3 +191,29 @@ func TestAcknowledgeRemovesNoRotatedLog(t *testing.T) {
 	}
 	assert.Equal(t, rotated, left)
 }
+
+// trek.log moved away by another tool and not yet written again, after a
+// restore: verify reads the heads in its rotated files and points to
+// acknowledge, which reads them too, rather than refuse for want of
+// trek.log itself. With neither trek.log nor a rotated file, --log is
+// likely wrong, and acknowledge says so.
+func TestAcknowledgeReadsRotatedLogsWithoutTrekLog(t *testing.T) {
+	f := newFixture(t, 12)
+	f.exec(t, `DELETE FROM audit_log WHERE id > 9`)
+	require.NoError(t, f.a.Close())
+	rotated := filepath.Join(filepath.Dir(f.log), "trek-"+time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15-04-05.000")+".log")
+	require.NoError(t, os.Rename(f.log, rotated))
+
+	code, stdout, stderr := f.run(t, "verify")
+	require.Equal(t, exitTampered, code, stderr)
+	assert.Contains(t, stdout, "trek-audit acknowledge shows what")
+	digest := showPending(t, f, "3 chain heads; the chain ends at row 9, chain position 9\n")
+	code, stdout, stderr = f.run(t, "acknowledge", "--reason", "alice: restored travel.db", "--digest", digest)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "Acknowledged 3 chain heads")
+
+	require.NoError(t, os.Remove(rotated))
+	code, _, stderr = f.run(t, "acknowledge")
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, stderr, "pass --log with its path")
+}
