@@ -431,14 +431,6 @@ func (l *sharedLog) reopenIfMoved() {
 	}
 }
 
-// backupNaming is how lumberjack names trek.log's rotated files: in its
-// folder, prefix, the UTC time of the rotation (rotatedTimeLayout), ext.
-func (l *sharedLog) backupNaming() (dir, prefix, ext string) {
-	dir, base := filepath.Split(l.lj.Filename)
-	ext = filepath.Ext(base)
-	return filepath.Clean(dir + "."), strings.TrimSuffix(base, ext) + "-", ext
-}
-
 // waitForAFreeBackupName waits, under mu before a write that may rotate
 // trek.log, until no rotated file is named for the current millisecond,
 // for at most 100 of them. lumberjack names the file it rotates by the
@@ -447,7 +439,7 @@ func (l *sharedLog) backupNaming() (dir, prefix, ext string) {
 // lines), or a rotation at a millisecond that a clock set back has
 // already named.
 func (l *sharedLog) waitForAFreeBackupName() {
-	dir, prefix, ext := l.backupNaming()
+	dir, prefix, ext := rotatedNaming(l.lj.Filename)
 	for range 100 {
 		name := filepath.Join(dir, prefix+time.Now().UTC().Format(rotatedTimeLayout)+ext)
 		if _, err := os.Lstat(name); err != nil {
@@ -470,7 +462,7 @@ func (l *sharedLog) waitForAFreeBackupName() {
 // theirs: the order is that of the rotations, whatever the clock did. It
 // runs at the write that rotated, so a restart cannot come between.
 func (l *sharedLog) pruneBackups(rotated os.FileInfo) {
-	dir, prefix, ext := l.backupNaming()
+	dir, prefix, ext := rotatedNaming(l.lj.Filename)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return

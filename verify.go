@@ -741,10 +741,9 @@ func compareAnchors(a, b anchor) int {
 // logFiles lists trek.log, if it is there, then its rotated files beside
 // it (lumberjack names them trek-<time>.log), newest first.
 func logFiles(logPath string) ([]string, error) {
-	dir, base := filepath.Split(logPath)
-	ext := filepath.Ext(base)
-	prefix := strings.TrimSuffix(base, ext) + "-"
-	entries, err := os.ReadDir(filepath.Clean(dir + "."))
+	base := filepath.Base(logPath)
+	dir, prefix, ext := rotatedNaming(logPath)
+	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -764,6 +763,15 @@ func logFiles(logPath string) ([]string, error) {
 	slices.Sort(rotated) // the time in the name sorts as the time does
 	slices.Reverse(rotated)
 	return append(files, rotated...), nil
+}
+
+// rotatedNaming is how lumberjack names the rotated files of the log at
+// logPath: in its folder, prefix, the UTC time of the rotation
+// (rotatedTimeLayout), ext.
+func rotatedNaming(logPath string) (dir, prefix, ext string) {
+	dir, base := filepath.Split(logPath)
+	ext = filepath.Ext(base)
+	return filepath.Clean(dir + "."), strings.TrimSuffix(base, ext) + "-", ext
 }
 
 // rotatedTimeLayout is the time lumberjack puts in a rotated file's name.
