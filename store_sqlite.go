@@ -77,11 +77,16 @@ type sqliteStore struct {
 	// planned, when set (by tests), is told how each page filtered by
 	// time alone is read: walked (true) or sorted (see smallWindow).
 	planned func(walk bool)
+
+	files fileWatch // whether travel.db is still the file Open found
 }
 
 func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error) {
 	s := &sqliteStore{db: cfg.DB, busy: cfg.BusyTimeout, sync: cfg.Synchronous, actions: actions, chain: newChainer(key), now: time.Now}
 	if s.db == nil {
+		if err := heldOpen(cfg.DBPath); err != nil {
+			return nil, err
+		}
 		db, err := openDBFile(cfg)
 		if err != nil {
 			return nil, err
@@ -125,6 +130,12 @@ func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error)
 	if err := s.conn.QueryRowContext(ctx, usersTableQuery).Scan(&s.hasUsers); err != nil {
 		s.close()
 		return nil, fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	if !cfg.ReadOnly {
+		if err := s.files.start(ctx, s.conn); err != nil {
+			s.close()
+			return nil, fmt.Errorf("%w: %w", ErrStore, err)
+		}
 	}
 	if s.ownDB && !cfg.ReadOnly {
 		s.ckptKick, s.ckptDone = make(chan struct{}, 1), make(chan struct{})
@@ -266,6 +277,7 @@ func (s *sqliteStore) connect(ctx context.Context) error {
 		}
 	}
 	s.conn = conn
+	s.files.forgetWAL()
 	s.stmts = make(map[int]*sql.Stmt, len(insertChunks))
 	s.named = make(map[string]*sql.Stmt, 5)
 	return nil
@@ -332,6 +344,11 @@ func (s *sqliteStore) checkpointer() {
 	ctx := context.Background()
 	var conn *sql.Conn
 	for range s.ckptKick {
+		// A checkpoint copies the WAL into the database file: never into
+		// a file that a restore put in place of the one it belongs to.
+		if s.files.check() != nil {
+			continue
+		}
 		if conn == nil {
 			var err error
 			if conn, err = s.db.Conn(ctx); err != nil {
@@ -363,6 +380,7 @@ func (s *sqliteStore) reset() {
 	}
 	s.stmts, s.named = nil, nil
 	s.head.valid = false
+	s.files.forgetWAL()
 	if s.conn != nil {
 		if s.hostFK {
 			s.conn.ExecContext(context.Background(), "PRAGMA foreign_keys = ON")
@@ -413,6 +431,7 @@ func (s *sqliteStore) failed(err error, inTx bool) {
 func (s *sqliteStore) abandon() {
 	conn, stmts, named := s.conn, s.stmts, s.named
 	s.conn, s.stmts, s.named, s.head.valid = nil, nil, nil, false
+	s.files.forgetWAL()
 	if conn == nil {
 		return
 	}
@@ -522,6 +541,9 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending, more func() 
 	if s.ckptKick != nil {
 		s.paused = s.now().Sub(s.lastEnd) >= ckptPause
 	}
+	if err := s.files.check(); err != nil {
+		return err
+	}
 	if s.conn == nil {
 		if err := s.connect(ctx); err != nil {
 			return err
@@ -610,6 +632,7 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending, more func() 
 // kicks the checkpointer when one is due (see ckptEvery). A kick the
 // checkpointer is too busy to take is tried again at the next commit.
 func (s *sqliteStore) committed(n int) {
+	s.files.committed()
 	if !s.hasUsers {
 		s.lookForUsers()
 	}
@@ -906,11 +929,28 @@ func (s *sqliteStore) close() error {
 		<-s.ckptDone
 		s.ckptKick = nil
 	}
-	s.reset()
-	if s.ownDB && s.db != nil {
-		return s.db.Close()
+	replaced := s.files.check()
+	if file := s.files.copiedOver(); file != nil && s.ownDB {
+		// SQLite's last connection to close copies what is left in its
+		// WAL into the database file, here the same file with a backup
+		// copied over it, which would corrupt it. The connections are
+		// kept open instead, untouched, until the process ends; nothing
+		// more is written through them.
+		keepOpen(file, s.db, s.conn)
+		s.conn, s.stmts, s.named = nil, nil, nil
+		return fmt.Errorf("%w: %w; the library's connections to it stay open, unused, until the process ends, "+
+			"since closing them would copy the old WAL into the restored file: restart the process before opening it again",
+			ErrStore, replaced)
 	}
-	return nil
+	s.reset()
+	var err error
+	if s.ownDB && s.db != nil {
+		err = s.db.Close()
+	}
+	if replaced != nil {
+		err = errors.Join(fmt.Errorf("%w: %w", ErrStore, replaced), err)
+	}
+	return err
 }
 
 // queryer is what queryStrings reads through: a *sql.DB or a *sql.Conn.

@@ -1,0 +1,185 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+)
+
+// fileWatch notices the database file being replaced on disk while the
+// Auditor has it open, as a restore from a backup does when it renames a
+// copy over travel.db, deletes it and copies one in, or copies one over it
+// and deletes its -wal and -shm. SQLite keeps writing to the file it opened:
+// after a rename or a delete, a file no path leads to any more, so that
+// every event from then on would be reported stored and be lost; after a
+// copy over it, through a WAL that belongs to the old content, which a
+// checkpoint would then copy into the restored file and corrupt it. Once
+// check has seen a replacement, every write is refused until the Auditor is
+// opened again.
+//
+// It compares files by identity (device and inode), so a copy over
+// travel.db that leaves its -wal in place goes unseen: SQLite's own rule,
+// never to change a database file under an open connection, is the only
+// safe one, and the README says to close the Auditor first.
+type fileWatch struct {
+	mu   sync.Mutex
+	path string      // the database file, as SQLite opened it; "" if not watched
+	db   os.FileInfo // the file at path when the Auditor opened it
+	// wal is path's -wal as the writer connection found it, nil until it
+	// has (a new connection may see a new WAL: see forgetWAL).
+	wal      os.FileInfo
+	replaced error // what check found, kept for good
+	// walOnly is whether only the -wal was replaced: the database file
+	// at path is still the one SQLite has open, its content copied over.
+	walOnly bool
+}
+
+// start remembers the database file conn has open: its path from SQLite
+// itself (so that a host's handle is watched too, and a later chdir of the
+// process changes nothing), and the file and its -wal as they are now. An
+// in-memory or temporary database, or one whose file cannot be looked at,
+// is not watched.
+func (w *fileWatch) start(ctx context.Context, conn *sql.Conn) error {
+	rows, err := conn.QueryContext(ctx, "PRAGMA database_list")
+	if err != nil {
+		return fmt.Errorf("reading PRAGMA database_list: %w", err)
+	}
+	defer rows.Close()
+	var path string
+	for rows.Next() {
+		var seq int
+		var name, file string
+		if err := rows.Scan(&seq, &name, &file); err != nil {
+			return fmt.Errorf("reading PRAGMA database_list: %w", err)
+		}
+		if name == "main" {
+			path = file
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading PRAGMA database_list: %w", err)
+	}
+	if path == "" {
+		return nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.path, w.db = path, st
+	w.wal = w.statWAL()
+	return nil
+}
+
+// statWAL returns the -wal file as it is now, nil if there is none.
+func (w *fileWatch) statWAL() os.FileInfo {
+	st, err := os.Stat(w.path + "-wal")
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
+// check reports why the database may no longer be written: the file at its path, or its -wal, is not the one the Auditor
+// has open. nil while they are (or when it is not watched).
+func (w *fileWatch) check() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.path == "" || w.replaced != nil {
+		return w.replaced
+	}
+	var what string
+	if st, err := os.Stat(w.path); errors.Is(err, fs.ErrNotExist) {
+		what = "it was deleted"
+	} else if err == nil && !os.SameFile(st, w.db) {
+		what = "another file is at its path"
+	} else if w.wal != nil {
+		if st, err := os.Stat(w.path + "-wal"); errors.Is(err, fs.ErrNotExist) {
+			what, w.walOnly = "its -wal file was deleted", true
+		} else if err == nil && !os.SameFile(st, w.wal) {
+			what, w.walOnly = "another file is at its -wal file's path", true
+		}
+	}
+	if what == "" {
+		return nil
+	}
+	w.replaced = fmt.Errorf("database %s was replaced on disk while the Auditor had it open (%s; a restore from a backup?): "+
+		"nothing more is written to it; close the Auditor and open it again", quoted(w.path), what)
+	return w.replaced
+}
+
+// copiedOver returns the database file when check found it still the one
+// SQLite has open but its -wal replaced: a copy over the file itself. nil
+// otherwise.
+func (w *fileWatch) copiedOver() os.FileInfo {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.walOnly {
+		return nil
+	}
+	return w.db
+}
+
+// committed is told of each commit: the first one after a new writer
+// connection shows the -wal file it writes to.
+func (w *fileWatch) committed() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.path != "" && w.wal == nil && w.replaced == nil {
+		w.wal = w.statWAL()
+	}
+}
+
+// forgetWAL forgets the -wal file when the store drops its writer
+// connection or takes a new one: if that was the last connection to the
+// database, closing it deleted the WAL, and the next one makes a new one.
+func (w *fileWatch) forgetWAL() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.wal = nil
+}
+
+// keptOpen holds the database handles close leaves open because a backup
+// was copied over their file (see sqliteStore.close): referenced here, they
+// are never closed, not even by a finalizer, until the process ends. files
+// are those files, for heldOpen.
+var keptOpen struct {
+	sync.Mutex
+	held  []any
+	files []os.FileInfo
+}
+
+// keepOpen keeps db and conn, open on file, for the rest of the process.
+func keepOpen(file os.FileInfo, db *sql.DB, conn *sql.Conn) {
+	keptOpen.Lock()
+	defer keptOpen.Unlock()
+	keptOpen.held = append(keptOpen.held, db, conn)
+	keptOpen.files = append(keptOpen.files, file)
+}
+
+// heldOpen says why path cannot be opened in this process when it is a
+// file keepOpen keeps connections open on: their locks would make the
+// Open wait for its busy timeout and fail with "database is locked", which
+// names no cause. nil otherwise.
+func heldOpen(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	keptOpen.Lock()
+	defer keptOpen.Unlock()
+	for _, f := range keptOpen.files {
+		if os.SameFile(st, f) {
+			return fmt.Errorf("%w: database %s had a backup copied over it while an Auditor had it open, and that "+
+				"Auditor's connections stay open until the process ends (closing them would have corrupted it): "+
+				"restart the process to open it", ErrStore, quoted(path))
+		}
+	}
+	return nil
+}
