@@ -189,18 +189,29 @@ func openDBFile(cfg Config) (*sql.DB, error) {
 // SQLite cannot open although it is there: in WAL mode a reader needs the
 // -wal and -shm files beside it, which SQLite makes when they are missing
 // (a database closed cleanly leaves none), and cannot where nothing may be
-// written, as on read-only media; and SQLite's own error, whose text
-// ("no such file") would point elsewhere. "" where that is not the case.
+// written, as on read-only media or in a folder the user may not write to;
+// and SQLite's own error, whose text ("no such file", "attempt to write a
+// readonly database") would point elsewhere. A file the user may not read
+// is said to be that instead. "" where neither is the case.
 func readOnlyMediaHint(cfg Config, err error) (string, error) {
 	var se sqlite3.Error
-	if !cfg.ReadOnly || cfg.DB != nil || !errors.As(err, &se) || se.Code != sqlite3.ErrCantOpen {
+	if !cfg.ReadOnly || cfg.DB != nil || !errors.As(err, &se) || (se.Code != sqlite3.ErrCantOpen && se.Code != sqlite3.ErrReadonly) {
 		return "", nil
 	}
+	f, oerr := os.Open(cfg.DBPath)
+	if oerr != nil {
+		if errors.Is(oerr, fs.ErrPermission) {
+			return "the file cannot be read by this user (permission denied)", se
+		}
+		return "", nil
+	}
+	f.Close()
 	if _, serr := os.Stat(cfg.DBPath + "-shm"); !errors.Is(serr, fs.ErrNotExist) {
 		return "", nil
 	}
 	return fmt.Sprintf("SQLite needs %s-wal and %s-shm beside it, which are missing and cannot be made there "+
-		"(read-only media?); copy them with the database, or open a copy on a writable disk", filepath.Base(cfg.DBPath), filepath.Base(cfg.DBPath)), se
+		"(read-only media, or a folder this user may not write to?); copy them with the database, or open a copy on a writable disk",
+		filepath.Base(cfg.DBPath), filepath.Base(cfg.DBPath)), se
 }
 
 // useWAL puts the database in WAL mode, so that TREK's readers and the
