@@ -26,9 +26,10 @@ import (
 // never to change a database file under an open connection, is the only
 // safe one, and the README says to close the Auditor first.
 type fileWatch struct {
-	mu   sync.Mutex
-	path string      // the database file, as SQLite opened it; "" if not watched
-	db   os.FileInfo // the file at path when the Auditor opened it
+	mu      sync.Mutex
+	path    string      // the database file, as SQLite opened it; "" if not watched
+	walPath string      // path's -wal file
+	db      os.FileInfo // the file at path when the Auditor opened it
 	// wal is path's -wal as the writer connection found it, nil until it
 	// has (a new connection may see a new WAL: see forgetWAL).
 	wal      os.FileInfo
@@ -72,14 +73,14 @@ func (w *fileWatch) start(ctx context.Context, conn *sql.Conn) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.path, w.db = path, st
+	w.path, w.walPath, w.db = path, path+"-wal", st
 	w.wal = w.statWAL()
 	return nil
 }
 
 // statWAL returns the -wal file as it is now, nil if there is none.
 func (w *fileWatch) statWAL() os.FileInfo {
-	st, err := os.Stat(w.path + "-wal")
+	st, err := os.Stat(w.walPath)
 	if err != nil {
 		return nil
 	}
@@ -100,7 +101,7 @@ func (w *fileWatch) check() error {
 	} else if err == nil && !os.SameFile(st, w.db) {
 		what = "another file is at its path"
 	} else if w.wal != nil {
-		if st, err := os.Stat(w.path + "-wal"); errors.Is(err, fs.ErrNotExist) {
+		if st, err := os.Stat(w.walPath); errors.Is(err, fs.ErrNotExist) {
 			what, w.walOnly = "its -wal file was deleted", true
 		} else if err == nil && !os.SameFile(st, w.wal) {
 			what, w.walOnly = "another file is at its -wal file's path", true
