@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -14,8 +15,10 @@ import (
 // AdminHandler serves TREK's GET /api/admin/audit-log: one page of the list
 // as JSON (see Page). It answers 403 unless authorize(r) is true, 405 for
 // anything but GET and HEAD, and 400, naming the parameter, for a filter it
-// cannot use. limit and offset behave as TREK's panel expects: not a number
-// is the default, out of range is clamped. Responses are never cached.
+// cannot use: one whose value cannot be percent-decoded or that is given
+// twice is refused rather than dropped, which would widen the list. limit
+// and offset behave as TREK's panel expects: not a number is the default,
+// out of range is clamped. Responses are never cached.
 //
 // Parameters: limit, offset, cursor (from next_cursor), action (a key, a
 // prefix ending in '.', or a category), user_id, ip, resource, since and
@@ -74,24 +77,76 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+// listParams are the parameters the admin list reads, each with whether it
+// is a filter (or the cursor): one that narrows or places the page, so that
+// losing it would show rows the admin did not ask for. limit and offset are
+// not: they never fail.
+var listParams = map[string]bool{
+	"limit": false, "offset": false,
+	"cursor": true, "action": true, "user_id": true, "ip": true, "resource": true, "since": true, "until": true,
+}
+
+// listQueryValues reads the list's parameters from the raw query, pair by
+// pair, rather than through url.Values: ParseQuery drops without a word a
+// pair it cannot decode (a '%' not followed by two hexadecimal digits, an
+// unescaped ';', which other servers take for a separator) and every pair
+// of a query with more than 10,000, and Get takes the first of a repeated
+// parameter. A filter lost that way widens the list to every row. So a
+// filter whose value cannot be decoded, or that is given more than once, is
+// an error naming it. limit and offset never fail, as TREK's panel
+// expects: one that cannot be decoded is not a number, and the first of
+// several counts. Other parameters, and names that cannot be decoded (no
+// name the list knows), are ignored.
+func listQueryValues(raw string) (map[string]string, *apiError) {
+	vals := make(map[string]string, len(listParams))
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		name, err := url.QueryUnescape(k)
+		filter, known := listParams[name]
+		if err != nil || !known {
+			continue
+		}
+		if _, seen := vals[name]; seen {
+			if filter {
+				return nil, &apiError{Error: name + " is given more than once; give each filter once", Parameter: name}
+			}
+			continue
+		}
+		value, err := url.QueryUnescape(v)
+		if err != nil || strings.Contains(v, ";") {
+			if filter {
+				return nil, &apiError{Error: name + " cannot be decoded: write '%' as %25 and ';' as %3B", Parameter: name}
+			}
+			value = ""
+		}
+		vals[name] = value
+	}
+	return vals, nil
+}
+
 // parseListQuery reads the list's parameters. limit and offset never fail
 // (TREK's panel relies on the defaults); every filter does, with the name of
 // the parameter.
 func parseListQuery(r *http.Request) (Query, *apiError) {
-	v := r.URL.Query()
 	var q Query
+	v, perr := listQueryValues(r.URL.RawQuery)
+	if perr != nil {
+		return q, perr
+	}
 	// As TREK's server reads them (parseInt(limit) || 100, and the same
 	// for offset with 0): not a number and 0 give the default; List clamps
 	// the rest to 1..500. A number too large for an int is still a number:
 	// clamped, not the default, so that an offset past the end is an empty
 	// page rather than the first.
-	q.Limit = parseIntClamped(v.Get("limit"), 0)
-	q.Offset = max(parseIntClamped(v.Get("offset"), 0), 0)
-	q.Cursor = v.Get("cursor")
-	q.Action = v.Get("action")
-	q.IP = v.Get("ip")
-	q.Resource = v.Get("resource")
-	if s := v.Get("user_id"); s != "" {
+	q.Limit = parseIntClamped(v["limit"], 0)
+	q.Offset = max(parseIntClamped(v["offset"], 0), 0)
+	q.Cursor = v["cursor"]
+	q.Action = v["action"]
+	q.IP = v["ip"]
+	q.Resource = v["resource"]
+	if s := v["user_id"]; s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 1 {
 			return q, &apiError{Error: "user_id must be a positive integer", Parameter: "user_id"}
@@ -102,7 +157,7 @@ func parseListQuery(r *http.Request) (Query, *apiError) {
 		name string
 		dst  *time.Time
 	}{{"since", &q.Since}, {"until", &q.Until}} {
-		if s := v.Get(p.name); s != "" {
+		if s := v[p.name]; s != "" {
 			// An unencoded '+' of a zone offset arrives as a space.
 			t, err := time.Parse(time.RFC3339, strings.ReplaceAll(s, " ", "+"))
 			if err != nil {

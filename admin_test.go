@@ -341,6 +341,83 @@ func TestAdminHandlerBadParameters(t *testing.T) {
 	assert.Len(t, p.Entries, len(f.ids), "nothing was harmed")
 }
 
+// TestAdminHandlerRefusesFilterItCannotDecode: a filter that net/url would
+// drop without a word (a bad escape, an unescaped ';') or that is given
+// twice is a 400 naming it, never a page of every row.
+func TestAdminHandlerRefusesFilterItCannotDecode(t *testing.T) {
+	f := newFilterFixture(t)
+	h := f.a.AdminHandler(allowAll)
+	cases := []struct {
+		name   string
+		params string
+		names  string // the parameter the answer names
+	}{
+		{"ip with a zone's bare '%'", "ip=fe80::1%eth0", "ip"},
+		{"ip with a bad escape beside a good filter", "user_id=3&ip=%ff%zz", "ip"},
+		{"resource with '%' before letters", "resource=100%off", "resource"},
+		{"resource with an unescaped ';'", "resource=client:7;v2", "resource"},
+		{"action with a bad escape", "action=user.login%zz", "action"},
+		{"user_id ending in '%'", "user_id=3%", "user_id"},
+		{"since ending in '%'", "since=2026-04-10T16:00:00Z%", "since"},
+		{"until with a bad escape", "until=2026-04-10T16:00:00Z%2", "until"},
+		{"cursor with a bad escape", "cursor=5%g0", "cursor"},
+		{"a name written with escapes is still the filter", "user%5Fid=3%", "user_id"},
+		{"user_id given twice", "user_id=3&user_id=1", "user_id"},
+		{"action given empty, then a key", "action=&action=user.login", "action"},
+		{"resource given twice, the same", "resource=client:7&resource=client:7", "resource"},
+		{"cursor given twice", "cursor=5&cursor=6", "cursor"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := adminGet(t, h, c.params)
+			require.Equal(t, http.StatusBadRequest, w.Code, "body: %s", w.Body)
+			assert.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
+			var body struct {
+				Error     string `json:"error"`
+				Parameter string `json:"parameter"`
+			}
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body))
+			assert.Equal(t, c.names, body.Parameter)
+			assert.Contains(t, body.Error, c.names)
+		})
+	}
+}
+
+// TestAdminHandlerReadsEveryPair: the list reads the raw query itself, so a
+// filter is kept however many pairs surround it (url.ParseQuery gives up
+// past 10,000), limit and offset still never fail, and what is not a
+// parameter of the list is ignored, decodable or not.
+func TestAdminHandlerReadsEveryPair(t *testing.T) {
+	f := newFilterFixture(t)
+	h := f.a.AdminHandler(allowAll)
+	user3 := f.want("tokenIssue", "tokenRefresh", "tokenRefresh2", "tokenRefresh3")
+	cases := []struct {
+		name   string
+		params string
+		want   []int64
+		limit  int
+		offset int
+	}{
+		{"a filter among 10,000 other pairs", "user_id=3" + strings.Repeat("&x", 10_000), user3, 100, 0},
+		{"a filter after 10,000 other pairs", strings.Repeat("x&", 10_000) + "user_id=3", user3, 100, 0},
+		{"a name written with escapes", "user%5Fid=3", user3, 100, 0},
+		{"an escaped ';' and '%' are a value", "user_id=3&resource=client%3A7%3Bv2%25", []int64{}, 100, 0},
+		{"unknown parameters that cannot be decoded are ignored", "a=%zz;b&%=1&user_id;x=1&user_id=3", user3, 100, 0},
+		{"a limit that cannot be decoded is not a number", "user_id=3&limit=2%", user3, 100, 0},
+		{"a limit with ';' is not a number", "user_id=3&limit=1;offset=2", user3, 100, 0},
+		{"the first of two limits counts", "user_id=3&limit=2&limit=3", user3[:2], 2, 0},
+		{"an offset that cannot be decoded is 0", "user_id=3&offset=1%zz", user3, 100, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := adminPage(t, adminGet(t, h, c.params))
+			assert.Equal(t, c.want, entryIDs(p.Entries))
+			assert.Equal(t, c.limit, p.Limit)
+			assert.Equal(t, c.offset, p.Offset)
+		})
+	}
+}
+
 // TestAdminHandlerAccess runs the handler behind a real server, so HEAD is
 // answered as net/http answers it: headers, no body.
 func TestAdminHandlerAccess(t *testing.T) {
