@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -287,10 +288,22 @@ func (info *ActionInfo) check(e *Event) error {
 		return fmt.Errorf("%w: %s needs a resource", ErrMissingDetail, info.Action)
 	}
 	var missing []string
+	var cause error // why the first missing detail that could not be encoded could not
 	for _, k := range info.RequiredDetails {
-		if v, ok := e.Details[k]; !ok || absent(v) {
+		v, ok := e.Details[k]
+		if !ok {
 			missing = append(missing, k)
+			continue
 		}
+		if none, err := absent(v); none {
+			missing = append(missing, k)
+			if err != nil && cause == nil {
+				cause = fmt.Errorf("detail %s cannot be encoded as JSON: %w", quoted(k), err)
+			}
+		}
+	}
+	if len(missing) > 0 && cause != nil {
+		return fmt.Errorf("%w: %s needs details %s; %w", ErrMissingDetail, info.Action, quoteList(missing), cause)
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("%w: %s needs details %s", ErrMissingDetail, info.Action, quoteList(missing))
@@ -313,46 +326,84 @@ func (info *ActionInfo) check(e *Event) error {
 
 // absent reports whether a required detail's value says nothing: nil, a
 // nil pointer, map or slice, JSON null, or text that is empty or blank
-// (as a resource must not be), at the end of however many pointers. A
-// pointer that leads back to one already followed (v := new(any); *v = v)
+// (as a resource must not be), at the end of however many pointers.
+//
+// A value that encodes itself (a json.RawMessage, a json.Marshaler, an
+// encoding.TextMarshaler) and a []byte are judged by what they encode to,
+// which is what would be stored: nothing, null or a blank JSON string says
+// nothing, however it was spelled (json.RawMessage(`" "`), a Marshaler
+// giving null, a TextMarshaler giving ""). Nor does an encoding that fails
+// or panics: the value is absent and err says why, so that the event is
+// refused as missing the detail rather than stored without it.
+//
+// A pointer that leads back to one already followed (v := new(any); *v = v)
 // would be followed until the stack ran out, a crash no recover catches:
 // such a value is not absent, and encoding it refuses the event.
-func absent(v any) bool {
+func absent(v any) (bool, error) {
 	var seen map[uintptr]bool // the pointers followed, past the first few
 	for depth := 0; ; depth++ {
 		switch v := v.(type) {
 		case nil:
-			return true
+			return true, nil
 		case string:
-			return strings.TrimSpace(v) == ""
-		case json.RawMessage:
-			t := bytes.TrimSpace(v)
-			return len(t) == 0 || string(t) == "null" || string(t) == `""`
+			return strings.TrimSpace(v) == "", nil
+		case json.Marshaler, encoding.TextMarshaler:
+			// Also a nil pointer that is one: encoding/json writes null
+			// for it without calling it, as marshalText does here.
+			return encodesToNothing(marshalText(v))
 		}
 		rv := reflect.ValueOf(v)
 		switch rv.Kind() {
 		case reflect.Pointer, reflect.Interface:
 			if rv.IsNil() {
-				return true
+				return true, nil
 			}
 			if depth >= 8 && rv.Kind() == reflect.Pointer {
 				if seen == nil {
 					seen = map[uintptr]bool{}
 				}
 				if seen[rv.Pointer()] {
-					return false
+					return false, nil
 				}
 				seen[rv.Pointer()] = true
 			}
 			v = rv.Elem().Interface()
 			continue
-		case reflect.Map, reflect.Slice:
-			return rv.IsNil()
+		case reflect.Slice:
+			if rv.IsNil() {
+				return true, nil
+			}
+			if rv.Type().Elem().Kind() == reflect.Uint8 { // base64 text: []byte{} is ""
+				return encodesToNothing(marshalText(v))
+			}
+			return false, nil
+		case reflect.Map:
+			return rv.IsNil(), nil
 		case reflect.String: // a string type of the host's own (type TripTitle string)
-			return strings.TrimSpace(rv.String()) == ""
+			return strings.TrimSpace(rv.String()) == "", nil
 		}
-		return false
+		return false, nil
 	}
+}
+
+// encodesToNothing is absent's reading of a value's JSON encoding enc, or
+// of the error that stopped it: nothing, null, a string that is blank once
+// its escapes are read, and a failure say nothing.
+func encodesToNothing(enc []byte, err error) (bool, error) {
+	if err != nil {
+		return true, err
+	}
+	enc = bytes.TrimSpace(enc)
+	switch {
+	case len(enc) == 0, string(enc) == "null":
+		return true, nil
+	case enc[0] == '"':
+		var s string
+		if json.Unmarshal(enc, &s) == nil {
+			return strings.TrimSpace(s) == "", nil
+		}
+	}
+	return false, nil
 }
 
 func quoteList(keys []string) string {

@@ -213,6 +213,76 @@ func TestRejectedEventsWriteNothing(t *testing.T) {
 	})
 }
 
+// TestRequiredDetailThatSaysNothingIsMissing: a required detail that the
+// host hands over already encoded, or as a value that encodes itself, is
+// judged by what it encodes to. Nothing, JSON null, a blank string, or an
+// encoding that fails is no title: the event is refused as missing it, and
+// neither a row nor a log line is written.
+func TestRequiredDetailThatSaysNothingIsMissing(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	db := openTestDB(t, cfg.DBPath)
+
+	cases := []struct {
+		name  string
+		value any
+		cause string // what the error says of an encoding that failed
+	}{
+		{"json.RawMessage of blank text", json.RawMessage("  "), ""},
+		{"json.RawMessage of nothing", json.RawMessage{}, ""},
+		{"json.RawMessage of a blank JSON string", json.RawMessage(`" \t "`), ""},
+		{"json.RawMessage of a blank JSON string spelled in escapes", json.RawMessage(`"\u0020\u00a0"`), ""},
+		{"empty []byte, which encodes to \"\"", []byte{}, ""},
+		{"Marshaler giving null", jsonMarshaler{out: "null"}, ""},
+		{"Marshaler giving a blank JSON string", jsonMarshaler{out: `"  "`}, ""},
+		{"pointer to a Marshaler giving null", &jsonMarshaler{out: " null "}, ""},
+		{"Marshaler that fails", jsonMarshaler{err: errors.New("no title yet")}, "no title yet"},
+		{"Marshaler that panics", jsonMarshaler{panics: true}, "title not loaded"},
+		{"TextMarshaler giving empty text", textMarshaler{}, ""},
+		{"TextMarshaler giving blank text", textMarshaler{out: "\n "}, ""},
+		{"TextMarshaler that fails", textMarshaler{err: errors.New("no title yet")}, "no title yet"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := a.Record(t.Context(), Event{Action: TripCreate, Details: map[string]any{"title": tc.value, "tripId": 12}})
+			require.ErrorIs(t, err, ErrMissingDetail)
+			assert.Contains(t, err.Error(), "title")
+			assert.Contains(t, err.Error(), tc.cause)
+			assert.Zero(t, countRows(t, db), "rows")
+			assert.Empty(t, readLog(t, cfg.LogPath), "trek.log")
+		})
+	}
+
+	// The same values saying something are titles.
+	for i, v := range []any{json.RawMessage(` "Lisbon" `), []byte("Lisbon"), jsonMarshaler{out: `"Lisbon"`},
+		&jsonMarshaler{out: `{"name":"Lisbon"}`}, textMarshaler{out: "Lisbon"}} {
+		require.NoError(t, a.Record(t.Context(), Event{Action: TripCreate, Details: map[string]any{"title": v}}), "value %d", i)
+	}
+	assert.EqualValues(t, 5, countRows(t, db))
+}
+
+// jsonMarshaler encodes itself as out, or fails with err, or panics.
+type jsonMarshaler struct {
+	out    string
+	err    error
+	panics bool
+}
+
+func (m jsonMarshaler) MarshalJSON() ([]byte, error) {
+	if m.panics {
+		panic("title not loaded")
+	}
+	return []byte(m.out), m.err
+}
+
+// textMarshaler encodes itself as the JSON string of out, or fails with err.
+type textMarshaler struct {
+	out string
+	err error
+}
+
+func (m textMarshaler) MarshalText() ([]byte, error) { return []byte(m.out), m.err }
+
 // hostTitle is a string type of a host's own, as TREK's handlers may use.
 type hostTitle string
 
