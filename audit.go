@@ -710,15 +710,18 @@ func (a *Auditor) prepare(ctx context.Context, e *Event) (*pending, error) {
 		ip:        ip,
 	}
 	p.label = info.label()
-	p.subject = cleanText(subjectOf(e), maxResourceLen) // brief, like the stored resource
+	p.subject = cleanText(subjectOf(e, &a.redact), maxResourceLen) // brief, like the stored resource
 	return p, nil
 }
 
 // subjectOf picks what the log line names after the label: a trip's title
-// where the event has one, else the resource.
-func subjectOf(e *Event) string {
+// where the event has one, else the resource. It reads the details before
+// r redacts them, so it passes over a key r holds secret (a host may list
+// "title" in Config.SecretKeys), as it passes over one that is absent:
+// otherwise the text kept out of the database would be written to trek.log.
+func subjectOf(e *Event, r *redactor) string {
 	for _, k := range [...]string{"title", "trip"} {
-		if s, ok := e.Details[k].(string); ok && s != "" {
+		if s, ok := e.Details[k].(string); ok && s != "" && !r.isSecret(k) {
 			return s
 		}
 	}

@@ -324,6 +324,46 @@ func TestDetailsRedactSecrets(t *testing.T) {
 	assert.Equal(t, "hunter2", details["Password"], "the caller's map is not changed")
 }
 
+// TestRedactedDetailStaysOutOfTheLogLine: the [INFO] line names a trip by
+// its title or trip detail; under a key the host made secret, that detail
+// is redacted in the line as in the stored details, and the line names the
+// next detail it may use, or the resource.
+func TestRedactedDetailStaysOutOfTheLogLine(t *testing.T) {
+	const secret = "Operation Nightjar"
+	cases := []struct {
+		name    string
+		keys    []string // Config.SecretKeys
+		event   Event
+		subject string // what the line names instead
+	}{
+		{"trip.create with its title secret", []string{"title"},
+			Event{Action: TripCreate, Resource: "trip:12", Details: map[string]any{"title": secret, "tripId": 12}}, "trip:12"},
+		{"trip.delete with its trip secret", []string{"Trip"},
+			Event{Action: TripDelete, Resource: "trip:13", Details: map[string]any{"tripId": 13, "trip": secret}}, "trip:13"},
+		{"trip.update with its new title secret names the trip", []string{"title"},
+			Event{Action: TripUpdate, Resource: "trip:14", Details: map[string]any{"tripId": 14, "trip": "Lisbon", "title": secret}}, "Lisbon"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.LogLevel = "debug"
+			cfg.SecretKeys = tc.keys
+			a := openAuditor(t, cfg)
+			db := openTestDB(t, cfg.DBPath)
+			require.NoError(t, a.Record(t.Context(), tc.event))
+
+			rows := readRows(t, db)
+			require.Len(t, rows, 1)
+			assert.NotContains(t, rows[0].Details.String, secret)
+			lines := eventLines(logLines(t, cfg.LogPath))
+			assert.NotContains(t, strings.Join(lines, "\n"), secret)
+			info := linesWithPrefix(lines, "[INFO] ")
+			require.Len(t, info, 1)
+			assert.Contains(t, info[0], ` "`+tc.subject+`" `)
+		})
+	}
+}
+
 // TestDetailsRedactEscapedKeys: a json.RawMessage or a json.Marshaler is
 // copied into the details as it encodes itself, \u escapes and all, so a
 // host forwarding a client's JSON body could carry a secret under a key

@@ -107,7 +107,7 @@ var recBenchRows = sync.OnceValue(func() []recBenchRow {
 			panic(err)
 		}
 		info := builtinActions[e.Action]
-		rows = append(rows, recBenchRow{event: e, details: details, label: info.label(), subject: subjectOf(&e)})
+		rows = append(rows, recBenchRow{event: e, details: details, label: info.label(), subject: subjectOf(&e, &red)})
 	}
 	return rows
 })
