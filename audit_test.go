@@ -892,6 +892,27 @@ func TestTZAsTheCLibraryReadsIt(t *testing.T) {
 	assert.Error(t, err)
 }
 
+// TestTZRefusesPOSIXRules pins what the README says of TZ: a POSIX rule,
+// which the C library would read as an offset, is no zone's name and is
+// refused by Open, naming TZ; one that is also a zone's name is that zone.
+func TestTZRefusesPOSIXRules(t *testing.T) {
+	for _, tz := range []string{"UTC0", "JST-9", ":JST-9", "GMT+2", "CET-1CEST,M3.5.0,M10.5.0/3"} {
+		t.Run(tz, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.TZ = tz
+			a, err := Open(cfg)
+			if a != nil {
+				a.Close()
+			}
+			require.ErrorIs(t, err, ErrBadConfig)
+			assert.Contains(t, err.Error(), "TZ")
+		})
+	}
+	loc, err := loadTZ("EST5EDT")
+	require.NoError(t, err)
+	assert.Equal(t, "EST5EDT", loc.String())
+}
+
 func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("TRUST_PROXY", "2")
 	t.Setenv("LOG_LEVEL", "debug")
