@@ -163,6 +163,44 @@ func TestVerifyFindsTampering(t *testing.T) {
 	}
 }
 
+// TestVerifyNamesTheRowThatWasMoved: a row given another id, or another
+// chain position, by hand is reported as that row changed, not as its
+// neighbour changed nor as positions gone, whichever way it was moved and
+// wherever it stands in the chain.
+func TestVerifyNamesTheRowThatWasMoved(t *testing.T) {
+	cases := []struct {
+		name, sql string
+		id        int64 // the row reported changed
+		seq       int64 // its chain position
+		detail    string
+	}{
+		{"a row given a later id", `UPDATE audit_log SET id = 100 WHERE id = 5`, 100, 5, "given another id"},
+		{"the first row given a later id", `UPDATE audit_log SET id = 100 WHERE id = 1`, 100, 1, "given another id"},
+		{"two rows given later ids", `UPDATE audit_log SET id = id + 100 WHERE id IN (5, 6)`, 105, 5, "given another id"},
+		{"a row given an earlier id", `UPDATE audit_log SET id = 0 WHERE id = 5`, 0, 5, "given another id"},
+		{"the last row given an earlier id", `UPDATE audit_log SET id = 0 WHERE id = 20`, 0, 20, "given another id"},
+		{"a row given the next row's position", `UPDATE audit_log SET chain_seq = 6 WHERE id = 5`, 5, 5, "its chain position was changed"},
+		{"a row given the row before's position", `UPDATE audit_log SET chain_seq = 4 WHERE id = 5`, 5, 5, "its chain position was changed"},
+		{"a row given a far position", `UPDATE audit_log SET chain_seq = 500 WHERE id = 5`, 5, 5, "its chain position was changed"},
+		{"the first row given another position", `UPDATE audit_log SET chain_seq = 2 WHERE id = 1`, 1, 1, "its chain position was changed"},
+		{"the last row given a position past the end", `UPDATE audit_log SET chain_seq = 21 WHERE id = 20`, 20, 20, "its chain position was changed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newChainFixture(t, 20)
+			f.exec(t, tc.sql)
+			rep := verifyNow(t, f.a)
+			assert.False(t, rep.Intact)
+			require.NotNil(t, rep.Problem)
+			assert.Equal(t, TamperChanged, rep.Problem.Kind, rep.Problem.Detail)
+			assert.Equal(t, tc.id, rep.Problem.ID, rep.Problem.Detail)
+			assert.Equal(t, tc.seq, rep.Problem.Seq, rep.Problem.Detail)
+			assert.Contains(t, rep.Problem.Detail, tc.detail)
+			assert.False(t, rep.Problem.KeyMismatch)
+		})
+	}
+}
+
 // TestVerifyIgnoresForgedAnchors writes lines that claim to be chain heads
 // through every way text reaches trek.log: an event's fields, the host's
 // slog lines, and raw host lines. None may make Verify report tampering

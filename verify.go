@@ -402,6 +402,15 @@ func (v *verifier) verifies(prev []byte, r *chainRow) bool {
 		(!r.userID.Valid || (r.actorID != 0 && r.userID.Int64 == r.actorID))
 }
 
+// verifiesAt reports whether r verifies after prev at chain position seq
+// rather than the one it holds: whether it is the row the key chained
+// there, with only chain_seq changed since.
+func (v *verifier) verifiesAt(prev []byte, r *chainRow, seq int64) bool {
+	at := *r
+	at.seq = seq
+	return v.verifies(prev, &at)
+}
+
 // clearedUsers counts the actors noted by noteNullUser whose user still
 // exists (see VerifyReport.ClearedUserIDs). The walk notes them, and the
 // users are looked up once it is over, so that no query waits for a
@@ -588,8 +597,20 @@ func (v *verifier) checkEnds(r *chainRow) *Tamper {
 // classify names what is wrong at r, the first row that does not follow
 // from (prevSeq, prevMac). It looks at the rows around r once, so it costs
 // nothing while the chain is intact.
+//
+// A row moved by hand is named itself, not the row the walk meets where
+// it was: given another chain position, it still verifies at the position
+// the walk expects; given a later id, the walk meets its successor first,
+// which verifies after it, and finds it further on; given an earlier id,
+// the walk meets it first, and its chain value is the key's for its
+// position (the row chained after it, or trek.log's head, vouches for it).
 func (v *verifier) classify(ctx context.Context, r *chainRow, prevSeq int64, prevMac []byte) (*Tamper, error) {
 	t := &Tamper{ID: r.id, Seq: prevSeq + 1}
+	if r.seq != prevSeq+1 && v.verifiesAt(prevMac, r, prevSeq+1) {
+		t.Kind, t.Detail = TamperChanged, fmt.Sprintf("the row claims chain position %d, but the key chained it at %d, "+
+			"after the row before it: its chain position was changed", r.seq, prevSeq+1)
+		return t, nil
+	}
 	pred, err := v.bySeq(ctx, r.seq-1)
 	if err != nil {
 		return nil, err
@@ -609,9 +630,28 @@ func (v *verifier) classify(ctx context.Context, r *chainRow, prevSeq int64, pre
 	// genuine: the key chained r after its own predecessor, wherever that
 	// stands now.
 	genuine := (r.seq == 1 || pred != nil) && v.verifies(predMac, r)
+	// movedBack: r is a row the key chained, at its own position, that
+	// stands before the row the walk expects, by id: it was given an
+	// earlier id (or its fields were changed as well).
+	movedBack := false
+	if !genuine && r.seq != prevSeq+1 && expected != nil && expected.id > r.id {
+		if movedBack, err = v.onlyKeysRowAt(ctx, r); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case genuine && r.seq > prevSeq+1 && expected == nil:
 		t.Kind, t.Detail = TamperMissing, fmt.Sprintf("chain positions %d to %d are gone", prevSeq+1, r.seq-1)
+	case genuine && expected != nil && expected.id > r.id:
+		// r is where the key put it, and the row the chain puts before
+		// it stands after it: that row was given a later id.
+		t.ID = expected.id
+		t.Kind, t.Detail = TamperChanged, fmt.Sprintf("the row holds chain position %d, yet stands after row %d, "+
+			"which the key chained later (at position %d): it was given another id", expected.seq, r.id, r.seq)
+	case movedBack:
+		t.Seq = r.seq
+		t.Kind, t.Detail = TamperChanged, fmt.Sprintf("the key chained the row at position %d, yet it stands before row %d, "+
+			"which holds position %d: it was given another id (its other fields may have been changed too)", r.seq, expected.id, expected.seq)
 	case next != nil && next.seq == prevSeq+1 && v.verifies(prevMac, next):
 		t.Kind, t.Detail = TamperInserted, fmt.Sprintf("row %d stands between two consecutive chained rows; the key did not chain it", r.id)
 	case r.seq == prevSeq+1 && r.oddType:
@@ -653,6 +693,37 @@ func (v *verifier) classify(ctx context.Context, r *chainRow, prevSeq int64, pre
 		t.Kind, t.Detail = TamperChanged, fmt.Sprintf("the row claims chain position %d, which does not follow %d", r.seq, prevSeq)
 	}
 	return t, nil
+}
+
+// onlyKeysRowAt reports whether r, which does not verify after the row
+// before it, still holds the chain value the key made for its position,
+// and is the only row there: the row chained after it verifies against
+// that value, or a chain head in trek.log recorded it. A row so vouched
+// for is one the key chained, changed since; a copy beside the row it was
+// copied from is not.
+func (v *verifier) onlyKeysRowAt(ctx context.Context, r *chainRow) (bool, error) {
+	if r.mac == nil {
+		return false, nil
+	}
+	vouched := false
+	list := v.anchors.list
+	i, _ := slices.BinarySearchFunc(list, r.seq, func(a anchor, seq int64) int { return cmp.Compare(a.seq, seq) })
+	for ; i < len(list) && list[i].seq == r.seq && !vouched; i++ {
+		vouched = bytes.Equal(list[i].mac[:], r.mac)
+	}
+	if !vouched {
+		succ, err := v.bySeq(ctx, r.seq+1)
+		if err != nil || succ == nil {
+			return false, err
+		}
+		vouched = v.verifies(r.mac, succ)
+	}
+	if !vouched {
+		return false, nil
+	}
+	var another bool
+	err := v.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_log WHERE chain_seq = ? AND id <> ?)`, r.seq, r.id).Scan(&another)
+	return !another, err
 }
 
 // keyPairsLooked bounds how many consecutive pairs of chained rows after
