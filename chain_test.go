@@ -201,6 +201,26 @@ func TestVerifyNamesTheRowThatWasMoved(t *testing.T) {
 	}
 }
 
+// TestVerifyAfterARestoreReportsTheLostRowsMissing: after travel.db is
+// restored from a backup and TREK records again, the new rows take the
+// lost rows' ids and chain positions with other chain values. trek.log's
+// heads of the lost rows then name rows that are gone, as the README
+// says: rows missing, which an acknowledgement can cover.
+func TestVerifyAfterARestoreReportsTheLostRowsMissing(t *testing.T) {
+	_, a, _ := restoredDatabase(t)        // rows 6 to 10 lost
+	recordN(t, a, 1, "after the restore") // row 6 again, at chain position 6
+
+	rep := verifyNow(t, a)
+	assert.False(t, rep.Intact)
+	require.NotNil(t, rep.Problem)
+	assert.Equal(t, TamperMissing, rep.Problem.Kind, rep.Problem.Detail)
+	assert.EqualValues(t, 6, rep.Problem.ID)
+	assert.EqualValues(t, 6, rep.Problem.Seq)
+	assert.True(t, rep.Problem.Acknowledgeable)
+	assert.Contains(t, rep.Problem.Detail, "trek.log recorded row 6 at chain position 6 with another chain value")
+	assert.Contains(t, rep.Problem.Detail, "travel.db restored")
+}
+
 // TestVerifyIgnoresForgedAnchors writes lines that claim to be chain heads
 // through every way text reaches trek.log: an event's fields, the host's
 // slog lines, and raw host lines. None may make Verify report tampering

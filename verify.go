@@ -26,7 +26,9 @@ const (
 	// its chain value were altered.
 	TamperChanged TamperKind = "changed"
 	// TamperMissing: rows were deleted, from the middle or from the end
-	// (the end is found through the anchors in trek.log).
+	// (the end is found through the anchors in trek.log, also once new
+	// rows have taken the lost rows' ids and chain positions, as after
+	// travel.db is restored from a backup).
 	TamperMissing TamperKind = "missing"
 	// TamperInserted: a row with a chain value the key did not make.
 	TamperInserted TamperKind = "inserted"
@@ -550,7 +552,11 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 // trek.log recorded for its chain position. Rows deleted from the end, and
 // the chain then continued from the row before them, leave a chain that
 // adds up: only the anchors know that position once belonged to another
-// row.
+// row. That row may have had r's id too: AUTOINCREMENT gives the ids of
+// rows deleted from the end again after a restore from a backup, which
+// takes sqlite_sequence back with it. Either way rows are missing; a head
+// of r's own id with another chain value could also be a chain rewritten
+// by someone with the key, which the detail says.
 func (v *verifier) checkAnchors(r *chainRow) *Tamper {
 	list := v.anchors.list
 	i, _ := slices.BinarySearchFunc(list, r.seq, func(a anchor, seq int64) int { return cmp.Compare(a.seq, seq) })
@@ -563,8 +569,10 @@ func (v *verifier) checkAnchors(r *chainRow) *Tamper {
 				Detail: fmt.Sprintf("trek.log recorded chain position %d as row %d, the table has row %d there: rows were deleted and the chain went on without them",
 					r.seq, a.id, r.id)}
 		case !bytes.Equal(a.mac[:], r.mac):
-			t = &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq, Acknowledgeable: true,
-				Detail: "the row differs from the chain head trek.log recorded for it: the chain was rewritten"}
+			t = &Tamper{Kind: TamperMissing, ID: r.id, Seq: r.seq, Acknowledgeable: true,
+				Detail: fmt.Sprintf("trek.log recorded row %d at chain position %d with another chain value: rows were deleted "+
+					"(or travel.db restored) and the chain went on under their ids, or the chain was rewritten with the key",
+					a.id, a.seq)}
 		}
 		if t != nil && v.collect == nil {
 			return t
