@@ -221,6 +221,26 @@ func TestVerifyAfterARestoreReportsTheLostRowsMissing(t *testing.T) {
 	assert.Contains(t, rep.Problem.Detail, "travel.db restored")
 }
 
+// TestVerifyCountsFoldersNamedLikeLogFiles: a folder in place of trek.log,
+// or named like one of its rotated files, holds no chain heads; Verify
+// counts it with the entries it skipped, so that no one is told the
+// chain's end was checked against a log that is not there.
+func TestVerifyCountsFoldersNamedLikeLogFiles(t *testing.T) {
+	f := newChainFixture(t, 3)
+	require.NoError(t, f.a.Close())
+	logs := filepath.Join(f.dir, "logs")
+	require.NoError(t, os.Rename(filepath.Join(logs, "trek.log"), filepath.Join(logs, "trek-2026-01-01T00-00-00.000.log")))
+	require.NoError(t, os.Mkdir(filepath.Join(logs, "trek.log"), 0o700))
+	require.NoError(t, os.Mkdir(filepath.Join(logs, "trek-2026-01-02T00-00-00.000.log"), 0o700))
+	require.NoError(t, os.Mkdir(filepath.Join(logs, "notes"), 0o700)) // named like neither: not counted
+
+	a := openAuditor(t, Config{DBPath: f.dbPath, LogPath: filepath.Join(logs, "trek.log"), ReadOnly: true})
+	rep := verifyNow(t, a)
+	assert.True(t, rep.Intact, "%+v", rep.Problem)
+	assert.Equal(t, 3, rep.Anchors, "the rotated file's heads")
+	assert.Equal(t, 2, rep.SkippedLogFiles)
+}
+
 // TestVerifyIgnoresForgedAnchors writes lines that claim to be chain heads
 // through every way text reaches trek.log: an event's fields, the host's
 // slog lines, and raw host lines. None may make Verify report tampering

@@ -75,10 +75,11 @@ type VerifyReport struct {
 	// they protect nothing; more than zero is worth a look.
 	RejectedAnchors int `json:"rejected_anchors"`
 	// SkippedLogFiles counts entries beside trek.log named like it or its
-	// rotated files that are not regular files (a pipe, a device, a
-	// symbolic link). The library never makes one, and reading one could
-	// block Verify for good, so they are not read; more than zero is
-	// worth a look.
+	// rotated files that are not regular files (a folder, a pipe, a
+	// device, a symbolic link). The library never makes one, a folder
+	// holds no chain heads, and reading a pipe or a device could block
+	// Verify for good, so they are not read; more than zero is worth a
+	// look.
 	SkippedLogFiles int `json:"skipped_log_files"`
 	// ClearedUserIDs counts the actors whose chained rows have user_id
 	// NULL while a user with their id exists. The chain covers actor_id,
@@ -818,7 +819,11 @@ func compareAnchors(a, b anchor) int {
 }
 
 // logFiles lists trek.log, if it is there, then its rotated files beside
-// it (lumberjack names them trek-<time>.log), newest first.
+// it (lumberjack names them trek-<time>.log), newest first. Entries so
+// named that are not regular files, folders included, are listed too:
+// readFile counts them as skipped rather than read them, so that a folder
+// in trek.log's place shows in the report instead of passing for a log
+// without chain heads.
 func logFiles(logPath string) ([]string, error) {
 	base := filepath.Base(logPath)
 	dir, prefix, ext := rotatedNaming(logPath)
@@ -832,7 +837,6 @@ func logFiles(logPath string) ([]string, error) {
 	var files, rotated []string
 	for _, e := range entries {
 		switch name := e.Name(); {
-		case e.IsDir():
 		case name == base:
 			files = append(files, filepath.Join(dir, name))
 		case isRotatedName(name, prefix, ext):
@@ -877,6 +881,7 @@ func isRotatedName(name, prefix, ext string) bool {
 // readFile reads the anchors of one log file, if it is a regular file, up
 // to the size it had when opened: a pipe or a device (/dev/zero) named like
 // a rotated log would otherwise keep Verify waiting or reading for good.
+// Anything else (a folder, say) is counted as skipped.
 // Non-blocking, opening a pipe swapped in after the look does not wait.
 func (found *anchors) readFile(ctx context.Context, path string, s *anchorSigner) error {
 	info, err := os.Lstat(path)

@@ -35,10 +35,12 @@ read-only, refuses one the library has never written to, and is safe while
 TREK runs.
 
 Rows cut off the end of the table are found only through the chain heads in
-trek.log: when the database has chained rows and trek.log (--log) does not
-exist, verify exits 2 rather than report an unchecked end as intact, unless
---no-anchors says to check the chain alone (trek.log is then not read at
-all, for an operator who may read the database but not the log).
+trek.log: when the database has chained rows that verify and trek.log
+(--log) does not exist or is not a regular file, verify exits 2 rather than
+report an unchecked end as intact, unless --no-anchors says to check the
+chain alone (trek.log is then not read at all, for an operator who may read
+the database but not the log). Tampering found in the table is reported
+(exit 1) with or without trek.log.
 
 When nothing the key made verifies (neither of the first two chained rows,
 no chain head in trek.log, no acknowledgement), the key is most likely not
@@ -84,10 +86,12 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 		}
 		return c.fail("verify", err)
 	}
-	if rep.Checked > 0 && rep.Anchors == 0 && !*noAnchors {
-		if _, err := os.Stat(c.logPath()); errors.Is(err, os.ErrNotExist) {
-			return c.fail("verify", fmt.Errorf("%s does not exist, so the newest rows cannot be checked against their chain heads: "+
-				"pass --log with trek.log's path, or --no-anchors to check the chain alone", c.logPath()))
+	// Without trek.log, an intact chain is only intact as far as the table
+	// shows; tampering the table shows is reported all the same.
+	if rep.Intact && rep.Checked > 0 && rep.Anchors == 0 && !*noAnchors {
+		if why := c.noLogFile(); why != "" {
+			return c.fail("verify", fmt.Errorf("%s %s, so the newest rows cannot be checked against their chain heads: "+
+				"pass --log with trek.log's path, or --no-anchors to check the chain alone", c.logPath(), why))
 		}
 	}
 	if p := rep.Problem; p != nil && p.KeyMismatch {
@@ -113,6 +117,21 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 		return exitTampered
 	}
 	return exitOK
+}
+
+// noLogFile says why there is no trek.log at --log to read chain heads
+// from ("does not exist", "is not a regular file"), or "" if there is one.
+// Lstat, as the library reads it: a folder, or a link, in its place is
+// skipped like a missing file.
+func (c *cli) noLogFile() string {
+	info, err := os.Lstat(c.logPath())
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "does not exist"
+	case err == nil && !info.Mode().IsRegular():
+		return "is not a regular file"
+	}
+	return ""
 }
 
 // aboutTheLog reports whether err is a file system error about trek.log,
@@ -195,7 +214,7 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 		}
 	}
 	if rep.SkippedLogFiles > 0 {
-		fmt.Fprintf(w, "  warning:        %d entries beside trek.log are named like log files but are not regular files (a pipe, a device, a link); they were not read\n", rep.SkippedLogFiles)
+		fmt.Fprintf(w, "  warning:        %d entries beside trek.log are named like log files but are not regular files (a folder, a pipe, a device, a link); they were not read\n", rep.SkippedLogFiles)
 	}
 	if rep.RejectedAnchors > 0 {
 		fmt.Fprintf(w, "  warning:        %d lines in trek.log look like chain heads but carry no tag this key made (forged, damaged, or written under another key); they were ignored. If the chain was started again under a new key, verify with the old one too\n", rep.RejectedAnchors)

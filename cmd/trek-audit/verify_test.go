@@ -239,6 +239,68 @@ func TestVerifyWithoutTrekLog(t *testing.T) {
 	assert.Equal(t, exitTampered, code, "with trek.log, the cut is found")
 }
 
+// TestVerifyReportsTamperingWithTrekLogGone: trek.log missing makes only
+// an otherwise intact chain inconclusive; a chain that shows tampering in
+// the database is reported as tampered, trek.log or not.
+func TestVerifyReportsTamperingWithTrekLogGone(t *testing.T) {
+	f := newFixture(t, 6)
+	require.NoError(t, f.a.Close())
+	f.exec(t, `UPDATE audit_log SET details = '{"username":"harmless"}' WHERE id = 3`)
+	require.NoError(t, os.Remove(f.log))
+
+	code, stdout, stderr := f.run(t, "verify")
+	assert.Equal(t, exitTampered, code, stderr)
+	assert.Contains(t, stdout, "TAMPERED")
+	assert.Contains(t, stdout, "at row 3,")
+
+	code, stdout, stderr = f.run(t, "verify", "--json")
+	assert.Equal(t, exitTampered, code, stderr)
+	var rep audit.VerifyReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	require.NotNil(t, rep.Problem)
+	assert.Equal(t, audit.TamperChanged, rep.Problem.Kind)
+	assert.EqualValues(t, 3, rep.Problem.ID)
+}
+
+// TestVerifyWithAFolderInPlaceOfTrekLog: a folder named trek.log holds no
+// chain heads, and is no more trek.log than a missing file is: verify says
+// it could not check rather than report the chain intact. With the chain
+// heads in a rotated file beside it, verify checks them and warns of the
+// folder.
+func TestVerifyWithAFolderInPlaceOfTrekLog(t *testing.T) {
+	f := newFixture(t, 5)
+	require.NoError(t, f.a.Close())
+	rotated := filepath.Join(filepath.Dir(f.log), "trek-2026-01-01T00-00-00.000.log")
+	require.NoError(t, os.Rename(f.log, rotated))
+	f.exec(t, `DELETE FROM audit_log WHERE id = 5`) // found only through the heads
+
+	t.Run("and nothing else", func(t *testing.T) {
+		require.NoError(t, os.Rename(rotated, rotated+".aside"))
+		t.Cleanup(func() { require.NoError(t, os.Rename(rotated+".aside", rotated)) })
+		require.NoError(t, os.Mkdir(f.log, 0o700))
+		t.Cleanup(func() { require.NoError(t, os.Remove(f.log)) })
+
+		code, stdout, stderr := f.run(t, "verify")
+		assert.Equal(t, exitError, code, stdout)
+		assert.Contains(t, stderr, f.log+" is not a regular file")
+		assert.Contains(t, stderr, "--no-anchors")
+		assert.NotContains(t, stdout, "OK")
+
+		code, stdout, stderr = f.run(t, "verify", "--no-anchors")
+		assert.Equal(t, exitOK, code, stderr)
+		assert.Contains(t, stdout, "rows deleted from the end of the table cannot be detected")
+	})
+	t.Run("beside a rotated file", func(t *testing.T) {
+		require.NoError(t, os.Mkdir(f.log, 0o700))
+		t.Cleanup(func() { require.NoError(t, os.Remove(f.log)) })
+
+		code, stdout, stderr := f.run(t, "verify")
+		assert.Equal(t, exitTampered, code, stderr)
+		assert.Contains(t, stdout, "past the end of the table")
+		assert.Regexp(t, `warning: +1 entries beside trek.log are named like log files but are not regular files \(a folder,`, stdout)
+	})
+}
+
 // TestVerifyNoAnchorsDoesNotReadTheLog: --no-anchors checks the chain
 // alone and reads nothing of trek.log, so a log that cannot be read (here
 // its folder is a file; for an operator, one the server's user alone may
