@@ -45,7 +45,8 @@ the database but not the log). Tampering found in the table is reported
 When nothing the key made verifies (neither of the first two chained rows,
 no chain head in trek.log, no acknowledgement), the key is most likely not
 the one that chained the rows: verify exits 2 and says so, rather than
-report tampering.
+report tampering (with --json, the report, key_mismatch set, is still
+printed on stdout).
 
 Exit status: 0 intact, 1 tampered, 2 could not check. A progress bar goes to
 stderr when stderr is a terminal, or with --progress.`,
@@ -96,7 +97,14 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 	}
 	if p := rep.Problem; p != nil && p.KeyMismatch {
 		// Nothing the key made verifies: not the first rows, not a head in
-		// trek.log, not an acknowledgement (see Tamper.KeyMismatch).
+		// trek.log, not an acknowledgement (see Tamper.KeyMismatch). The
+		// report still goes to stdout with --json, key_mismatch set, so
+		// that a script reading it is not left with nothing to parse.
+		if *asJSON {
+			if err := newJSONPrinter(true).print(c.stdout, rep); err != nil {
+				return c.fail("verify", err)
+			}
+		}
 		read := ""
 		if c.noLog {
 			read = " (trek.log not read)"

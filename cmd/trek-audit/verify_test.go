@@ -365,6 +365,27 @@ func TestVerifyWrongKeyOnAOneRowChain(t *testing.T) {
 	assert.Contains(t, stderr, "the only chained one, does not verify under the key, nor does any of the 1 chain heads")
 }
 
+// TestVerifyJSONCarriesKeyMismatch: with --json, a key under which nothing
+// verifies still gives the report on stdout, key_mismatch set, for the
+// script reading it; the exit status and the message on stderr are as
+// without --json.
+func TestVerifyJSONCarriesKeyMismatch(t *testing.T) {
+	f := newFixture(t, 5)
+	require.NoError(t, f.a.Close())
+	t.Setenv("AUDIT_CHAIN_KEY", "another key, 16 bytes or more")
+
+	code, stdout, stderr := f.run(t, "verify", "--json")
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, stderr, "most likely the key is not the one the rows were written with")
+	var rep audit.VerifyReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), "stdout: %q", stdout)
+	assert.False(t, rep.Intact)
+	require.NotNil(t, rep.Problem)
+	assert.True(t, rep.Problem.KeyMismatch)
+	assert.Equal(t, audit.TamperChanged, rep.Problem.Kind)
+	assert.Contains(t, stdout, `"key_mismatch": true`)
+}
+
 // TestVerifyRewrittenRowsUnderTheRightKey: the first two rows rewritten,
 // with trek.log's heads there to show the key is right, are tampering,
 // and the report does not point at the key.
