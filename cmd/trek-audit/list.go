@@ -25,7 +25,9 @@ var listCmd = &command{
 	about: `
 Prints one page of the audit log, newest first, as the admin panel's list
 shows it: a table of ID, TIME (UTC), USER, ACTION, RESOURCE, IP and DETAILS,
-with control characters escaped and long details cut. The next page is
+with control characters escaped and long details cut. USER is "#7 alice",
+"#7", a deleted user's remembered name, or "-" for anonymous; a name that
+could pass for these ("-", "#1 alice") is printed in quotes. The next page is
 --cursor with the value printed under the table. --all follows the cursor
 through every page, printing each as it is read. --json prints each page as
 the admin API returns it (GET /api/admin/audit-log), one page per line.
@@ -162,7 +164,8 @@ func (t *table) entry(e audit.Entry) {
 func (t *table) flush() error { return t.tw.Flush() }
 
 // userCell names the actor: "#7 alice", "#7", "alice" (a snapshot whose
-// user id is gone) or "-" (anonymous).
+// user id is gone) or "-" (anonymous). The name is the user's own text
+// (see shownName).
 func userCell(e audit.Entry) string {
 	name := ""
 	switch {
@@ -173,13 +176,30 @@ func userCell(e audit.Entry) string {
 	}
 	switch {
 	case e.UserID != nil && name != "":
-		return "#" + strconv.FormatInt(*e.UserID, 10) + " " + escape(name)
+		return "#" + strconv.FormatInt(*e.UserID, 10) + " " + shownName(name)
 	case e.UserID != nil:
 		return "#" + strconv.FormatInt(*e.UserID, 10)
 	case name != "":
-		return escape(name)
+		return shownName(name)
 	}
 	return "-"
+}
+
+// shownName is a user's name as the USER column prints it: escaped, and
+// in double quotes (a quote within written \") when it could pass for
+// the column's own words. A user picks their name, and the snapshot of a
+// deleted user's is printed alone, so a user named "-" or "#1 alice"
+// would otherwise print as anonymous or as user 1; one starting with a
+// quote could pass for a quoted name; spaces at either end or two
+// together (the gap between columns of tail, and the least between those
+// of the table) could move what follows into a column of its own.
+func shownName(name string) string {
+	s := escape(name)
+	if name != "-" && !strings.HasPrefix(name, "#") && !strings.HasPrefix(name, `"`) &&
+		strings.TrimSpace(name) == name && !strings.Contains(name, "  ") {
+		return s
+	}
+	return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
 }
 
 func orDash(s *string) string {

@@ -242,3 +242,66 @@ func TestTruncate(t *testing.T) {
 		assert.Equal(t, tc.want, truncate(tc.in, tc.max), "%q to %d", tc.in, tc.max)
 	}
 }
+
+// A user picks their own name, and a deleted user's remembered one is
+// printed alone: a name that could be read as the USER column's own words
+// ("-" for anonymous, "#1" for a user id, a quoted name) is quoted, and
+// escaped inside the quotes, in list and tail alike; other names as they
+// are.
+func TestUserCellCannotPassForTheCommandsOwnWords(t *testing.T) {
+	id := func(n int64) *int64 { return &n }
+	str := func(s string) *string { return &s }
+	cases := []struct {
+		name string
+		e    audit.Entry
+		want string
+	}{
+		{"anonymous", audit.Entry{}, "-"},
+		{"a user id alone", audit.Entry{UserID: id(1)}, "#1"},
+		{"a user and their name", audit.Entry{UserID: id(1), Username: str("alice")}, "#1 alice"},
+		{"a deleted user's name", audit.Entry{Username: str("alice")}, "alice"},
+		{"the email when there is no name", audit.Entry{UserEmail: str("alice@example.com")}, "alice@example.com"},
+		{"one space inside a name is kept", audit.Entry{Username: str("Alice Martin")}, "Alice Martin"},
+		{"a quote inside a name is kept", audit.Entry{Username: str(`o"brien`)}, `o"brien`},
+		{"a dash cannot pass for anonymous", audit.Entry{Username: str("-")}, `"-"`},
+		{"a user id and name cannot pass for that user", audit.Entry{Username: str("#1 alice")}, `"#1 alice"`},
+		{"a bare user id", audit.Entry{Username: str("#1")}, `"#1"`},
+		{"an email that looks like a user id", audit.Entry{UserEmail: str("#2")}, `"#2"`},
+		{"a quoted name cannot pass for a quoted one", audit.Entry{Username: str(`"-"`)}, `"\"-\""`},
+		{"a space before a dash", audit.Entry{Username: str(" -")}, `" -"`},
+		{"a space after the name", audit.Entry{Username: str("alice ")}, `"alice "`},
+		{"two spaces cannot make a column", audit.Entry{Username: str("bob  user.login")}, `"bob  user.login"`},
+		{"escaped inside the quotes", audit.Entry{Username: str("#1\x1b[2J")}, `"#1\x1b[2J"`},
+		{"a backslash cannot end the quotes", audit.Entry{Username: str(`#\"`)}, `"#\\\""`},
+		{"after a user id too", audit.Entry{UserID: id(7), Username: str("-")}, `#7 "-"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, userCell(tc.e))
+		})
+	}
+
+	// Deleted users (user_id cleared) whose names were "#1 alice" and "-",
+	// beside the real user 1 and an anonymous event.
+	f := newFixture(t, 2) // #1 alice's login, then an anonymous failed login
+	f.exec(t, `INSERT INTO audit_log (created_at, user_id, action, ip, actor_username) VALUES
+		('2025-04-01 00:00:00', NULL, 'user.login', '10.0.0.9', '#1 alice'),
+		('2025-04-01 00:00:01', NULL, 'user.login', '10.0.0.9', '-')`)
+	code, stdout, stderr := f.run(t, "list")
+	require.Equal(t, exitOK, code, stderr)
+	rows := lines(stdout)
+	require.Len(t, rows, 5)
+	assert.Regexp(t, `^4 +\S+ +"-" +user\.login `, rows[1])
+	assert.Regexp(t, `^3 +\S+ +"#1 alice" +user\.login `, rows[2])
+	assert.Regexp(t, `^2 +\S+ +- +user\.login_failed `, rows[3])
+	assert.Regexp(t, `^1 +\S+ +#1 alice +user\.login `, rows[4])
+
+	code, stdout, stderr = f.run(t, "tail")
+	require.Equal(t, exitOK, code, stderr)
+	rows = lines(stdout)
+	require.Len(t, rows, 4)
+	assert.Regexp(t, `^\S+  1  #1 alice  user\.login  `, rows[0])
+	assert.Regexp(t, `^\S+  2  -  user\.login_failed  `, rows[1])
+	assert.Regexp(t, `^\S+  3  "#1 alice"  user\.login  `, rows[2])
+	assert.Regexp(t, `^\S+  4  "-"  user\.login  `, rows[3])
+}

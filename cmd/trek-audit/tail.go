@@ -19,7 +19,8 @@ var tailCmd = &command{
 	about: `
 Prints the newest N entries, oldest of them first, one line each: TIME, ID,
 USER, ACTION, RESOURCE, IP and DETAILS, control characters escaped, "-" for
-an absent value. With -f it then asks the database every --interval for
+an absent value, and a user's name in quotes where it could pass for those
+words (see list -h). With -f it then asks the database every --interval for
 entries newer than the last one printed, and prints them as they arrive,
 until interrupted (Ctrl-C or SIGTERM). --json prints each entry as one line
 of the admin API's entry JSON. The list's filters (--action, --user, --ip,
