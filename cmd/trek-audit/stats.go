@@ -18,7 +18,8 @@ var statsCmd = &command{
 	about: `
 Counts the entries of audit_log per action key (keys outside the catalogue
 included) and per day in UTC, optionally between --since (inclusive) and
---until (exclusive), RFC 3339 times.
+--until (exclusive), RFC 3339 times in the years 1 to 9999 in UTC, as the
+list takes them.
 
 The library's list answers one page at a time, and counting through it would
 read every row into memory page by page; stats instead runs two GROUP BY
@@ -59,6 +60,9 @@ func runStats(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int 
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
+	if err := checkBounds(since, until); err != nil {
+		return c.fail("stats", err)
+	}
 	if err := c.checkDB(); err != nil {
 		return c.fail("stats", err)
 	}
@@ -75,6 +79,26 @@ func runStats(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int 
 		return c.fail("stats", err)
 	}
 	return exitOK
+}
+
+// checkBounds refuses what the list's filter refuses (see audit.Query):
+// a bound outside the years 1 to 9999 in UTC, which created_at's text
+// cannot hold (year 10000 has five digits and sorts before year 2026 as
+// text, so such a bound would count nothing or everything), and a since
+// not before until, which counts nothing.
+func checkBounds(since, until time.Time) error {
+	for _, b := range []struct {
+		flag string
+		t    time.Time
+	}{{"--since", since}, {"--until", until}} {
+		if y := b.t.UTC().Year(); !b.t.IsZero() && (y < 1 || y > 9999) {
+			return fmt.Errorf("%s %s is outside the years 1 to 9999 in UTC", b.flag, b.t.Format(time.RFC3339))
+		}
+	}
+	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
+		return fmt.Errorf("--since must be before --until")
+	}
+	return nil
 }
 
 // countEntries runs the GROUP BY queries on a read-only handle.

@@ -209,3 +209,45 @@ func TestStatsCountsNullActions(t *testing.T) {
 	assert.EqualValues(t, 3, rep.Total)
 	assert.ElementsMatch(t, []keyCount{{"", 2}, {"user.login", 1}}, rep.Actions)
 }
+
+// created_at holds a four-digit year, so a bound whose UTC year has five
+// digits (or is 0 or less) would compare as text in the wrong place:
+// stats refuses it, naming the flag, as the list does; and a since not
+// before until, which counts nothing. A bound at either end of the years
+// 1 to 9999 is taken.
+func TestStatsTimeBoundsPastTheYear9999(t *testing.T) {
+	f := statsFixture(t)
+	cases := []struct {
+		name string
+		args []string
+		want string // the error; "": counted, every entry
+	}{
+		{"until, year 10000 in UTC", []string{"--until", "9999-12-31T23:00:00-05:00"},
+			"trek-audit stats: --until 9999-12-31T23:00:00-05:00 is outside the years 1 to 9999 in UTC\n"},
+		{"since, year 10000 in UTC", []string{"--since", "9999-12-31T23:00:00-05:00"},
+			"trek-audit stats: --since 9999-12-31T23:00:00-05:00 is outside the years 1 to 9999 in UTC\n"},
+		{"since, year 0", []string{"--since", "0000-06-01T00:00:00Z"},
+			"trek-audit stats: --since 0000-06-01T00:00:00Z is outside the years 1 to 9999 in UTC\n"},
+		{"until, year 0 in UTC", []string{"--until", "0001-01-01T00:30:00+01:00"},
+			"trek-audit stats: --until 0001-01-01T00:30:00+01:00 is outside the years 1 to 9999 in UTC\n"},
+		{"since after until", []string{"--since", "2025-05-03T00:00:00Z", "--until", "2025-05-02T00:00:00Z"},
+			"trek-audit stats: --since must be before --until\n"},
+		{"since equal to until", []string{"--since", "2025-05-03T02:00:00+02:00", "--until", "2025-05-03T00:00:00Z"},
+			"trek-audit stats: --since must be before --until\n"},
+		{"the last second of 9999", []string{"--until", "9999-12-31T18:59:59-05:00"}, ""},
+		{"the first of year 1", []string{"--since", "0001-01-01T00:00:01Z", "--until", "9999-12-31T23:59:59Z"}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := f.run(t, append([]string{"stats", "--json"}, tc.args...)...)
+			if tc.want != "" {
+				assert.Equal(t, exitError, code)
+				assert.Empty(t, stdout)
+				assert.Equal(t, tc.want, stderr)
+				return
+			}
+			require.Equal(t, exitOK, code, stderr)
+			assert.EqualValues(t, 10+2+40, parseStats(t, stdout).Total)
+		})
+	}
+}
