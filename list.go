@@ -56,12 +56,19 @@ type Query struct {
 	Resource string    // exact resource
 	Since    time.Time // zero: no lower bound; inclusive
 	Until    time.Time // zero: no upper bound; exclusive
+	// SkipTotal leaves Page.Total uncounted, as -1. Counting what a filter
+	// matches reads every matching row, so a caller that reads all the
+	// pages by cursor and counted on each would read the filter's rows
+	// once a page: trek-audit's list --all sets it after the first page,
+	// and its export and tail, which show no total, on every page. The
+	// admin API never sets it: its total is always counted.
+	SkipTotal bool
 }
 
 // Page is one page of the admin list, in the JSON TREK's panel reads.
 type Page struct {
 	Entries []Entry `json:"entries"`
-	Total   int64   `json:"total"` // rows the filters match, all pages together
+	Total   int64   `json:"total"` // rows the filters match, all pages together; -1 with Query.SkipTotal
 	Limit   int     `json:"limit"`
 	Offset  int     `json:"offset"`
 	// NextCursor continues after this page; null on the last page.
@@ -314,6 +321,8 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	}
 	window := every // a time filter's, when it is the only one
 	switch c, args := m.clause(); {
+	case q.SkipTotal:
+		page.Total = -1
 	case len(every.where) == 0:
 		// COUNT(*) would read the whole table; the triggers keep this exact.
 		err = db.QueryRowContext(ctx, rowCountQuery).Scan(&page.Total)
@@ -392,10 +401,18 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	cols := entryColumns("a.actor_username", "a.actor_email")
 	from, order := ` FROM audit_log a`, ` ORDER BY a.id DESC`
 	if q.onlyTime() {
-		walk := page.Total > smallWindow
+		// The plan needs the window's size only up to past smallWindow and
+		// the page's end: uncounted, it is counted that far and no further.
+		n, exact := page.Total, !q.SkipTotal
+		if !exact {
+			if n, err = countUpTo(ctx, db, window, int64(max(smallWindow, q.Offset+q.Limit))+1); err != nil {
+				return page, fmt.Errorf("%w: listing: %w", ErrStore, err)
+			}
+		}
+		walk := n > smallWindow
 		if walk {
 			from += ` NOT INDEXED`
-			if every, err = walkBounds(ctx, db, q, window, every, page.Total); err != nil {
+			if every, err = walkBounds(ctx, db, q, window, every, n, exact, after); err != nil {
 				return page, fmt.Errorf("%w: listing: %w", ErrStore, err)
 			}
 		} else {
@@ -465,10 +482,26 @@ const smallWindow = 4096
 // to the table's first row). Both are exact: every row of the window lies
 // between them, whatever its id. (MAX(+a.id), not MAX(a.id), which SQLite
 // would find by the very walk down the table this is to spare.)
-func walkBounds(ctx context.Context, db *sql.Conn, q Query, window, every filter, total int64) (filter, error) {
-	if !q.Until.IsZero() {
+//
+// total is the window's row count when exact, else a count stopped past
+// smallWindow and the page's end (Query.SkipTotal), which tells the lower
+// bound's case as well: the window holds at least that many. Compared
+// with it, the rows newer than the window may seem to outnumber half of
+// it when they do not; the upper bound then costs a read of the window,
+// what counting it would have. A cursor whose own row lies in the window
+// (as the one from the page before does) needs no upper bound: the walk
+// starts below the cursor, which is at most the window's largest id.
+func walkBounds(ctx context.Context, db *sql.Conn, q Query, window, every filter, total int64, exact bool, after int64) (filter, error) {
+	cursorInWindow := false
+	if after > 0 {
+		w := window.with("a.id = ?", after)
+		if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_log a`+w.sql()+`)`, w.args...).Scan(&cursorInWindow); err != nil {
+			return every, err
+		}
+	}
+	if !q.Until.IsZero() && !cursorInWindow {
 		var newer int64
-		if q.Since.IsZero() {
+		if q.Since.IsZero() && exact {
 			// Until alone: the rest of the table is newer, or holds no
 			// time to compare.
 			var n int64
@@ -476,9 +509,13 @@ func walkBounds(ctx context.Context, db *sql.Conn, q Query, window, every filter
 				return every, err
 			}
 			newer = n - total
-		} else if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM audit_log WHERE created_at >= ? LIMIT ?)`,
-			q.Until.UTC().Format(sqliteTimeLayout), total/2+1).Scan(&newer); err != nil {
-			return every, err // counted off the index, no further than needed
+		} else {
+			var err error // counted off the index, no further than needed
+			newer, err = countUpTo(ctx, db, filter{where: []string{"a.created_at >= ?"},
+				args: []any{q.Until.UTC().Format(sqliteTimeLayout)}}, total/2+1)
+			if err != nil {
+				return every, err
+			}
 		}
 		if newer > total/2 {
 			var hi int64
@@ -496,6 +533,15 @@ func walkBounds(ctx context.Context, db *sql.Conn, q Query, window, every filter
 		every = every.with("a.id >= ?", lo)
 	}
 	return every, nil
+}
+
+// countUpTo counts the rows f matches, stopping at limit: as many as a
+// plan needs to know, read no further.
+func countUpTo(ctx context.Context, db *sql.Conn, f filter, limit int64) (int64, error) {
+	var n int64
+	args := append(f.args[:len(f.args):len(f.args)], limit)
+	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM audit_log a`+f.sql()+` LIMIT ?)`, args...).Scan(&n)
+	return n, err
 }
 
 // keysWithPrefix returns the distinct keys under prefix that occur in

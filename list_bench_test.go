@@ -27,7 +27,13 @@ const benchRows = 1_000_000
 // its total under 5 ms, any cursor page under 5 ms, a page filtered by
 // action under 10 ms. OffsetDeep900k is what the cursor is for.
 //
+// The Walk sub-benchmarks read every page of a filtered window by cursor,
+// as trek-audit export, tail and list --all do: Counted counts the total
+// on every page, SkipTotal on the first only (Query.SkipTotal), beside
+// BaselineWalk, one plain SELECT of the same rows.
+//
 //	go test -run '^$' -bench '^BenchmarkList$' -benchmem -count 3 .
+//	go test -run '^$' -bench '^BenchmarkList$/(Baseline)?Walk' -benchmem .
 func BenchmarkList(b *testing.B) {
 	dir := b.TempDir()
 	a, raw := buildBenchDB(b, dir)
@@ -99,6 +105,46 @@ func BenchmarkList(b *testing.B) {
 		})
 	}
 
+	walks := []struct {
+		name string
+		q    Query
+		sql  string // the same rows as one plain SELECT
+		args []any
+	}{
+		{"SinceAYearAgo", Query{Since: benchEnd.Add(-365 * 24 * time.Hour)},
+			`SELECT id FROM audit_log NOT INDEXED WHERE created_at >= ? ORDER BY id DESC`,
+			[]any{benchEnd.Add(-365 * 24 * time.Hour).Format(sqliteTimeLayout)}},
+		{"UntilAYearAfterTheStart", Query{Until: benchStart.Add(365 * 24 * time.Hour)},
+			`SELECT id FROM audit_log NOT INDEXED WHERE created_at < ? ORDER BY id DESC`,
+			[]any{benchStart.Add(365 * 24 * time.Hour).Format(sqliteTimeLayout)}},
+		{"TripsSinceAYearAgo", Query{Action: "Trips", Since: benchEnd.Add(-365 * 24 * time.Hour)},
+			`SELECT id FROM audit_log WHERE action IN ('trip.create', 'trip.update', 'trip.copy', 'trip.delete') AND created_at >= ? ORDER BY id DESC`,
+			[]any{benchEnd.Add(-365 * 24 * time.Hour).Format(sqliteTimeLayout)}},
+	}
+	for _, w := range walks {
+		want := len(benchRawIDs(b, raw, w.sql, w.args...))
+		b.Run("BaselineWalk"+w.name, func(b *testing.B) {
+			for b.Loop() {
+				benchRawIDs(b, raw, w.sql, w.args...)
+			}
+			b.ReportMetric(float64(want), "rows/op")
+		})
+		for _, skip := range []bool{false, true} {
+			name := "Walk" + w.name + "Counted"
+			if skip {
+				name = "Walk" + w.name + "SkipTotal"
+			}
+			b.Run(name, func(b *testing.B) {
+				var rows int
+				for b.Loop() {
+					rows = benchWalk(b, a, w.q, skip)
+				}
+				require.Equal(b, want, rows, "the walk reads the baseline's rows")
+				b.ReportMetric(float64(rows), "rows/op")
+			})
+		}
+	}
+
 	b.Run("AdminHandlerFirstPage", func(b *testing.B) {
 		// The whole request as the panel makes it: parsing, list, JSON.
 		h := a.AdminHandler(func(*http.Request) bool { return true })
@@ -111,6 +157,49 @@ func BenchmarkList(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchWalk reads every page q matches by cursor, 500 at a time, the
+// total counted on the first page and, unless skip, on every other, and
+// returns how many rows it read.
+func benchWalk(b *testing.B, a *Auditor, q Query, skip bool) int {
+	q.Limit = MaxPageLimit
+	n := 0
+	for {
+		page, err := a.List(context.Background(), q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if q.SkipTotal != (page.Total == -1) {
+			b.Fatalf("SkipTotal %v, total %d", q.SkipTotal, page.Total)
+		}
+		n += len(page.Entries)
+		if page.NextCursor == nil {
+			return n
+		}
+		q.Cursor, q.SkipTotal = *page.NextCursor, skip
+	}
+}
+
+// benchRawIDs returns the ids query selects.
+func benchRawIDs(b *testing.B, db *sql.DB, query string, args ...any) []int64 {
+	rows, err := db.Query(query, args...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return ids
 }
 
 func benchRawPage(b *testing.B, db *sql.DB, query string) {

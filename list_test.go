@@ -1064,3 +1064,118 @@ func TestListBoundsValuesLargerThanTheLibraryStores(t *testing.T) {
 	}
 	assert.Equal(t, UserLogin, p.Entries[rows+1].Action, "the library's own row, as it was")
 }
+
+// TestListSkipTotalLeavesLaterPagesUncounted: a walk through every page by
+// cursor that counts on the first page only (Query.SkipTotal after it, as
+// trek-audit's export, tail and list --all do) gets the same pages, read
+// the same way (sorted or walked, see smallWindow), as one that counts on
+// every page; the later pages say their total was not counted. A single
+// page with SkipTotal, at an offset or a cursor outside the window, is the
+// page the counted query gives. The admin API always counts.
+func TestListSkipTotalLeavesLaterPagesUncounted(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	var walked []bool
+	a.store.(*sqliteStore).planned = func(walk bool) { walked = append(walked, walk) }
+	db := openPlainDB(t, cfg.DBPath)
+	const n = 3 * smallWindow
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	minute := func(m int) time.Time { return start.Add(time.Duration(m) * time.Minute) }
+	actions := []Action{UserLogin, TripUpdate, TripCreate, OAuthTokenRefresh, MCPToolCall}
+	rows := make([]listRow, n)
+	for i := range rows {
+		at := minute(i)
+		if i%37 == 0 {
+			at = minute((i * 7919) % n) // out of id order
+		}
+		rows[i] = listRow{createdAt: at.Format(sqliteTimeLayout), action: string(actions[i%len(actions)]),
+			userID: int64(1 + i%7), ip: fmt.Sprintf("203.0.113.%d", 1+i%3)}
+	}
+	insertListRows(t, db, rows...)
+
+	// readAll reads every page by cursor, 500 at a time, with SkipTotal
+	// from the second page on when skip is set; it returns the ids, the
+	// totals and the plans of the pages.
+	readAll := func(t *testing.T, q Query, skip bool) (ids, totals []int64, plans []bool) {
+		q.Limit = MaxPageLimit
+		walked = walked[:0]
+		for {
+			page, err := a.List(t.Context(), q)
+			require.NoError(t, err)
+			ids = append(ids, entryIDs(page.Entries)...)
+			totals = append(totals, page.Total)
+			if page.NextCursor == nil {
+				return ids, totals, slices.Clone(walked)
+			}
+			q.Cursor, q.SkipTotal = *page.NextCursor, skip
+		}
+	}
+	cases := []struct {
+		name string
+		q    Query
+	}{
+		{"no filter", Query{}},
+		{"an action", Query{Action: string(UserLogin)}},
+		{"a category", Query{Action: "Trips"}},
+		{"a prefix", Query{Action: "trip."}},
+		{"a user", Query{UserID: 3}},
+		{"an IP", Query{IP: "203.0.113.1"}},
+		{"a category since", Query{Action: "Trips", Since: minute(n / 3)}},
+		{"since, a large window", Query{Since: minute(n / 3)}},
+		{"since, a small window", Query{Since: minute(n - 1000)}},
+		{"until, a large window", Query{Until: minute(2 * n / 3)}},
+		{"until, a large window under more newer rows", Query{Until: minute(smallWindow + 100)}},
+		{"since and until, a large window", Query{Since: minute(100), Until: minute(smallWindow + 1000)}},
+	}
+	ways := map[bool]bool{} // pages of a time window walked (true) and sorted
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantIDs, wantTotals, wantPlans := readAll(t, tc.q, false)
+			for _, w := range wantPlans {
+				ways[w] = true
+			}
+			ids, totals, plans := readAll(t, tc.q, true)
+			require.Greater(t, len(totals), 1, "more than one page")
+			assert.Equal(t, wantIDs, ids)
+			assert.Equal(t, wantPlans, plans, "each page read the same way")
+			assert.EqualValues(t, len(wantIDs), totals[0], "the first page counted")
+			for i, total := range totals[1:] {
+				assert.EqualValues(t, -1, total, "page %d not counted", i+2)
+			}
+			assert.Equal(t, wantTotals[0], totals[0])
+		})
+	}
+	require.Len(t, ways, 2, "windows read both ways")
+
+	singles := []struct {
+		name string
+		q    Query
+	}{
+		{"an offset deep in a large window", Query{Since: minute(n / 3), Offset: 7000, Limit: 500}},
+		{"an offset at a large window's end", Query{Since: minute(n / 3), Offset: 8000, Limit: 500}},
+		{"a cursor above the window", Query{Until: minute(smallWindow + 100), Cursor: encodeCursor(n)}},
+		{"a cursor below the window", Query{Since: minute(n / 2), Cursor: encodeCursor(n / 3)}},
+		{"an action and an offset", Query{Action: "Trips", Offset: 100, Limit: 20}},
+	}
+	for _, tc := range singles {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := a.List(t.Context(), tc.q)
+			require.NoError(t, err)
+			skip := tc.q
+			skip.SkipTotal = true
+			got, err := a.List(t.Context(), skip)
+			require.NoError(t, err)
+			assert.EqualValues(t, -1, got.Total)
+			assert.Equal(t, entryIDs(want.Entries), entryIDs(got.Entries))
+			assert.Equal(t, want.NextCursor, got.NextCursor)
+		})
+	}
+
+	// The admin API has no way to skip the total: it is what the filters
+	// match, as the panel expects.
+	h := a.AdminHandler(allowAll)
+	p := adminPage(t, adminGet(t, h, "since="+minute(n/3).Format(time.RFC3339)+"&SkipTotal=true&skip_total=1&cursor=9000"))
+	var want int64
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE created_at >= ?`, minute(n/3).Format(sqliteTimeLayout)).Scan(&want))
+	assert.Equal(t, want, p.Total)
+}

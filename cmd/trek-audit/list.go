@@ -29,8 +29,10 @@ with control characters escaped and long details cut. USER is "#7 alice",
 "#7", a deleted user's remembered name, or "-" for anonymous; a name that
 could pass for these ("-", "#1 alice") is printed in quotes. The next page is
 --cursor with the value printed under the table. --all follows the cursor
-through every page, printing each as it is read. --json prints each page as
-the admin API returns it (GET /api/admin/audit-log), one page per line.
+through every page, printing each as it is read; the total is counted on
+the first page only, so the pages after it carry a total of -1 in --json.
+--json prints each page as the admin API returns it (GET
+/api/admin/audit-log), one page per line.
 
 Filters combine: --action takes a key (user.login), a prefix ending in '.'
 (admin.) or a category (OAuth); --since and --until take RFC 3339 times.
@@ -99,10 +101,14 @@ func runList(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int {
 	jp := newJSONPrinter(false)
 	tw := newTable(c.stdout, *maxDetails)
 	shown := 0
+	var total int64 // the first page's: the later ones are not counted
 	for {
 		page, err := a.List(ctx, q)
 		if err != nil {
 			return c.fail("list", err)
+		}
+		if !q.SkipTotal {
+			total = page.Total
 		}
 		if *asJSON {
 			err = jp.print(c.stdout, page)
@@ -118,24 +124,27 @@ func runList(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int {
 		shown += len(page.Entries)
 		if !*all || page.NextCursor == nil {
 			if !*asJSON {
-				c.listFooter(page, shown, *all)
+				c.listFooter(page, total, shown, *all)
 			}
 			return exitOK
 		}
-		q.Cursor, q.Offset = *page.NextCursor, 0
+		// Counting the total again on every page would read the filter's
+		// rows once a page.
+		q.Cursor, q.Offset, q.SkipTotal = *page.NextCursor, 0, true
 	}
 }
 
 // listFooter says on stderr how much was shown and how to go on, so that
-// stdout holds the table alone.
-func (c *cli) listFooter(p audit.Page, shown int, all bool) {
+// stdout holds the table alone. total is the first page's: with --all, as
+// many matched when the listing began.
+func (c *cli) listFooter(p audit.Page, total int64, shown int, all bool) {
 	switch {
 	case shown == 0:
-		fmt.Fprintf(c.stderr, "no entries (%d match)\n", p.Total)
+		fmt.Fprintf(c.stderr, "no entries (%d match)\n", total)
 	case all || p.NextCursor == nil:
-		fmt.Fprintf(c.stderr, "%d entries shown, %d match\n", shown, p.Total)
+		fmt.Fprintf(c.stderr, "%d entries shown, %d match\n", shown, total)
 	default:
-		fmt.Fprintf(c.stderr, "%d entries shown, %d match; next page: --cursor %s\n", shown, p.Total, *p.NextCursor)
+		fmt.Fprintf(c.stderr, "%d entries shown, %d match; next page: --cursor %s\n", shown, total, *p.NextCursor)
 	}
 }
 

@@ -185,6 +185,26 @@ func TestListAllFollowsTheCursor(t *testing.T) {
 	assert.Equal(t, "5 entries shown, 5 match\n", stderr)
 }
 
+// list --all counts the total on the first page only: counting on every
+// page would read the filter's rows once a page. Later pages say so with
+// a total of -1, and the footer gives the first page's.
+func TestListAllCountsOnTheFirstPageOnly(t *testing.T) {
+	f := listFixture(t)
+	code, stdout, stderr := f.run(t, "list", "--all", "--json", "--limit", "10", "--since", "2025-03-02T00:00:00Z")
+	require.Equal(t, exitOK, code, stderr)
+	var totals []int64
+	for _, l := range lines(stdout) {
+		var page audit.Page
+		require.NoError(t, json.Unmarshal([]byte(l), &page), l)
+		totals = append(totals, page.Total)
+	}
+	assert.Equal(t, []int64{26, -1, -1}, totals)
+
+	code, _, stderr = f.run(t, "list", "--all", "--limit", "10", "--since", "2025-03-02T00:00:00Z")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Equal(t, "26 entries shown, 26 match\n", stderr)
+}
+
 func TestEscape(t *testing.T) {
 	cases := []struct{ name, in, want string }{
 		{"plain text is kept", "alice@example.com", "alice@example.com"},
