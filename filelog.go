@@ -70,9 +70,9 @@ type sharedLog struct {
 	// What reopenIfMoved last saw, guarded by mu: trek.log once it was
 	// written, and its folder. size is trek.log's size as lumberjack
 	// counts it, to tell a write that may rotate it.
-	seen, seenDir os.FileInfo
-	dirSettled    bool // seenDir's time was older than its granularity when seen
-	size          int64
+	seen    os.FileInfo
+	seenDir folderMark
+	size    int64
 }
 
 // logLimits are a trek.log's rotation settings: LogMaxSizeMB and
@@ -377,16 +377,6 @@ func (l *fileLog) writeEvents(batch []*pending, loc *time.Location, debug bool) 
 	return err
 }
 
-// timeGranularity bounds how far apart two modifications of a folder may
-// be and still get the same time: a kernel tick where the time has a
-// fraction of a second, two seconds (FAT) where it has none.
-func timeGranularity(mt time.Time) time.Duration {
-	if mt.Nanosecond() != 0 {
-		return 100 * time.Millisecond
-	}
-	return 2 * time.Second
-}
-
 // reopenIfMoved closes lumberjack's file when trek.log is no longer the
 // file it has open (deleted, moved away, its folder replaced), so that the
 // next write reopens the path, or fails and says so, rather than writing
@@ -412,15 +402,8 @@ func (l *sharedLog) reopenIfMoved() {
 		return
 	}
 	path := l.lj.Filename
-	dir, err := os.Stat(filepath.Dir(path))
-	if err == nil && l.seenDir != nil && os.SameFile(l.seenDir, dir) &&
-		dir.ModTime().Equal(l.seenDir.ModTime()) && l.dirSettled {
+	if l.seenDir.unchanged(filepath.Dir(path)) {
 		return
-	}
-	l.seenDir = dir
-	if err == nil {
-		mt := dir.ModTime()
-		l.dirSettled = mt.Before(time.Now().Add(-timeGranularity(mt)))
 	}
 	if cur, err := os.Stat(path); err != nil || !os.SameFile(l.seen, cur) {
 		l.lj.Close()

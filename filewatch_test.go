@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -51,65 +52,93 @@ func TestRecordAfterTravelDBIsRestoredWhileOpen(t *testing.T) {
 			removeSidecars(t, db)
 			copyFile(t, backup, db)
 		}, false, true, "its -wal file was deleted"},
+		{"a copy renamed over it, the folder's times set back as rsync -a does", func(t *testing.T, db, backup string) {
+			dir, err := os.Stat(filepath.Dir(db))
+			require.NoError(t, err)
+			tmp := db + ".restoring"
+			copyFile(t, backup, tmp)
+			require.NoError(t, os.Rename(tmp, db))
+			removeSidecars(t, db)
+			require.NoError(t, os.Chtimes(filepath.Dir(db), dir.ModTime(), dir.ModTime()))
+		}, false, false, "another file is at its path"},
 		{"deleted", func(t *testing.T, db, backup string) {
 			require.NoError(t, os.Remove(db))
 			removeSidecars(t, db)
 		}, true, false, "it was deleted"},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig(t)
-			a, err := Open(cfg)
-			require.NoError(t, err)
-			recordN(t, a, 5, "in the backup")
-			backup := filepath.Join(t.TempDir(), "backup.db")
-			copier := openPlainDB(t, cfg.DBPath)
-			_, err = copier.Exec(`VACUUM INTO ?`, backup)
-			require.NoError(t, err)
-			require.NoError(t, copier.Close(), "the Auditor's are the only connections left")
-			recordN(t, a, 3, "after the backup")
-
-			tc.restore(t, cfg.DBPath, backup)
-
-			err = a.Record(t.Context(), Event{Action: UserLogin, Resource: "after the restore"})
-			require.Error(t, err, "an event recorded into a file no longer at travel.db's path is lost")
-			assert.ErrorIs(t, err, ErrStore)
-			assert.Contains(t, err.Error(), "replaced on disk")
-			assert.Contains(t, err.Error(), tc.why)
-			assert.Equal(t, uint64(1), a.Stats().StoreErrors)
-
-			err = a.Close()
-			assert.ErrorIs(t, err, ErrStore, "Close says the file was replaced")
-
-			if tc.gone {
-				_, err := os.Stat(cfg.DBPath)
-				assert.ErrorIs(t, err, os.ErrNotExist, "nothing made a new travel.db")
-				return
+		for _, settled := range []bool{false, true} {
+			name := tc.name
+			if settled {
+				name += ", in a folder unchanged for an hour"
 			}
-			restored := openPlainDB(t, cfg.DBPath)
-			var check string
-			require.NoError(t, restored.QueryRow(`PRAGMA integrity_check`).Scan(&check))
-			assert.Equal(t, "ok", check)
-			assert.Equal(t, int64(5), countRows(t, restored), "the restored file holds what the backup held, nothing more")
-			require.NoError(t, restored.Close())
-
-			if tc.held {
-				// Closing the old connections would have copied the old
-				// WAL into the restored file: they stay open, and an Open
-				// in this process says so at once rather than wait on
-				// their locks.
-				_, err := Open(cfg)
-				require.Error(t, err)
-				assert.ErrorIs(t, err, ErrStore)
-				assert.Contains(t, err.Error(), "restart the process")
-				return
-			}
-			again := openAuditor(t, cfg)
-			require.NoError(t, again.Record(t.Context(), Event{Action: UserLogin, Resource: "after reopening"}))
-			require.NoError(t, again.Close())
-			assert.Equal(t, int64(6), countRows(t, openPlainDB(t, cfg.DBPath)))
-		})
+			t.Run(name, func(t *testing.T) { restoreWhileOpen(t, tc.restore, tc.gone, tc.held, tc.why, settled) })
+		}
 	}
+}
+
+// restoreWhileOpen is one case of TestRecordAfterTravelDBIsRestoredWhileOpen.
+// settled sets the folder's times an hour back before the last event ahead
+// of the restore, so that the Auditor trusts them and looks at the files
+// only because the restore changed the folder (see folderMark); otherwise
+// the folder, made a moment ago, is too new to trust, and every commit
+// looks at the files.
+func restoreWhileOpen(t *testing.T, restore func(t *testing.T, db, backup string), gone, held bool, why string, settled bool) {
+	cfg := testConfig(t)
+	a, err := Open(cfg)
+	require.NoError(t, err)
+	recordN(t, a, 5, "in the backup")
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	copier := openPlainDB(t, cfg.DBPath)
+	_, err = copier.Exec(`VACUUM INTO ?`, backup)
+	require.NoError(t, err)
+	require.NoError(t, copier.Close(), "the Auditor's are the only connections left")
+	recordN(t, a, 3, "after the backup")
+	if settled {
+		hourAgo := time.Now().Add(-time.Hour)
+		require.NoError(t, os.Chtimes(filepath.Dir(cfg.DBPath), hourAgo, hourAgo))
+		recordN(t, a, 1, "after the backup, in a settled folder")
+	}
+
+	restore(t, cfg.DBPath, backup)
+
+	err = a.Record(t.Context(), Event{Action: UserLogin, Resource: "after the restore"})
+	require.Error(t, err, "an event recorded into a file no longer at travel.db's path is lost")
+	assert.ErrorIs(t, err, ErrStore)
+	assert.Contains(t, err.Error(), "replaced on disk")
+	assert.Contains(t, err.Error(), why)
+	assert.Equal(t, uint64(1), a.Stats().StoreErrors)
+
+	err = a.Close()
+	assert.ErrorIs(t, err, ErrStore, "Close says the file was replaced")
+
+	if gone {
+		_, err := os.Stat(cfg.DBPath)
+		assert.ErrorIs(t, err, os.ErrNotExist, "nothing made a new travel.db")
+		return
+	}
+	restored := openPlainDB(t, cfg.DBPath)
+	var check string
+	require.NoError(t, restored.QueryRow(`PRAGMA integrity_check`).Scan(&check))
+	assert.Equal(t, "ok", check)
+	assert.Equal(t, int64(5), countRows(t, restored), "the restored file holds what the backup held, nothing more")
+	require.NoError(t, restored.Close())
+
+	if held {
+		// Closing the old connections would have copied the old
+		// WAL into the restored file: they stay open, and an Open
+		// in this process says so at once rather than wait on
+		// their locks.
+		_, err := Open(cfg)
+		require.Error(t, err)
+		assert.ErrorIs(t, err, ErrStore)
+		assert.Contains(t, err.Error(), "restart the process")
+		return
+	}
+	again := openAuditor(t, cfg)
+	require.NoError(t, again.Record(t.Context(), Event{Action: UserLogin, Resource: "after reopening"}))
+	require.NoError(t, again.Close())
+	assert.Equal(t, int64(6), countRows(t, openPlainDB(t, cfg.DBPath)))
 }
 
 // TestRecordAfterAnotherHandleClosesKeepsWriting is the other side: a
