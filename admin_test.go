@@ -323,22 +323,27 @@ func TestAdminHandlerBadParameters(t *testing.T) {
 		{"until before the year 1 in UTC", "until=0001-01-01T00:00:00%2B01:00", "until"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			w := adminGet(t, h, c.params)
-			require.Equal(t, http.StatusBadRequest, w.Code, "body: %s", w.Body)
-			assert.Equal(t, "no-store", w.Header().Get("Cache-Control"))
-			assert.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
-			var body struct {
-				Error     string `json:"error"`
-				Parameter string `json:"parameter"`
-			}
-			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body))
-			assert.Equal(t, c.names, body.Parameter)
-			assert.Contains(t, body.Error, c.names)
-		})
+		t.Run(c.name, func(t *testing.T) { assertRefusedParameter(t, h, c.params, c.names) })
 	}
 	p := adminPage(t, adminGet(t, h, ""))
 	assert.Len(t, p.Entries, len(f.ids), "nothing was harmed")
+}
+
+// assertRefusedParameter checks that the admin list answers params with a
+// 400 in the contract's JSON, naming the parameter name.
+func assertRefusedParameter(t *testing.T, h http.Handler, params, name string) {
+	t.Helper()
+	w := adminGet(t, h, params)
+	require.Equal(t, http.StatusBadRequest, w.Code, "body: %s", w.Body)
+	assert.Equal(t, "no-store", w.Header().Get("Cache-Control"))
+	assert.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
+	var body struct {
+		Error     string `json:"error"`
+		Parameter string `json:"parameter"`
+	}
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body))
+	assert.Equal(t, name, body.Parameter)
+	assert.Contains(t, body.Error, name)
 }
 
 // TestAdminHandlerRefusesFilterItCannotDecode: a filter that net/url would
@@ -368,18 +373,7 @@ func TestAdminHandlerRefusesFilterItCannotDecode(t *testing.T) {
 		{"cursor given twice", "cursor=5&cursor=6", "cursor"},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			w := adminGet(t, h, c.params)
-			require.Equal(t, http.StatusBadRequest, w.Code, "body: %s", w.Body)
-			assert.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
-			var body struct {
-				Error     string `json:"error"`
-				Parameter string `json:"parameter"`
-			}
-			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body))
-			assert.Equal(t, c.names, body.Parameter)
-			assert.Contains(t, body.Error, c.names)
-		})
+		t.Run(c.name, func(t *testing.T) { assertRefusedParameter(t, h, c.params, c.names) })
 	}
 }
 

@@ -923,6 +923,17 @@ func TestListCreatedAtForms(t *testing.T) {
 	assert.Empty(t, page.Entries[0].CreatedAt)
 }
 
+// plannedAuditor opens an Auditor that tells planned how each page
+// filtered by time alone is read (true: walked, false: sorted; see
+// smallWindow), with the test's own handle on its database.
+func plannedAuditor(t *testing.T, planned func(walk bool)) (*Auditor, *sql.DB) {
+	t.Helper()
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	a.store.(*sqliteStore).planned = planned
+	return a, openPlainDB(t, cfg.DBPath)
+}
+
 // TestListTimeWindowsReadEitherWay: a page filtered by time alone is read
 // by sorting the window's rows when they are few, else by walking the ids
 // they lie between (see smallWindow). Either way it must be exactly the
@@ -930,11 +941,8 @@ func TestListCreatedAtForms(t *testing.T) {
 // times are not all in id order, with offsets and cursors; and with the
 // created_at index gone, a small window is still read.
 func TestListTimeWindowsReadEitherWay(t *testing.T) {
-	cfg := testConfig(t)
-	a := openAuditor(t, cfg)
 	var walked []bool
-	a.store.(*sqliteStore).planned = func(walk bool) { walked = append(walked, walk) }
-	db := openPlainDB(t, cfg.DBPath)
+	a, db := plannedAuditor(t, func(walk bool) { walked = append(walked, walk) })
 	const n = 3 * smallWindow
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	rows := make([]listRow, n)
@@ -1073,11 +1081,8 @@ func TestListBoundsValuesLargerThanTheLibraryStores(t *testing.T) {
 // page with SkipTotal, at an offset or a cursor outside the window, is the
 // page the counted query gives. The admin API always counts.
 func TestListSkipTotalLeavesLaterPagesUncounted(t *testing.T) {
-	cfg := testConfig(t)
-	a := openAuditor(t, cfg)
 	var walked []bool
-	a.store.(*sqliteStore).planned = func(walk bool) { walked = append(walked, walk) }
-	db := openPlainDB(t, cfg.DBPath)
+	a, db := plannedAuditor(t, func(walk bool) { walked = append(walked, walk) })
 	const n = 3 * smallWindow
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	minute := func(m int) time.Time { return start.Add(time.Duration(m) * time.Minute) }
