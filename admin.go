@@ -92,8 +92,8 @@ var listParams = map[string]bool{
 // unescaped ';', which other servers take for a separator) and every pair
 // of a query with more than 10,000, and Get takes the first of a repeated
 // parameter. A filter lost that way widens the list to every row. So a
-// filter whose value cannot be decoded, or that is given more than once, is
-// an error naming it. limit and offset never fail, as TREK's panel
+// filter whose value cannot be decoded, that is given more than once, or
+// that follows a ';' anywhere, is an error naming it. limit and offset never fail, as TREK's panel
 // expects: one that cannot be decoded is not a number, and the first of
 // several counts. Other parameters, and names that cannot be decoded (no
 // name the list knows), are ignored.
@@ -102,6 +102,19 @@ func listQueryValues(raw string) (map[string]string, *apiError) {
 	for raw != "" {
 		var pair string
 		pair, raw, _ = strings.Cut(raw, "&")
+		// A filter after a ';' is a filter to a server that takes ';' for
+		// '&', and inside another pair's value here: refused, wherever it
+		// stands, so that it cannot be lost in a lenient limit or offset,
+		// or in a parameter the list ignores.
+		if _, after, ok := strings.Cut(pair, ";"); ok {
+			for piece := range strings.SplitSeq(after, ";") {
+				k, _, _ := strings.Cut(piece, "=")
+				if name, err := url.QueryUnescape(k); err == nil && listParams[name] {
+					return nil, &apiError{Error: name + " follows a ';', which does not separate parameters here: " +
+						"separate them with '&', and write a ';' in a value as %3B", Parameter: name}
+				}
+			}
+		}
 		k, v, _ := strings.Cut(pair, "=")
 		name, err := url.QueryUnescape(k)
 		filter, known := listParams[name]

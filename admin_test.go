@@ -323,6 +323,11 @@ func TestAdminHandlerBadParameters(t *testing.T) {
 		{"until before the year 1 in UTC", "until=0001-01-01T00:00:00%2B01:00", "until"},
 		// A filter net/url would drop without a word (a bad escape, an
 		// unescaped ';') or one given twice: never a page of every row.
+		{"a filter after a ';' in limit", "limit=100;action=user.login", "action"},
+		{"a filter after a ';' in offset", "offset=0;user_id=3", "user_id"},
+		{"a filter after a ';' in a parameter the list ignores", "x=1;ip=198.51.100.7", "ip"},
+		{"a filter after a leading ';'", ";resource=client:7", "resource"},
+		{"a filter with an escaped name after a ';'", "limit=5;user%5Fid=3", "user_id"},
 		{"ip with a zone's bare '%'", "ip=fe80::1%eth0", "ip"},
 		{"ip with a bad escape beside a good filter", "user_id=3&ip=%ff%zz", "ip"},
 		{"resource with '%' before letters", "resource=100%off", "resource"},

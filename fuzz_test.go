@@ -335,6 +335,7 @@ func FuzzAdminQuery(f *testing.F) {
 		"since=0000-01-01T00:00:00%2B23:59", "since=2026-04-20T08:00:00.999999999-23:59",
 		"ip=%ff", "resource=%00", "a=%zz;b", "%", "&&&", "limit=1;offset=2", "limit=1&limit=2",
 		"ip=fe80::1%eth0", "resource=client:7;v2", "user_id=3&user_id=1", "action=&action=user.login", "user%5Fid=1",
+		"limit=100;action=user.login", ";resource=client:7",
 		"action=Trips&user_id=1&ip=203.0.113.9&resource=trip:1&since=2000-01-01T00:00:00Z&until=2100-01-01T00:00:00Z",
 	} {
 		f.Add(q)
