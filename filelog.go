@@ -130,8 +130,10 @@ func openFileLog(path string, maxSizeMB, maxBackups int, readOnly bool) (*fileLo
 	sl := sharedLogs.m[key]
 	if sl == nil {
 		// lumberjack keeps every rotated file (MaxBackups 0): see
-		// pruneBackups.
-		sl = &sharedLog{lj: &lumberjack.Logger{Filename: path, MaxSize: maxSizeMB}, limits: want, wants: map[logLimits]int{}}
+		// pruneBackups. It is given the absolute path, so that lines
+		// written after the process changed its working directory still
+		// go to this trek.log.
+		sl = &sharedLog{lj: &lumberjack.Logger{Filename: key, MaxSize: maxSizeMB}, limits: want, wants: map[logLimits]int{}}
 		sharedLogs.m[key] = sl
 	}
 	fl := &fileLog{sharedLog: sl, path: path, limits: want, readOnly: readOnly}

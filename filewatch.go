@@ -20,35 +20,46 @@ import (
 // every event from then on would be reported stored and be lost; after a
 // copy over it, through a WAL that belongs to the old content, which a
 // checkpoint would then copy into the restored file and corrupt it. Once
-// check has seen a replacement, every write is refused until the Auditor is
-// opened again.
+// check has seen a replacement, every write is refused, and every read,
+// until the Auditor is opened again.
 //
-// It compares files by identity (device and inode), and looks at them
-// only when their folder has changed (see folderMark), so a copy over
-// travel.db that leaves its -wal in place goes unseen: SQLite's own rule,
-// never to change a database file under an open connection, is the only
-// safe one, and the README says to close the Auditor first.
+// It compares files by identity (device and inode), looking at them only
+// when their folder has changed (see folderMark). A copy over travel.db
+// that leaves its -wal in place keeps both identities and goes unseen:
+// SQLite's own rule, never to change a database file under an open
+// connection, is the only safe one, and the README says to close the
+// Auditor first.
 type fileWatch struct {
-	mu      sync.Mutex
-	path    string      // the database file, as SQLite opened it; "" if not watched
-	walPath string      // path's -wal file
-	db      os.FileInfo // the file at path when the Auditor opened it
-	// wal is path's -wal as the writer connection found it, nil until it
-	// has (a new connection may see a new WAL: see forgetWAL).
+	mu sync.Mutex
+	// paths are the database file as SQLite opened it, symbolic links
+	// resolved, and, when it differs, the path the Auditor was given
+	// (Config.DBPath, made absolute): a restore replaces the one the
+	// operator sees, which may be a link, or lie in a linked folder.
+	paths   []watchedPath
+	walPath string      // the -wal file beside the file SQLite opened
+	db      os.FileInfo // the file SQLite opened, when the Auditor opened it
+	// wal is the -wal as the writer connection found it, nil until it has
+	// (see forgetWAL).
 	wal      os.FileInfo
-	dir      folderMark // path's folder, as the last check that looked at the files saw it
-	replaced error      // what check found, kept for good
+	replaced error // what check found, kept for good
 	// walOnly is whether only the -wal was replaced: the database file
 	// at path is still the one SQLite has open, its content copied over.
 	walOnly bool
 }
 
+// watchedPath is a path that must lead to the database file, and its
+// folder as check last saw it.
+type watchedPath struct {
+	path string
+	dir  folderMark
+}
+
 // start remembers the database file conn has open: its path from SQLite
-// itself (so that a host's handle is watched too, and a later chdir of the
-// process changes nothing), and the file and its -wal as they are now. An
-// in-memory or temporary database, or one whose file cannot be looked at,
-// is not watched.
-func (w *fileWatch) start(ctx context.Context, conn *sql.Conn) error {
+// itself (so that a host's handle is watched too), given (the path the
+// Auditor opened, absolute; "" for a host's handle) where it differs, and
+// the file and its -wal as they are now. An in-memory or temporary
+// database, or one whose file cannot be looked at, is not watched.
+func (w *fileWatch) start(ctx context.Context, conn *sql.Conn, given string) error {
 	rows, err := conn.QueryContext(ctx, "PRAGMA database_list")
 	if err != nil {
 		return fmt.Errorf("reading PRAGMA database_list: %w", err)
@@ -77,7 +88,11 @@ func (w *fileWatch) start(ctx context.Context, conn *sql.Conn) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.path, w.walPath, w.db = path, path+"-wal", st
+	w.paths = []watchedPath{{path: path}}
+	if given != "" && given != path {
+		w.paths = append(w.paths, watchedPath{path: given})
+	}
+	w.walPath, w.db = path+"-wal", st
 	w.wal = w.statWAL()
 	return nil
 }
@@ -113,8 +128,13 @@ func (m *folderMark) unchanged(dir string) bool {
 	}
 	m.seen, m.settled = cur, false
 	if err == nil {
-		mt := cur.ModTime()
-		m.settled = mt.Before(time.Now().Add(-timeGranularity(mt)))
+		mt, now := cur.ModTime(), time.Now()
+		m.settled = mt.Before(now.Add(-timeGranularity(mt)))
+		if ct := changeTime(cur); ct != 0 {
+			// Set back (rsync -a), the modification time says nothing
+			// of when the folder last changed; the change time does.
+			m.settled = m.settled && time.Unix(0, ct).Before(now.Add(-timeGranularity(time.Unix(0, ct))))
+		}
 	}
 	return false
 }
@@ -138,25 +158,40 @@ func (w *fileWatch) statWAL() os.FileInfo {
 	return st
 }
 
-// check reports why the database may no longer be written: the file at its path, or its -wal, is not the one the Auditor
-// has open. nil while they are (or when it is not watched).
+// check reports why the database may no longer be written or read: a
+// watched path no longer leads to the file SQLite has open, or its -wal is
+// not the one the writer writes to. nil while they are (or when it is not
+// watched).
 func (w *fileWatch) check() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.path == "" || w.replaced != nil {
+	if len(w.paths) == 0 || w.replaced != nil {
 		return w.replaced
 	}
-	// Replacing either file changes the folder; the files are looked at
-	// only then (see folderMark).
-	if w.dir.unchanged(filepath.Dir(w.path)) {
+	// Replacing either file changes a folder; the files are looked at
+	// only then (see folderMark). Every folder is looked at, so that each
+	// mark is brought up to date.
+	changed := false
+	for i := range w.paths {
+		if !w.paths[i].dir.unchanged(filepath.Dir(w.paths[i].path)) {
+			changed = true
+		}
+	}
+	if !changed {
 		return nil
 	}
 	var what string
-	if st, err := os.Stat(w.path); errors.Is(err, fs.ErrNotExist) {
-		what = "it was deleted"
-	} else if err == nil && !os.SameFile(st, w.db) {
-		what = "another file is at its path"
-	} else if w.wal != nil {
+	for _, p := range w.paths {
+		if st, err := os.Stat(p.path); errors.Is(err, fs.ErrNotExist) {
+			what = "it was deleted"
+		} else if err == nil && !os.SameFile(st, w.db) {
+			what = "another file is at its path"
+		}
+		if what != "" {
+			break
+		}
+	}
+	if what == "" && w.wal != nil {
 		if st, err := os.Stat(w.walPath); errors.Is(err, fs.ErrNotExist) {
 			what, w.walOnly = "its -wal file was deleted", true
 		} else if err == nil && !os.SameFile(st, w.wal) {
@@ -166,8 +201,14 @@ func (w *fileWatch) check() error {
 	if what == "" {
 		return nil
 	}
+	then := "close the Auditor and open it again"
+	if w.walOnly {
+		// Closing the last connection to the old content copies its WAL
+		// into the restored file (see sqliteStore.close).
+		then = "restart the process, without closing the database's other handles first"
+	}
 	w.replaced = fmt.Errorf("database %s was replaced on disk while the Auditor had it open (%s; a restore from a backup?): "+
-		"nothing more is written to it; close the Auditor and open it again", quoted(w.path), what)
+		"nothing more is written to it or read from it; %s", quoted(w.paths[len(w.paths)-1].path), what, then)
 	return w.replaced
 }
 
@@ -188,14 +229,16 @@ func (w *fileWatch) copiedOver() os.FileInfo {
 func (w *fileWatch) committed() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.path != "" && w.wal == nil && w.replaced == nil {
+	if len(w.paths) > 0 && w.wal == nil && w.replaced == nil {
 		w.wal = w.statWAL()
 	}
 }
 
-// forgetWAL forgets the -wal file when the store drops its writer
-// connection or takes a new one: if that was the last connection to the
-// database, closing it deleted the WAL, and the next one makes a new one.
+// forgetWAL forgets the -wal file when the store dropped its writer
+// connection and no other connection of its pool is left open: if none of
+// any process is, closing the writer deleted the WAL, and the next
+// connection makes a new one, which committed adopts. While another
+// connection stays open the WAL stays, and is still watched.
 func (w *fileWatch) forgetWAL() {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -180,3 +180,180 @@ func TestRecordThroughTheHostsHandleAfterARestore(t *testing.T) {
 	assert.Contains(t, err.Error(), "another file is at its path")
 	assert.ErrorIs(t, a.Close(), ErrStore)
 }
+
+// faultOn makes every insert of an audit_log row with resource "fault"
+// fail, through a trigger written by a handle of the test's own: a fault
+// that makes the store drop its writer connection and take a new one.
+func faultOn(t *testing.T, dbPath string) {
+	t.Helper()
+	h := openPlainDB(t, dbPath)
+	_, err := h.Exec(`CREATE TRIGGER test_fault BEFORE INSERT ON audit_log WHEN NEW.resource = 'fault'
+		BEGIN SELECT RAISE(ABORT, 'injected fault'); END`)
+	require.NoError(t, err)
+	require.NoError(t, h.Close())
+}
+
+// backupOf copies travel.db aside, consistently, as a backup would.
+func backupOf(t *testing.T, dbPath string) string {
+	t.Helper()
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	h := openPlainDB(t, dbPath)
+	_, err := h.Exec(`VACUUM INTO ?`, backup)
+	require.NoError(t, err)
+	require.NoError(t, h.Close())
+	return backup
+}
+
+// copyOver writes the content of from over to, keeping to's inode, as cp
+// over an existing file does.
+func copyOver(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(to, b, 0o640))
+}
+
+// TestRestoreAfterTheWriterWasResetIsStillSeen: a fault drops the writer
+// connection while a reader of the admin list keeps another open, so the
+// WAL stays the same file. A backup then copied over travel.db, its -wal
+// and -shm deleted, is seen, as without the fault: forgetting the -wal at
+// the reset let the next connection's new WAL pass for the old one, and
+// the old WAL's rows came back into the restored file at Close.
+func TestRestoreAfterTheWriterWasResetIsStillSeen(t *testing.T) {
+	cfg := testConfig(t)
+	a, err := Open(cfg)
+	require.NoError(t, err)
+	recordN(t, a, 5, "in the backup")
+	backup := backupOf(t, cfg.DBPath)
+	recordN(t, a, 3, "after the backup")
+	faultOn(t, cfg.DBPath)
+	_, err = a.List(t.Context(), Query{}) // leaves a reader in the pool
+	require.NoError(t, err)
+	require.Error(t, a.Record(t.Context(), Event{Action: UserLogin, Resource: "fault"}))
+	require.FileExists(t, cfg.DBPath+"-wal", "the reader holds the WAL")
+
+	require.NoError(t, os.Remove(cfg.DBPath+"-wal"))
+	require.NoError(t, os.Remove(cfg.DBPath+"-shm"))
+	copyOver(t, backup, cfg.DBPath)
+
+	err = a.Record(t.Context(), Event{Action: UserLogin, Resource: "after the restore"})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrStore)
+	assert.Contains(t, err.Error(), "its -wal file was deleted")
+	assert.Contains(t, err.Error(), "restart the process")
+	assert.ErrorIs(t, a.Close(), ErrStore)
+	assert.Equal(t, int64(5), countRows(t, openPlainDB(t, cfg.DBPath)), "the restored file holds what the backup held")
+}
+
+// TestRestoreThroughASymbolicLinkIsSeen: travel.db, or its folder, is a
+// symbolic link, and the restore replaces the link. SQLite opened the
+// link's target, which nothing changed; the path the Auditor was given is
+// watched too.
+func TestRestoreThroughASymbolicLinkIsSeen(t *testing.T) {
+	cases := []struct {
+		name string
+		// layout makes the link and returns DBPath; restore puts the
+		// backup at DBPath by replacing a link.
+		layout  func(t *testing.T, root string) string
+		restore func(t *testing.T, root, dbPath, backup string)
+	}{
+		{"travel.db is a link to a file on another volume, and a copy is renamed over the link",
+			func(t *testing.T, root string) string {
+				require.NoError(t, os.MkdirAll(filepath.Join(root, "volume"), 0o750))
+				require.NoError(t, os.MkdirAll(filepath.Join(root, "data"), 0o750))
+				link := filepath.Join(root, "data", "travel.db")
+				require.NoError(t, os.Symlink(filepath.Join(root, "volume", "travel.db"), link))
+				return link
+			},
+			func(t *testing.T, root, dbPath, backup string) {
+				copyOver(t, backup, dbPath+".restoring")
+				require.NoError(t, os.Rename(dbPath+".restoring", dbPath))
+			}},
+		{"data is a link to a folder, switched to one holding the backup",
+			func(t *testing.T, root string) string {
+				require.NoError(t, os.MkdirAll(filepath.Join(root, "v1"), 0o750))
+				require.NoError(t, os.MkdirAll(filepath.Join(root, "v2"), 0o750))
+				require.NoError(t, os.Symlink("v1", filepath.Join(root, "data")))
+				return filepath.Join(root, "data", "travel.db")
+			},
+			func(t *testing.T, root, dbPath, backup string) {
+				copyOver(t, backup, filepath.Join(root, "v2", "travel.db"))
+				require.NoError(t, os.Symlink("v2", filepath.Join(root, "data.new")))
+				require.NoError(t, os.Rename(filepath.Join(root, "data.new"), filepath.Join(root, "data")))
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			cfg := Config{DBPath: tc.layout(t, root), LogPath: filepath.Join(root, "logs", "trek.log")}
+			a := openAuditor(t, cfg)
+			recordN(t, a, 3, "in the backup")
+			backup := backupOf(t, cfg.DBPath)
+			recordN(t, a, 2, "after the backup")
+
+			tc.restore(t, root, cfg.DBPath, backup)
+
+			err := a.Record(t.Context(), Event{Action: UserLogin, Resource: "after the restore"})
+			require.Error(t, err, "the event would have gone into a file no longer at DBPath")
+			assert.Contains(t, err.Error(), "another file is at its path")
+			assert.Contains(t, err.Error(), quoted(cfg.DBPath), "the error names the path the Auditor was given")
+			assert.ErrorIs(t, a.Close(), ErrStore)
+			assert.Equal(t, int64(3), countRows(t, openPlainDB(t, cfg.DBPath)))
+		})
+	}
+}
+
+// TestReadsAfterARestoreAreRefused: once travel.db was seen replaced, the
+// pool's connections may still hold the old file, so the admin list,
+// Verify and Acknowledge refuse too, saying why, rather than show the old
+// file's rows or write an acknowledgement into it.
+func TestReadsAfterARestoreAreRefused(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	recordN(t, a, 5, "in the backup")
+	backup := backupOf(t, cfg.DBPath)
+	recordN(t, a, 3, "after the backup")
+	_, err := a.List(t.Context(), Query{}) // leaves a reader on the old file
+	require.NoError(t, err)
+	copyOver(t, backup, cfg.DBPath+".restoring")
+	require.NoError(t, os.Rename(cfg.DBPath+".restoring", cfg.DBPath))
+
+	_, err = a.List(t.Context(), Query{})
+	assert.ErrorIs(t, err, ErrStore)
+	assert.ErrorContains(t, err, "replaced on disk")
+	_, err = a.Verify(t.Context())
+	assert.ErrorContains(t, err, "replaced on disk")
+	_, err = a.Unacknowledged(t.Context())
+	assert.ErrorContains(t, err, "replaced on disk")
+	_, err = a.Acknowledge(t.Context(), "restored travel.db from a backup", "5-00")
+	assert.ErrorContains(t, err, "replaced on disk")
+	require.ErrorIs(t, a.Close(), ErrStore)
+	var acks int64
+	require.NoError(t, openPlainDB(t, cfg.DBPath).QueryRow(`SELECT COUNT(*) FROM audit_chain_acks`).Scan(&acks))
+	assert.Zero(t, acks)
+}
+
+// TestRelativePathsSurviveAChdir: relative DBPath and LogPath name the
+// files the Auditor opened, whatever the process's working directory is
+// later: a connection opened after a chdir (here the writer's, after a
+// fault) opens the same travel.db, and trek.log's lines go to the same
+// file.
+func TestRelativePathsSurviveAChdir(t *testing.T) {
+	root := t.TempDir()
+	t.Chdir(root)
+	a := openAuditor(t, Config{DBPath: "data/travel.db", LogPath: "data/logs/trek.log"})
+	recordN(t, a, 1, "before the chdir")
+	faultOn(t, filepath.Join(root, "data", "travel.db"))
+	other := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(other, "data"), 0o750))
+	t.Chdir(other)
+
+	require.Error(t, a.Record(t.Context(), Event{Action: UserLogin, Resource: "fault"}))
+	recordN(t, a, 1, "after the chdir")
+	require.NoError(t, a.Close())
+
+	assert.Equal(t, int64(2), countRows(t, openPlainDB(t, filepath.Join(root, "data", "travel.db"))))
+	assert.NoFileExists(t, filepath.Join(other, "data", "travel.db"))
+	assert.NoFileExists(t, filepath.Join(other, "data", "logs", "trek.log"))
+	assert.Len(t, eventLines(logLines(t, filepath.Join(root, "data", "logs", "trek.log"))), 2)
+}

@@ -285,6 +285,10 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 	if s.listRefused != nil {
 		return page, s.listRefused
 	}
+	// After a restore the pool's connections may still read the old file.
+	if err := s.files.check(); err != nil {
+		return page, fmt.Errorf("%w: %w", ErrStore, err)
+	}
 	// m: the action filter; ips: the IP filter's spellings; base: the
 	// others; rest: all but the action filter.
 	base, m, ips, err := buildFilter(q, s.actions)

@@ -132,7 +132,11 @@ func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error)
 		return nil, fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	if !cfg.ReadOnly {
-		if err := s.files.start(ctx, s.conn); err != nil {
+		given := ""
+		if s.ownDB {
+			given, _ = filepath.Abs(cfg.DBPath)
+		}
+		if err := s.files.start(ctx, s.conn, given); err != nil {
 			s.close()
 			return nil, fmt.Errorf("%w: %w", ErrStore, err)
 		}
@@ -176,9 +180,15 @@ func openDBFile(cfg Config) (*sql.DB, error) {
 		}
 		q.Set("_synchronous", cfg.Synchronous)
 	}
-	// Cleaned, since in a URI a path that begins with "//" would name a
-	// host (//srv/trek/travel.db: host "srv").
-	db, err := sql.Open("sqlite3", "file:"+escapePath(filepath.Clean(cfg.DBPath))+"?"+q.Encode())
+	// Absolute, so that a connection opened after the process changed
+	// its working directory opens the same file; cleaned, since in a URI a
+	// path that begins with "//" would name a host (//srv/trek/travel.db:
+	// host "srv").
+	path, err := filepath.Abs(cfg.DBPath)
+	if err != nil {
+		return nil, fmt.Errorf("%w: database %q: %w", ErrStore, cfg.DBPath, err)
+	}
+	db, err := sql.Open("sqlite3", "file:"+escapePath(path)+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("%w: opening %q: %w", ErrStore, cfg.DBPath, err)
 	}
@@ -288,7 +298,6 @@ func (s *sqliteStore) connect(ctx context.Context) error {
 		}
 	}
 	s.conn = conn
-	s.files.forgetWAL()
 	s.stmts = make(map[int]*sql.Stmt, len(insertChunks))
 	s.named = make(map[string]*sql.Stmt, 5)
 	return nil
@@ -391,7 +400,6 @@ func (s *sqliteStore) reset() {
 	}
 	s.stmts, s.named = nil, nil
 	s.head.valid = false
-	s.files.forgetWAL()
 	if s.conn != nil {
 		if s.hostFK {
 			s.conn.ExecContext(context.Background(), "PRAGMA foreign_keys = ON")
@@ -403,6 +411,9 @@ func (s *sqliteStore) reset() {
 		s.conn.Raw(func(any) error { return driver.ErrBadConn })
 		s.conn.Close()
 		s.conn = nil
+		if s.db.Stats().OpenConnections == 0 {
+			s.files.forgetWAL()
+		}
 	}
 }
 
@@ -442,6 +453,8 @@ func (s *sqliteStore) failed(err error, inTx bool) {
 func (s *sqliteStore) abandon() {
 	conn, stmts, named := s.conn, s.stmts, s.named
 	s.conn, s.stmts, s.named, s.head.valid = nil, nil, nil, false
+	// The connection is closed later, by a goroutine, perhaps the last:
+	// the WAL may then be deleted and made anew (see forgetWAL).
 	s.files.forgetWAL()
 	if conn == nil {
 		return

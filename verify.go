@@ -147,6 +147,11 @@ func (a *Auditor) newVerifier(ctx context.Context, progress func(done, total int
 	if !ok {
 		return nil, errors.New("the store cannot be verified")
 	}
+	// After a restore the pool's connections may still read the old file,
+	// and an acknowledgement would be written into it.
+	if err := s.files.check(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStore, err)
+	}
 	anchors, err := readAnchors(ctx, a.logPath, newAnchorSigner(s.chain.key))
 	if err != nil {
 		return nil, fmt.Errorf("reading anchors: %w", err)
