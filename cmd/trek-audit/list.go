@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -27,7 +28,9 @@ Prints one page of the audit log, newest first, as the admin panel's list
 shows it: a table of ID, TIME (UTC), USER, ACTION, RESOURCE, IP and DETAILS,
 with control characters escaped and long details cut. USER is "#7 alice",
 "#7", a deleted user's remembered name, or "-" for anonymous; a name that
-could pass for these ("-", "#1 alice") is printed in quotes. The next page is
+could pass for these ("-", "#1 alice", or the same in look-alike characters
+such as a minus sign or a full-width number sign) is printed in quotes:
+any name that does not begin with a letter or a digit. The next page is
 --cursor with the value printed under the table. --all follows the cursor
 through every page, printing each as it is read; the total is counted on
 the first page only, so the pages after it carry a total of -1 in --json.
@@ -198,13 +201,19 @@ func userCell(e audit.Entry) string {
 // in double quotes (a quote within written \") when it could pass for
 // the column's own words. A user picks their name, and the snapshot of a
 // deleted user's is printed alone, so a user named "-" or "#1 alice"
-// would otherwise print as anonymous or as user 1; one starting with a
-// quote could pass for a quoted name; spaces at either end or two
-// together (the gap between columns of tail, and the least between those
-// of the table) could move what follows into a column of its own.
+// would otherwise print as anonymous or as user 1, and one starting with
+// a quote could pass for a quoted name. Every word the column prints
+// begins with '-', '#' or '"', and each has look-alikes in Unicode (a
+// minus sign or a dash for '-', a full-width or small number sign for
+// '#', curly quotes), so a name is quoted unless it begins with a letter
+// or a digit, of any script: "Zoë", "李雷" and "Ørjan" print as they are.
+// Spaces at either end or two together (the gap between columns of tail,
+// and the least between those of the table) could move what follows into
+// a column of its own, so they are quoted too.
 func shownName(name string) string {
 	s := escape(name)
-	if name != "-" && !strings.HasPrefix(name, "#") && !strings.HasPrefix(name, `"`) &&
+	first, _ := utf8.DecodeRuneInString(name)
+	if (unicode.IsLetter(first) || unicode.IsDigit(first)) &&
 		strings.TrimSpace(name) == name && !strings.Contains(name, "  ") {
 		return s
 	}

@@ -325,3 +325,33 @@ func TestUserCellCannotPassForTheCommandsOwnWords(t *testing.T) {
 	assert.Regexp(t, `^\S+  3  "#1 alice"  user\.login  `, rows[2])
 	assert.Regexp(t, `^\S+  4  "-"  user\.login  `, rows[3])
 }
+
+// A name drawn with characters that look like the USER column's own
+// words (a minus sign or a dash for "-", a full-width or small number sign
+// for "#", curly quotes for a quoted name) is quoted as those words are:
+// any name that does not begin with a letter or a digit. Names in other
+// scripts are printed as they are.
+func TestUserCellQuotesLookAlikes(t *testing.T) {
+	str := func(s string) *string { return &s }
+	cases := []struct{ name, username, want string }{
+		{"a minus sign for anonymous", "\u2212", "\"\u2212\""},
+		{"a hyphen for anonymous", "\u2010", "\"\u2010\""},
+		{"an en dash for anonymous", "\u2013", "\"\u2013\""},
+		{"a full-width hyphen-minus for anonymous", "\uff0d", "\"\uff0d\""},
+		{"a full-width number sign for a user id", "\uff031 alice", "\"\uff031 alice\""},
+		{"a small number sign for a user id", "\ufe5f1 alice", "\"\ufe5f1 alice\""},
+		{"curly quotes for a quoted name", "\u201c-\u201d", "\"\u201c-\u201d\""},
+		{"any other mark first", "_bob", `"_bob"`},
+		{"an unprintable first rune, escaped inside the quotes", "\u202e-", `"\u202e-"`},
+		{"a letter with a diaeresis", "Zoë", "Zoë"},
+		{"Chinese", "李雷", "李雷"},
+		{"a letter with a stroke", "Ørjan", "Ørjan"},
+		{"a digit first", "7of9", "7of9"},
+		{"a dash after a letter", "anne-marie", "anne-marie"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, userCell(audit.Entry{Username: str(tc.username)}))
+		})
+	}
+}
