@@ -30,10 +30,13 @@ with control characters escaped and long details cut. USER is "#7 alice",
 "#7", a deleted user's remembered name, or "-" for anonymous; a name that
 could pass for these ("-", "#1 alice", or the same in look-alike characters
 such as a minus sign or a full-width number sign) is printed in quotes:
-any name that does not begin with a letter or a digit. The next page is
---cursor with the value printed under the table. --all follows the cursor
-through every page, printing each as it is read; the total is counted on
-the first page only, so the pages after it carry a total of -1 in --json.
+any name that does not begin with a letter or a digit. So is any other
+stored text that could pass for "-" (no value) or a quoted value, and any
+with two spaces together or one at either end, which could move what
+follows into a column of its own. The next page is --cursor with the value
+printed under the table. --all follows the cursor through every page,
+printing each as it is read; the total is counted on the first page only,
+so the pages after it carry a total of -1 in --json.
 --json prints each page as the admin API returns it (GET
 /api/admin/audit-log), one page per line.
 
@@ -169,8 +172,8 @@ func (t *table) entry(e audit.Entry) {
 		fmt.Fprintln(t.tw, "ID\tTIME\tUSER\tACTION\tRESOURCE\tIP\tDETAILS")
 		t.header = true
 	}
-	fmt.Fprintf(t.tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, escape(e.CreatedAt), userCell(e),
-		escape(string(e.Action)), orDash(e.Resource), orDash(e.IP), truncate(detailsText(e.Details), t.maxDetails))
+	fmt.Fprintf(t.tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, cell(e.CreatedAt), userCell(e),
+		cell(string(e.Action)), orDash(e.Resource), orDash(e.IP), truncate(detailsText(e.Details), t.maxDetails))
 }
 
 func (t *table) flush() error { return t.tw.Flush() }
@@ -197,52 +200,102 @@ func userCell(e audit.Entry) string {
 	return "-"
 }
 
-// shownName is a user's name as the USER column prints it: escaped, and
-// in double quotes (a quote within written \") when it could pass for
-// the column's own words. A user picks their name, and the snapshot of a
-// deleted user's is printed alone, so a user named "-" or "#1 alice"
-// would otherwise print as anonymous or as user 1, and one starting with
-// a quote could pass for a quoted name. Every word the column prints
-// begins with '-', '#' or '"', and each has look-alikes in Unicode (a
-// minus sign or a dash for '-', a full-width or small number sign for
-// '#', curly quotes), so a name is quoted unless it begins with a letter
-// or a digit, of any script: "Zoë", "李雷" and "Ørjan" print as they are.
-// Spaces at either end or two together (the gap between columns of tail,
-// and the least between those of the table) could move what follows into
-// a column of its own, so they are quoted too.
+// shownName is a user's name as the USER column prints it (see shown).
+// A user picks their name, and the snapshot of a deleted user's is
+// printed alone, so a user named "-" or "#1 alice" would otherwise print
+// as anonymous or as user 1, and one starting with a quote could pass for
+// a quoted name. Every word the column prints begins with '-', '#' or
+// '"', and each has look-alikes in Unicode (a minus sign or a dash for
+// '-', a full-width or small number sign for '#', curly quotes), so a
+// name is quoted unless it begins with a letter or a digit, of any
+// script: "Zoë", "李雷" and "Ørjan" print as they are.
 func shownName(name string) string {
-	s := escape(name)
-	first, _ := utf8.DecodeRuneInString(name)
-	if (unicode.IsLetter(first) || unicode.IsDigit(first)) &&
-		strings.TrimSpace(name) == name && !strings.Contains(name, "  ") {
-		return s
-	}
-	return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
+	return shown(name, letterOrDigit)
 }
 
-func orDash(s *string) string {
-	if s == nil || *s == "" {
+func letterOrDigit(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// cell is stored text as the TIME, ACTION, RESOURCE and IP columns print
+// it (see shown), "-" for none. Clients choose what these hold (an MCP
+// tool name, a file name; TREK's own rows any text at all), but the only
+// words the columns print of their own are "-" for none and a quoted
+// value: so text may begin bare with a letter or a digit, or with ASCII
+// punctuation other than '-' and '"' (a resource "/api/trips" or "#42"
+// cannot pass for either), while any other mark might be a look-alike of
+// those two and is quoted.
+func cell(s string) string {
+	if s == "" {
 		return "-"
 	}
-	return escape(*s)
+	return shown(s, func(r rune) bool {
+		return letterOrDigit(r) || (r > ' ' && r < 0x7f && r != '-' && r != '"')
+	})
+}
+
+// orDash is cell for a column that may be NULL.
+func orDash(s *string) string {
+	if s == nil {
+		return "-"
+	}
+	return cell(*s)
+}
+
+// shown is stored text s as a column prints it: escaped, and in double
+// quotes (a quote within written \") unless its first rune is one that
+// bare may begin with, and it has no space at either end nor two
+// together. Columns are set apart by two spaces (exactly, in tail; at
+// least, in the table), so two spaces within a value, or one at its end
+// beside the gap, would move what follows into a column of its own: a
+// tool named "get_trip  10.9.9.9" would print a forged IP. Within the
+// quotes, spaces that come two or more together are written \x20, so
+// that a line of tail splits into its columns at every two spaces, quotes
+// or not.
+func shown(s string, bare func(rune) bool) string {
+	e := escape(s)
+	first, _ := utf8.DecodeRuneInString(s)
+	if bare(first) && strings.TrimSpace(s) == s && !strings.Contains(s, "  ") {
+		return e
+	}
+	return `"` + escapeSpaceRuns(strings.ReplaceAll(e, `"`, `\"`), `\x20`) + `"`
+}
+
+// escapeSpaceRuns writes each space of s that stands beside another as
+// esc, and leaves single spaces as they are.
+func escapeSpaceRuns(s, esc string) string {
+	if !strings.Contains(s, "  ") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' && (i > 0 && s[i-1] == ' ' || i+1 < len(s) && s[i+1] == ' ') {
+			b.WriteString(esc)
+		} else {
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
 }
 
 // detailsText is the details as one line of JSON, "-" for none. Valid
 // JSON holds no raw control characters below U+0020, but it may hold other
 // unprintable ones (bidi overrides, U+0085): those are written as JSON
-// escapes, so the text stays the same JSON and prints safely.
+// escapes, as are two spaces together, so the text stays the same JSON and
+// prints safely in its column.
 func detailsText(d json.RawMessage) string {
 	if len(d) == 0 || string(d) == "null" {
 		return "-"
 	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, d); err != nil {
-		return escape(string(d))
+		return cell(string(d))
 	}
+	s := b.String()
 	if !printable(b.Bytes()) {
-		return escapeJSONText(b.String())
+		s = escapeJSONText(s)
 	}
-	return b.String()
+	// Compact JSON holds spaces only within strings, where \u0020 means
+	// the same: two together would set off a column of their own.
+	return escapeSpaceRuns(s, `\u0020`)
 }
 
 // escapeJSONText writes every character of JSON text s that is not

@@ -234,6 +234,7 @@ func TestDetailsText(t *testing.T) {
 		{"JSON escapes are kept as they are", `{"e":"x\u001by\\n"}`, `{"e":"x\u001by\\n"}`},
 		{"unprintable runes become JSON escapes", "{\"e\":\"x\u202ey\u2028\"}", `{"e":"x\u202ey\u2028"}`},
 		{"an astral one as a surrogate pair", "{\"e\":\"\U000e0001\"}", `{"e":"\udb40\udc01"}`},
+		{"two spaces together cannot set off a column", `{"e":"a  b   c d"}`, `{"e":"a\u0020\u0020b\u0020\u0020\u0020c d"}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -290,7 +291,7 @@ func TestUserCellCannotPassForTheCommandsOwnWords(t *testing.T) {
 		{"a quoted name cannot pass for a quoted one", audit.Entry{Username: str(`"-"`)}, `"\"-\""`},
 		{"a space before a dash", audit.Entry{Username: str(" -")}, `" -"`},
 		{"a space after the name", audit.Entry{Username: str("alice ")}, `"alice "`},
-		{"two spaces cannot make a column", audit.Entry{Username: str("bob  user.login")}, `"bob  user.login"`},
+		{"two spaces cannot make a column", audit.Entry{Username: str("bob  user.login")}, `"bob\x20\x20user.login"`},
 		{"escaped inside the quotes", audit.Entry{Username: str("#1\x1b[2J")}, `"#1\x1b[2J"`},
 		{"a backslash cannot end the quotes", audit.Entry{Username: str(`#\"`)}, `"#\\\""`},
 		{"after a user id too", audit.Entry{UserID: id(7), Username: str("-")}, `#7 "-"`},
@@ -354,4 +355,40 @@ func TestUserCellQuotesLookAlikes(t *testing.T) {
 			assert.Equal(t, tc.want, userCell(audit.Entry{Username: str(tc.username)}))
 		})
 	}
+}
+
+// Stored text in the TIME, ACTION, RESOURCE and IP columns, which clients
+// choose (an MCP tool name, a file name) and TREK's own rows may fill with
+// anything, is quoted where it could pass for the columns' own words ("-"
+// for none, a quoted value) or move a column; resources as TREK writes
+// them print as they are.
+func TestCellCannotPassForTheCommandsOwnWords(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"none", "", "-"},
+		{"a trip", "trip:12", "trip:12"},
+		{"an OAuth client", "client:7", "client:7"},
+		{"an API path", "/api/trips", "/api/trips"},
+		{"a number sign: these columns print no user id", "#42", "#42"},
+		{"a tool name", "get_trip", "get_trip"},
+		{"an IPv6 address", "::1", "::1"},
+		{"a file name in another script", "Zoë's plan.pdf", "Zoë's plan.pdf"},
+		{"one space", "Lisbon trip", "Lisbon trip"},
+		{"a dash cannot pass for none", "-", `"-"`},
+		{"a minus sign cannot pass for none", "\u2212", "\"\u2212\""},
+		{"a full-width hyphen-minus", "\uff0d", "\"\uff0d\""},
+		{"anything beginning with a dash", "-x", `"-x"`},
+		{"a quoted value cannot pass for a quoted one", `"-"`, `"\"-\""`},
+		{"nor one in curly quotes", "\u201c-\u201d", "\"\u201c-\u201d\""},
+		{"two spaces cannot make a column", `get_trip  10.9.9.9  {"ok":true}`, `"get_trip\x20\x2010.9.9.9\x20\x20{\"ok\":true}"`},
+		{"a space before", " trip:1", `" trip:1"`},
+		{"a space after", "trip:1 ", `"trip:1 "`},
+		{"an unprintable first rune, escaped inside the quotes", "\u00a0-", `"\u00a0-"`},
+		{"escaped without quotes", "trip:1\x1b[2J", `trip:1\x1b[2J`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, orDash(&tc.in))
+		})
+	}
+	assert.Equal(t, "-", orDash(nil))
 }

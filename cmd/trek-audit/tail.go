@@ -18,11 +18,12 @@ var tailCmd = &command{
 	summary:  "print the newest entries, and with -f follow new ones as they arrive",
 	about: `
 Prints the newest N entries, oldest of them first, one line each: TIME, ID,
-USER, ACTION, RESOURCE, IP and DETAILS, control characters escaped, "-" for
-an absent value, and a user's name in quotes where it could pass for those
-words (see list -h). With -f it then asks the database every --interval for
-entries newer than the last one printed, and prints them as they arrive,
-until interrupted (Ctrl-C or SIGTERM). --json prints each entry as one line
+USER, ACTION, RESOURCE, IP and DETAILS, two spaces apart, control
+characters escaped, "-" for an absent value, and a value in quotes where it
+could pass for those words or move a column (see list -h). With -f it then
+asks the database every --interval for entries newer than the last one
+printed, and prints them as they arrive, until interrupted (Ctrl-C or
+SIGTERM). --json prints each entry as one line
 of the admin API's entry JSON. The list's filters (--action, --user, --ip,
 --resource, --since, --until) apply to both.
 
@@ -158,7 +159,7 @@ func writeTailLine(w io.Writer, e audit.Entry, asJSON bool, maxDetails int) erro
 	if asJSON {
 		return newJSONPrinter(false).print(w, e)
 	}
-	_, err := fmt.Fprintf(w, "%s  %d  %s  %s  %s  %s  %s\n", escape(e.CreatedAt), e.ID, userCell(e),
-		escape(string(e.Action)), orDash(e.Resource), orDash(e.IP), truncate(detailsText(e.Details), maxDetails))
+	_, err := fmt.Fprintf(w, "%s  %d  %s  %s  %s  %s  %s\n", cell(e.CreatedAt), e.ID, userCell(e),
+		cell(string(e.Action)), orDash(e.Resource), orDash(e.IP), truncate(detailsText(e.Details), maxDetails))
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -151,4 +152,41 @@ func TestTailFollow(t *testing.T) {
 		t.Fatalf("printed more than was recorded: %s", l)
 	default:
 	}
+}
+
+// A value a client chose (an MCP tool name) or TREK's own row holds cannot
+// add a column to a line of tail, nor pass for an absent value: each line
+// has its seven columns, two spaces apart, and no more; the table quotes
+// the same values.
+func TestTailValuesCannotForgeColumns(t *testing.T) {
+	f := newFixture(t, 0)
+	f.record(t, audit.Event{Action: audit.MCPToolCall, Resource: `get_trip  10.9.9.9  {"ok":true}`, IP: "203.0.113.9"})
+	f.record(t, audit.Event{Action: audit.MCPToolCall, Resource: "-", IP: "203.0.113.9"})
+	f.record(t, audit.Event{Action: audit.TripCreate, Resource: "trip:12", IP: "203.0.113.9",
+		Details: map[string]any{"title": "Lisbon  203.0.113.66  -"}})
+	f.exec(t, `INSERT INTO audit_log (created_at, user_id, action, resource, details, ip) VALUES
+		('yesterday  noon', NULL, ?, '/api/trips', NULL, '10.0.0.1  10.0.0.2'),
+		(NULL, NULL, 'user.login', ' trip:1', NULL, '')`, "\u2212") // a minus sign
+
+	code, stdout, stderr := f.run(t, "tail")
+	require.Equal(t, exitOK, code, stderr)
+	rows := lines(stdout)
+	require.Len(t, rows, 5)
+	for _, r := range rows {
+		assert.Len(t, strings.Split(r, "  "), 7, "one entry, seven columns: %q", r)
+	}
+	afterTime := func(r string) string { _, rest, _ := strings.Cut(r, "  "); return rest }
+	assert.Equal(t, `1  -  mcp.tool_call  "get_trip\x20\x2010.9.9.9\x20\x20{\"ok\":true}"  203.0.113.9  -`, afterTime(rows[0]))
+	assert.Equal(t, `2  -  mcp.tool_call  "-"  203.0.113.9  -`, afterTime(rows[1]))
+	assert.Equal(t, `3  -  trip.create  trip:12  203.0.113.9  {"title":"Lisbon\u0020\u0020203.0.113.66\u0020\u0020-"}`, afterTime(rows[2]))
+	assert.Equal(t, "\"yesterday\\x20\\x20noon\"  4  -  \"\u2212\"  /api/trips  \"10.0.0.1\\x20\\x2010.0.0.2\"  -", rows[3])
+	assert.Equal(t, `-  5  -  user.login  " trip:1"  -  -`, rows[4])
+
+	code, stdout, stderr = f.run(t, "list")
+	require.Equal(t, exitOK, code, stderr)
+	rows = lines(stdout)
+	require.Len(t, rows, 6)
+	assert.Regexp(t, `^4 +"yesterday\\x20\\x20noon" +- +"`+"\u2212"+`" +/api/trips +"10\.0\.0\.1\\x20\\x2010\.0\.0\.2" +-$`, rows[2])
+	assert.Regexp(t, `^2 +\S+ +- +mcp\.tool_call +"-" +203\.0\.113\.9 +-$`, rows[4])
+	assert.Regexp(t, `^1 +\S+ +- +mcp\.tool_call +"get_trip\\x20\\x2010\.9\.9\.9\\x20\\x20\{\\"ok\\":true\}" +203\.0\.113\.9 +-$`, rows[5])
 }
