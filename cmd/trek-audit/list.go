@@ -41,7 +41,8 @@ so the pages after it carry a total of -1 in --json.
 /api/admin/audit-log), one page per line.
 
 Filters combine: --action takes a key (user.login), a prefix ending in '.'
-(admin.) or a category (OAuth); --since and --until take RFC 3339 times.
+(admin.) or a category (OAuth); --since and --until take RFC 3339 times
+after 0001-01-01T00:00:00Z.
 It opens the database read-only and refuses one the library has never
 written to; it never writes a row.`,
 	example: "trek-audit list --action user.login_failed --since 2026-04-01T00:00:00Z --limit 50",
@@ -65,11 +66,18 @@ func addFilterFlags(fs *flag.FlagSet, q *audit.Query) {
 	fs.Func("until", "only entries before this RFC 3339 `time`", timeFlag(&q.Until))
 }
 
+// timeFlag reads an RFC 3339 time into dst. It refuses the zero time
+// (0001-01-01T00:00:00Z, in any zone), as the admin list does: the
+// library's Query reads a zero Since or Until as no bound, so a --until at
+// that instant would list every entry rather than none.
 func timeFlag(dst *time.Time) func(string) error {
 	return func(s string) error {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
 			return fmt.Errorf("want an RFC 3339 time such as 2026-04-20T08:00:00Z")
+		}
+		if t.IsZero() {
+			return fmt.Errorf("want a time after 0001-01-01T00:00:00Z, which would read as no bound")
 		}
 		*dst = t
 		return nil

@@ -18,8 +18,8 @@ var statsCmd = &command{
 	about: `
 Counts the entries of audit_log per action key (keys outside the catalogue
 included) and per day in UTC, optionally between --since (inclusive) and
---until (exclusive), RFC 3339 times in the years 1 to 9999 in UTC, as the
-list takes them.
+--until (exclusive), RFC 3339 times after 0001-01-01T00:00:00Z and in the
+years 1 to 9999 in UTC, as the list takes them.
 
 The library's list answers one page at a time, and counting through it would
 read every row into memory page by page; stats instead runs two GROUP BY
@@ -60,13 +60,16 @@ func runStats(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int 
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
-	if err := checkBounds(since, until); err != nil {
+	// A bound is there when its flag was given, whatever its value: the
+	// value alone cannot tell, since any time is one a flag could give.
+	sinceP, untilP := given(fs, "since", &since), given(fs, "until", &until)
+	if err := checkBounds(sinceP, untilP); err != nil {
 		return c.fail("stats", err)
 	}
 	if err := c.checkDB(); err != nil {
 		return c.fail("stats", err)
 	}
-	rep, err := countEntries(ctx, c.db, since, until)
+	rep, err := countEntries(ctx, c.db, sinceP, untilP)
 	if err != nil {
 		return c.fail("stats", err)
 	}
@@ -81,28 +84,41 @@ func runStats(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int 
 	return exitOK
 }
 
+// given is t if the flag name was given, else nil (no bound).
+func given(fs *flag.FlagSet, name string, t *time.Time) *time.Time {
+	if isSet(fs, name) {
+		return t
+	}
+	return nil
+}
+
 // checkBounds refuses what the list's filter refuses (see audit.Query):
 // a bound outside the years 1 to 9999 in UTC, which created_at's text
 // cannot hold (year 10000 has five digits and sorts before year 2026 as
 // text, so such a bound would count nothing or everything), and a since
-// not before until, which counts nothing.
-func checkBounds(since, until time.Time) error {
+// not before until, which counts nothing. (The zero time, which the list
+// would read as no bound, timeFlag refuses.) A nil bound is none.
+func checkBounds(since, until *time.Time) error {
 	for _, b := range []struct {
 		flag string
-		t    time.Time
+		t    *time.Time
 	}{{"--since", since}, {"--until", until}} {
-		if y := b.t.UTC().Year(); !b.t.IsZero() && (y < 1 || y > 9999) {
+		if b.t == nil {
+			continue
+		}
+		if y := b.t.UTC().Year(); y < 1 || y > 9999 {
 			return fmt.Errorf("%s %s is outside the years 1 to 9999 in UTC", b.flag, b.t.Format(time.RFC3339))
 		}
 	}
-	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
+	if since != nil && until != nil && !since.Before(*until) {
 		return fmt.Errorf("--since must be before --until")
 	}
 	return nil
 }
 
-// countEntries runs the GROUP BY queries on a read-only handle.
-func countEntries(ctx context.Context, path string, since, until time.Time) (statsReport, error) {
+// countEntries runs the GROUP BY queries on a read-only handle, between
+// since and until where each is not nil.
+func countEntries(ctx context.Context, path string, since, until *time.Time) (statsReport, error) {
 	rep := statsReport{Actions: []keyCount{}, Days: []dayCount{}}
 	dsnPath := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	db, err := sql.Open("sqlite3", "file:"+dsnPath+"?mode=ro&_busy_timeout=5000")
@@ -113,15 +129,15 @@ func countEntries(ctx context.Context, path string, since, until time.Time) (sta
 
 	var where []string
 	var args []any
-	if !since.IsZero() {
+	if since != nil {
 		where = append(where, "created_at >= ?")
 		args = append(args, since.UTC().Format(sqliteTime))
-		rep.Since = &since
+		rep.Since = since
 	}
-	if !until.IsZero() {
+	if until != nil {
 		where = append(where, "created_at < ?")
 		args = append(args, until.UTC().Format(sqliteTime))
-		rep.Until = &until
+		rep.Until = until
 	}
 	cond := ""
 	if len(where) > 0 {

@@ -251,3 +251,34 @@ func TestStatsTimeBoundsPastTheYear9999(t *testing.T) {
 		})
 	}
 }
+
+// The zero time (0001-01-01T00:00:00Z, in any zone) is refused as a bound,
+// as the admin list refuses it: the library's Query reads a zero bound as
+// none, and so did stats, which counted every entry for a --until at that
+// instant and did not refuse a --since after it. A bound is there when
+// its flag is given.
+func TestTimeFlagsRefuseTheZeroTime(t *testing.T) {
+	f := statsFixture(t)
+	cases := []struct {
+		name  string
+		args  []string
+		flag  string
+		value string
+	}{
+		{"until alone", []string{"--until", "0001-01-01T00:00:00Z"}, "until", "0001-01-01T00:00:00Z"},
+		{"since alone", []string{"--since", "0001-01-01T00:00:00Z"}, "since", "0001-01-01T00:00:00Z"},
+		{"the same instant in another zone", []string{"--until", "0001-01-01T01:00:00+01:00"}, "until", "0001-01-01T01:00:00+01:00"},
+		{"since after it", []string{"--since", "2025-05-03T00:00:00Z", "--until", "0001-01-01T00:00:00Z"}, "until", "0001-01-01T00:00:00Z"},
+	}
+	for _, cmd := range []string{"stats", "list", "tail"} {
+		for _, tc := range cases {
+			t.Run(cmd+" "+tc.name, func(t *testing.T) {
+				code, stdout, stderr := f.run(t, append([]string{cmd}, tc.args...)...)
+				assert.Equal(t, exitError, code)
+				assert.Empty(t, stdout)
+				assert.Contains(t, stderr, fmt.Sprintf("trek-audit %s: invalid value %q for flag -%s: want a time after 0001-01-01T00:00:00Z",
+					cmd, tc.value, tc.flag))
+			})
+		}
+	}
+}
