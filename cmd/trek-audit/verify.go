@@ -35,12 +35,13 @@ read-only, refuses one the library has never written to, and is safe while
 TREK runs.
 
 Rows cut off the end of the table are found only through the chain heads in
-trek.log: when the database has chained rows that verify and trek.log
-(--log) does not exist or is not a regular file, verify exits 2 rather than
-report an unchecked end as intact, unless --no-anchors says to check the
-chain alone (trek.log is then not read at all, for an operator who may read
-the database but not the log). Tampering found in the table is reported
-(exit 1) with or without trek.log.
+trek.log: when the database has chained rows that verify and no chain head
+was read (trek.log at --log does not exist, is not a regular file, is
+empty or holds no head, and no rotated file beside it holds one), verify
+exits 2 rather than report an unchecked end as intact, unless --no-anchors
+says to check the chain alone (trek.log is then not read at all, for an
+operator who may read the database but not the log). Tampering found in
+the table is reported (exit 1) with or without trek.log.
 
 When nothing the key made verifies (neither of the first two chained rows,
 no chain head in trek.log, no acknowledgement), the key is most likely not
@@ -87,13 +88,16 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 		}
 		return c.fail("verify", err)
 	}
-	// Without trek.log, an intact chain is only intact as far as the table
-	// shows; tampering the table shows is reported all the same.
+	// Without a chain head, an intact chain is only intact as far as the
+	// table shows, whatever kept the heads away: trek.log missing, or
+	// emptied in place (truncated after the newest rows were deleted, which
+	// is as much an attack as deleting it). Tampering the table shows is
+	// reported all the same.
 	if rep.Intact && rep.Checked > 0 && rep.Anchors == 0 && !*noAnchors {
-		if why := c.noLogFile(); why != "" {
-			return c.fail("verify", fmt.Errorf("%s %s, so the newest rows cannot be checked against their chain heads: "+
-				"pass --log with trek.log's path, or --no-anchors to check the chain alone", c.logPath(), why))
-		}
+		return c.fail("verify", fmt.Errorf("%s %s, and no rotated file beside it holds a chain head, so the newest rows "+
+			"cannot be checked against their chain heads: pass --log with trek.log's path (or a copy's that holds its heads, "+
+			"such as the one logrotate's copytruncate leaves), or --no-anchors to check the chain alone",
+			c.logPath(), c.whyNoHeads(rep)))
 	}
 	if p := rep.Problem; p != nil && p.KeyMismatch {
 		// Nothing the key made verifies: not the first rows, not a head in
@@ -127,19 +131,23 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 	return exitOK
 }
 
-// noLogFile says why there is no trek.log at --log to read chain heads
-// from ("does not exist", "is not a regular file"), or "" if there is one.
-// Lstat, as the library reads it: a folder, or a link, in its place is
-// skipped like a missing file.
-func (c *cli) noLogFile() string {
+// whyNoHeads says why trek.log at --log gave Verify, whose report is rep,
+// no chain head: "does not exist", "is not a regular file", "is empty" or
+// "holds no chain head". Lstat, as the library reads it: a folder, or a
+// link, in its place is skipped like a missing file.
+func (c *cli) whyNoHeads(rep audit.VerifyReport) string {
 	info, err := os.Lstat(c.logPath())
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return "does not exist"
 	case err == nil && !info.Mode().IsRegular():
 		return "is not a regular file"
+	case err == nil && info.Size() == 0:
+		return "is empty"
+	case rep.RejectedAnchors > 0:
+		return fmt.Sprintf("holds no chain head this key made (%d lines in it or its rotated files look like one but carry no tag this key made)", rep.RejectedAnchors)
 	}
-	return ""
+	return "holds no chain head"
 }
 
 // aboutTheLog reports whether err is a file system error about trek.log,

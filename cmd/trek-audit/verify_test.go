@@ -426,3 +426,51 @@ func TestVerifyWarnsOfAKeyFileOthersCanRead(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyWithoutChainHeads: rows cut off the end are found only through
+// trek.log's chain heads, so an intact chain with none read is
+// inconclusive (exit 2), as with trek.log deleted, whatever kept them
+// away: trek.log emptied in place, holding other lines only, or only lines
+// shaped like heads that the key did not tag. The message names the
+// reason and the way on; --no-anchors checks the chain alone. Heads in a
+// rotated file beside an empty trek.log are read, and find the cut.
+func TestVerifyWithoutChainHeads(t *testing.T) {
+	forged := "[INFO] 2026-04-20T10:11:53 AUDIT-CHAIN head id=99 seq=99 mac=" + strings.Repeat("00", 32) +
+		" tag=" + strings.Repeat("0", 32) + "\n"
+	cases := []struct{ name, log, why string }{
+		{"emptied", "", " is empty, "},
+		{"other lines only", "[INFO] 2026-04-20T10:11:53 server started\n", " holds no chain head, "},
+		{"forged heads only", forged, " holds no chain head this key made (1 lines in it or its rotated files look like one but carry no tag this key made), "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, 5)
+			require.NoError(t, f.a.Close())
+			f.exec(t, `DELETE FROM audit_log WHERE id = 5`) // found only through the heads
+			log, err := os.ReadFile(f.log)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(f.log, []byte(tc.log), 0o600))
+
+			code, stdout, stderr := f.run(t, "verify")
+			assert.Equal(t, exitError, code, stdout)
+			assert.NotContains(t, stdout, "OK")
+			assert.Contains(t, stderr, f.log+tc.why+"and no rotated file beside it holds a chain head")
+			assert.Contains(t, stderr, "pass --log with trek.log's path (or a copy's that holds its heads")
+			assert.Contains(t, stderr, "or --no-anchors to check the chain alone")
+
+			code, stdout, stderr = f.run(t, "verify", "--json")
+			assert.Equal(t, exitError, code, stderr)
+			assert.Empty(t, stdout)
+
+			code, stdout, stderr = f.run(t, "verify", "--no-anchors")
+			assert.Equal(t, exitOK, code, stderr)
+			assert.Contains(t, stdout, "rows deleted from the end of the table cannot be detected")
+
+			rotated := filepath.Join(filepath.Dir(f.log), "trek-2026-01-01T00-00-00.000.log")
+			require.NoError(t, os.WriteFile(rotated, log, 0o600))
+			code, stdout, stderr = f.run(t, "verify")
+			assert.Equal(t, exitTampered, code, stderr)
+			assert.Contains(t, stdout, "past the end of the table")
+		})
+	}
+}
