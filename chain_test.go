@@ -166,7 +166,8 @@ func TestVerifyFindsTampering(t *testing.T) {
 // TestVerifyNamesTheRowThatWasMoved: a row given another id, or another
 // chain position, by hand is reported as that row changed, not as its
 // neighbour changed nor as positions gone, whichever way it was moved and
-// wherever it stands in the chain.
+// wherever it stands in the chain. A row given another id is named with
+// the id the key chained it under, since its fields verify there.
 func TestVerifyNamesTheRowThatWasMoved(t *testing.T) {
 	cases := []struct {
 		name, sql string
@@ -174,11 +175,11 @@ func TestVerifyNamesTheRowThatWasMoved(t *testing.T) {
 		seq       int64 // its chain position
 		detail    string
 	}{
-		{"a row given a later id", `UPDATE audit_log SET id = 100 WHERE id = 5`, 100, 5, "given another id"},
-		{"the first row given a later id", `UPDATE audit_log SET id = 100 WHERE id = 1`, 100, 1, "given another id"},
-		{"two rows given later ids", `UPDATE audit_log SET id = id + 100 WHERE id IN (5, 6)`, 105, 5, "given another id"},
-		{"a row given an earlier id", `UPDATE audit_log SET id = 0 WHERE id = 5`, 0, 5, "given another id"},
-		{"the last row given an earlier id", `UPDATE audit_log SET id = 0 WHERE id = 20`, 0, 20, "given another id"},
+		{"a row given a later id", `UPDATE audit_log SET id = 100 WHERE id = 5`, 100, 5, "given another id (it was row 5)"},
+		{"the first row given a later id", `UPDATE audit_log SET id = 100 WHERE id = 1`, 100, 1, "given another id (it was row 1)"},
+		{"two rows given later ids", `UPDATE audit_log SET id = id + 100 WHERE id IN (5, 6)`, 105, 5, "given another id (it was row 5)"},
+		{"a row given an earlier id", `UPDATE audit_log SET id = 0 WHERE id = 5`, 0, 5, "given another id (it was row 5)"},
+		{"the last row given an earlier id", `UPDATE audit_log SET id = 0 WHERE id = 20`, 0, 20, "given another id (it was row 20)"},
 		{"a row given the next row's position", `UPDATE audit_log SET chain_seq = 6 WHERE id = 5`, 5, 5, "its chain position was changed"},
 		{"a row given the row before's position", `UPDATE audit_log SET chain_seq = 4 WHERE id = 5`, 5, 5, "its chain position was changed"},
 		{"a row given a far position", `UPDATE audit_log SET chain_seq = 500 WHERE id = 5`, 5, 5, "its chain position was changed"},

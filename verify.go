@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -487,7 +488,7 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 		}
 		if r.seq != prevSeq+1 || !v.verifies(prevMac, &r) {
 			rows.Close()
-			t, err := v.classify(ctx, &r, prevSeq, prevMac)
+			t, err := v.classify(ctx, &r, rep.HeadID, prevSeq, prevMac)
 			if err != nil {
 				return rep, err
 			}
@@ -609,16 +610,15 @@ func (v *verifier) checkEnds(r *chainRow) *Tamper {
 }
 
 // classify names what is wrong at r, the first row that does not follow
-// from (prevSeq, prevMac). It looks at the rows around r once, so it costs
-// nothing while the chain is intact.
+// from (prevSeq, prevMac), the chain value of row prevID (prevSeq 0: no
+// row yet). It looks at the rows around r once, so it costs nothing while
+// the chain is intact.
 //
-// A row moved by hand is named itself, not the row the walk meets where
-// it was: given another chain position, it still verifies at the position
-// the walk expects; given a later id, the walk meets its successor first,
-// which verifies after it, and finds it further on; given an earlier id,
-// the walk meets it first, and its chain value is the key's for its
-// position (the row chained after it, or trek.log's head, vouches for it).
-func (v *verifier) classify(ctx context.Context, r *chainRow, prevSeq int64, prevMac []byte) (*Tamper, error) {
+// A row given another chain position still verifies at the position the
+// walk expects, and is named itself. Rows out of id order (the row holding
+// the position the walk expects stands after r) are sorted out by
+// outOfOrder.
+func (v *verifier) classify(ctx context.Context, r *chainRow, prevID, prevSeq int64, prevMac []byte) (*Tamper, error) {
 	t := &Tamper{ID: r.id, Seq: prevSeq + 1}
 	if r.seq != prevSeq+1 && v.verifiesAt(prevMac, r, prevSeq+1) {
 		t.Kind, t.Detail = TamperChanged, fmt.Sprintf("the row claims chain position %d, but the key chained it at %d, "+
@@ -644,28 +644,15 @@ func (v *verifier) classify(ctx context.Context, r *chainRow, prevSeq int64, pre
 	// genuine: the key chained r after its own predecessor, wherever that
 	// stands now.
 	genuine := (r.seq == 1 || pred != nil) && v.verifies(predMac, r)
-	// movedBack: r is a row the key chained, at its own position, that
-	// stands before the row the walk expects, by id: it was given an
-	// earlier id (or its fields were changed as well).
-	movedBack := false
-	if !genuine && r.seq != prevSeq+1 && expected != nil && expected.id > r.id {
-		if movedBack, err = v.onlyKeysRowAt(ctx, r); err != nil {
-			return nil, err
+	if expected != nil && expected.id > r.id {
+		o := rowsOutOfOrder{r: r, pred: pred, expected: expected, prevID: prevID, prevSeq: prevSeq, prevMac: prevMac, genuine: genuine}
+		if t, err := v.outOfOrder(ctx, &o); t != nil || err != nil {
+			return t, err
 		}
 	}
 	switch {
 	case genuine && r.seq > prevSeq+1 && expected == nil:
 		t.Kind, t.Detail = TamperMissing, fmt.Sprintf("chain positions %d to %d are gone", prevSeq+1, r.seq-1)
-	case genuine && expected != nil && expected.id > r.id:
-		// r is where the key put it, and the row the chain puts before
-		// it stands after it: that row was given a later id.
-		t.ID = expected.id
-		t.Kind, t.Detail = TamperChanged, fmt.Sprintf("the row holds chain position %d, yet stands after row %d, "+
-			"which the key chained later (at position %d): it was given another id", expected.seq, r.id, r.seq)
-	case movedBack:
-		t.Seq = r.seq
-		t.Kind, t.Detail = TamperChanged, fmt.Sprintf("the key chained the row at position %d, yet it stands before row %d, "+
-			"which holds position %d: it was given another id (its other fields may have been changed too)", r.seq, expected.id, expected.seq)
 	case next != nil && next.seq == prevSeq+1 && v.verifies(prevMac, next):
 		t.Kind, t.Detail = TamperInserted, fmt.Sprintf("row %d stands between two consecutive chained rows; the key did not chain it", r.id)
 	case r.seq == prevSeq+1 && r.oddType:
@@ -709,35 +696,194 @@ func (v *verifier) classify(ctx context.Context, r *chainRow, prevSeq int64, pre
 	return t, nil
 }
 
-// onlyKeysRowAt reports whether r, which does not verify after the row
-// before it, still holds the chain value the key made for its position,
-// and is the only row there: the row chained after it verifies against
-// that value, or a chain head in trek.log recorded it. A row so vouched
-// for is one the key chained, changed since; a copy beside the row it was
-// copied from is not.
-func (v *verifier) onlyKeysRowAt(ctx context.Context, r *chainRow) (bool, error) {
-	if r.mac == nil {
-		return false, nil
+// rowsOutOfOrder is what classify knows when the row holding the position
+// the walk expects (expected) stands after r, the row the walk met, which
+// holds a later one: one of the two is not at the id the key chained it
+// at, or is not a row the key chained there.
+type rowsOutOfOrder struct {
+	r, pred, expected *chainRow // pred: the row holding the position before r's, if any
+	prevID, prevSeq   int64
+	prevMac           []byte
+	genuine           bool // r verifies after pred at its own id
+}
+
+// outOfOrder names the row of o that was moved, or the one that is not
+// the key's, as far as the key and trek.log vouch for it, or returns nil
+// for classify's other rules to name what is wrong at r. Only proof makes
+// a row "given another id (it was row N)": the key chained its fields, at
+// its position, after the row before it, as row N. A row holding a moved
+// row's chain value but not its fields (moved and changed, or made up in
+// place of a deleted row) is reported changed without being called that
+// row, and a row that stands at the id and position the key chained it
+// at, or trek.log recorded for it, is never called moved: the other one
+// is the culprit.
+func (v *verifier) outOfOrder(ctx context.Context, o *rowsOutOfOrder) (*Tamper, error) {
+	r, e := o.r, o.expected
+	// expected given a later id: its old id lies between the row the walk
+	// verified last and r.
+	lo := int64(1) // the library's ids begin at 1
+	if o.prevSeq > 0 {
+		lo = o.prevID + 1
 	}
-	vouched := false
-	list := v.anchors.list
-	i, _ := slices.BinarySearchFunc(list, r.seq, func(a anchor, seq int64) int { return cmp.Compare(a.seq, seq) })
-	for ; i < len(list) && list[i].seq == r.seq && !vouched; i++ {
-		vouched = bytes.Equal(list[i].mac[:], r.mac)
+	id, found, whole := v.verifiesWithIDIn(o.prevMac, e, lo, r.id)
+	if found {
+		return &Tamper{Kind: TamperChanged, ID: e.id, Seq: e.seq, Detail: fmt.Sprintf("the key chained the row at position %d "+
+			"as row %d, after the row before it, yet it stands after row %d, which holds position %d: it was given another id "+
+			"(it was row %d)", e.seq, id, r.id, r.seq, id)}, nil
 	}
-	if !vouched {
-		succ, err := v.bySeq(ctx, r.seq+1)
-		if err != nil || succ == nil {
-			return false, err
+	tried := "at any id it could have had"
+	if !whole {
+		tried = fmt.Sprintf("at the %d ids nearest either end of those it could have had", 2*idsLooked)
+	}
+	inPlace, anchored := v.anchoredIDs(r)
+	if !o.genuine && !inPlace {
+		if t, err := v.movedBack(ctx, o, anchored); t != nil || err != nil {
+			return t, err
 		}
-		vouched = v.verifies(r.mac, succ)
 	}
-	if !vouched {
-		return false, nil
+	switch {
+	case o.genuine && r.seq == o.prevSeq+2:
+		// e is r's predecessor, and r verifies after e's chain value: the
+		// key made that value for e's position, but the fields beside it
+		// are not the key's row.
+		return &Tamper{Kind: TamperChanged, ID: e.id, Seq: e.seq, Detail: fmt.Sprintf("the row holds chain position %d and "+
+			"the chain value the key gave the row there (row %d verifies after it), but not that row's fields %s: that row "+
+			"was changed and moved to this id, or replaced by this one", e.seq, r.id, tried)}, nil
+	case o.genuine || inPlace:
+		how := "the key chained there"
+		if !o.genuine {
+			how = "trek.log recorded there with its id and chain value"
+		}
+		return &Tamper{Kind: TamperChanged, ID: e.id, Seq: e.seq, Detail: fmt.Sprintf("the row holds chain position %d, "+
+			"yet stands after row %d, which %s (at position %d), and its fields do not verify after the row before it %s: "+
+			"the row the key chained at position %d was changed and moved to this id, or deleted and replaced by this one",
+			e.seq, r.id, how, r.seq, tried, e.seq)}, nil
+	}
+	return nil, nil
+}
+
+// movedBack names r as a row the key chained at a later id, given an
+// earlier one by hand, if it verifies after its predecessor at a later id
+// (those trek.log recorded at its position with its chain value first),
+// or, as a row that may have been changed too, if trek.log recorded its
+// position and chain value under another id. That its successor verifies
+// after its chain value is no evidence: it says nothing of r's id. A copy
+// beside the row it was copied from is not named, nor is anything when
+// nothing vouches for r: it returns nil.
+func (v *verifier) movedBack(ctx context.Context, o *rowsOutOfOrder, anchored []int64) (*Tamper, error) {
+	r := o.r
+	var id int64
+	found := false
+	if r.seq == 1 || o.pred != nil {
+		predMac := zeroMac
+		if o.pred != nil {
+			predMac = o.pred.mac
+		}
+		for _, n := range anchored {
+			if found = v.verifiesAs(predMac, r, n); found {
+				id = n
+				break
+			}
+		}
+		if !found {
+			// Its old id lies between r's and its successor's.
+			succ, err := v.bySeq(ctx, r.seq+1)
+			if err != nil {
+				return nil, err
+			}
+			below := int64(math.MaxInt64)
+			if r.id < math.MaxInt64-2*idsLooked {
+				below = r.id + 1 + 2*idsLooked
+			}
+			if succ != nil && succ.id > r.id+1 {
+				below = succ.id
+			}
+			id, found, _ = v.verifiesWithIDIn(predMac, r, r.id+1, below)
+		}
+	}
+	if !found && len(anchored) == 0 {
+		return nil, nil
 	}
 	var another bool
 	err := v.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_log WHERE chain_seq = ? AND id <> ?)`, r.seq, r.id).Scan(&another)
-	return !another, err
+	if err != nil || another {
+		return nil, err
+	}
+	t := &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq}
+	if found {
+		t.Detail = fmt.Sprintf("the key chained the row at position %d as row %d, after the row before it, yet it stands before row %d, "+
+			"which holds position %d: it was given another id (it was row %d)", r.seq, id, o.expected.id, o.expected.seq, id)
+	} else {
+		t.Detail = fmt.Sprintf("trek.log recorded row %d at chain position %d with the chain value this row holds, but the row "+
+			"does not verify as row %d after the row before it: row %d was moved to this id and changed (or the row before it was), "+
+			"or replaced by this one", anchored[0], r.seq, anchored[0], anchored[0])
+	}
+	return t, nil
+}
+
+// anchoredIDs reads what trek.log recorded at r's chain position with r's
+// chain value: whether it recorded r's own id there (r stands where the
+// key put it), and which other ids.
+func (v *verifier) anchoredIDs(r *chainRow) (inPlace bool, others []int64) {
+	if r.mac == nil {
+		return false, nil
+	}
+	list := v.anchors.list
+	i, _ := slices.BinarySearchFunc(list, r.seq, func(a anchor, seq int64) int { return cmp.Compare(a.seq, seq) })
+	for ; i < len(list) && list[i].seq == r.seq; i++ {
+		switch a := &list[i]; {
+		case !bytes.Equal(a.mac[:], r.mac):
+		case a.id == r.id:
+			inPlace = true
+		default:
+			others = append(others, a.id)
+		}
+	}
+	return inPlace, others
+}
+
+// idsLooked bounds the ids at which classify tries a row it suspects was
+// given another id: this many from each end of the range its old id lies
+// in. Rows TREK inserts without a chain value stand between chained ones,
+// so the range can be wide; trying 2,048 ids costs a few milliseconds,
+// once a report.
+const idsLooked = 1024
+
+// verifiesWithIDIn reports an id in [lo, below) at which r, its id aside,
+// verifies after prev, and whether every id there was tried: at most
+// idsLooked from each end are, the nearest below first.
+func (v *verifier) verifiesWithIDIn(prev []byte, r *chainRow, lo, below int64) (id int64, found, whole bool) {
+	if lo >= below {
+		return 0, false, true
+	}
+	n := uint64(below) - uint64(lo) // how many ids; below > lo, so it does not wrap
+	whole = n <= 2*idsLooked
+	tries := min(n, idsLooked)
+	if whole {
+		tries = n
+	}
+	as := *r
+	try := func(id int64) bool {
+		as.id = id
+		return v.verifies(prev, &as)
+	}
+	for i := range int64(tries) {
+		if id := below - 1 - i; try(id) {
+			return id, true, whole
+		}
+		if id := lo + i; !whole && try(id) {
+			return id, true, whole
+		}
+	}
+	return 0, false, whole
+}
+
+// verifiesAs reports whether r verifies after prev as row id: whether it
+// is the row the key chained with that id, given another one since.
+func (v *verifier) verifiesAs(prev []byte, r *chainRow, id int64) bool {
+	as := *r
+	as.id = id
+	return v.verifies(prev, &as)
 }
 
 // keyPairsLooked bounds how many consecutive pairs of chained rows after
