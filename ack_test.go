@@ -238,7 +238,10 @@ func keepAnchorsPast(t *testing.T, cfg Config, seq int64) {
 // chain's last row is what finds rows deleted back past it, or deleted
 // and then chained over. That too can be acknowledged (audit_log rebuilt
 // by TREK, or a second restore, look the same), by a new acknowledgement
-// that supersedes the first; without it, the report comes back.
+// that supersedes the first; without it, the report comes back. Rows
+// chained over are reported missing, as a head in trek.log of a row now
+// gone reports them: the rows at those positions verify, so the ones the
+// record names were deleted, not changed.
 func TestAcknowledgementChecksTheChainsEnd(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -253,8 +256,8 @@ func TestAcknowledgementChecksTheChainsEnd(t *testing.T) {
 		{"rows deleted and chained over", func(t *testing.T, a *Auditor, db *sql.DB) {
 			_, err := db.Exec(`DELETE FROM audit_log WHERE chain_seq > 3`)
 			require.NoError(t, err)
-			recordN(t, a, 2, "chained over") // positions 4 and 5 again, with heads of their own
-		}, TamperChanged, "acknowledgement 1 recorded row 5 at chain position 5 with another chain value"},
+			recordN(t, a, 2, "chained over") // rows 6 and 7 at positions 4 and 5, with heads of their own
+		}, TamperMissing, "acknowledgement 1 recorded chain position 5 as row 5, the table has row 7 there"},
 		{"audit_log rebuilt by TREK", func(t *testing.T, a *Auditor, db *sql.DB) {
 			_, err := db.Exec(`UPDATE audit_log SET chain_seq = NULL, chain_mac = NULL`)
 			require.NoError(t, err)
@@ -290,6 +293,49 @@ func TestAcknowledgementChecksTheChainsEnd(t *testing.T) {
 			assert.Contains(t, rep.Problem.Detail, tc.detail)
 		})
 	}
+}
+
+// TestASecondRestoreIsRowsMissingWhicheverRecordNamesThem: travel.db
+// restored from a backup, acknowledged, then audit_log restored from the
+// same backup again (the table alone, so the acknowledgement stays): the
+// next event takes the id and chain position of a row lost the second
+// time, with another chain value. trek.log's head of that row reports
+// rows missing; once trek.log is gone (rotated away, on a quiet instance),
+// the acknowledgement's record of the chain's last row names the same row,
+// and must report the same.
+func TestASecondRestoreIsRowsMissingWhicheverRecordNamesThem(t *testing.T) {
+	cfg, a, db := restoredDatabase(t)           // rows 6 to 10 lost
+	recordN(t, a, 1, "after the first restore") // row 6 again
+	_, err := acknowledge(t, a, "restored from the nightly backup")
+	require.NoError(t, err)
+	require.True(t, verifyNow(t, a).Intact)
+	require.NoError(t, a.Close())
+
+	// audit_log as the backup holds it: rows 1 to 5, ids given from 6 on.
+	_, err = db.Exec(`DELETE FROM audit_log WHERE id > 5`)
+	require.NoError(t, err)
+	_, err = db.Exec(`UPDATE sqlite_sequence SET seq = 5 WHERE name = 'audit_log'`)
+	require.NoError(t, err)
+	a = openAuditor(t, cfg)
+	recordN(t, a, 1, "after the second restore") // row 6 a third time
+	withLog := verifyNow(t, a)
+	require.NoError(t, a.Close())
+
+	require.NoError(t, os.Remove(cfg.LogPath))
+	ro := cfg
+	ro.ReadOnly = true
+	withoutLog := verifyNow(t, openAuditor(t, ro))
+
+	for _, rep := range []VerifyReport{withLog, withoutLog} {
+		require.NotNil(t, rep.Problem)
+		assert.Equal(t, TamperMissing, rep.Problem.Kind, rep.Problem.Detail)
+		assert.EqualValues(t, 6, rep.Problem.ID)
+		assert.EqualValues(t, 6, rep.Problem.Seq)
+		assert.True(t, rep.Problem.Acknowledgeable)
+	}
+	assert.Contains(t, withLog.Problem.Detail, "trek.log recorded row 6 at chain position 6 with another chain value")
+	assert.Contains(t, withoutLog.Problem.Detail, "acknowledgement 1 recorded row 6 at chain position 6 with another chain value")
+	assert.Contains(t, withoutLog.Problem.Detail, "travel.db restored")
 }
 
 // TestAcknowledgementCopiedCountsOnce: the tag covers the row's id, so a

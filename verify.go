@@ -27,7 +27,8 @@ const (
 	// its chain value were altered.
 	TamperChanged TamperKind = "changed"
 	// TamperMissing: rows were deleted, from the middle or from the end
-	// (the end is found through the anchors in trek.log, also once new
+	// (the end is found through the anchors in trek.log and the
+	// acknowledgements' records of the chain's last row, also once new
 	// rows have taken the lost rows' ids and chain positions, as after
 	// travel.db is restored from a backup).
 	TamperMissing TamperKind = "missing"
@@ -590,9 +591,14 @@ func (v *verifier) checkAnchors(r *chainRow) *Tamper {
 	return nil
 }
 
-// checkEnds compares r with what the acknowledgements recorded as the
-// chain's last row at its position; in collect mode, it notes those that
-// differ as superseded.
+// checkEnds compares r, a row that follows the chain so far, with what
+// the acknowledgements recorded as the chain's last row at its position;
+// in collect mode, it notes those that differ as superseded. A record that
+// differs is read as a chain head in trek.log is (see checkAnchors): r is
+// a row the key chained there, so the row recorded, of another id or of
+// r's own with another chain value, is gone. Rows are missing, whichever
+// of the two records names them: trek.log's heads of the lost rows, or,
+// once those are acknowledged or rotated away, the acknowledgement's.
 func (v *verifier) checkEnds(r *chainRow) *Tamper {
 	for _, end := range v.ends[r.seq] {
 		if end.id == r.id && bytes.Equal(end.mac[:], r.mac) {
@@ -602,9 +608,16 @@ func (v *verifier) checkEnds(r *chainRow) *Tamper {
 			v.collect.superseded = append(v.collect.superseded, end.ack)
 			continue
 		}
-		return &Tamper{Kind: TamperChanged, ID: r.id, Seq: r.seq, Acknowledgeable: true,
-			Detail: fmt.Sprintf("acknowledgement %d recorded row %d at chain position %d with another chain value: "+
-				"rows were deleted and the chain went on without them, or audit_log was rebuilt", end.ack.id, end.id, end.seq)}
+		t := &Tamper{Kind: TamperMissing, ID: r.id, Seq: r.seq, Acknowledgeable: true}
+		if end.id != r.id {
+			t.Detail = fmt.Sprintf("acknowledgement %d recorded chain position %d as row %d, the table has row %d there: "+
+				"rows were deleted and the chain went on without them, or audit_log was rebuilt", end.ack.id, end.seq, end.id, r.id)
+		} else {
+			t.Detail = fmt.Sprintf("acknowledgement %d recorded row %d at chain position %d with another chain value: rows were deleted "+
+				"(or travel.db restored) and the chain went on under their ids, audit_log was rebuilt, or the chain was rewritten with the key",
+				end.ack.id, end.id, end.seq)
+		}
+		return t
 	}
 	return nil
 }
