@@ -738,7 +738,10 @@ func (v *verifier) outOfOrder(ctx context.Context, o *rowsOutOfOrder) (*Tamper, 
 	if o.prevSeq > 0 {
 		lo = o.prevID + 1
 	}
-	id, found, whole := v.verifiesWithIDIn(o.prevMac, e, lo, r.id)
+	id, found, n, whole := v.verifiesWithIDIn(ctx, o.prevMac, e, lo, r.id)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if found {
 		return &Tamper{Kind: TamperChanged, ID: e.id, Seq: e.seq, Detail: fmt.Sprintf("the key chained the row at position %d "+
 			"as row %d, after the row before it, yet it stands after row %d, which holds position %d: it was given another id "+
@@ -746,7 +749,7 @@ func (v *verifier) outOfOrder(ctx context.Context, o *rowsOutOfOrder) (*Tamper, 
 	}
 	tried := "at any id it could have had"
 	if !whole {
-		tried = fmt.Sprintf("at the %d ids nearest either end of those it could have had", 2*idsLooked)
+		tried = fmt.Sprintf("at the %d ids nearest either end of those it could have had", n)
 	}
 	inPlace, anchored := v.anchoredIDs(r)
 	if !o.genuine && !inPlace {
@@ -765,7 +768,9 @@ func (v *verifier) outOfOrder(ctx context.Context, o *rowsOutOfOrder) (*Tamper, 
 	case o.genuine || inPlace:
 		how := "the key chained there"
 		if !o.genuine {
-			how = "trek.log recorded there with its id and chain value"
+			// A head covers the id, the position and the chain value, not
+			// the fields: r may be changed too, and say so.
+			how = "trek.log recorded there with this id and chain value (a head does not cover its fields, which cannot be checked: the row before it is not the key's)"
 		}
 		return &Tamper{Kind: TamperChanged, ID: e.id, Seq: e.seq, Detail: fmt.Sprintf("the row holds chain position %d, "+
 			"yet stands after row %d, which %s (at position %d), and its fields do not verify after the row before it %s: "+
@@ -811,7 +816,10 @@ func (v *verifier) movedBack(ctx context.Context, o *rowsOutOfOrder, anchored []
 			if succ != nil && succ.id > r.id+1 {
 				below = succ.id
 			}
-			id, found, _ = v.verifiesWithIDIn(predMac, r, r.id+1, below)
+			id, found, _, _ = v.verifiesWithIDIn(ctx, predMac, r, r.id+1, below)
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if !found && len(anchored) == 0 {
@@ -862,33 +870,47 @@ func (v *verifier) anchoredIDs(r *chainRow) (inPlace bool, others []int64) {
 // once a report.
 const idsLooked = 1024
 
+// idSearchBytes bounds what those tries hash, a few tenths of a second of
+// HMAC: each try hashes the whole row again (its id comes first), and
+// whoever can write to travel.db may plant a row of a gigabyte, which
+// 2,048 tries would take an hour over. A large row gets fewer tries.
+const idSearchBytes = 64 << 20
+
 // verifiesWithIDIn reports an id in [lo, below) at which r, its id aside,
-// verifies after prev, and whether every id there was tried: at most
-// idsLooked from each end are, the nearest below first.
-func (v *verifier) verifiesWithIDIn(prev []byte, r *chainRow, lo, below int64) (id int64, found, whole bool) {
+// verifies after prev, and how many ids it tried, and whether every id
+// there was: at most idsLooked from each end are, the nearest below first,
+// and fewer for a row so large that they would hash more than
+// idSearchBytes. It stops when ctx is done.
+func (v *verifier) verifiesWithIDIn(ctx context.Context, prev []byte, r *chainRow, lo, below int64) (id int64, found bool, tried uint64, whole bool) {
 	if lo >= below {
-		return 0, false, true
+		return 0, false, 0, true
 	}
 	n := uint64(below) - uint64(lo) // how many ids; below > lo, so it does not wrap
-	whole = n <= 2*idsLooked
-	tries := min(n, idsLooked)
+	size := uint64(len(r.createdAt)+len(r.action)+len(r.resource.s)+len(r.details.s)+len(r.ip.s)+len(r.username.s)+len(r.email.s)) + 128
+	budget := max(idSearchBytes/size, 2) // tries, both ends together
+	whole = n <= 2*idsLooked && n <= budget
+	perEnd := min(n, idsLooked, max(budget/2, 1))
 	if whole {
-		tries = n
+		perEnd = n
 	}
 	as := *r
 	try := func(id int64) bool {
+		tried++
 		as.id = id
 		return v.verifies(prev, &as)
 	}
-	for i := range int64(tries) {
+	for i := range int64(perEnd) {
+		if i%256 == 255 && ctx.Err() != nil {
+			return 0, false, tried, false
+		}
 		if id := below - 1 - i; try(id) {
-			return id, true, whole
+			return id, true, tried, whole
 		}
 		if id := lo + i; !whole && try(id) {
-			return id, true, whole
+			return id, true, tried, whole
 		}
 	}
-	return 0, false, whole
+	return 0, false, tried, whole
 }
 
 // verifiesAs reports whether r verifies after prev as row id: whether it

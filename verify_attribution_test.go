@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,7 +86,7 @@ func TestVerifyVouchesOnlyForRowsTheKeyChained(t *testing.T) {
 			name:   "a junk row at a deleted row's position",
 			tamper: junk,
 			kind:   TamperChanged, id: 100, seq: 5,
-			detail: "yet stands after row 6, which trek.log recorded there with its id and chain value",
+			detail: "yet stands after row 6, which trek.log recorded there with this id and chain value (a head does not cover its fields",
 		},
 		{
 			// Without trek.log nothing tells which of rows 6 and 100 is out
@@ -191,4 +192,40 @@ func TestVerifyVouchesOnlyForRowsTheKeyChained(t *testing.T) {
 			assert.False(t, p.Acknowledgeable)
 		})
 	}
+}
+
+// TestIDSearchIsBoundedByWhatItHashes: trying the ids a row might have had
+// hashes the whole row at every try, so a row planted with megabytes of
+// details gets fewer tries, and the search stops when the context is done:
+// one such row used to keep Verify hashing it thousands of times, past its
+// deadline. A row of ordinary size still gets every try.
+func TestIDSearchIsBoundedByWhatItHashes(t *testing.T) {
+	v := &verifier{chain: newChainer([]byte("a chain key of thirty-two bytes!"))}
+	prev := make([]byte, 32)
+	row := func(details int) *chainRow {
+		r := &chainRow{}
+		r.seq, r.id, r.createdAt, r.action = 5, 100, "2026-04-20 10:11:53", "user.login"
+		r.details = nullStr{s: strings.Repeat("x", details), valid: true}
+		r.mac = r.macBuf[:]
+		return r
+	}
+
+	_, found, tried, whole := v.verifiesWithIDIn(t.Context(), prev, row(100), 1, 100)
+	assert.False(t, found)
+	assert.True(t, whole)
+	assert.Equal(t, uint64(99), tried, "a small row is tried at every id")
+
+	big := row(4 << 20)
+	_, found, tried, whole = v.verifiesWithIDIn(t.Context(), prev, big, 1, 1<<40)
+	assert.False(t, found)
+	assert.False(t, whole)
+	assert.LessOrEqual(t, tried*uint64(len(big.details.s)), uint64(idSearchBytes), "what the tries hash stays within the budget")
+	assert.Positive(t, tried)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, found, tried, whole = v.verifiesWithIDIn(ctx, prev, row(100), 1, 1<<40)
+	assert.False(t, found)
+	assert.False(t, whole)
+	assert.Less(t, tried, uint64(2*idsLooked), "a done context stops the search")
 }
