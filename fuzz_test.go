@@ -444,6 +444,8 @@ func FuzzStoredRow(f *testing.F) {
 	f.Add("2026-04-20 08:11:53", `{"n":1E700,"m":-0.0}`, "", "", "") // valid JSON, past float64
 	f.Add(strings.Repeat("t", maxShownText+1), `{"x":"`+strings.Repeat("y", maxShownDetails)+`"}`,
 		strings.Repeat("\xff", maxShownText), strings.Repeat("é", maxShownText), "") // each past what is shown
+	// One character to SQLite's substr, a megabyte long: cut in bytes.
+	f.Add("", "", "\xff"+strings.Repeat("\x84", 1<<20), "", "\xc3"+strings.Repeat("\xa9", 1<<20))
 	dir := f.TempDir()
 	a, err := Open(Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log"),
 		ChainKey: faultChainKey})
@@ -514,9 +516,10 @@ func FuzzStoredRow(f *testing.F) {
 
 // requireShown checks a listed text against the stored one: as stored,
 // invalid bytes replaced; or, stored past maxShownText bytes, its first
-// shownTextPrefix characters so replaced (SQLite may count a character
-// of invalid UTF-8 otherwise than Go, so the last is not compared) and
-// truncatedMark.
+// shownTextPrefix characters, and no more than maxShownText bytes, so
+// replaced (SQLite counts a lead byte and the continuation bytes after it
+// as one character where Go counts each invalid byte, so the count is
+// bounded by the bytes, and the last is not compared) and truncatedMark.
 func requireShown(t *testing.T, stored, listed string) {
 	t.Helper()
 	if len(stored) <= maxShownText {
@@ -525,7 +528,7 @@ func requireShown(t *testing.T, stored, listed string) {
 	}
 	shown, ok := strings.CutSuffix(listed, truncatedMark)
 	require.True(t, ok, "%d bytes stored, listed whole: %q", len(stored), listed)
-	require.LessOrEqual(t, utf8.RuneCountInString(shown), shownTextPrefix)
+	require.LessOrEqual(t, utf8.RuneCountInString(shown), maxShownText, "at most a replaced rune a byte")
 	if _, n := utf8.DecodeLastRuneInString(shown); n > 0 {
 		shown = shown[:len(shown)-n]
 	}

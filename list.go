@@ -595,12 +595,20 @@ func entryColumns(username, email string) string {
 }
 
 // shownText is the SQL for the value of expr, cut to its first
-// shownTextPrefix characters and marked when it is longer than
-// maxShownText bytes. octet_length of a column reads the value's size
-// from the row's header, without reading the value.
+// shownTextPrefix characters, and to maxShownText bytes, and marked when it
+// is longer than maxShownText bytes. octet_length of a column reads the
+// value's size from the row's header, without reading the value.
+//
+// The cut in bytes matters for invalid UTF-8 alone: SQLite counts a byte
+// of 0xc0 or more and every continuation byte after it as one character,
+// so a lead byte followed by a megabyte of continuation bytes is one
+// character to substr, which would copy all of it out. Cut as a blob, the
+// last character may lose bytes, which read as invalid UTF-8 and are
+// replaced like any other (encoding/json writes U+FFFD for each).
 func shownText(expr string) string {
 	return `CASE WHEN octet_length(` + expr + `) <= ` + strconv.Itoa(maxShownText) + ` THEN ` + expr +
-		` ELSE substr(` + expr + `, 1, ` + strconv.Itoa(shownTextPrefix) + `) || '` + truncatedMark + `' END`
+		` ELSE substr(CAST(substr(` + expr + `, 1, ` + strconv.Itoa(shownTextPrefix) + `) AS BLOB), 1, ` +
+		strconv.Itoa(maxShownText) + `) || '` + truncatedMark + `' END`
 }
 
 func scanEntry(rows *sql.Rows) (Entry, error) {
