@@ -19,13 +19,6 @@ import (
 // to write, Close says why, the restored file is left as the backup made
 // it, and an Auditor opened again records into it.
 func TestRecordAfterTravelDBIsRestoredWhileOpen(t *testing.T) {
-	copyFile := func(t *testing.T, from, to string) {
-		b, err := os.ReadFile(from)
-		require.NoError(t, err)
-		// os.WriteFile truncates an existing file: the same inode, new
-		// content, as cp over a file does.
-		require.NoError(t, os.WriteFile(to, b, 0o640))
-	}
 	removeSidecars := func(t *testing.T, db string) {
 		require.NoError(t, os.RemoveAll(db+"-wal"))
 		require.NoError(t, os.RemoveAll(db+"-shm"))
@@ -39,24 +32,24 @@ func TestRecordAfterTravelDBIsRestoredWhileOpen(t *testing.T) {
 	}{
 		{"a copy renamed over it", func(t *testing.T, db, backup string) {
 			tmp := db + ".restoring"
-			copyFile(t, backup, tmp)
+			copyOver(t, backup, tmp)
 			require.NoError(t, os.Rename(tmp, db))
 			removeSidecars(t, db)
 		}, false, false, "another file is at its path"},
 		{"deleted, then a copy put in its place", func(t *testing.T, db, backup string) {
 			require.NoError(t, os.Remove(db))
 			removeSidecars(t, db)
-			copyFile(t, backup, db)
+			copyOver(t, backup, db)
 		}, false, false, "another file is at its path"},
 		{"a copy written over it, -wal and -shm deleted", func(t *testing.T, db, backup string) {
 			removeSidecars(t, db)
-			copyFile(t, backup, db)
+			copyOver(t, backup, db)
 		}, false, true, "its -wal file was deleted"},
 		{"a copy renamed over it, the folder's times set back as rsync -a does", func(t *testing.T, db, backup string) {
 			dir, err := os.Stat(filepath.Dir(db))
 			require.NoError(t, err)
 			tmp := db + ".restoring"
-			copyFile(t, backup, tmp)
+			copyOver(t, backup, tmp)
 			require.NoError(t, os.Rename(tmp, db))
 			removeSidecars(t, db)
 			require.NoError(t, os.Chtimes(filepath.Dir(db), dir.ModTime(), dir.ModTime()))
@@ -88,11 +81,7 @@ func restoreWhileOpen(t *testing.T, restore func(t *testing.T, db, backup string
 	a, err := Open(cfg)
 	require.NoError(t, err)
 	recordN(t, a, 5, "in the backup")
-	backup := filepath.Join(t.TempDir(), "backup.db")
-	copier := openPlainDB(t, cfg.DBPath)
-	_, err = copier.Exec(`VACUUM INTO ?`, backup)
-	require.NoError(t, err)
-	require.NoError(t, copier.Close(), "the Auditor's are the only connections left")
+	backup := backupOf(t, cfg.DBPath) // closes its handle: the Auditor's are the only connections left
 	recordN(t, a, 3, "after the backup")
 	if settled {
 		hourAgo := time.Now().Add(-time.Hour)
