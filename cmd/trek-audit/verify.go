@@ -46,8 +46,11 @@ the table is reported (exit 1) with or without trek.log.
 When nothing the key made verifies (neither of the first two chained rows,
 no chain head in trek.log, no acknowledgement), the key is most likely not
 the one that chained the rows: verify exits 2 and says so, rather than
-report tampering (with --json, the report, key_mismatch set, is still
-printed on stdout).
+report tampering.
+
+With --json, the report goes to stdout whatever the exit status; when verify
+could not check (exit 2), its "inconclusive" field says why, and "intact"
+then means only that the rows it could check verified.
 
 Exit status: 0 intact, 1 tampered, 2 could not check. A progress bar goes to
 stderr when stderr is a terminal, or with --progress.`,
@@ -93,21 +96,26 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 	// emptied in place (truncated after the newest rows were deleted, which
 	// is as much an attack as deleting it). Tampering the table shows is
 	// reported all the same.
+	//
+	// Then, and when the key is not the rows' own, the report still
+	// goes to stdout with --json, its inconclusive field saying why, so
+	// that a script reading it is not left with nothing to parse, nor
+	// with an "intact" that does not mean intact.
 	if rep.Intact && rep.Checked > 0 && rep.Anchors == 0 && !*noAnchors {
-		return c.fail("verify", fmt.Errorf("%s %s, and no rotated file beside it holds a chain head, so the newest rows "+
-			"cannot be checked against their chain heads: pass --log with trek.log's path (or a copy's that holds its heads, "+
-			"such as the one logrotate's copytruncate leaves), or --no-anchors to check the chain alone",
-			c.logPath(), c.whyNoHeads(rep)))
+		why := fmt.Sprintf("%s %s, and no rotated file beside it holds a chain head, so the newest rows "+
+			"cannot be checked against their chain heads", c.logPath(), c.whyNoHeads(rep))
+		if code, ok := c.printInconclusive(*asJSON, rep, why); !ok {
+			return code
+		}
+		return c.fail("verify", fmt.Errorf("%s: pass --log with trek.log's path (or a copy's that holds its heads, "+
+			"such as the one logrotate's copytruncate leaves), or --no-anchors to check the chain alone", why))
 	}
 	if p := rep.Problem; p != nil && p.KeyMismatch {
 		// Nothing the key made verifies: not the first rows, not a head in
-		// trek.log, not an acknowledgement (see Tamper.KeyMismatch). The
-		// report still goes to stdout with --json, key_mismatch set, so
-		// that a script reading it is not left with nothing to parse.
-		if *asJSON {
-			if err := newJSONPrinter(true).print(c.stdout, rep); err != nil {
-				return c.fail("verify", err)
-			}
+		// trek.log, not an acknowledgement (see Tamper.KeyMismatch).
+		why := fmt.Sprintf("nothing verifies under the key from %s: most likely it is not the one the rows were written with", c.keySource())
+		if code, ok := c.printInconclusive(*asJSON, rep, why); !ok {
+			return code
 		}
 		read := ""
 		if c.noLog {
@@ -118,7 +126,7 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 			"trek.log's chain heads lost", p.ID, p.Detail, read, c.keySource()))
 	}
 	if *asJSON {
-		if err := newJSONPrinter(true).print(c.stdout, rep); err != nil {
+		if err := newJSONPrinter(true).print(c.stdout, verifyJSON{VerifyReport: rep}); err != nil {
 			return c.fail("verify", err)
 		}
 	} else {
@@ -129,6 +137,27 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 		return exitTampered
 	}
 	return exitOK
+}
+
+// verifyJSON is what verify --json prints: the report, and for exit
+// status 2 why it could not be checked (Inconclusive), so that the JSON
+// alone never reads as intact when verify could not say so.
+type verifyJSON struct {
+	audit.VerifyReport
+	Inconclusive string `json:"inconclusive,omitempty"`
+}
+
+// printInconclusive prints rep with why it is inconclusive, when --json
+// asks for the report; ok is false, with the exit status, when printing
+// failed.
+func (c *cli) printInconclusive(asJSON bool, rep audit.VerifyReport, why string) (code int, ok bool) {
+	if !asJSON {
+		return 0, true
+	}
+	if err := newJSONPrinter(true).print(c.stdout, verifyJSON{VerifyReport: rep, Inconclusive: why}); err != nil {
+		return c.fail("verify", err), false
+	}
+	return 0, true
 }
 
 // whyNoHeads says why trek.log at --log gave Verify, whose report is rep,

@@ -44,6 +44,7 @@ func TestVerifyIntact(t *testing.T) {
 	assert.EqualValues(t, 2, rep.Unchained)
 	assert.EqualValues(t, 12, rep.HeadID)
 	assert.Positive(t, rep.Anchors)
+	assert.NotContains(t, stdout, "inconclusive", "said only when verify could not check")
 }
 
 // TestVerifyWarnsOfForgedAnchors: a line shaped like a chain head but
@@ -377,13 +378,17 @@ func TestVerifyJSONCarriesKeyMismatch(t *testing.T) {
 	code, stdout, stderr := f.run(t, "verify", "--json")
 	assert.Equal(t, exitError, code)
 	assert.Contains(t, stderr, "most likely the key is not the one the rows were written with")
-	var rep audit.VerifyReport
+	var rep struct {
+		audit.VerifyReport
+		Inconclusive string `json:"inconclusive"`
+	}
 	require.NoError(t, json.Unmarshal([]byte(stdout), &rep), "stdout: %q", stdout)
 	assert.False(t, rep.Intact)
 	require.NotNil(t, rep.Problem)
 	assert.True(t, rep.Problem.KeyMismatch)
 	assert.Equal(t, audit.TamperChanged, rep.Problem.Kind)
 	assert.Contains(t, stdout, `"key_mismatch": true`)
+	assert.Equal(t, "nothing verifies under the key from AUDIT_CHAIN_KEY: most likely it is not the one the rows were written with", rep.Inconclusive)
 }
 
 // TestVerifyRewrittenRowsUnderTheRightKey: the first two rows rewritten,
@@ -460,7 +465,14 @@ func TestVerifyWithoutChainHeads(t *testing.T) {
 
 			code, stdout, stderr = f.run(t, "verify", "--json")
 			assert.Equal(t, exitError, code, stderr)
-			assert.Empty(t, stdout)
+			var rep struct {
+				audit.VerifyReport
+				Inconclusive string `json:"inconclusive"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(stdout), &rep), "the report, for a script: %q", stdout)
+			assert.True(t, rep.Intact, "the rows there verify")
+			assert.Zero(t, rep.Anchors)
+			assert.Contains(t, rep.Inconclusive, f.log+tc.why+"and no rotated file beside it holds a chain head")
 
 			code, stdout, stderr = f.run(t, "verify", "--no-anchors")
 			assert.Equal(t, exitOK, code, stderr)
