@@ -412,9 +412,8 @@ func recBenchEachModeOn(b *testing.B, prepare func(b *testing.B, dbPath string),
 	}
 }
 
-// recBenchAuditor opens an Auditor on a new file for a Record benchmark.
-func recBenchAuditor(b *testing.B, mode string) *Auditor { return recBenchAuditorOn(b, mode, nil) }
-
+// recBenchAuditorOn opens an Auditor for a Record benchmark on a new file
+// that prepare, if not nil, has made first.
 func recBenchAuditorOn(b *testing.B, mode string, prepare func(b *testing.B, dbPath string)) *Auditor {
 	b.Helper()
 	recBenchSettle()

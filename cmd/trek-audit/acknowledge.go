@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/trek-go/audit"
@@ -190,13 +189,4 @@ func printAck(c *cli, indent string, ack audit.Acknowledgement, earlier []audit.
 		}
 		fmt.Fprintf(w, "%ssupersedes acknowledgement %d%s: that record no longer matches the table\n", indent, id, at)
 	}
-}
-
-// joinIDs writes ids as "2, 5".
-func joinIDs(ids []int64) string {
-	s := make([]string, len(ids))
-	for i, id := range ids {
-		s[i] = strconv.FormatInt(id, 10)
-	}
-	return strings.Join(s, ", ")
 }
