@@ -33,7 +33,7 @@ import (
 // checks a head in trek.log: rows deleted back past it are found even once
 // trek.log holds no head of its own but those acknowledged.
 
-// ErrAcknowledge: Acknowledge (or Unacknowledged) refused, and wrote
+// ErrAcknowledge means Acknowledge (or Unacknowledged) refused, and wrote
 // nothing. The message says why: no reason, or one that is not a line of
 // text; nothing to acknowledge; not what the digest names; or the chain
 // itself does not verify. (Where it could not read the chain, the error

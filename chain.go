@@ -35,7 +35,8 @@ const (
 	minChainKeyLen = 16
 )
 
-// ErrChainKey: the chain key could not be read or created, or is too short.
+// ErrChainKey means the chain key could not be read or created, or is too
+// short.
 var ErrChainKey = errors.New("audit: chain key")
 
 // chainKeyFromText reads a key given as text (AUDIT_CHAIN_KEY): hex digits,

@@ -79,26 +79,26 @@ type sharedLog struct {
 // LogMaxBackups.
 type logLimits struct{ maxSizeMB, maxBackups int }
 
-func (sl *sharedLog) running() logLimits { return sl.limits }
+func (l *sharedLog) running() logLimits { return l.limits }
 
-// writers is how many fileLogs that write are open on sl; the caller
+// writers is how many fileLogs that write are open on l; the caller
 // holds sharedLogs.mu.
-func (sl *sharedLog) writers() int {
+func (l *sharedLog) writers() int {
 	n := 0
-	for _, c := range sl.wants {
+	for _, c := range l.wants {
 		n += c
 	}
 	return n
 }
 
-// setLimits makes l the limits trek.log runs with. The caller holds
+// setLimits makes lim the limits trek.log runs with. The caller holds
 // sharedLogs.mu. lumberjack reads MaxSize only within Write, which mu
 // orders; the goroutine it runs reads MaxBackups, MaxAge and Compress,
 // which never change.
-func (sl *sharedLog) setLimits(l logLimits) {
-	sl.mu.Lock()
-	sl.limits, sl.lj.MaxSize = l, l.maxSizeMB
-	sl.mu.Unlock()
+func (l *sharedLog) setLimits(lim logLimits) {
+	l.mu.Lock()
+	l.limits, l.lj.MaxSize = lim, lim.maxSizeMB
+	l.mu.Unlock()
 }
 
 // sharedLogs maps each trek.log path, made absolute, to its sharedLog.

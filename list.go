@@ -21,7 +21,7 @@ const (
 	MaxPageLimit     = 500
 )
 
-// ErrBadQuery: a filter or cursor of a Query is not usable. The message
+// ErrBadQuery means a filter or cursor of a Query is not usable. The message
 // names the field; AdminHandler answers it with 400.
 var ErrBadQuery = errors.New("audit: invalid query")
 

@@ -107,8 +107,8 @@ type VerifyReport struct {
 	Problem                  *Tamper `json:"problem,omitempty"` // the first problem; nil when Intact
 }
 
-// ErrVerify: Verify could not check (database unreadable); it says nothing
-// about whether the log was tampered with.
+// ErrVerify means Verify could not check (database unreadable); it says
+// nothing about whether the log was tampered with.
 var ErrVerify = errors.New("audit: verify could not check the chain")
 
 // Verify walks the whole chain, in id order, and checks every row the
