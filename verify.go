@@ -279,17 +279,18 @@ const chainRowCols = `id, CAST(created_at AS TEXT), user_id, COALESCE(action, ''
 	actor_id, chain_seq, chain_mac, ` + storedAsWritten
 
 // storedAsWritten is whether the columns the admin list filters on, and
-// chain_seq, hold the type of value the library writes there. The chain
-// covers a value's bytes, and database/sql reads a BLOB holding "7" or
-// "user.login_failed" as the number or the text: cast to a BLOB, a value
-// would still verify while the list's filters (user_id = ?, action = ?,
-// ip = ?, resource = ?, the time window), which compare types too, no
-// longer found its row, and a chain_seq so cast would no longer be found
-// by its position. (The other columns read and are shown the same
-// whatever their type.)
+// actor_id and chain_seq, hold the type of value the library writes
+// there. The chain covers a value's bytes, and database/sql reads a BLOB
+// holding "7" or "user.login_failed" as the number or the text: cast to a
+// BLOB, a value would still verify while the list's filters (user_id = ?,
+// action = ?, ip = ?, resource = ?, the time window), which compare types
+// too, no longer found its row, and a chain_seq so cast would no longer be
+// found by its position. An actor_id is read as a number too, so a BLOB
+// holding "1", or "+01", would pass for the actor the key chained. (The
+// other columns read and are shown the same whatever their type.)
 const storedAsWritten = `typeof(created_at) = 'text' AND typeof(action) = 'text'
 	AND typeof(user_id) IN ('integer', 'null') AND typeof(resource) IN ('text', 'null') AND typeof(ip) IN ('text', 'null')
-	AND typeof(chain_seq) IN ('integer', 'null')`
+	AND typeof(actor_id) IN ('integer', 'null') AND typeof(chain_seq) IN ('integer', 'null')`
 
 // scanChainRow scans the current row of sc, a *sql.Rows, into r and
 // reports whether the row is chained. SQLite keeps text in an INTEGER
