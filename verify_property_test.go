@@ -652,6 +652,8 @@ func TestTamperPropertyCases(t *testing.T) {
 
 		{"details changed", []string{`UPDATE audit_log SET details = '{"title":"Rome"}' WHERE id = 2`}, true},
 		{"ip recast as a BLOB", []string{`UPDATE audit_log SET ip = CAST(ip AS BLOB) WHERE id = 1`}, true},
+		{"actor_id recast as a BLOB", []string{`UPDATE audit_log SET actor_id = CAST(actor_id AS BLOB) WHERE id = 1`}, true},
+		{"actor_id as a BLOB that reads as the same number", []string{`UPDATE audit_log SET actor_id = CAST('+01' AS BLOB) WHERE id = 1`}, true},
 		{"actor changed with user_id", []string{`UPDATE audit_log SET actor_id = 2, user_id = 2 WHERE id = 1`}, true},
 		{"user_id set to another user", []string{`UPDATE audit_log SET user_id = 2 WHERE id = 1`}, true},
 		{"an anonymous row given user 1", []string{`UPDATE audit_log SET user_id = 1 WHERE id = 3`}, true},
