@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -255,4 +256,16 @@ func decodeExactly(t testing.TB, s string) any {
 	var v any
 	require.NoError(t, dec.Decode(&v), "decoding %q", s)
 	return v
+}
+
+// assertAcknowledgeableLoss checks that rep reports rows lost at row id,
+// chain position seq, in a way Acknowledge accepts: as after a restore
+// from a backup.
+func assertAcknowledgeableLoss(t *testing.T, rep VerifyReport, id, seq int64) {
+	t.Helper()
+	require.NotNil(t, rep.Problem)
+	assert.Equal(t, TamperMissing, rep.Problem.Kind, rep.Problem.Detail)
+	assert.EqualValues(t, id, rep.Problem.ID)
+	assert.EqualValues(t, seq, rep.Problem.Seq)
+	assert.True(t, rep.Problem.Acknowledgeable)
 }
