@@ -553,10 +553,10 @@ func (s ackSigner) parse(f ackRow) (ack Acknowledgement, heads []ackedHead, ok b
 		}
 	}
 	var err [4]error
-	ack.ID, err[0] = strconv.ParseInt(f[0].String, 10, 64)
+	ack.ID, err[0] = storedInt(f[0].String)
 	ack.CreatedAt, ack.Reason, ack.headMac = f[1].String, f[2].String, f[5].String
-	ack.HeadID, err[1] = strconv.ParseInt(f[3].String, 10, 64)
-	ack.HeadSeq, err[2] = strconv.ParseInt(f[4].String, 10, 64)
+	ack.HeadID, err[1] = storedInt(f[3].String)
+	ack.HeadSeq, err[2] = storedInt(f[4].String)
 	tag, err3 := hex.DecodeString(f[8].String)
 	list := f[9].String
 	signed := ackFields{ack.ID, ack.HeadID, ack.HeadSeq, ack.CreatedAt, ack.Reason, ack.headMac, f[6].String, f[7].String, list}
@@ -587,6 +587,24 @@ func (s ackSigner) parse(f ackRow) (ack Acknowledgement, heads []ackedHead, ok b
 	}
 	ack.describe(heads, nil)
 	return ack, heads, true
+}
+
+// errNotAsStored: a number in audit_chain_acks is not spelled as SQLite
+// spells the integer Acknowledge stored.
+var errNotAsStored = errors.New("not an integer as stored")
+
+// storedInt reads a number of audit_chain_acks as readAcks reads it, as
+// text, and only as SQLite writes an integer there. The tag covers the
+// number, not its spelling: a BLOB that spells the same number another
+// way ("010", "+10"), which SQLite keeps as it is where it would make an
+// integer of text, reads as the same number and would otherwise keep a
+// row that was changed by hand acknowledging.
+func storedInt(s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err == nil && strconv.FormatInt(n, 10) != s {
+		err = errNotAsStored
+	}
+	return n, err
 }
 
 // refList writes refs as Acknowledge stores them: "3:<tag>,7:<tag>", or

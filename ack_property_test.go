@@ -550,6 +550,12 @@ func TestAcknowledgeTamperPropertyCases(t *testing.T) {
 			`DELETE FROM audit_log WHERE id = 10`,
 		}, true},
 		{"the acknowledgement deleted, and events recorded since", chainedOver, []string{`DELETE FROM audit_chain_acks`}, true},
+		{"the acknowledgement's head_id a BLOB spelling the same number otherwise", restore, []string{
+			`UPDATE audit_chain_acks SET head_id = CAST('0' || head_id AS BLOB)`,
+		}, true},
+		{"the acknowledgement's head_seq a BLOB with a plus sign", restore, []string{
+			`UPDATE audit_chain_acks SET head_seq = CAST('+' || head_seq AS BLOB)`,
+		}, true},
 	}
 	tmpl := newTamperTemplate(t)
 	for _, tc := range cases {
