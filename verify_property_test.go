@@ -150,13 +150,48 @@ func readTamperRows(t testing.TB, db *sql.DB) []tamperRow {
 // from those of before (the rows the library wrote), or one of them has
 // a user_id Verify may not accept; why says what differs.
 func tamperedWith(before, after []tamperRow) (bool, string) {
-	want := map[int64]string{}
+	v := classifyTamper(before, after)
+	return v.kind != chainAsWritten, v.why
+}
+
+// What hand edits did to the chained rows, as far as the chain itself
+// can tell.
+const (
+	// chainAsWritten: the chained rows are exactly those the library wrote.
+	chainAsWritten = iota
+	// chainCut: the chained rows left are the library's first rows, each
+	// exactly as written, and the rest are gone: the table alone cannot
+	// tell it from a log that never had the rest, so only a chain head of
+	// a later position (in trek.log) shows it.
+	chainCut
+	// chainChanged: anything else, which the chain itself shows: a row
+	// changed, moved, copied, made up, or missing between others or at
+	// the start.
+	chainChanged
+)
+
+// tamperVerdict is classifyTamper's answer: kept is, for chainCut, how
+// many chained rows are left (the chain position of the last).
+type tamperVerdict struct {
+	kind int
+	kept int
+	why  string
+}
+
+// classifyTamper compares the chained rows of after with those of before,
+// in which the library's rows hold chain positions 1, 2, ... in id order.
+func classifyTamper(before, after []tamperRow) tamperVerdict {
+	type written struct {
+		fields string
+		pos    int
+	}
+	want := map[int64]written{}
 	for _, r := range before {
 		if r.chained() {
-			want[r.id] = r.fields()
+			want[r.id] = written{r.fields(), len(want) + 1}
 		}
 	}
-	seen := 0
+	kept := map[int]bool{}
 	for _, r := range after {
 		if !r.chained() {
 			continue
@@ -164,18 +199,24 @@ func tamperedWith(before, after []tamperRow) (bool, string) {
 		w, ok := want[r.id]
 		switch {
 		case !ok:
-			return true, fmt.Sprintf("row %d carries a chain value the library did not write there", r.id)
-		case w != r.fields():
-			return true, fmt.Sprintf("chained row %d differs from what the library wrote", r.id)
+			return tamperVerdict{kind: chainChanged, why: fmt.Sprintf("row %d carries a chain value the library did not write there", r.id)}
+		case w.fields != r.fields():
+			return tamperVerdict{kind: chainChanged, why: fmt.Sprintf("chained row %d differs from what the library wrote", r.id)}
 		case !r.userIDAllowed():
-			return true, fmt.Sprintf("chained row %d has a user_id that is neither NULL nor its actor_id", r.id)
+			return tamperVerdict{kind: chainChanged, why: fmt.Sprintf("chained row %d has a user_id that is neither NULL nor its actor_id", r.id)}
 		}
-		seen++
+		kept[w.pos] = true
 	}
-	if seen != len(want) {
-		return true, fmt.Sprintf("%d of the %d chained rows are gone or lost their chain value", len(want)-seen, len(want))
+	if len(kept) == len(want) {
+		return tamperVerdict{kind: chainAsWritten}
 	}
-	return false, ""
+	why := fmt.Sprintf("%d of the %d chained rows are gone or lost their chain value", len(want)-len(kept), len(want))
+	for pos := 1; pos <= len(kept); pos++ {
+		if !kept[pos] {
+			return tamperVerdict{kind: chainChanged, why: why + fmt.Sprintf(", chain position %d among them, before others kept", pos)}
+		}
+	}
+	return tamperVerdict{kind: chainCut, kept: len(kept), why: why + ", all from the end"}
 }
 
 // tamperTemplate is an audit log as the library and TREK left it, kept in
@@ -300,8 +341,18 @@ func (e *tamperEditor) ids(unchained bool) []int64 {
 }
 
 // checkTamperProperties edits a copy of the template with edit, then opens
-// it read-only, verifies it, and checks the report against the oracle.
+// it read-only, verifies it, and checks the report against the oracle;
+// trek.log stays as the library wrote it.
 func checkTamperProperties(t testing.TB, tmpl *tamperTemplate, edit func(e *tamperEditor)) (tampered bool) {
+	t.Helper()
+	return checkTamper(t, tmpl, edit, nil).kind != chainAsWritten
+}
+
+// checkTamper edits a copy of the template's travel.db with edit and its
+// log folder with editLog (if not nil), then opens them read-only,
+// verifies, and checks the report against the oracles: classifyTamper for
+// the chained rows, readTamperLog for the chain heads Verify can read.
+func checkTamper(t testing.TB, tmpl *tamperTemplate, edit func(e *tamperEditor), editLog func(logPath string)) tamperVerdict {
 	t.Helper()
 	c := tmpl.copy(t)
 	e := &tamperEditor{t: t, db: openPlainDB(t, c.dbPath)}
@@ -311,9 +362,15 @@ func checkTamperProperties(t testing.TB, tmpl *tamperTemplate, edit func(e *tamp
 	_, err := e.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	require.NoError(t, err)
 	require.NoError(t, e.db.Close())
-
-	tampered, why := tamperedWith(tmpl.rows, after)
 	edits := strings.Join(e.done, ";\n")
+	if editLog != nil {
+		editLog(c.logPath)
+		edits += "\nand trek.log edited"
+	}
+
+	verdict := classifyTamper(tmpl.rows, after)
+	heads := readTamperLog(t, tmpl, c.logPath)
+	report := verdict.kind == chainChanged || (verdict.kind == chainCut && heads.maxSeq > int64(verdict.kept))
 	a := openAuditor(t, Config{DBPath: c.dbPath, LogPath: c.logPath, ChainKey: faultChainKey, ReadOnly: true})
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -321,17 +378,28 @@ func checkTamperProperties(t testing.TB, tmpl *tamperTemplate, edit func(e *tamp
 	require.NoError(t, ctx.Err(), "Verify did not finish in 20 s after:\n%s", edits)
 	require.NoError(t, err, "an edit that keeps the schema is no reason not to check, after:\n%s", edits)
 
-	if tampered {
-		require.False(t, rep.Intact, "tampering unreported (%s) after:\n%s", why, edits)
+	assert.Equal(t, heads.valid, rep.Anchors, "chain heads read, after:\n%s", edits)
+	assert.Equal(t, heads.rejected, rep.RejectedAnchors, "lines shaped like chain heads that are not the key's, after:\n%s", edits)
+	assert.Equal(t, heads.skipped, rep.SkippedLogFiles, "entries named like log files that are not regular files, after:\n%s", edits)
+	switch {
+	case report:
+		require.False(t, rep.Intact, "tampering unreported (%s; trek.log's last chain head: %d) after:\n%s", verdict.why, heads.maxSeq, edits)
 		require.NotNil(t, rep.Problem, "after:\n%s", edits)
-	} else {
+	case verdict.kind == chainCut:
+		// Rows cut off the end with every head of theirs: what is left
+		// is a log that never had them, as the README says.
+		require.True(t, rep.Intact, "%s, but no chain head of theirs is left, and Verify reported %+v, after:\n%s", verdict.why, rep.Problem, edits)
+	default:
 		require.True(t, rep.Intact, "false alarm: %+v, after:\n%s", rep.Problem, edits)
 		require.Nil(t, rep.Problem)
 	}
 	if rep.Problem != nil {
 		checkAttribution(t, tmpl.rows, after, rep.Problem, edits)
+		// With the right key, "most likely the wrong key" only where
+		// nothing the key made could be read to say otherwise.
+		assert.False(t, rep.Problem.KeyMismatch && heads.valid > 0, "the key called wrong beside %d chain heads it made, after:\n%s", heads.valid, edits)
 	}
-	return tampered
+	return verdict
 }
 
 // wasRow matches the report's claim that the key chained a row's fields
