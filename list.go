@@ -225,10 +225,10 @@ func buildFilter(q Query, actions actionSet) (f filter, m actionMatch, ips []any
 		f.add("a.resource = ?", q.Resource)
 	}
 	if !q.Since.IsZero() {
-		f.add("a.created_at >= ?", q.Since.UTC().Format(sqliteTimeLayout))
+		f.add("a.created_at >= ?", boundText(q.Since))
 	}
 	if !q.Until.IsZero() {
-		f.add("a.created_at < ?", q.Until.UTC().Format(sqliteTimeLayout))
+		f.add("a.created_at < ?", boundText(q.Until))
 	}
 	for _, b := range []struct {
 		name string
@@ -242,6 +242,18 @@ func buildFilter(q Query, actions actionSet) (f filter, m actionMatch, ips []any
 		return f, m, nil, badQuery("since", "since must be before until")
 	}
 	return f, m, ips, nil
+}
+
+// boundText is since or until as created_at's text compares with it: in
+// UTC, as TREK's CURRENT_TIMESTAMP writes it, with the fraction of a
+// second if there is one (trailing zeros dropped). Cut to the second, a
+// bound a fraction past it would take in or leave out the rows of that
+// whole second: until 08:00:00.5 would leave out those stored at
+// 08:00:00, which come before it, and since 08:00:00.5 take them in. With
+// the fraction, text compares as time does, for whole seconds and for
+// fractions stored in the same form ("2026-04-20 08:00:00.25").
+func boundText(t time.Time) string {
+	return t.UTC().Format(sqliteTimeLayout + ".999999999")
 }
 
 // inTimeRange reports whether t falls in the years 1 to 9999 in UTC, the
@@ -516,7 +528,7 @@ func walkBounds(ctx context.Context, db *sql.Conn, q Query, window, every filter
 		} else {
 			var err error // counted off the index, no further than needed
 			newer, err = countUpTo(ctx, db, filter{where: []string{"a.created_at >= ?"},
-				args: []any{q.Until.UTC().Format(sqliteTimeLayout)}}, total/2+1)
+				args: []any{boundText(q.Until)}}, total/2+1)
 			if err != nil {
 				return every, err
 			}

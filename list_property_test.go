@@ -588,6 +588,8 @@ func TestListModelCases(t *testing.T) {
 		{name: "resource alone", q: func() Query { return Query{Resource: "client:7", Limit: 3} }, both: true},
 		{name: "since a stored second is inclusive", q: func() Query { return Query{Since: at("2026-04-05T08:00:01Z"), Limit: 5} }, both: true},
 		{name: "until a stored second is exclusive", q: func() Query { return Query{Until: at("2026-04-05T08:00:01Z"), Limit: 2} }},
+		{name: "since half a second past a stored second leaves it out", q: func() Query { return Query{Since: at("2026-04-05T08:00:01.5Z"), Limit: 5} }},
+		{name: "until half a second past a stored second takes it in", q: func() Query { return Query{Until: at("2026-04-05T08:00:01.5Z"), Limit: 2} }},
 		{name: "since the first recorded second", q: func() Query { return Query{Since: fx.recorded[0], Limit: 6} }, both: true},
 		{name: "until the second after the last recorded event", q: func() Query {
 			return Query{Until: fx.recorded[1].Add(time.Second), Limit: 6}

@@ -131,12 +131,12 @@ func countEntries(ctx context.Context, path string, since, until *time.Time) (st
 	var args []any
 	if since != nil {
 		where = append(where, "created_at >= ?")
-		args = append(args, since.UTC().Format(sqliteTime))
+		args = append(args, since.UTC().Format(sqliteTime+".999999999"))
 		rep.Since = since
 	}
 	if until != nil {
 		where = append(where, "created_at < ?")
-		args = append(args, until.UTC().Format(sqliteTime))
+		args = append(args, until.UTC().Format(sqliteTime+".999999999"))
 		rep.Until = until
 	}
 	cond := ""

@@ -99,6 +99,29 @@ func TestStatsMatchTheList(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	rep := parseStats(t, stdout)
 	assert.EqualValues(t, 10+2+40, rep.Total)
+
+	// Bounds half a second past a stored second, 2 May 01:59:59 (two of
+	// the 40 rows): since leaves those rows out, until takes them in.
+	for _, tc := range []struct{ since, until string }{
+		{"2025-05-02T01:59:59.5Z", "2025-05-03T00:00:00Z"},
+		{"2025-05-02T00:00:00Z", "2025-05-02T01:59:59.5Z"},
+	} {
+		since, err := time.Parse(time.RFC3339, tc.since)
+		require.NoError(t, err)
+		until, err := time.Parse(time.RFC3339, tc.until)
+		require.NoError(t, err)
+		var want int64
+		for i := range 40 { // as statsFixture writes them
+			at := time.Date(2025, 5, 1+i%4, i%24, 59, 59, 0, time.UTC)
+			if !at.Before(since) && at.Before(until) {
+				want++
+			}
+		}
+		require.Positive(t, want)
+		code, stdout, stderr := f.run(t, "stats", "--json", "--since", tc.since, "--until", tc.until)
+		require.Equal(t, exitOK, code, stderr)
+		assert.Equal(t, want, parseStats(t, stdout).Total, "since %s until %s", tc.since, tc.until)
+	}
 	assert.Contains(t, rep.Actions, keyCount{"user.passkey_register", 1}, "keys outside the catalogue are counted")
 	assert.Contains(t, rep.Days, dayCount{"2025-05-01", 10})
 }
