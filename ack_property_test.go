@@ -222,17 +222,7 @@ func sqlQuote(s string) string {
 // ackIDs are the ids of audit_chain_acks' rows now, in order.
 func ackIDs(e *tamperEditor) []int64 {
 	e.t.Helper()
-	rows, err := e.db.Query(`SELECT id FROM audit_chain_acks ORDER BY id`)
-	require.NoError(e.t, err)
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		require.NoError(e.t, rows.Scan(&id))
-		ids = append(ids, id)
-	}
-	require.NoError(e.t, rows.Err())
-	return ids
+	return queryIDs(e.t, e.db, `SELECT id FROM audit_chain_acks ORDER BY id`)
 }
 
 // checkAckProperties restores a copy of the template as s says,

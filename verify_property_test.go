@@ -327,17 +327,7 @@ func (e *tamperEditor) ids(unchained bool) []int64 {
 	if unchained {
 		q = `SELECT id FROM audit_log WHERE chain_seq IS NULL AND chain_mac IS NULL ORDER BY id`
 	}
-	rows, err := e.db.Query(q)
-	require.NoError(e.t, err)
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		require.NoError(e.t, rows.Scan(&id))
-		ids = append(ids, id)
-	}
-	require.NoError(e.t, rows.Err())
-	return ids
+	return queryIDs(e.t, e.db, q)
 }
 
 // checkTamperProperties edits a copy of the template with edit, then opens
