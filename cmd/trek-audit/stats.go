@@ -30,8 +30,13 @@ the library's columns: it works on a database the library has never opened.`,
 	run:     runStats,
 }
 
-// sqliteTime is how TREK's created_at stores time (UTC).
-const sqliteTime = "2006-01-02 15:04:05"
+// sqliteTime is how TREK's created_at stores time (UTC); boundTime is
+// --since and --until as created_at's text compares with them, with the
+// fraction of a second if there is one, as the library's list does.
+const (
+	sqliteTime = "2006-01-02 15:04:05"
+	boundTime  = sqliteTime + ".999999999"
+)
 
 // statsReport is what stats prints; --json prints it as is.
 type statsReport struct {
@@ -131,12 +136,12 @@ func countEntries(ctx context.Context, path string, since, until *time.Time) (st
 	var args []any
 	if since != nil {
 		where = append(where, "created_at >= ?")
-		args = append(args, since.UTC().Format(sqliteTime+".999999999"))
+		args = append(args, since.UTC().Format(boundTime))
 		rep.Since = since
 	}
 	if until != nil {
 		where = append(where, "created_at < ?")
-		args = append(args, until.UTC().Format(sqliteTime+".999999999"))
+		args = append(args, until.UTC().Format(boundTime))
 		rep.Until = until
 	}
 	cond := ""
