@@ -309,14 +309,7 @@ var listModelOffsets = []int{0, 1, 2, 3, 5, 8, 13, 40, 47, 48, 1 << 40, -3}
 // filters are set), the limit, then one or two bytes for each filter
 // set, each picking a value from the lists above; missing bytes read as 0.
 func (fx *listModelFixture) decodeListQuery(in []byte) (q Query, offset int, hasOffset bool) {
-	next := func() byte {
-		if len(in) == 0 {
-			return 0
-		}
-		b := in[0]
-		in = in[1:]
-		return b
-	}
+	next := (&tamperBytes{in}).next // missing bytes read as 0
 	flags := next()
 	q.Limit = 1 + int(next())%7
 	if flags&1 != 0 {

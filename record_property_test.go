@@ -102,14 +102,7 @@ func decodeOutcomeCall(b byte) outcomeCall {
 // goroutine its number of calls and one byte a call, then the calls after
 // Close.
 func decodeOutcomeScenario(in []byte) outcomeScenario {
-	next := func() byte {
-		if len(in) == 0 {
-			return 0
-		}
-		b := in[0]
-		in = in[1:]
-		return b
-	}
+	next := (&tamperBytes{in}).next // missing bytes read as 0
 	s := outcomeScenario{queueSize: 1 + int(next()%8), maxBatch: 1 + int(next()%8)}
 	goroutines := 1 + int(next()%8)
 	c := next()
