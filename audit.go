@@ -49,14 +49,24 @@ var (
 	ErrBadConfig = errors.New("audit: invalid configuration")
 	// ErrStore: the database failed. From Record: it refused the event
 	// (locked past the busy timeout, read-only, full); the event is not
-	// stored, and it is safe to retry. From Open and List: it could not be
-	// opened or read.
+	// stored, and it is safe to retry, unless the error is also
+	// ErrReplaced. From Open and List: it could not be opened or read.
 	ErrStore = errors.New("audit: database error")
 	// ErrLogWrite: trek.log could not be written. From Record: the event is
 	// committed to the database but its line is missing; do not retry, that
 	// would store it twice. From LogWriter and LogHandler: the host's line
 	// was not written. From Open: trek.log's folder could not be made.
 	ErrLogWrite = errors.New("audit: writing trek.log failed")
+	// ErrReplaced: travel.db, or its -wal, was replaced on disk while the
+	// Auditor had it open, as a restore from a backup does with the
+	// server running. It comes with ErrStore (errors.Is matches both),
+	// from Record, List, Verify, Acknowledge, Close and Open, but unlike
+	// ErrStore's other causes it lasts: this Auditor writes and reads
+	// nothing more, so retrying is pointless. Close the Auditor and Open
+	// it again; when that Open fails with ErrReplaced too (a backup was
+	// copied over the open file, see the README), only restarting the
+	// process will do.
+	ErrReplaced = errors.New("audit: travel.db was replaced on disk")
 )
 
 // Defaults, as TREK lays out its data folder.

@@ -727,6 +727,7 @@ func TestFaultsAreReportedCountedAndRecovered(t *testing.T) {
 				err := a.Record(ctx, faultLogin(res, sc.details))
 				require.Error(t, err, "Record during the fault")
 				assert.ErrorIs(t, err, c.wantIs)
+				assert.NotErrorIs(t, err, ErrReplaced, "a fault that clears is worth a retry")
 				for _, m := range c.wantMsg {
 					assert.Contains(t, err.Error(), strings.ReplaceAll(m, "$LOG", sc.cfg.LogPath))
 				}

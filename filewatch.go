@@ -207,10 +207,17 @@ func (w *fileWatch) check() error {
 		// into the restored file (see sqliteStore.close).
 		then = "restart the process, without closing the database's other handles first"
 	}
-	w.replaced = fmt.Errorf("database %s was replaced on disk while the Auditor had it open (%s; a restore from a backup?): "+
-		"nothing more is written to it or read from it; %s", quoted(w.paths[len(w.paths)-1].path), what, then)
+	w.replaced = replacedError{fmt.Errorf("database %s was replaced on disk while the Auditor had it open (%s; a restore from a backup?): "+
+		"nothing more is written to it or read from it; %s", quoted(w.paths[len(w.paths)-1].path), what, then)}
 	return w.replaced
 }
+
+// replacedError is why the database can no longer be used, told in its
+// own words, and matched by errors.Is(err, ErrReplaced) without repeating
+// that sentinel's text in front of them.
+type replacedError struct{ error }
+
+func (replacedError) Is(target error) bool { return target == ErrReplaced }
 
 // copiedOver returns the database file when check found it still the one
 // SQLite has open but its -wal replaced: a copy over the file itself. nil
@@ -276,9 +283,9 @@ func heldOpen(path string) error {
 	defer keptOpen.Unlock()
 	for _, f := range keptOpen.files {
 		if os.SameFile(st, f) {
-			return fmt.Errorf("%w: database %s had a backup copied over it while an Auditor had it open, and that "+
-				"Auditor's connections stay open until the process ends (closing them would have corrupted it): "+
-				"restart the process to open it", ErrStore, quoted(path))
+			return fmt.Errorf("%w: %w", ErrStore, replacedError{fmt.Errorf("database %s had a backup copied over it while an Auditor "+
+				"had it open, and that Auditor's connections stay open until the process ends (closing them would have "+
+				"corrupted it): restart the process to open it", quoted(path))})
 		}
 	}
 	return nil

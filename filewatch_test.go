@@ -94,12 +94,14 @@ func restoreWhileOpen(t *testing.T, restore func(t *testing.T, db, backup string
 	err = a.Record(t.Context(), Event{Action: UserLogin, Resource: "after the restore"})
 	require.Error(t, err, "an event recorded into a file no longer at travel.db's path is lost")
 	assert.ErrorIs(t, err, ErrStore)
+	assert.ErrorIs(t, err, ErrReplaced, "the host can tell a lasting cause from one worth a retry")
 	assert.Contains(t, err.Error(), "replaced on disk")
 	assert.Contains(t, err.Error(), why)
 	assert.Equal(t, uint64(1), a.Stats().StoreErrors)
 
 	err = a.Close()
 	assert.ErrorIs(t, err, ErrStore, "Close says the file was replaced")
+	assert.ErrorIs(t, err, ErrReplaced)
 
 	if gone {
 		_, err := os.Stat(cfg.DBPath)
@@ -121,6 +123,7 @@ func restoreWhileOpen(t *testing.T, restore func(t *testing.T, db, backup string
 		_, err := Open(cfg)
 		require.Error(t, err)
 		assert.ErrorIs(t, err, ErrStore)
+		assert.ErrorIs(t, err, ErrReplaced, "reopening did not help: the host restarts")
 		assert.Contains(t, err.Error(), "restart the process")
 		return
 	}
@@ -218,7 +221,9 @@ func TestRestoreAfterTheWriterWasResetIsStillSeen(t *testing.T) {
 	faultOn(t, cfg.DBPath)
 	_, err = a.List(t.Context(), Query{}) // leaves a reader in the pool
 	require.NoError(t, err)
-	require.Error(t, a.Record(t.Context(), Event{Action: UserLogin, Resource: "fault"}))
+	err = a.Record(t.Context(), Event{Action: UserLogin, Resource: "fault"})
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, ErrReplaced, "the fault is not a restore")
 	require.FileExists(t, cfg.DBPath+"-wal", "the reader holds the WAL")
 
 	require.NoError(t, os.Remove(cfg.DBPath+"-wal"))
@@ -228,6 +233,7 @@ func TestRestoreAfterTheWriterWasResetIsStillSeen(t *testing.T) {
 	err = a.Record(t.Context(), Event{Action: UserLogin, Resource: "after the restore"})
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrStore)
+	assert.ErrorIs(t, err, ErrReplaced)
 	assert.Contains(t, err.Error(), "its -wal file was deleted")
 	assert.Contains(t, err.Error(), "restart the process")
 	assert.ErrorIs(t, a.Close(), ErrStore)
@@ -309,14 +315,20 @@ func TestReadsAfterARestoreAreRefused(t *testing.T) {
 
 	_, err = a.List(t.Context(), Query{})
 	assert.ErrorIs(t, err, ErrStore)
+	assert.ErrorIs(t, err, ErrReplaced)
 	assert.ErrorContains(t, err, "replaced on disk")
 	_, err = a.Verify(t.Context())
+	assert.ErrorIs(t, err, ErrReplaced)
 	assert.ErrorContains(t, err, "replaced on disk")
 	_, err = a.Unacknowledged(t.Context())
+	assert.ErrorIs(t, err, ErrReplaced)
 	assert.ErrorContains(t, err, "replaced on disk")
 	_, err = a.Acknowledge(t.Context(), "restored travel.db from a backup", "5-00")
+	assert.ErrorIs(t, err, ErrReplaced)
 	assert.ErrorContains(t, err, "replaced on disk")
-	require.ErrorIs(t, a.Close(), ErrStore)
+	err = a.Close()
+	require.ErrorIs(t, err, ErrStore)
+	assert.ErrorIs(t, err, ErrReplaced)
 	var acks int64
 	require.NoError(t, openPlainDB(t, cfg.DBPath).QueryRow(`SELECT COUNT(*) FROM audit_chain_acks`).Scan(&acks))
 	assert.Zero(t, acks)
