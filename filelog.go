@@ -91,14 +91,22 @@ func (l *sharedLog) writers() int {
 	return n
 }
 
-// setLimits makes lim the limits trek.log runs with. The caller holds
+// setLimits makes lim the limits trek.log runs with, and removes the
+// rotated files past the newest lim.maxBackups at once, as lumberjack
+// does when it opens a file: an operator who lowers LOG_MAX_BACKUPS to
+// free the disk sees it done at the restart, not at the next rotation,
+// which on a quiet instance is months away. The caller holds
 // sharedLogs.mu. lumberjack reads MaxSize only within Write, which mu
 // orders; the goroutine it runs reads MaxBackups, MaxAge and Compress,
 // which never change.
 func (l *sharedLog) setLimits(lim logLimits) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.limits, l.lj.MaxSize = lim, lim.maxSizeMB
-	l.mu.Unlock()
+	backups := l.backups()
+	for _, b := range backups[min(len(backups), lim.maxBackups):] {
+		os.Remove(filepath.Join(b.dir, b.name))
+	}
 }
 
 // sharedLogs maps each trek.log path, made absolute, to its sharedLog.
@@ -447,41 +455,55 @@ func (l *sharedLog) waitForAFreeBackupName() {
 // theirs: the order is that of the rotations, whatever the clock did. It
 // runs at the write that rotated, so a restart cannot come between.
 func (l *sharedLog) pruneBackups(rotated os.FileInfo) {
-	dir, prefix, ext := rotatedNaming(l.lj.Filename)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	type backup struct {
-		name string
-		mt   time.Time
-	}
 	var others []backup
 	var last *backup
-	for _, e := range entries {
-		if !e.Type().IsRegular() || !isRotatedName(e.Name(), prefix, ext) {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			continue
-		}
-		if os.SameFile(info, rotated) {
-			last = &backup{e.Name(), info.ModTime()}
+	for _, b := range l.backups() {
+		if os.SameFile(b.info, rotated) {
+			last = &b
 		} else {
-			others = append(others, backup{e.Name(), info.ModTime()})
+			others = append(others, b)
 		}
 	}
 	if last == nil {
 		return
 	}
-	slices.SortFunc(others, func(a, b backup) int { return cmp.Or(b.mt.Compare(a.mt), strings.Compare(b.name, a.name)) })
-	if len(others) > 0 && !last.mt.After(others[0].mt) {
-		os.Chtimes(filepath.Join(dir, last.name), time.Time{}, others[0].mt.Add(time.Millisecond))
+	if len(others) > 0 && !last.info.ModTime().After(others[0].info.ModTime()) {
+		os.Chtimes(filepath.Join(last.dir, last.name), time.Time{}, others[0].info.ModTime().Add(time.Millisecond))
 	}
 	for _, b := range others[min(len(others), l.limits.maxBackups-1):] {
-		os.Remove(filepath.Join(dir, b.name))
+		os.Remove(filepath.Join(b.dir, b.name))
 	}
+}
+
+// backup is one of trek.log's rotated files.
+type backup struct {
+	dir, name string
+	info      os.FileInfo
+}
+
+// backups lists trek.log's rotated files, the newest first: by
+// modification time, which pruneBackups keeps in the order of the
+// rotations whatever the clock did, then by name. Files it cannot read
+// are left out, and so never removed.
+func (l *sharedLog) backups() []backup {
+	dir, prefix, ext := rotatedNaming(l.lj.Filename)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var bs []backup
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !isRotatedName(e.Name(), prefix, ext) {
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			bs = append(bs, backup{dir, e.Name(), info})
+		}
+	}
+	slices.SortFunc(bs, func(a, b backup) int {
+		return cmp.Or(b.info.ModTime().Compare(a.info.ModTime()), strings.Compare(b.name, a.name))
+	})
+	return bs
 }
 
 // appendInfoLine appends TREK's line:

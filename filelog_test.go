@@ -749,3 +749,85 @@ func TestRotationsWithinAMillisecondLoseNoLine(t *testing.T) {
 	}
 	assert.Equal(t, int64(writes*len(chunk)), total, "bytes in trek.log and its %d rotated files", len(files)-1)
 }
+
+// An operator who lowers LogMaxBackups (LOG_MAX_BACKUPS) to free the disk
+// sees the rotated files past the new limit removed when the writing
+// Auditor opens with it, as lumberjack does when it opens a file, not at
+// the next rotation, months away on a quiet instance. The newest are told
+// by modification time, the order rotations leave whatever the clock did,
+// not by the time in their names. A read-only Auditor removes nothing,
+// nor do limits that wait for the running Auditor to close, until it does.
+func TestLoweredLogMaxBackupsApplyAtOpen(t *testing.T) {
+	// Four rotated files whose names sort the other way from their
+	// modification times (a clock set back): newest is the newest by
+	// the latter.
+	const newest = "trek-2026-01-01T00-00-00.000.log"
+	names := []string{newest, "trek-2026-01-02T00-00-00.000.log", "trek-2026-01-03T00-00-00.000.log", "trek-2026-01-04T00-00-00.000.log"}
+	others := []string{"trek.log.1", "trek-staging.log", "travel.log"} // not trek.log's rotated files
+	cases := []struct {
+		name string
+		// open opens what the case does with cfg (LogMaxBackups 4) and
+		// lowered (LogMaxBackups 1); the rotated files are checked
+		// after it.
+		open func(t *testing.T, cfg, lowered Config)
+		kept []string
+	}{
+		{"lowered to 1, at the restart", func(t *testing.T, _, lowered Config) {
+			openAuditor(t, lowered)
+		}, []string{newest}},
+		{"lowered to 2, at the restart", func(t *testing.T, _, lowered Config) {
+			lowered.LogMaxBackups = 2
+			openAuditor(t, lowered)
+		}, []string{newest, names[3]}},
+		{"raised to 6", func(t *testing.T, _, lowered Config) {
+			lowered.LogMaxBackups = 6
+			openAuditor(t, lowered)
+		}, names},
+		{"read-only, lowered to 1", func(t *testing.T, _, lowered Config) {
+			lowered.ReadOnly = true
+			openAuditor(t, lowered)
+		}, names},
+		{"reloaded while the Auditor with 4 runs", func(t *testing.T, cfg, lowered Config) {
+			openAuditor(t, cfg)
+			openAuditor(t, lowered)
+		}, names},
+		{"reloaded, then the Auditor with 4 closes", func(t *testing.T, cfg, lowered Config) {
+			old := openAuditor(t, cfg)
+			openAuditor(t, lowered)
+			require.NoError(t, old.Close())
+		}, []string{newest}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			w := openAuditor(t, cfg) // makes travel.db, for the read-only case
+			require.NoError(t, w.Record(t.Context(), Event{Action: UserLogin}))
+			require.NoError(t, w.Close())
+			dir := filepath.Dir(cfg.LogPath)
+			base := time.Now().Add(-time.Hour)
+			for i, name := range names {
+				path := filepath.Join(dir, name)
+				require.NoError(t, os.WriteFile(path, []byte("[INFO] rotated\n"), 0o600))
+				at := base.Add(-time.Duration(i) * time.Minute)
+				if name != newest {
+					at = base.Add(-time.Duration(10-i) * time.Minute)
+				}
+				require.NoError(t, os.Chtimes(path, at, at))
+			}
+			for _, name := range others {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("kept\n"), 0o600))
+			}
+			trekLog := readLog(t, cfg.LogPath)
+
+			lowered := cfg
+			lowered.LogMaxBackups = 1
+			tc.open(t, cfg, lowered)
+
+			assert.ElementsMatch(t, tc.kept, rotatedLogs(t, cfg.LogPath))
+			for _, name := range others {
+				assert.FileExists(t, filepath.Join(dir, name), "not a rotated file of trek.log")
+			}
+			assert.Equal(t, trekLog, readLog(t, cfg.LogPath), "trek.log itself is left as it was")
+		})
+	}
+}
