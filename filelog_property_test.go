@@ -18,7 +18,8 @@ import (
 
 // The properties trek.log owes whoever reads it, an operator's grep, a log
 // shipper or Verify, checked against a model kept in Go while a short
-// program runs against one Auditor (LogMaxSizeMB 1, LogMaxBackups 1 to 3):
+// program runs against one Auditor (LogMaxSizeMB 1, LogMaxBackups 1 to 3,
+// which a reopen may change):
 // events recorded one by one or from several goroutines at once, host
 // writes through LogWriter (chunks of whole lines that push trek.log over
 // its limit, or text that ends within a line), trek.log moved away,
@@ -52,7 +53,9 @@ import (
 //  4. There are never more rotated files (trek-<time>.log) than
 //     LogMaxBackups, those kept are the newest ones, and after a rotation
 //     exactly min(rotations, LogMaxBackups) are left (README: "the 4 newest
-//     are kept"). No file is larger than LogMaxSizeMB: lumberjack rotates
+//     are kept"); a reopen with another LogMaxBackups applies it at once
+//     (README: "a lowered LogMaxBackups removes the rotated files past it
+//     when the writing Auditor opens"). No file is larger than LogMaxSizeMB: lumberjack rotates
 //     before a write that would take trek.log past it and refuses a larger
 //     write, and the library never hands it one (maxLogWrite); this holds
 //     after trek.log was emptied in place too, where lumberjack counts the
@@ -81,7 +84,7 @@ const (
 	tlMoveAway                          // trek.log renamed to trek.log.moved-sNN
 	tlDelete                            // trek.log removed
 	tlEmpty                             // trek.log truncated to 0 in place
-	tlReopen                            // Close, then Open on the same paths
+	tlReopen                            // Close, then Open on the same paths, with LogMaxBackups n (0: as before)
 	tlNothing
 )
 
@@ -101,6 +104,10 @@ func (s trekLogStep) String() string {
 		return fmt.Sprintf("%s(%d)", s.op, s.n)
 	case tlHostChunk:
 		return fmt.Sprintf("%s(%d KiB - %d)", s.op, s.n, s.trim)
+	case tlReopen:
+		if s.n > 0 {
+			return fmt.Sprintf("%s(LogMaxBackups %d)", s.op, s.n)
+		}
 	}
 	return s.op.String()
 }
@@ -137,6 +144,8 @@ func decodeTrekLogProgram(in []byte) trekLogProgram {
 			// enough to bring trek.log within a line of its limit.
 			s.n = 200 + arg%251*2
 			s.trim = b / len(ops) * 34
+		case tlReopen:
+			s.n = arg % 4
 		}
 		p.steps = append(p.steps, s)
 	}
@@ -224,6 +233,7 @@ type trekLogRun struct {
 	gone    []trekLogView // files the program saw go, as they were
 	moved   map[string]int
 	rotated []string          // rotated files in the order they appeared
+	alive   []string          // those of them the model says are left, in that order
 	kept    map[string][]byte // those still there, as first read
 	stats   trekLogStats
 }
@@ -330,6 +340,9 @@ func (r *trekLogRun) step(i int, s trekLogStep) {
 		r.gone = append(r.gone, trekLogView{name: fmt.Sprintf("trek.log %s at step %d", kind, i), raw: raw, kind: kind, takenAt: -1})
 	case tlReopen:
 		require.NoError(t, r.a.Close())
+		if s.n > 0 {
+			r.cfg.LogMaxBackups = s.n
+		}
 		var err error
 		r.a, err = Open(r.cfg)
 		require.NoError(t, err)
@@ -369,6 +382,7 @@ func (r *trekLogRun) observe(op trekLogOp) {
 		require.NoError(t, err)
 		r.kept[name] = raw
 		r.rotated = append(r.rotated, name)
+		r.alive = append(r.alive, name)
 		r.stats.rotationsBy[op]++
 	}
 	for _, name := range r.rotated {
@@ -378,8 +392,9 @@ func (r *trekLogRun) observe(op trekLogOp) {
 			r.stats.pruned++
 		}
 	}
-	keep := min(len(r.rotated), r.prog.backups)
-	assert.ElementsMatch(t, r.rotated[len(r.rotated)-keep:], now,
+	keep := min(len(r.alive), r.cfg.LogMaxBackups)
+	r.alive = r.alive[len(r.alive)-keep:]
+	assert.ElementsMatch(t, r.alive, now,
 		"after %s: the %d newest rotated files are kept, no more, no fewer (in the order they appeared: %v)",
 		op, keep, r.rotated)
 }
@@ -470,7 +485,7 @@ func (r *trekLogRun) finish() {
 			rotated++
 		}
 	}
-	assert.LessOrEqual(t, rotated, r.prog.backups, "rotated files")
+	assert.LessOrEqual(t, rotated, r.cfg.LogMaxBackups, "rotated files")
 
 	// Property 5: the newest head, as Verify reads the files (trek.log,
 	// then the rotated files newest first), is the last event's, unless
@@ -804,6 +819,13 @@ func TestTrekLogModelCases(t *testing.T) {
 		{"the backup limit with three backups", 3,
 			steps(chunk(700, 0), chunk(700, 0), rec(1), chunk(700, 0), conc(2), chunk(700, 0), chunk(700, 0), rec(1), chunk(700, 0), rec(1)),
 			func(s trekLogStats) bool { return s.pruned == 2 }},
+		{"a restart with fewer backups removes the oldest at once", 3,
+			steps(chunk(700, 0), chunk(700, 0), rec(1), chunk(700, 0), rec(1), chunk(700, 0), trekLogStep{op: tlReopen, n: 1}, rec(1)),
+			func(s trekLogStats) bool { return s.rotations() == 3 && s.reopened == 1 && s.pruned == 2 }},
+		{"a restart with more backups keeps them, up to the new limit", 1,
+			steps(chunk(700, 0), chunk(700, 0), chunk(700, 0), rec(1), trekLogStep{op: tlReopen, n: 3},
+				chunk(700, 0), rec(1), chunk(700, 0), chunk(700, 0), rec(1)),
+			func(s trekLogStats) bool { return s.rotations() == 5 && s.reopened == 1 && s.pruned == 2 }},
 		{"concurrent Records across a rotation", 2, steps(nearlyFull, rec(3), conc(5), rec(1)),
 			func(s trekLogStats) bool { return s.rotationsBy[tlRecordConcurrent] == 1 }},
 		{"deleted, moved and emptied in turn across rotations", 2,
