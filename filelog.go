@@ -66,6 +66,10 @@ type sharedLog struct {
 	// both sharedLogs.mu and mu (it changes under both): lj.MaxSize, and
 	// the rotated files pruneBackups keeps (lumberjack itself keeps all).
 	limits logLimits
+	// pruneDue: the limits were set, and the rotated files past them are
+	// still to be removed, at the next write (see setLimits). Guarded by
+	// mu.
+	pruneDue bool
 
 	// What reopenIfMoved last saw, guarded by mu: trek.log once it was
 	// written, and its folder. size is trek.log's size as lumberjack
@@ -91,22 +95,23 @@ func (l *sharedLog) writers() int {
 	return n
 }
 
-// setLimits makes lim the limits trek.log runs with, and removes the
-// rotated files past the newest lim.maxBackups at once, as lumberjack
-// does when it opens a file: an operator who lowers LOG_MAX_BACKUPS to
-// free the disk sees it done at the restart, not at the next rotation,
-// which on a quiet instance is months away. The caller holds
+// setLimits makes lim the limits trek.log runs with. The caller holds
 // sharedLogs.mu. lumberjack reads MaxSize only within Write, which mu
 // orders; the goroutine it runs reads MaxBackups, MaxAge and Compress,
 // which never change.
+//
+// The rotated files past the newest lim.maxBackups are removed at the
+// next write, as lumberjack does when it opens a file: an operator who
+// lowers LOG_MAX_BACKUPS to free the disk sees it done once the restarted
+// server writes, not at the next rotation, months away on a quiet
+// instance. Not at once: an Auditor that never writes a line (trek-audit
+// acknowledge, opened with the default limit beside a server that keeps
+// more) must not remove the server's files.
 func (l *sharedLog) setLimits(lim logLimits) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.limits, l.lj.MaxSize = lim, lim.maxSizeMB
-	backups := l.backups()
-	for _, b := range backups[min(len(backups), lim.maxBackups):] {
-		os.Remove(filepath.Join(b.dir, b.name))
-	}
+	l.pruneDue = true
 }
 
 // sharedLogs maps each trek.log path, made absolute, to its sharedLog.
@@ -253,6 +258,13 @@ func (l *fileLog) writeLines(b []byte) error {
 // again. After one that opened the file, reopenIfMoved learns which file
 // that is.
 func (l *sharedLog) write(b []byte) (int, error) {
+	if l.pruneDue {
+		l.pruneDue = false
+		backups := l.backups()
+		for _, b := range backups[min(len(backups), l.limits.maxBackups):] {
+			os.Remove(filepath.Join(b.dir, b.name))
+		}
+	}
 	before := l.seen
 	if before == nil {
 		var err error

@@ -53,9 +53,9 @@ import (
 //  4. There are never more rotated files (trek-<time>.log) than
 //     LogMaxBackups, those kept are the newest ones, and after a rotation
 //     exactly min(rotations, LogMaxBackups) are left (README: "the 4 newest
-//     are kept"); a reopen with another LogMaxBackups applies it at once
-//     (README: "a lowered LogMaxBackups removes the rotated files past it
-//     when the writing Auditor opens"). No file is larger than LogMaxSizeMB: lumberjack rotates
+//     are kept"); a reopen with another LogMaxBackups applies it from the
+//     first write after it (README: "a lowered LogMaxBackups removes the
+//     rotated files past it at the first line written after Open"). No file is larger than LogMaxSizeMB: lumberjack rotates
 //     before a write that would take trek.log past it and refuses a larger
 //     write, and the library never hands it one (maxLogWrite); this holds
 //     after trek.log was emptied in place too, where lumberjack counts the
@@ -232,10 +232,14 @@ type trekLogRun struct {
 	frags   map[int]bool
 	gone    []trekLogView // files the program saw go, as they were
 	moved   map[string]int
-	rotated []string          // rotated files in the order they appeared
-	alive   []string          // those of them the model says are left, in that order
-	kept    map[string][]byte // those still there, as first read
-	stats   trekLogStats
+	rotated []string // rotated files in the order they appeared
+	alive   []string // those of them the model says are left, in that order
+	// limit is the LogMaxBackups the rotated files obey; a reopen's
+	// applies from the first write after it (limitDue until then).
+	limit    int
+	limitDue bool
+	kept     map[string][]byte // those still there, as first read
+	stats    trekLogStats
 }
 
 func runTrekLogProgram(t *testing.T, prog trekLogProgram) trekLogStats {
@@ -249,7 +253,7 @@ func runTrekLogProgram(t *testing.T, prog trekLogProgram) trekLogStats {
 		},
 		dir:    filepath.Join(root, "logs"),
 		chunks: map[int]trekLogChunk{}, frags: map[int]bool{}, moved: map[string]int{}, kept: map[string][]byte{},
-		stats: trekLogStats{rotationsBy: map[trekLogOp]int{}},
+		stats: trekLogStats{rotationsBy: map[trekLogOp]int{}}, limit: prog.backups,
 	}
 	var err error
 	r.a, err = Open(r.cfg)
@@ -341,7 +345,7 @@ func (r *trekLogRun) step(i int, s trekLogStep) {
 	case tlReopen:
 		require.NoError(t, r.a.Close())
 		if s.n > 0 {
-			r.cfg.LogMaxBackups = s.n
+			r.cfg.LogMaxBackups, r.limitDue = s.n, true
 		}
 		var err error
 		r.a, err = Open(r.cfg)
@@ -392,7 +396,13 @@ func (r *trekLogRun) observe(op trekLogOp) {
 			r.stats.pruned++
 		}
 	}
-	keep := min(len(r.alive), r.cfg.LogMaxBackups)
+	switch op {
+	case tlRecord, tlRecordConcurrent, tlHostChunk, tlHostUnfinished:
+		if r.limitDue {
+			r.limit, r.limitDue = r.cfg.LogMaxBackups, false
+		}
+	}
+	keep := min(len(r.alive), r.limit)
 	r.alive = r.alive[len(r.alive)-keep:]
 	assert.ElementsMatch(t, r.alive, now,
 		"after %s: the %d newest rotated files are kept, no more, no fewer (in the order they appeared: %v)",
@@ -485,7 +495,7 @@ func (r *trekLogRun) finish() {
 			rotated++
 		}
 	}
-	assert.LessOrEqual(t, rotated, r.cfg.LogMaxBackups, "rotated files")
+	assert.LessOrEqual(t, rotated, r.limit, "rotated files")
 
 	// Property 5: the newest head, as Verify reads the files (trek.log,
 	// then the rotated files newest first), is the last event's, unless
@@ -819,8 +829,8 @@ func TestTrekLogModelCases(t *testing.T) {
 		{"the backup limit with three backups", 3,
 			steps(chunk(700, 0), chunk(700, 0), rec(1), chunk(700, 0), conc(2), chunk(700, 0), chunk(700, 0), rec(1), chunk(700, 0), rec(1)),
 			func(s trekLogStats) bool { return s.pruned == 2 }},
-		{"a restart with fewer backups removes the oldest at once", 3,
-			steps(chunk(700, 0), chunk(700, 0), rec(1), chunk(700, 0), rec(1), chunk(700, 0), trekLogStep{op: tlReopen, n: 1}, rec(1)),
+		{"a restart with fewer backups removes the oldest at its first write", 3,
+			steps(chunk(700, 0), chunk(700, 0), rec(1), chunk(700, 0), rec(1), chunk(700, 0), trekLogStep{op: tlReopen, n: 1}, move, rec(1)),
 			func(s trekLogStats) bool { return s.rotations() == 3 && s.reopened == 1 && s.pruned == 2 }},
 		{"a restart with more backups keeps them, up to the new limit", 1,
 			steps(chunk(700, 0), chunk(700, 0), chunk(700, 0), rec(1), trekLogStep{op: tlReopen, n: 3},

@@ -751,50 +751,57 @@ func TestRotationsWithinAMillisecondLoseNoLine(t *testing.T) {
 }
 
 // An operator who lowers LogMaxBackups (LOG_MAX_BACKUPS) to free the disk
-// sees the rotated files past the new limit removed when the writing
-// Auditor opens with it, as lumberjack does when it opens a file, not at
-// the next rotation, months away on a quiet instance. The newest are told
-// by modification time, the order rotations leave whatever the clock did,
-// not by the time in their names. A read-only Auditor removes nothing,
-// nor do limits that wait for the running Auditor to close, until it does.
-func TestLoweredLogMaxBackupsApplyAtOpen(t *testing.T) {
+// sees the rotated files past the new limit removed at the first write
+// after the Auditor opens with it, as lumberjack does when it opens a file,
+// not at the next rotation, months away on a quiet instance. The newest are
+// told by modification time, the order rotations leave whatever the clock
+// did, not by the time in their names. An Auditor that writes no line
+// removes nothing (trek-audit acknowledge, with the default limit beside a
+// server that keeps more), nor does a read-only one, nor limits that wait
+// for the running Auditor to close, until it does.
+func TestLoweredLogMaxBackupsApplyAtTheFirstWrite(t *testing.T) {
 	// Four rotated files whose names sort the other way from their
 	// modification times (a clock set back): newest is the newest by
 	// the latter.
 	const newest = "trek-2026-01-01T00-00-00.000.log"
 	names := []string{newest, "trek-2026-01-02T00-00-00.000.log", "trek-2026-01-03T00-00-00.000.log", "trek-2026-01-04T00-00-00.000.log"}
 	others := []string{"trek.log.1", "trek-staging.log", "travel.log"} // not trek.log's rotated files
+	event := Event{Action: UserLogin, Resource: "after the restart"}
 	cases := []struct {
 		name string
-		// open opens what the case does with cfg (LogMaxBackups 4) and
-		// lowered (LogMaxBackups 1); the rotated files are checked
-		// after it.
-		open func(t *testing.T, cfg, lowered Config)
+		// run opens what the case does with cfg (LogMaxBackups 4) and
+		// lowered (LogMaxBackups 1), and writes what it does.
+		run  func(t *testing.T, cfg, lowered Config)
 		kept []string
 	}{
-		{"lowered to 1, at the restart", func(t *testing.T, _, lowered Config) {
-			openAuditor(t, lowered)
+		{"lowered to 1, an event", func(t *testing.T, _, lowered Config) {
+			require.NoError(t, openAuditor(t, lowered).Record(t.Context(), event))
 		}, []string{newest}},
-		{"lowered to 2, at the restart", func(t *testing.T, _, lowered Config) {
+		{"lowered to 2, a host's line", func(t *testing.T, _, lowered Config) {
 			lowered.LogMaxBackups = 2
-			openAuditor(t, lowered)
+			_, err := openAuditor(t, lowered).LogWriter().Write([]byte("[INFO] host started\n"))
+			require.NoError(t, err)
 		}, []string{newest, names[3]}},
-		{"raised to 6", func(t *testing.T, _, lowered Config) {
-			lowered.LogMaxBackups = 6
+		{"lowered to 1, nothing written", func(t *testing.T, _, lowered Config) {
 			openAuditor(t, lowered)
+		}, names},
+		{"raised to 6, an event", func(t *testing.T, _, lowered Config) {
+			lowered.LogMaxBackups = 6
+			require.NoError(t, openAuditor(t, lowered).Record(t.Context(), event))
 		}, names},
 		{"read-only, lowered to 1", func(t *testing.T, _, lowered Config) {
 			lowered.ReadOnly = true
 			openAuditor(t, lowered)
 		}, names},
-		{"reloaded while the Auditor with 4 runs", func(t *testing.T, cfg, lowered Config) {
+		{"reloaded while the Auditor with 4 runs, an event", func(t *testing.T, cfg, lowered Config) {
 			openAuditor(t, cfg)
-			openAuditor(t, lowered)
+			require.NoError(t, openAuditor(t, lowered).Record(t.Context(), event))
 		}, names},
-		{"reloaded, then the Auditor with 4 closes", func(t *testing.T, cfg, lowered Config) {
+		{"reloaded, the Auditor with 4 closes, an event", func(t *testing.T, cfg, lowered Config) {
 			old := openAuditor(t, cfg)
-			openAuditor(t, lowered)
+			a := openAuditor(t, lowered)
 			require.NoError(t, old.Close())
+			require.NoError(t, a.Record(t.Context(), event))
 		}, []string{newest}},
 	}
 	for _, tc := range cases {
@@ -821,13 +828,13 @@ func TestLoweredLogMaxBackupsApplyAtOpen(t *testing.T) {
 
 			lowered := cfg
 			lowered.LogMaxBackups = 1
-			tc.open(t, cfg, lowered)
+			tc.run(t, cfg, lowered)
 
 			assert.ElementsMatch(t, tc.kept, rotatedLogs(t, cfg.LogPath))
 			for _, name := range others {
 				assert.FileExists(t, filepath.Join(dir, name), "not a rotated file of trek.log")
 			}
-			assert.Equal(t, trekLog, readLog(t, cfg.LogPath), "trek.log itself is left as it was")
+			assert.True(t, bytes.HasPrefix(readLog(t, cfg.LogPath), trekLog), "trek.log itself is only appended to")
 		})
 	}
 }
