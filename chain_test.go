@@ -490,42 +490,86 @@ func TestKeyCheckIsNotFooledByRowsAtTheEnd(t *testing.T) {
 
 // TestForgedRowsAtTheEndDoNotLetAnyKeyIn: rows appended with positions
 // that do not follow one another leave none of the newest rows to check.
-// The key is then checked on the newest row further back that can be:
-// the right key opens, another is refused, trek.log or not.
+// The key is then checked on the newest row further back that can be (a
+// row right after its predecessor, or the chain's first): the right key
+// opens, another is refused, trek.log or not.
 func TestForgedRowsAtTheEndDoNotLetAnyKeyIn(t *testing.T) {
-	for _, gap := range []int{4, 100} { // forged rows: as many as the tail read, and more
-		for _, logKept := range []bool{true, false} {
-			t.Run(fmt.Sprintf("%d forged rows, trek.log kept %v", gap, logKept), func(t *testing.T) {
-				dir := t.TempDir()
-				cfg := Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log"),
-					ChainKey: []byte("the key that chained the rows")}
-				a := openAuditor(t, cfg)
-				for range 6 {
-					require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, IP: "192.0.2.1"}))
-				}
-				require.NoError(t, a.Close())
-				wrong := cfg
-				wrong.ChainKey = []byte("some other key, 16 bytes or more")
-				_, err := Open(wrong)
-				require.ErrorIs(t, err, ErrChainKey, "refused before the forgery")
-
-				raw := openPlainDB(t, cfg.DBPath)
-				for i := range gap {
-					_, err := raw.Exec(`INSERT INTO audit_log (action, chain_seq, chain_mac) VALUES ('user.login', ?, ?)`,
-						100*(i+1), strings.Repeat("00", 32))
-					require.NoError(t, err)
-				}
-				if !logKept {
-					require.NoError(t, os.RemoveAll(filepath.Join(dir, "logs")))
-				}
-				_, err = Open(wrong)
-				require.ErrorIs(t, err, ErrChainKey, "refused after it")
-				right, err := Open(cfg)
-				require.NoError(t, err, "the right key verifies the newest row that can be checked")
-				require.NoError(t, right.Close())
-			})
+	for _, genuine := range []int{1, 6} { // 1: only the chain's first row can be checked
+		for _, gap := range []int{4, 100} { // forged rows: as many as the tail read, and more
+			for _, logKept := range []bool{true, false} {
+				t.Run(fmt.Sprintf("%d rows, %d forged, trek.log kept %v", genuine, gap, logKept), func(t *testing.T) {
+					forgedAtTheEnd(t, genuine, gap, logKept)
+				})
+			}
 		}
 	}
+}
+
+// forgedAtTheEnd is one case of TestForgedRowsAtTheEndDoNotLetAnyKeyIn:
+// genuine events, then gap forged rows.
+func forgedAtTheEnd(t *testing.T, genuine, gap int, logKept bool) {
+	dir := t.TempDir()
+	cfg := Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log"),
+		ChainKey: []byte("the key that chained the rows")}
+	a := openAuditor(t, cfg)
+	for range genuine {
+		require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, IP: "192.0.2.1"}))
+	}
+	require.NoError(t, a.Close())
+	wrong := cfg
+	wrong.ChainKey = []byte("some other key, 16 bytes or more")
+	_, err := Open(wrong)
+	require.ErrorIs(t, err, ErrChainKey, "refused before the forgery")
+
+	raw := openPlainDB(t, cfg.DBPath)
+	for i := range gap {
+		_, err := raw.Exec(`INSERT INTO audit_log (action, chain_seq, chain_mac) VALUES ('user.login', ?, ?)`,
+			100*(i+1), strings.Repeat("00", 32))
+		require.NoError(t, err)
+	}
+	if !logKept {
+		require.NoError(t, os.RemoveAll(filepath.Join(dir, "logs")))
+	}
+	_, err = Open(wrong)
+	require.ErrorIs(t, err, ErrChainKey, "refused after it")
+	right, err := Open(cfg)
+	require.NoError(t, err, "the right key verifies the newest row that can be checked")
+	require.NoError(t, right.Close())
+}
+
+// TestForgedRowsPastTheBoundLeaveOnlyTrekLog: past olderRowsChecked forged
+// rows, Open stops looking back for a row to check the key on (the README
+// says so: "up to 65,536 of them"). The chain heads in trek.log then
+// confirm the right key; without them, even the right key is refused,
+// saying the rows may have been altered, rather than read the whole table
+// at every start.
+func TestForgedRowsPastTheBoundLeaveOnlyTrekLog(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log"),
+		ChainKey: []byte("the key that chained the rows")}
+	a := openAuditor(t, cfg)
+	for range 3 {
+		require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, IP: "192.0.2.1"}))
+	}
+	require.NoError(t, a.Close())
+	_, err := openPlainDB(t, cfg.DBPath).Exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+		INSERT INTO audit_log (action, chain_seq, chain_mac) SELECT 'user.login', 100 * i, ? FROM n`,
+		olderRowsChecked+chainTailLen, strings.Repeat("00", 32))
+	require.NoError(t, err)
+
+	right, err := Open(cfg)
+	require.NoError(t, err, "trek.log's chain heads confirm the key")
+	assert.EqualValues(t, 3+olderRowsChecked+chainTailLen, countRows(t, openPlainDB(t, cfg.DBPath)))
+	require.NoError(t, right.Close())
+	wrong := cfg
+	wrong.ChainKey = []byte("some other key, 16 bytes or more")
+	_, err = Open(wrong)
+	require.ErrorIs(t, err, ErrChainKey)
+
+	require.NoError(t, os.RemoveAll(filepath.Join(dir, "logs")))
+	_, err = Open(cfg)
+	require.ErrorIs(t, err, ErrChainKey, "no row within the bound, and no chain head, to confirm the key")
+	assert.Contains(t, err.Error(), "or the newest rows were altered")
 }
 
 // TestChainKeyFromEnvReadsTheKeyFile: the key file holds hex, and an
