@@ -153,11 +153,6 @@ func openFileLog(path string, maxSizeMB, maxBackups int, readOnly bool) (*fileLo
 	if readOnly {
 		return fl, nil // it never writes: its limits are nobody's business
 	}
-	if sl.writers() == 0 {
-		sl.mu.Lock()
-		sl.midLine = sl.midLine || endsMidLine(path)
-		sl.mu.Unlock()
-	}
 	// While Auditors opened with other limits write to the path, theirs
 	// apply, and the new ones from when the last of them closes (see
 	// Close), as when a host reloads its settings by opening the new
@@ -172,20 +167,44 @@ func openFileLog(path string, maxSizeMB, maxBackups int, readOnly bool) (*fileLo
 // endsMidLine reports whether the file at path ends within a line: left so
 // by a process that stopped mid-write (a full disk, a crash, a host's line
 // it never finished). The first line written then begins with a newline,
-// or it would continue that line, where no reader looks for it.
-func endsMidLine(path string) bool {
+// or it would continue that line, where no reader looks for it. known is
+// false where that cannot be told (a file it cannot read, a named pipe,
+// whose reader may be in the middle of a line): the caller then keeps
+// what it knew.
+func endsMidLine(path string) (mid, known bool) {
 	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, true
+	}
 	if err != nil {
-		return false
+		return false, false
 	}
 	defer f.Close()
 	info, err := f.Stat()
-	if err != nil || !info.Mode().IsRegular() || info.Size() == 0 {
-		return false
+	if err != nil || !info.Mode().IsRegular() {
+		return false, false
+	}
+	if info.Size() == 0 {
+		return false, true
 	}
 	var last [1]byte
-	_, err = f.ReadAt(last[:], info.Size()-1)
-	return err == nil && last[0] != '\n'
+	if _, err = f.ReadAt(last[:], info.Size()-1); err != nil {
+		return false, false
+	}
+	return last[0] != '\n', true
+}
+
+// learnMidLine sets midLine from the file now at trek.log's path, where
+// that can be told. It runs under mu before the library's lines go to a
+// file it is about to open (at its first write, after trek.log was moved
+// away or deleted, after a rotation or a failed write), which may not be
+// the one it wrote to last: a host's text left unfinished in that one
+// then puts no empty line at the top of the new one, and a text left by
+// another process, or cut short by a full disk, is still ended.
+func (l *sharedLog) learnMidLine() {
+	if mid, known := endsMidLine(l.lj.Filename); known {
+		l.midLine = mid
+	}
 }
 
 // Write appends p to trek.log as it is; it is what LogWriter returns.
@@ -228,8 +247,23 @@ func (l *fileLog) writeLines(b []byte) error {
 		return fmt.Errorf("%w: not writing to %s", ErrClosed, l.path)
 	}
 	l.reopenIfMoved()
+	if l.seen == nil {
+		l.learnMidLine()
+	}
 	if l.midLine {
-		if _, err := l.write([]byte{'\n'}); err != nil {
+		// Where the newline would itself rotate trek.log (the host's
+		// text filled it to the byte), it would begin the next file with
+		// an empty line. trek.log is rotated here instead, which ends the
+		// text's file as the newline would have: a rotation the library
+		// makes, not one it predicts lumberjack would, so that the lines
+		// never continue the host's text whatever lumberjack counted.
+		var err error
+		if l.full() {
+			err = l.rotate()
+		} else {
+			_, err = l.write([]byte{'\n'})
+		}
+		if err != nil {
 			return err
 		}
 		l.midLine = false
@@ -301,6 +335,36 @@ func (l *sharedLog) write(b []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// full reports whether trek.log has no room left for one more byte: by
+// the count lumberjack rotates by while the file is open, and as
+// lumberjack judges a file it opens. Runs under mu.
+func (l *sharedLog) full() bool {
+	limit := int64(l.limits.maxSizeMB) << 20
+	if l.seen != nil {
+		return l.size+1 > limit
+	}
+	st, err := os.Stat(l.lj.Filename)
+	return err == nil && st.Mode().IsRegular() && st.Size()+1 >= limit
+}
+
+// rotate rotates trek.log now, under mu, with the care write gives a
+// rotation lumberjack makes within a write: a free name for the rotated
+// file, the new trek.log reopened to append, the rotated files pruned.
+func (l *sharedLog) rotate() error {
+	rotated := l.seen
+	if rotated == nil {
+		rotated, _ = os.Stat(l.lj.Filename)
+	}
+	l.waitForAFreeBackupName()
+	err := l.lj.Rotate()
+	l.lj.Close()
+	l.seen = nil
+	if err == nil && rotated != nil {
+		l.pruneBackups(rotated)
+	}
+	return err
 }
 
 // createLog makes trek.log (and its folder) if it is missing, as
