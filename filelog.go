@@ -169,19 +169,20 @@ func openFileLog(path string, maxSizeMB, maxBackups int, readOnly bool) (*fileLo
 // it never finished). The first line written then begins with a newline,
 // or it would continue that line, where no reader looks for it. known is
 // false where that cannot be told (a file it cannot read, a named pipe,
-// whose reader may be in the middle of a line): the caller then keeps
-// what it knew.
-func endsMidLine(path string) (mid, known bool) {
+// whose reader may be in the middle of a line), and where the file at
+// path is not want, when want is given: the caller then keeps what it
+// knew.
+func endsMidLine(path string, want os.FileInfo) (mid, known bool) {
 	f, err := os.OpenFile(path, os.O_RDONLY|openNonblock, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, true
+		return false, want == nil
 	}
 	if err != nil {
 		return false, false
 	}
 	defer f.Close()
 	info, err := f.Stat()
-	if err != nil || !info.Mode().IsRegular() {
+	if err != nil || !info.Mode().IsRegular() || want != nil && !os.SameFile(info, want) {
 		return false, false
 	}
 	if info.Size() == 0 {
@@ -194,15 +195,20 @@ func endsMidLine(path string) (mid, known bool) {
 	return last[0] != '\n', true
 }
 
-// learnMidLine sets midLine from the file now at trek.log's path, where
-// that can be told. It runs under mu before the library's lines go to a
-// file it is about to open (at its first write, after trek.log was moved
-// away or deleted, after a rotation or a failed write), which may not be
-// the one it wrote to last: a host's text left unfinished in that one
-// then puts no empty line at the top of the new one, and a text left by
-// another process, or cut short by a full disk, is still ended.
+// learnMidLine sets midLine from the file the library's next lines go to,
+// where that can be told, under mu before they are written. It runs where
+// that file may not be the one the library wrote to last, being about to
+// be opened (at the first write, after trek.log was moved away or
+// deleted, after a rotation or a failed write): a host's text left
+// unfinished in the old file then puts no empty line at the top of the
+// new one, and a text left by another process, or cut short by a full
+// disk, is still ended. And it runs while a host's text is unfinished:
+// trek.log emptied in place since (logrotate's copytruncate) needs no
+// newline at its start. The file open then is asked only if it is still
+// the one at the path, so that a move the folder did not show never
+// makes the library's line continue the host's text.
 func (l *sharedLog) learnMidLine() {
-	if mid, known := endsMidLine(l.lj.Filename); known {
+	if mid, known := endsMidLine(l.lj.Filename, l.seen); known {
 		l.midLine = mid
 	}
 }
@@ -247,7 +253,7 @@ func (l *fileLog) writeLines(b []byte) error {
 		return fmt.Errorf("%w: not writing to %s", ErrClosed, l.path)
 	}
 	l.reopenIfMoved()
-	if l.seen == nil {
+	if l.seen == nil || l.midLine {
 		l.learnMidLine()
 	}
 	if l.midLine {

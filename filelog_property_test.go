@@ -43,14 +43,11 @@ import (
 //     chain head, the host's filler line, the host's unfinished texts
 //     (run together only with the host's own next write, which the library
 //     does not end: "A write that ends within a line is ended before the
-//     library or LogHandler writes"), or an empty first line, where the
-//     newline that ends a host's text left in trek.log begins it after it
-//     was emptied in place (no more such files than times trek.log was
-//     emptied while it ended within the host's text: README, "A host line
-//     left unfinished in trek.log when it is emptied in place leaves it
-//     beginning with an empty line"). A text left in a file that is then
-//     moved away, deleted or rotated ends with that file. A file ends with
-//     a newline, or with the host's unfinished text.
+//     library or LogHandler writes"). No line is empty: a host's text left
+//     in a file that is then moved away, deleted, rotated or emptied in
+//     place is not ended at the top of the next (README: "then it ends with
+//     that file, and the next file does not begin with an empty line"). A
+//     file ends with a newline, or with the host's unfinished text.
 //  3. No file holds a NUL byte, as a write at the old offset after trek.log
 //     was emptied in place would leave (filelog.go, sharedLog.write).
 //  4. There are never more rotated files (trek-<time>.log) than
@@ -225,21 +222,18 @@ func (s trekLogStats) rotations() int {
 
 // trekLogRun is a program running, and the model of what it wrote.
 type trekLogRun struct {
-	t      *testing.T
-	prog   trekLogProgram
-	cfg    Config
-	dir    string // trek.log's folder
-	a      *Auditor
-	events []trekLogEvent
-	chunks map[int]trekLogChunk
-	frags  map[int]bool
-	// emptiedMidLine counts the times trek.log was emptied in place
-	// while it ended within a host's unfinished text.
-	emptiedMidLine int
-	gone           []trekLogView // files the program saw go, as they were
-	moved          map[string]int
-	rotated        []string // rotated files in the order they appeared
-	alive          []string // those of them the model says are left, in that order
+	t       *testing.T
+	prog    trekLogProgram
+	cfg     Config
+	dir     string // trek.log's folder
+	a       *Auditor
+	events  []trekLogEvent
+	chunks  map[int]trekLogChunk
+	frags   map[int]bool
+	gone    []trekLogView // files the program saw go, as they were
+	moved   map[string]int
+	rotated []string // rotated files in the order they appeared
+	alive   []string // those of them the model says are left, in that order
 	// limit is the LogMaxBackups the rotated files obey; a reopen's
 	// applies from the first write after it (limitDue until then).
 	limit    int
@@ -346,9 +340,6 @@ func (r *trekLogRun) step(i int, s trekLogStep) {
 			kind = "emptied"
 			require.NoError(t, os.Truncate(r.cfg.LogPath, 0))
 			r.stats.emptied++
-			if len(raw) > 0 && raw[len(raw)-1] != '\n' {
-				r.emptiedMidLine++
-			}
 		}
 		r.gone = append(r.gone, trekLogView{name: fmt.Sprintf("trek.log %s at step %d", kind, i), raw: raw, kind: kind, takenAt: -1})
 	case tlReopen:
@@ -552,19 +543,15 @@ type trekLogRow struct {
 // trekLogCheck gathers where each item of the model was found, and what is
 // wrong with each file.
 type trekLogCheck struct {
-	run     *trekLogRun
-	byID    map[int64]trekLogRow
-	idOf    map[int]int64
-	evtIn   map[int][]string       // evt number -> the files holding its line
-	headIn  map[int64][]string     // row id -> the files holding its head
-	fragIn  map[int][]string       // step -> the files holding its text
-	chunkIn map[int]map[string]int // step -> file -> lines of its chunk
-	heads   map[string][][2]int64  // file -> its heads' id and seq, in order
-	// emptyFirst counts files that begin with an empty line: each ends a
-	// host's unfinished text emptied away with trek.log, so there are no
-	// more of them than such emptyings.
-	emptyFirst int
-	problems   []string
+	run      *trekLogRun
+	byID     map[int64]trekLogRow
+	idOf     map[int]int64
+	evtIn    map[int][]string       // evt number -> the files holding its line
+	headIn   map[int64][]string     // row id -> the files holding its head
+	fragIn   map[int][]string       // step -> the files holding its text
+	chunkIn  map[int]map[string]int // step -> file -> lines of its chunk
+	heads    map[string][][2]int64  // file -> its heads' id and seq, in order
+	problems []string
 }
 
 func (c *trekLogCheck) fail(v trekLogView, format string, args ...any) {
@@ -644,10 +631,7 @@ func (c *trekLogCheck) view(v trekLogView) {
 			continue
 		}
 		if line == "" {
-			if j != 0 {
-				c.fail(v, "line %d is empty", j)
-			}
-			c.emptyFirst++
+			c.fail(v, "line %d is empty", j)
 			continue
 		}
 		// The host's: unfinished texts, then perhaps a filler line.
@@ -700,10 +684,6 @@ func (c *trekLogCheck) fragments(v trekLogView, s string) {
 func (c *trekLogCheck) ledger() {
 	r := c.run
 	all := trekLogView{name: "all files"}
-	if c.emptyFirst > r.emptiedMidLine {
-		c.fail(all, "%d files begin with an empty line; trek.log was emptied %d times within a host's unfinished text",
-			c.emptyFirst, r.emptiedMidLine)
-	}
 	for i, e := range r.events {
 		if places := c.evtIn[i]; e.stored && len(places) != 1 || len(places) > 1 {
 			c.fail(all, "evt-%d (step %d, stored %v) is in %d files: %v", i, e.step, e.stored, len(places), places)

@@ -838,3 +838,47 @@ func TestLoweredLogMaxBackupsApplyAtTheFirstWrite(t *testing.T) {
 		})
 	}
 }
+
+// While a host's text is unfinished, the library asks the file at
+// trek.log's path whether it still ends within a line (it may have been
+// emptied in place since, and then needs no newline at its start), but
+// only while that file is the one it writes to: where a move went
+// unnoticed (the folder's times are not trusted everywhere), the file at
+// the path says nothing of the one written to, and the newline is kept, so
+// that the library's line never continues the host's text.
+func TestMidLineIsLearnedOnlyFromTheFileWrittenTo(t *testing.T) {
+	cases := []struct {
+		name  string
+		after func(t *testing.T, path string)
+		mid   bool
+	}{
+		{"left as it is", func(*testing.T, string) {}, true},
+		{"emptied in place", func(t *testing.T, path string) { require.NoError(t, os.Truncate(path, 0)) }, false},
+		{"moved away, another file put in its place", func(t *testing.T, path string) {
+			require.NoError(t, os.Rename(path, path+".moved"))
+			require.NoError(t, os.WriteFile(path, []byte("[INFO] another file\n"), 0o600))
+		}, true},
+		{"moved away, nothing in its place", func(t *testing.T, path string) {
+			require.NoError(t, os.Rename(path, path+".moved"))
+		}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			a := openAuditor(t, cfg)
+			require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin}))
+			_, err := a.LogWriter().Write([]byte("[INFO] 2026-04-20T10:11:53 host: unfinished"))
+			require.NoError(t, err)
+			tc.after(t, cfg.LogPath)
+
+			// What the next line's write asks, without the look at the
+			// folder before it that notices a move.
+			l := a.log.sharedLog
+			l.mu.Lock()
+			l.learnMidLine()
+			mid := l.midLine
+			l.mu.Unlock()
+			assert.Equal(t, tc.mid, mid)
+		})
+	}
+}
