@@ -59,11 +59,14 @@ type Acknowledgement struct {
 	DifferingAt string `json:"differing_at,omitempty"`
 	PastEnd     int    `json:"past_end"`
 	PastEndAt   string `json:"past_end_at,omitempty"`
-	// Doubled counts the positions that heads of two or more histories
-	// name, all gone (these heads, or those an earlier acknowledgement
-	// lists), with the positions (DoubledAt): rows were written there more
-	// than once and are gone. Two restores explain that, and so do rows
-	// deleted after a restore; worth a look before acknowledging.
+	// Doubled counts the positions that one of these heads and a head of
+	// another history name (another of these, or one an earlier
+	// acknowledgement lists, whether or not a later restore brought its
+	// row back), with the positions (DoubledAt): rows were written there
+	// more than once, and this history's are gone. Two restores explain
+	// that, and so do rows deleted after a restore; worth a look before
+	// acknowledging. It is read back from the heads alone, so an
+	// acknowledgement lists it later as it was shown.
 	Doubled   int    `json:"doubled"`
 	DoubledAt string `json:"doubled_at,omitempty"`
 	// Digest names what is acknowledged: the heads, the records

@@ -44,11 +44,12 @@ import (
 //     successful Acknowledge: "the first command shows all of them, by
 //     kind and chain position: the chain heads that name a position the
 //     table holds another row at, those past the chain's last row, and
-//     ... positions named by heads of more than one history, all gone: rows
-//     were written there more than once and are gone". A head an earlier
-//     acknowledgement lists counts towards those while its row is gone; one
-//     whose row audit_log holds again (restored from a later backup) does
-//     not. Acknowledge records it only while it has the digest shown: "The
+//     ... positions named by heads of more than one history: rows were
+//     written there more than once, and this history's are gone". A head
+//     an earlier acknowledgement lists counts towards those whether or not
+//     its row is back: "counted as it was when that was acknowledged, even
+//     where a later restore brought its row back". Acknowledge records it
+//     only while it has the digest shown: "The
 //     digest names the heads, the acknowledgements superseded and the
 //     chain's last row as shown, so rows TREK records meanwhile change
 //     nothing; a refusal does not give the new digest". So a digest shown
@@ -352,9 +353,11 @@ func viewOf(a Acknowledgement) ackView {
 
 // expectShown is what Unacknowledged shows, and Acknowledge records, by
 // the model: the heads by kind and position (positions as "6-10,14"), the
-// positions that heads of two or more histories name, all gone (these
-// heads, and those an earlier acknowledgement lists whose row is not in
-// the table), the chain's last row, and the ids of the acknowledgements
+// positions that one of these heads and a head of another history name
+// (another of these, or one an earlier acknowledgement lists, whether or
+// not its row is back since: what was acknowledged stays as it was
+// counted, and Acknowledgements reads the count back from the heads
+// alone), the chain's last row, and the ids of the acknowledgements
 // superseded.
 func (m *seqModel) expectShown() ackView {
 	heads, sup := m.pending()
@@ -375,7 +378,7 @@ func (m *seqModel) expectShown() ackView {
 	}
 	for _, a := range m.acks {
 		for _, h := range a.heads {
-			if named[h.seq] != nil && !m.matches(h) {
+			if named[h.seq] != nil {
 				named[h.seq][h.label] = true
 			}
 		}
@@ -951,6 +954,18 @@ func seqCases() []seqCase {
 			assert.Equal(t, "6-7", o.acks[1].DoubledAt)
 			assert.Empty(t, o.acks[1].Supersedes, "the first's record of the chain's last row still matches")
 			assert.Len(t, o.final.Acknowledgements, 2)
+			assert.True(t, o.final.Intact)
+		}},
+		{"audit_log alone restored from a backup holding the acknowledged history: its positions still count as doubled", []seqStep{
+			thenBackUp(recordSteps(5)), restoreStep(0), recordSteps(4), acknowledgeStep, keepSeq(restoreTableStep(1)),
+			recordSteps(1), acknowledgeStep,
+		}, func(t *testing.T, o seqOutcome) {
+			require.Len(t, o.acks, 2)
+			assert.Equal(t, "1-4", o.acks[0].DifferingAt, "the first history's rows, gone under the second's")
+			assert.Equal(t, "5", o.acks[0].PastEndAt)
+			assert.Equal(t, "1-4", o.acks[1].DifferingAt, "the second history's rows, gone under the first's")
+			assert.Equal(t, "1-4", o.acks[1].DoubledAt, "rows were written there twice, though the first history's are back")
+			assert.Equal(t, []int64{o.acks[0].ID}, o.acks[1].Supersedes)
 			assert.True(t, o.final.Intact)
 		}},
 		{"a backup older than the acknowledgement takes it away, and the report comes back", []seqStep{
