@@ -76,8 +76,8 @@ type Acknowledgement struct {
 	// recorded meanwhile change nothing, and anything else does.
 	Digest string `json:"digest"`
 	// Supersedes are earlier acknowledgements whose record of the chain's
-	// last row no longer matches the table (rows deleted back past it, a
-	// second restore, audit_log rebuilt by TREK): Verify no longer checks
+	// last row no longer matches the table (rows deleted back past it,
+	// audit_log restored alone or rebuilt by TREK): Verify no longer checks
 	// those records. The heads they list stay acknowledged.
 	Supersedes []int64 `json:"supersedes,omitempty"`
 	headMac    string

@@ -58,9 +58,9 @@ import (
 //     never names two different things.
 //  3. An acknowledgement supersedes exactly the earlier ones, not yet
 //     superseded, whose record of the chain's last row no longer matches:
-//     "Where that record no longer matches (a second restore, `audit_log`
-//     rebuilt by TREK, rows deleted since), `verify` reports rows missing,
-//     as a head in trek.log of the same row would, and a new
+//     "Where that record no longer matches (`audit_log` restored alone
+//     under it, or rebuilt by TREK, rows deleted since), `verify` reports
+//     rows missing, as a head in trek.log of the same row would, and a new
 //     acknowledgement supersedes the earlier one"; and, from
 //     Acknowledgement.Supersedes, "Verify no longer checks those records.
 //     The heads they list stay acknowledged." Verify's counts (heads read,
@@ -78,9 +78,10 @@ import (
 // head matches the row at its position exactly when the labels are the
 // same. A backup of the whole file that holds an acknowledgement holds the
 // chain's last row it recorded too, so restoring whole files never makes
-// that record disagree: restoring audit_log alone does (the README's "a
-// second restore", "audit_log rebuilt by TREK"), and, once trek.log's
-// heads have rotated out, that record is all that finds rows lost.
+// that record disagree ("A restore of the whole travel.db takes its
+// acknowledgements with it"): restoring audit_log alone does (the README's
+// "`audit_log` restored alone under it"), and, once trek.log's heads have
+// rotated out, that record is all that finds rows lost.
 
 // seqKind is what one step of a program does.
 type seqKind uint8
