@@ -110,8 +110,11 @@ const maxAckReason = 1000
 // verify, it refuses with ErrAcknowledge, as Acknowledge does. It only
 // reads, so it works on an Auditor opened read-only.
 func (a *Auditor) Unacknowledged(ctx context.Context) (Acknowledgement, error) {
+	if err := a.closedFor("Unacknowledged"); err != nil {
+		return Acknowledgement{}, err
+	}
 	p, err := a.pending(ctx, -1)
-	return p.ack, safeError(err)
+	return p.ack, safeError(a.whileClosing(err))
 }
 
 // Acknowledge records that the chain heads in trek.log which no longer
@@ -137,7 +140,10 @@ func (a *Auditor) Unacknowledged(ctx context.Context) (Acknowledgement, error) {
 // runs; under a load that keeps the database locked past the busy
 // timeout, it fails with ErrStore and can be tried again.
 func (a *Auditor) Acknowledge(ctx context.Context, reason, digest string) (_ Acknowledgement, err error) {
-	defer func() { err = safeError(err) }()
+	defer func() { err = safeError(a.whileClosing(err)) }()
+	if err := a.closedFor("Acknowledge"); err != nil {
+		return Acknowledgement{}, err
+	}
 	if a.readOnly {
 		return Acknowledgement{}, fmt.Errorf("%w: cannot acknowledge", ErrReadOnly)
 	}

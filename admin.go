@@ -48,6 +48,11 @@ func (a *Auditor) AdminHandler(authorize func(*http.Request) bool) http.Handler 
 				writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error(), Parameter: badParam(err)})
 				return
 			}
+			if errors.Is(err, ErrClosed) {
+				// The server is stopping: no fault of the database's.
+				writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "the audit log is closed: the server is stopping"})
+				return
+			}
 			writeJSON(w, http.StatusInternalServerError, apiError{Error: "the audit log could not be read"})
 			return
 		}

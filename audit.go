@@ -35,7 +35,13 @@ import (
 // room in a full queue until its context ended wraps the context's error,
 // and Close returns what closing the files returned.
 var (
-	// ErrClosed: Record after Close. The event was not written.
+	// ErrClosed: Record, List, Verify, Unacknowledged, Acknowledge, or a
+	// write to LogWriter, once Close has begun: nothing was written or
+	// read, on the library's own database file and on the host's handle
+	// alike. A read that Close overtook, its connections closed under it,
+	// answers ErrClosed too, beside what failed, so that a host shutting
+	// down (the admin panel's list during a graceful stop) does not take it
+	// for a database error worth retrying.
 	ErrClosed = errors.New("audit: auditor is closed")
 	// ErrReadOnly: Record, or a write to LogWriter, on an Auditor opened
 	// with Config.ReadOnly. Nothing was written.
@@ -792,6 +798,25 @@ func (a *Auditor) Close() error {
 		}
 	})
 	return a.closeErr
+}
+
+// closedFor answers ErrClosed, naming call, once Close has begun, and nil
+// before: what every read of the database asks first.
+func (a *Auditor) closedFor(call string) error {
+	if a.closing.Load() {
+		return fmt.Errorf("%w: %s after Close", ErrClosed, call)
+	}
+	return nil
+}
+
+// whileClosing adds ErrClosed to err, a read's failure, where Close began
+// meanwhile: the connections closed under the read are then the likely
+// cause, and a caller must know that trying again will not help.
+func (a *Auditor) whileClosing(err error) error {
+	if err != nil && a.closing.Load() && !errors.Is(err, ErrClosed) {
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return err
 }
 
 // writeBatchRecovered is writeBatch for Close, with its panic returned

@@ -2,7 +2,10 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -162,4 +165,119 @@ func TestCloseDoesNotWaitForAnEventBeingPrepared(t *testing.T) {
 	release()
 	assert.ErrorIs(t, closeAwait(t, recorded, "Record"), ErrClosed)
 	assert.Zero(t, countRows(t, openTestDB(t, cfg.DBPath)), "nothing stored")
+}
+
+// Once Close has begun, every call that reads or writes the database
+// answers ErrClosed, naming itself, and reads and writes nothing: on the
+// library's own file, whose connections Close closed, and on TREK's handle,
+// which stays open for the host, alike. The admin list then answers 503:
+// the server is stopping, no fault of the database's.
+func TestCallsAfterCloseAnswerErrClosed(t *testing.T) {
+	calls := []struct {
+		name string
+		call func(ctx context.Context, a *Auditor) error
+	}{
+		{"Record", func(ctx context.Context, a *Auditor) error { return a.Record(ctx, Event{Action: UserLogin}) }},
+		{"List", func(ctx context.Context, a *Auditor) error { _, err := a.List(ctx, Query{}); return err }},
+		{"Verify", func(ctx context.Context, a *Auditor) error { _, err := a.Verify(ctx); return err }},
+		{"Unacknowledged", func(ctx context.Context, a *Auditor) error { _, err := a.Unacknowledged(ctx); return err }},
+		{"Acknowledge", func(ctx context.Context, a *Auditor) error {
+			_, err := a.Acknowledge(ctx, "restored travel.db from a backup", "3-0011223344556677")
+			return err
+		}},
+		{"LogWriter", func(_ context.Context, a *Auditor) error {
+			_, err := a.LogWriter().Write([]byte("host line\n"))
+			return err
+		}},
+	}
+	for _, own := range []bool{true, false} {
+		for _, c := range calls {
+			name := c.name + ", on TREK's handle"
+			if own {
+				name = c.name + ", on its own file"
+			}
+			t.Run(name, func(t *testing.T) {
+				dir := t.TempDir()
+				cfg := Config{DBPath: filepath.Join(dir, "travel.db"), LogPath: filepath.Join(dir, "logs", "trek.log")}
+				var host *sql.DB
+				if !own {
+					host = createTrekDB(t, cfg.DBPath, nil)
+					cfg = Config{DB: host, LogPath: cfg.LogPath, ChainKeyFile: filepath.Join(dir, ".audit_key")}
+				}
+				a, err := Open(cfg)
+				require.NoError(t, err)
+				recordN(t, a, 3, "before Close")
+				require.NoError(t, a.Close())
+				logBefore := readLog(t, cfg.LogPath)
+
+				err = c.call(t.Context(), a)
+				require.ErrorIs(t, err, ErrClosed)
+				if c.name != "Record" && c.name != "LogWriter" {
+					assert.ErrorContains(t, err, c.name+" after Close")
+				}
+				if c.name == "Verify" {
+					assert.ErrorIs(t, err, ErrVerify, "Verify could not check")
+				}
+				assert.NotErrorIs(t, err, ErrStore, "not a database error worth retrying")
+				assert.Equal(t, logBefore, readLog(t, cfg.LogPath), "nothing written to trek.log")
+				db := host
+				if own {
+					db = openPlainDB(t, cfg.DBPath)
+				}
+				assert.Equal(t, int64(3), countRows(t, db))
+				var acks int64
+				require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM audit_chain_acks`).Scan(&acks))
+				assert.Zero(t, acks)
+			})
+		}
+	}
+
+	t.Run("the admin list", func(t *testing.T) {
+		a, err := Open(testConfig(t))
+		require.NoError(t, err)
+		h := a.AdminHandler(func(*http.Request) bool { return true })
+		require.NoError(t, a.Close())
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/admin/audit-log", nil))
+		assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+		assert.JSONEq(t, `{"error":"the audit log is closed: the server is stopping"}`, rec.Body.String())
+	})
+}
+
+// Reads racing Close: each answers as before Close, or ErrClosed, never a
+// bare database error from connections closed under it.
+func TestReadsRacingCloseAnswerErrClosed(t *testing.T) {
+	a, err := Open(testConfig(t))
+	require.NoError(t, err)
+	recordN(t, a, 20, "before Close")
+	reads := []func(context.Context) error{
+		func(ctx context.Context) error { _, err := a.List(ctx, Query{Limit: 5}); return err },
+		func(ctx context.Context) error { _, err := a.Verify(ctx); return err },
+		func(ctx context.Context) error { _, err := a.Unacknowledged(ctx); return err },
+	}
+	errs := make(chan error, len(reads))
+	var started sync.WaitGroup
+	for _, read := range reads {
+		started.Add(1)
+		go func() {
+			first := true
+			for {
+				err := read(context.Background())
+				if first {
+					started.Done()
+					first = false
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	started.Wait() // every reader has read once, before Close
+	require.NoError(t, a.Close())
+	for range reads {
+		err := closeAwait(t, errs, "a reader's answer after Close")
+		assert.ErrorIs(t, err, ErrClosed, "%v", err)
+	}
 }

@@ -95,8 +95,11 @@ var parseErrorDetails = json.RawMessage(`{"_parse_error":true}`)
 // List returns one page of audit entries, newest first. Rows under keys
 // outside the catalogue (written by a newer TREK) are listed like any other.
 func (a *Auditor) List(ctx context.Context, q Query) (Page, error) {
+	if err := a.closedFor("List"); err != nil {
+		return Page{Entries: []Entry{}}, err
+	}
 	page, err := a.store.list(ctx, q.normalised())
-	return page, safeError(err)
+	return page, safeError(a.whileClosing(err))
 }
 
 func (q Query) normalised() Query {

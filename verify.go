@@ -124,14 +124,17 @@ func (a *Auditor) Verify(ctx context.Context) (VerifyReport, error) {
 // VerifyProgress is Verify with a callback, called now and then with the
 // rows checked so far and the table's row count, for a progress bar.
 func (a *Auditor) VerifyProgress(ctx context.Context, progress func(done, total int64)) (VerifyReport, error) {
+	if err := a.closedFor("Verify"); err != nil {
+		return VerifyReport{}, fmt.Errorf("%w: %w", ErrVerify, err)
+	}
 	v, err := a.newVerifier(ctx, progress)
 	if err != nil {
-		return VerifyReport{}, safeError(fmt.Errorf("%w: %w", ErrVerify, err))
+		return VerifyReport{}, safeError(a.whileClosing(fmt.Errorf("%w: %w", ErrVerify, err)))
 	}
 	defer v.close()
 	rep, err := v.run(ctx)
 	if err != nil {
-		return rep, safeError(fmt.Errorf("%w: %w", ErrVerify, err))
+		return rep, safeError(a.whileClosing(fmt.Errorf("%w: %w", ErrVerify, err)))
 	}
 	return rep, nil
 }
