@@ -301,8 +301,8 @@ func (l *sharedLog) write(b []byte) (int, error) {
 	if l.pruneDue {
 		l.pruneDue = false
 		backups := l.backups()
-		for _, b := range backups[min(len(backups), l.limits.maxBackups):] {
-			os.Remove(filepath.Join(b.dir, b.name))
+		for _, old := range backups[min(len(backups), l.limits.maxBackups):] {
+			os.Remove(filepath.Join(old.dir, old.name))
 		}
 	}
 	before := l.seen
