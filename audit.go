@@ -91,8 +91,9 @@ type Config struct {
 	// DBPath is the SQLite file; it and its folder are created if missing.
 	// Default "data/travel.db". Ignored when DB is set. Close the Auditor
 	// before a restore replaces the file, and open it again after: SQLite
-	// writes to the file it opened, so Record refuses (ErrStore) once
-	// another file is at this path, rather than lose events in the old one.
+	// writes to the file it opened, so Record refuses (ErrReplaced, with
+	// ErrStore) once another file is at this path, rather than lose events
+	// in the old one.
 	DBPath string
 	// DB is the host's own handle on TREK's database, used instead of
 	// DBPath. The library takes one connection of its pool for writing,
