@@ -271,6 +271,64 @@ func TestOpenIsIdempotent(t *testing.T) {
 	assert.EqualValues(t, 5, page.Total)
 }
 
+// TestTwoAuditorsOnOneDatabaseKeepOneChain: during a rolling restart the
+// new server opens travel.db before the old one closes, and both record at
+// once, each with its own writer: lone events, each its own statement
+// whose guard must notice the other's commits, or batches, each a
+// transaction. Each insert chains after the row the other just committed,
+// never after the one it committed itself last: one chain, positions 1 to
+// N without a gap or a repeat, which a read-only Auditor (trek-audit
+// verify) finds intact against the heads in the trek.log they share.
+func TestTwoAuditorsOnOneDatabaseKeepOneChain(t *testing.T) {
+	for _, perServer := range []int{1, 4} { // 1: every event alone
+		t.Run(fmt.Sprintf("%d callers each", perServer), func(t *testing.T) {
+			cfg := testConfig(t)
+			servers := []*Auditor{openAuditor(t, cfg), openAuditor(t, cfg)}
+			const each = 60
+			var wg sync.WaitGroup
+			for g := range 2 * perServer {
+				a := servers[g%2]
+				wg.Go(func() {
+					for i := range each {
+						assert.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, Resource: fmt.Sprintf("g%d-%d", g, i)}))
+					}
+				})
+			}
+			wg.Wait()
+			if perServer == 1 {
+				alone := servers[0].store.(*sqliteStore).aloneCommits + servers[1].store.(*sqliteStore).aloneCommits
+				assert.Positive(t, alone, "events written by the guarded INSERT, whose guard this is about")
+			}
+			for _, a := range servers {
+				require.NoError(t, a.Close())
+			}
+			total := 2 * perServer * each
+
+			var seqs []int64
+			rows, err := openPlainDB(t, cfg.DBPath).Query(`SELECT chain_seq FROM audit_log ORDER BY id`)
+			require.NoError(t, err)
+			for rows.Next() {
+				var seq int64
+				require.NoError(t, rows.Scan(&seq))
+				seqs = append(seqs, seq)
+			}
+			require.NoError(t, rows.Err())
+			require.Len(t, seqs, total)
+			for i, seq := range seqs {
+				require.EqualValues(t, i+1, seq, "the row at place %d in id order", i)
+			}
+			ro := cfg
+			ro.ReadOnly = true
+			rep, err := openAuditor(t, ro).Verify(t.Context())
+			require.NoError(t, err)
+			assert.True(t, rep.Intact, "%+v", rep.Problem)
+			assert.EqualValues(t, total, rep.Checked)
+			assert.Positive(t, rep.Anchors)
+			assert.Zero(t, rep.RejectedAnchors)
+		})
+	}
+}
+
 // TestOpenMakesAgainWhatIsMissingOfTheSchema: the bookkeeping says what was
 // applied, not what is still there. A table of the library's dropped by
 // hand would leave its triggers failing every insert of TREK's; audit_log
