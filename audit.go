@@ -66,12 +66,12 @@ var (
 	// ErrReplaced: travel.db, or its -wal, was replaced on disk while the
 	// Auditor had it open, as a restore from a backup does with the
 	// server running. It comes with ErrStore (errors.Is matches both),
-	// from Record, List, Verify, Acknowledge, Close and Open, but unlike
-	// ErrStore's other causes it lasts: this Auditor writes and reads
-	// nothing more, so retrying is pointless. Close the Auditor and Open
-	// it again; when that Open fails with ErrReplaced too (a backup was
-	// copied over the open file, see the README), only restarting the
-	// process will do.
+	// from Record, List, Verify, Unacknowledged, Acknowledge, Close and
+	// Open, but unlike ErrStore's other causes it lasts: this Auditor
+	// writes and reads nothing more, so retrying is pointless. Close the
+	// Auditor and Open it again; when that Open fails with ErrReplaced too
+	// (a backup was copied over the open file, see the README), only
+	// restarting the process will do.
 	ErrReplaced = errors.New("audit: travel.db was replaced on disk")
 )
 
