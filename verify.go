@@ -63,12 +63,16 @@ type VerifyReport struct {
 	// Intact: every chained row verified, and no chain head in trek.log
 	// (but those acknowledged) nor any acknowledgement's record of the
 	// chain's last row disagrees with the table.
-	Intact  bool  `json:"intact"`
-	Checked int64 `json:"checked"` // chained rows verified
+	Intact bool `json:"intact"`
+	// Checked counts the chained rows verified: in id order, up to the
+	// first problem, where the walk stops (the rows after it are not
+	// checked), or all of them.
+	Checked int64 `json:"checked"`
 	// Unchained counts rows without a chain value: rows TREK's own code
 	// inserted. They are allowed, listed apart, and never count as links.
+	// Like Checked, it counts up to the first problem.
 	Unchained int64 `json:"unchained"`
-	HeadID    int64 `json:"head_id"`  // the last chained row
+	HeadID    int64 `json:"head_id"`  // the last chained row verified
 	HeadSeq   int64 `json:"head_seq"` // its chain position
 	Anchors   int   `json:"anchors"`  // chain heads read back from trek.log
 	// RejectedAnchors counts lines that begin like chain heads but are not
