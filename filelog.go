@@ -300,10 +300,7 @@ func (l *fileLog) writeLines(b []byte) error {
 func (l *sharedLog) write(b []byte) (int, error) {
 	if l.pruneDue {
 		l.pruneDue = false
-		backups := l.backups()
-		for _, old := range backups[min(len(backups), l.limits.maxBackups):] {
-			os.Remove(filepath.Join(old.dir, old.name))
-		}
+		removeBackups(l.backups(), l.limits.maxBackups)
 	}
 	before := l.seen
 	if before == nil {
@@ -328,9 +325,7 @@ func (l *sharedLog) write(b []byte) (int, error) {
 	}
 	if mayRotate {
 		if cur, err := os.Stat(l.lj.Filename); err == nil && !os.SameFile(before, cur) {
-			l.lj.Close()
-			l.seen = nil
-			l.pruneBackups(before)
+			l.leave(before)
 			return n, nil
 		}
 	}
@@ -365,12 +360,22 @@ func (l *sharedLog) rotate() error {
 	}
 	l.waitForAFreeBackupName()
 	err := l.lj.Rotate()
+	if err != nil {
+		rotated = nil
+	}
+	l.leave(rotated)
+	return err
+}
+
+// leave closes lumberjack's file and forgets it, under mu, so that the
+// next write opens trek.log again, to append; where old, the file that was
+// trek.log, has become a rotated one, the rotated files are pruned.
+func (l *sharedLog) leave(old os.FileInfo) {
 	l.lj.Close()
 	l.seen = nil
-	if err == nil && rotated != nil {
-		l.pruneBackups(rotated)
+	if old != nil {
+		l.pruneBackups(old)
 	}
-	return err
 }
 
 // createLog makes trek.log (and its folder) if it is missing, as
@@ -498,11 +503,9 @@ func (l *sharedLog) reopenIfMoved() {
 		return
 	}
 	if cur, err := os.Stat(path); err != nil || !os.SameFile(l.seen, cur) {
-		l.lj.Close()
 		// Rotated by a write that did not look (another process wrote
 		// to trek.log meanwhile, so the size was off), or moved away.
-		l.pruneBackups(l.seen)
-		l.seen = nil
+		l.leave(l.seen)
 	}
 }
 
@@ -552,7 +555,13 @@ func (l *sharedLog) pruneBackups(rotated os.FileInfo) {
 	if len(others) > 0 && !last.info.ModTime().After(others[0].info.ModTime()) {
 		os.Chtimes(filepath.Join(last.dir, last.name), time.Time{}, others[0].info.ModTime().Add(time.Millisecond))
 	}
-	for _, b := range others[min(len(others), l.limits.maxBackups-1):] {
+	removeBackups(others, l.limits.maxBackups-1)
+}
+
+// removeBackups removes the rotated files of bs, newest first, past the
+// first keep.
+func removeBackups(bs []backup, keep int) {
+	for _, b := range bs[min(len(bs), keep):] {
 		os.Remove(filepath.Join(b.dir, b.name))
 	}
 }
