@@ -147,7 +147,7 @@ func (a *Auditor) Acknowledge(ctx context.Context, reason, digest string) (_ Ack
 	if a.readOnly {
 		return Acknowledgement{}, fmt.Errorf("%w: cannot acknowledge", ErrReadOnly)
 	}
-	if err := checkAckReason(reason); err != nil {
+	if err := checkReason(ErrAcknowledge, reason); err != nil {
 		return Acknowledgement{}, err
 	}
 	shown, _, ok := strings.Cut(digest, "-")
@@ -380,18 +380,19 @@ func insertAck(ctx context.Context, db *sql.DB, s ackSigner, ack *Acknowledgemen
 	return err
 }
 
-// checkAckReason: a reason must say something, fit on a line of a report,
-// and be text.
-func checkAckReason(reason string) error {
+// checkReason: a reason (for an acknowledgement, or a pruning, whose
+// error refused is) must say something, fit on a line of a report, and
+// be text.
+func checkReason(refused error, reason string) error {
 	switch {
 	case strings.TrimSpace(reason) == "":
-		return fmt.Errorf("%w: a reason is required: say who acknowledges and what happened", ErrAcknowledge)
+		return fmt.Errorf("%w: a reason is required: say who you are and what happened", refused)
 	case len(reason) > maxAckReason:
-		return fmt.Errorf("%w: the reason is %d bytes long, more than %d", ErrAcknowledge, len(reason), maxAckReason)
+		return fmt.Errorf("%w: the reason is %d bytes long, more than %d", refused, len(reason), maxAckReason)
 	case !utf8.ValidString(reason):
-		return fmt.Errorf("%w: the reason is not valid UTF-8", ErrAcknowledge)
+		return fmt.Errorf("%w: the reason is not valid UTF-8", refused)
 	case strings.IndexFunc(reason, unicode.IsControl) >= 0:
-		return fmt.Errorf("%w: the reason holds a control character (a line break, a tab, an escape)", ErrAcknowledge)
+		return fmt.Errorf("%w: the reason holds a control character (a line break, a tab, an escape)", refused)
 	}
 	return nil
 }
@@ -452,14 +453,8 @@ func readAcks(ctx context.Context, db queryer, key []byte) (ackSet, error) {
 	}
 	// A row too large to be one Acknowledge wrote is rejected by its
 	// size, which SQLite reads without the text.
-	rows, err := db.QueryContext(ctx, `SELECT `+ackFits+`,
-		CASE WHEN `+ackFits+` THEN CAST(id AS TEXT) END, CASE WHEN `+ackFits+` THEN CAST(created_at AS TEXT) END,
-		CASE WHEN `+ackFits+` THEN CAST(reason AS TEXT) END, CASE WHEN `+ackFits+` THEN CAST(head_id AS TEXT) END,
-		CASE WHEN `+ackFits+` THEN CAST(head_seq AS TEXT) END, CASE WHEN `+ackFits+` THEN CAST(head_mac AS TEXT) END,
-		CASE WHEN `+ackFits+` THEN CAST(supersedes AS TEXT) END, CASE WHEN `+ackFits+` THEN CAST(digest AS TEXT) END,
-		CASE WHEN `+ackFits+` THEN CAST(tag AS TEXT) END,
-		CASE WHEN `+ackFits+` THEN CAST(anchors AS TEXT) END
-		FROM audit_chain_acks ORDER BY id`, sql.Named("max", maxAckRow))
+	rows, err := db.QueryContext(ctx, textsIfFits("audit_chain_acks", "id", "created_at", "reason", "head_id", "head_seq", "head_mac",
+		"supersedes", "digest", "tag", "anchors"), sql.Named("max", maxAckRow))
 	if err != nil {
 		return set, err
 	}
@@ -515,9 +510,51 @@ type ackSigner struct {
 }
 
 func newAckSigner(chainKey []byte) ackSigner {
+	return ackSigner{key: derivedKey(chainKey, "trek-audit acknowledgement v1")}
+}
+
+// derivedKey is the key a kind of record (named by label) is tagged
+// under, derived from the chain key: a tag of one kind is never one of
+// another, nor a chain value.
+func derivedKey(chainKey []byte, label string) []byte {
 	derive := hmac.New(sha256.New, chainKey)
-	derive.Write([]byte("trek-audit acknowledgement v1"))
-	return ackSigner{key: derive.Sum(nil)}
+	derive.Write([]byte(label))
+	return derive.Sum(nil)
+}
+
+// recordTag is the tag of a record under key: the numbers, as varints,
+// then each text length-prefixed, so that no field can be changed or
+// moved into another.
+func recordTag(key []byte, numbers []int64, texts []string) []byte {
+	m := hmac.New(sha256.New, key)
+	var b []byte
+	for _, n := range numbers {
+		b = binary.AppendVarint(b, n)
+	}
+	m.Write(b)
+	for _, t := range texts {
+		m.Write(binary.AppendUvarint(nil, uint64(len(t))))
+		m.Write([]byte(t))
+	}
+	return m.Sum(nil)
+}
+
+// textsIfFits selects, from every row of table in id order, whether the
+// row's columns together hold at most @max bytes, then each column as
+// text, or NULL where they hold more. octet_length reads a column's size
+// from the row's header, not its text, so a row too large to be one the
+// library wrote is rejected by its size, unread.
+func textsIfFits(table string, columns ...string) string {
+	sizes := make([]string, len(columns))
+	for i, c := range columns {
+		sizes[i] = "octet_length(" + c + ")"
+	}
+	fits := "(" + strings.Join(sizes, " + ") + " <= @max)"
+	sel := []string{fits}
+	for _, c := range columns {
+		sel = append(sel, "CASE WHEN "+fits+" THEN CAST("+c+" AS TEXT) END")
+	}
+	return "SELECT " + strings.Join(sel, ", ") + " FROM " + table + " ORDER BY id"
 }
 
 // ackFields are what an acknowledgement's tag covers, as stored.
@@ -535,17 +572,7 @@ func fieldsOf(ack *Acknowledgement, anchors string) ackFields {
 // changed or moved into another. It reads the text as stored, before
 // anything parses it: a forged row costs one pass over its bytes.
 func (s ackSigner) tag(f *ackFields) []byte {
-	m := hmac.New(sha256.New, s.key)
-	var b []byte
-	for _, n := range [...]int64{f.id, f.headID, f.headSeq} {
-		b = binary.AppendVarint(b, n)
-	}
-	m.Write(b)
-	for _, t := range [...]string{f.createdAt, f.reason, f.headMac, f.supersedes, f.digest, f.anchors} {
-		m.Write(binary.AppendUvarint(nil, uint64(len(t))))
-		m.Write([]byte(t))
-	}
-	return m.Sum(nil)
+	return recordTag(s.key, []int64{f.id, f.headID, f.headSeq}, []string{f.createdAt, f.reason, f.headMac, f.supersedes, f.digest, f.anchors})
 }
 
 // ackRow is a row of audit_chain_acks as readAcks reads it: id,
@@ -647,11 +674,6 @@ func parseRefList(s string) ([]ackRef, error) {
 	return refs, nil
 }
 
-// ackFits is readAcks' test of a row's size: octet_length reads the
-// size of a column's text from the row's header, not the text.
-const ackFits = `(octet_length(id) + octet_length(created_at) + octet_length(reason) + octet_length(head_id) + octet_length(head_seq) +
-	octet_length(head_mac) + octet_length(supersedes) + octet_length(digest) + octet_length(tag) + octet_length(anchors) <= @max)`
-
 // ackColumns are audit_chain_acks' columns, with their declared types, as
 // migration 7 makes them.
 var ackColumns = []string{"id INTEGER PRIMARY KEY", "created_at TEXT", "reason TEXT", "head_id INTEGER", "head_seq INTEGER",
@@ -663,18 +685,25 @@ var ackColumns = []string{"id INTEGER PRIMARY KEY", "created_at TEXT", "reason T
 // keep it reading for good or fill the memory; a trigger could make an
 // acknowledgement vanish as it is written.
 func ackTableIsNotOurs(ctx context.Context, db queryer) (string, error) {
-	if what, err := notATable(ctx, db, "audit_chain_acks"); what != "" || err != nil {
+	return tableIsNotOurs(ctx, db, "audit_chain_acks", ackColumns)
+}
+
+// tableIsNotOurs says what makes the table name other than the plain
+// table with columns (each with its declared type) that the library
+// makes, or "" if nothing does.
+func tableIsNotOurs(ctx context.Context, db queryer, name string, columns []string) (string, error) {
+	if what, err := notATable(ctx, db, name); what != "" || err != nil {
 		return what, err
 	}
 	cols, err := queryStrings(ctx, db, `SELECT name || ' ' || type || CASE pk WHEN 0 THEN '' ELSE ' PRIMARY KEY' END ||
-		CASE hidden WHEN 0 THEN '' ELSE ' hidden or generated' END FROM pragma_table_xinfo('audit_chain_acks') ORDER BY cid`)
+		CASE hidden WHEN 0 THEN '' ELSE ' hidden or generated' END FROM pragma_table_xinfo(?) ORDER BY cid`, name)
 	if err != nil {
 		return "", err
 	}
-	if !slices.Equal(cols, ackColumns) {
+	if !slices.Equal(cols, columns) {
 		return "columns " + schemaNames(cols), nil
 	}
-	triggers, err := queryStrings(ctx, db, `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_chain_acks' COLLATE NOCASE`)
+	triggers, err := queryStrings(ctx, db, `SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE`, name)
 	if err != nil {
 		return "", err
 	}

@@ -100,16 +100,27 @@ type ackText [len(ackColNames)]sql.NullString
 // order.
 func readAckTexts(t testing.TB, db *sql.DB) []ackText {
 	t.Helper()
-	cols := make([]string, len(ackColNames))
-	for i, c := range ackColNames {
+	var out []ackText
+	for _, r := range readTableTexts(t, db, "audit_chain_acks", ackColNames[:]) {
+		out = append(out, ackText(r))
+	}
+	return out
+}
+
+// readTableTexts reads every row of table, columns cast to text, in id
+// order.
+func readTableTexts(t testing.TB, db *sql.DB, table string, columns []string) [][]sql.NullString {
+	t.Helper()
+	cols := make([]string, len(columns))
+	for i, c := range columns {
 		cols[i] = "CAST(" + c + " AS TEXT)"
 	}
-	rows, err := db.Query(`SELECT ` + strings.Join(cols, ", ") + ` FROM audit_chain_acks ORDER BY id`)
+	rows, err := db.Query(`SELECT ` + strings.Join(cols, ", ") + ` FROM ` + table + ` ORDER BY id`)
 	require.NoError(t, err)
 	defer rows.Close()
-	var out []ackText
+	var out [][]sql.NullString
 	for rows.Next() {
-		var r ackText
+		r := make([]sql.NullString, len(columns))
 		dest := make([]any, len(r))
 		for i := range r {
 			dest[i] = &r[i]

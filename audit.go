@@ -230,6 +230,9 @@ type Auditor struct {
 	loc     *time.Location
 	debug   bool
 	redact  redactor
+	// now is the clock events are stamped with and Prune checks its time
+	// against: time.Now, but in tests that need events of other days.
+	now func() time.Time
 
 	maxBatch int
 	queue    chan *pending
@@ -336,6 +339,7 @@ func Open(cfg Config) (_ *Auditor, err error) {
 		loc:      loc,
 		debug:    cfg.LogLevel == "debug",
 		redact:   newRedactor(cfg.SecretKeys),
+		now:      time.Now,
 		readOnly: cfg.ReadOnly,
 		maxBatch: cfg.MaxBatch,
 		queue:    make(chan *pending, cfg.QueueSize),
@@ -717,7 +721,7 @@ func (a *Auditor) prepare(ctx context.Context, e *Event) (*pending, error) {
 	p := pendingPool.Get().(*pending)
 	p.abandoned = false
 	p.row = row{
-		createdAt: time.Now().UTC().Truncate(time.Second),
+		createdAt: a.now().UTC().Truncate(time.Second),
 		userID:    actor.UserID,
 		username:  cleanText(actor.Username, maxActorLen),
 		email:     cleanText(actor.Email, maxActorLen),

@@ -115,6 +115,23 @@ var migrations = []migration{
 			tag TEXT NOT NULL
 		)`)
 	}},
+	{8, "prunings", func(ctx context.Context, tx *sql.Conn) error {
+		// Prune's records (prune.go), tagged under the chain key as
+		// acknowledgements are.
+		return execAll(ctx, tx, `CREATE TABLE IF NOT EXISTS audit_prunes (
+			id INTEGER PRIMARY KEY,
+			created_at TEXT NOT NULL,
+			reason TEXT NOT NULL,
+			before_time TEXT NOT NULL,
+			rows INTEGER NOT NULL,
+			oldest TEXT NOT NULL,
+			newest TEXT NOT NULL,
+			first_id INTEGER NOT NULL,
+			first_seq INTEGER NOT NULL,
+			prev_mac TEXT NOT NULL,
+			tag TEXT NOT NULL
+		)`)
+	}},
 }
 
 // migrate brings the schema up to date in one transaction.
@@ -203,8 +220,8 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 // changes nothing, so every migration must have been applied (a database
 // an older library keeps is not migrated behind its back by a newer
 // trek-audit acknowledge), and what a reader needs must be in place:
-// audit_log with the library's columns, and audit_chain_acks as the
-// library makes it. The rest (the row counts, their triggers, the
+// audit_log with the library's columns, and audit_chain_acks and
+// audit_prunes as the library makes them. The rest (the row counts, their triggers, the
 // indexes) the admin list reads, but verify does not: a read-only Open
 // goes on without it, so that one more write to travel.db (DELETE FROM
 // audit_log_count, a trigger dropped) cannot stop verify from walking a
@@ -236,7 +253,8 @@ func checkSchema(ctx context.Context, conn *sql.Conn) (listMisses []string, err 
 		return nil, fmt.Errorf("%w: schema: %w", ErrStore, describe("reading the schema", err))
 	}
 	needed := func(m string) bool {
-		return strings.HasPrefix(m, "column audit_log.") || strings.HasPrefix(m, "table audit_chain_acks")
+		return strings.HasPrefix(m, "column audit_log.") || strings.HasPrefix(m, "table audit_chain_acks") ||
+			strings.HasPrefix(m, "table audit_prunes")
 	}
 	listMisses = slices.DeleteFunc(slices.Clone(missing), needed)
 	missing = slices.DeleteFunc(missing, func(m string) bool { return !needed(m) })
@@ -264,7 +282,7 @@ func newerSchema(current int) error {
 
 // schemaObjects are what the migrations make, by kind, in sqlite_master.
 var schemaObjects = map[string][]string{
-	"table": {"audit_log", "audit_log_count", "audit_log_action_count", "audit_chain_acks"},
+	"table": {"audit_log", "audit_log_count", "audit_log_action_count", "audit_chain_acks", "audit_prunes"},
 	"index": {"idx_audit_log_created", "idx_audit_log_action_id", "idx_audit_log_user_id", "idx_audit_log_ip_id"},
 	"trigger": {"audit_log_count_insert", "audit_log_count_delete",
 		"audit_log_action_count_insert", "audit_log_action_count_delete", "audit_log_action_count_update"},
@@ -306,6 +324,15 @@ func missingSchema(ctx context.Context, conn *sql.Conn) ([]string, error) {
 		}
 		if what != "" {
 			missing = append(missing, "table audit_chain_acks as the library makes it (found: "+what+")")
+		}
+	}
+	if have["table audit_prunes"] {
+		what, err := pruneTableIsNotOurs(ctx, conn)
+		if err != nil {
+			return nil, err
+		}
+		if what != "" {
+			missing = append(missing, "table audit_prunes as the library makes it (found: "+what+")")
 		}
 	}
 	if have["table audit_log_count"] {

@@ -107,8 +107,23 @@ type VerifyReport struct {
 	// RejectedAcknowledgements counts rows of audit_chain_acks whose tag
 	// the key did not make: forged, damaged, or made under an earlier
 	// key. They acknowledge nothing; more than zero is worth a look.
-	RejectedAcknowledgements int     `json:"rejected_acknowledgements"`
-	Problem                  *Tamper `json:"problem,omitempty"` // the first problem; nil when Intact
+	RejectedAcknowledgements int `json:"rejected_acknowledgements"`
+	// StartSeq is the chain position the walk started from: 1, or, where
+	// Prune deleted the oldest rows, the first position it kept, as its
+	// record (one of Prunings) says.
+	StartSeq int64 `json:"start_seq"`
+	// PrunedAnchors counts the chain heads in trek.log of positions
+	// before StartSeq, whose rows Prune deleted: Verify passes over them.
+	// Anchors counts them too.
+	PrunedAnchors int `json:"pruned_anchors"`
+	// Prunings are the records Prune left, with the key's tag, oldest
+	// first: when rows were deleted, how many, and why.
+	Prunings []Pruning `json:"prunings,omitempty"`
+	// RejectedPrunings counts rows of audit_prunes whose tag the key did
+	// not make: forged, damaged, or made under an earlier key. They
+	// account for no deleted row; more than zero is worth a look.
+	RejectedPrunings int     `json:"rejected_prunings"`
+	Problem          *Tamper `json:"problem,omitempty"` // the first problem; nil when Intact
 }
 
 // ErrVerify means Verify could not check (database unreadable); it says
@@ -190,6 +205,9 @@ func (a *Auditor) newVerifier(ctx context.Context, progress func(done, total int
 		return nil, fmt.Errorf("reading acknowledgements: %w", err)
 	}
 	v.acknowledged = v.anchors.drop(v.acks.heads)
+	if v.prunes, err = readPrunings(ctx, conn, s.chain.key); err != nil {
+		return nil, fmt.Errorf("reading the records of prunings: %w", err)
+	}
 	for _, end := range v.acks.ends {
 		if v.acks.superseded[end.ack] {
 			continue
@@ -390,6 +408,8 @@ type verifier struct {
 	// counts the chain heads they took out of anchors.
 	acks         ackSet
 	acknowledged int
+	// prunes are the records of prunings read from the database.
+	prunes pruneSet
 	// ends are the chain's last rows as the acknowledgements recorded
 	// them (those no later one supersedes), by chain position, each
 	// checked as a head in trek.log is; maxEnd is the furthest.
@@ -463,6 +483,26 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 	var rep VerifyReport
 	rep.Anchors, rep.RejectedAnchors, rep.SkippedLogFiles = len(v.anchors.list)+v.acknowledged, v.anchors.rejected, v.anchors.skipped
 	rep.AcknowledgedAnchors, rep.Acknowledgements, rep.RejectedAcknowledgements = v.acknowledged, v.acks.list, v.acks.rejected
+	rep.Prunings, rep.RejectedPrunings = v.prunes.list, v.prunes.rejected
+	// The walk starts where the table's chain does: at position 1, or
+	// where a pruning left it, after the chain value of the last row it
+	// deleted. Heads of the rows it deleted are passed over.
+	prevMac, prevSeq := zeroMac, int64(0)
+	first, err := v.one(ctx, `SELECT `+chainRowCols+` FROM audit_log
+		WHERE (chain_seq IS NOT NULL OR chain_mac IS NOT NULL) AND id >= ? ORDER BY id LIMIT 1`, math.MinInt64)
+	if err != nil {
+		return rep, err
+	}
+	var start *chainStart
+	if first != nil {
+		start = v.prunes.startFor(first.seq)
+	}
+	rep.StartSeq = 1
+	if start != nil {
+		prevMac, prevSeq = start.mac, start.seq-1
+		rep.StartSeq = start.seq
+		rep.PrunedAnchors = v.anchors.dropBelow(start.seq)
+	}
 	var total int64
 	if v.progress != nil {
 		// The count the triggers keep; without it (its table dropped, its
@@ -478,7 +518,6 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 		return rep, err
 	}
 	defer rows.Close()
-	prevMac, prevSeq := zeroMac, int64(0)
 	var prevBuf [32]byte
 	var r chainRow
 	var walked int64
@@ -500,6 +539,27 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 			t, err := v.classify(ctx, &r, rep.HeadID, prevSeq, prevMac)
 			if err != nil {
 				return rep, err
+			}
+			if start == nil && prevSeq == 0 && t.Kind == TamperMissing && v.prunes.rejected > 0 &&
+				len(v.anchors.list)+v.acknowledged == 0 && len(v.acks.list) == 0 {
+				// The chain starts past position 1 and no record of a
+				// pruning accounts for it: nothing the key made verifies,
+				// no record, no head in trek.log, no acknowledgement. A
+				// pair of chained rows does under the rows' own key.
+				right, err := v.keyVerifiesAPairAfter(ctx, &r)
+				if err != nil {
+					return rep, err
+				}
+				if !right {
+					t.KeyMismatch = true
+					t.Detail = fmt.Sprintf("the chain starts at position %d, and neither the %d records of prunings nor any pair of "+
+						"chained rows from row %d verifies under the key: most likely the key is not the one the rows were written with",
+						r.seq, v.prunes.rejected, r.id)
+				}
+			}
+			if start != nil && t.Seq == start.seq {
+				t.Detail += fmt.Sprintf(" (the rows before position %d were deleted by pruning %d, which left row %d first)",
+					start.seq, start.pruning.ID, start.pruning.FirstID)
 			}
 			rep.Problem = t
 			return rep, nil

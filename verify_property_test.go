@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -224,12 +225,29 @@ func classifyTamper(before, after []tamperRow) tamperVerdict {
 type tamperTemplate struct {
 	db, log []byte
 	rows    []tamperRow
+	// startSeq is the chain position of the first chained row, above 1
+	// where the template was pruned; record is then the record of the
+	// pruning as stored, each column as text.
+	startSeq int64
+	record   []sql.NullString
 }
 
 // newTamperTemplate records 12 events, varied in every column, and two
 // rows TREK's own code inserts without a chain value (id 5 between chained
 // rows, id 14 at the end); users 1 and 2 exist, user 3 does not.
 func newTamperTemplate(t testing.TB) *tamperTemplate {
+	t.Helper()
+	return buildTamperTemplate(t, false)
+}
+
+// tamperPruneDay is the day event i of a pruned template is recorded on.
+func tamperPruneDay(i int) time.Time { return time.Date(2025, 3, 1+i, 12, 0, 0, 0, time.UTC) }
+
+// buildTamperTemplate is newTamperTemplate, and, pruned, the same events
+// recorded a day apart, of which Prune deletes those of the first six
+// days: chained ids 1 to 4 and 6 to 7, and TREK's id 5 between them.
+// The chain then starts at id 8, chain position 7.
+func buildTamperTemplate(t testing.TB, pruned bool) *tamperTemplate {
 	t.Helper()
 	cfg := Config{DBPath: filepath.Join(t.TempDir(), "travel.db"), ChainKey: faultChainKey}
 	cfg.LogPath = filepath.Join(filepath.Dir(cfg.DBPath), "logs", "trek.log")
@@ -252,17 +270,38 @@ func newTamperTemplate(t testing.TB) *tamperTemplate {
 		{Action: OAuthTokenIssue, Actor: carol, Resource: "client:abc"},
 		{Action: UserLogin, Actor: alice, IP: "203.0.113.9"}, // as the first, but for its id and chain value
 	}
-	for i, e := range events {
-		require.NoError(t, a.Record(t.Context(), e), "event %d", i)
-		if i == 3 {
-			insertTrekRow(t, trek, 2, string(UserLogin), nil, nil, "10.0.0.3")
+	// trekRow inserts one of TREK's rows, of the day of event i when pruned.
+	trekRow := func(i int, userID any, action Action, details, ip any) {
+		id := insertTrekRow(t, trek, userID, string(action), nil, details, ip)
+		if pruned {
+			_, err := trek.Exec(`UPDATE audit_log SET created_at = ? WHERE id = ?`,
+				tamperPruneDay(i).Add(6*time.Hour).Format(sqliteTimeLayout), id)
+			require.NoError(t, err)
 		}
 	}
-	insertTrekRow(t, trek, nil, string(UserLoginFailed), nil, `{"email":"eve@example.com"}`, "192.0.2.1")
+	for i, e := range events {
+		if pruned {
+			a.now = func() time.Time { return tamperPruneDay(i) }
+		}
+		require.NoError(t, a.Record(t.Context(), e), "event %d", i)
+		if i == 3 {
+			trekRow(i, 2, UserLogin, nil, "10.0.0.3")
+		}
+	}
+	trekRow(len(events)-1, nil, UserLoginFailed, `{"email":"eve@example.com"}`, "192.0.2.1")
+	tmpl := &tamperTemplate{startSeq: 1}
+	if pruned {
+		a.now = func() time.Time { return tamperPruneDay(len(events)) }
+		p, err := a.Prune(t.Context(), tamperPruneDay(6), "the first six days")
+		require.NoError(t, err)
+		require.Equal(t, int64(7), p.Rows)
+		require.Equal(t, int64(8), p.FirstID)
+		tmpl.startSeq = p.FirstSeq
+		tmpl.record = readTamperRecord(t, trek)
+	}
 	require.NoError(t, a.Close())
 	require.NoError(t, trek.Close())
 
-	tmpl := &tamperTemplate{}
 	var err error
 	tmpl.db, err = os.ReadFile(cfg.DBPath)
 	require.NoError(t, err)
@@ -273,7 +312,7 @@ func newTamperTemplate(t testing.TB) *tamperTemplate {
 		require.True(t, os.IsNotExist(err) || info.Size() == 0, "travel.db%s holds data the copies would lack", suffix)
 	}
 	tmpl.rows = readTamperRows(t, openPlainDB(t, cfg.DBPath))
-	require.Len(t, tmpl.rows, 14)
+	require.Len(t, tmpl.rows, map[bool]int{false: 14, true: 7}[pruned])
 	var last tamperRow
 	for _, r := range tmpl.rows {
 		if r.chained() {
@@ -360,7 +399,18 @@ func checkTamper(t testing.TB, tmpl *tamperTemplate, edit func(e *tamperEditor),
 
 	verdict := classifyTamper(tmpl.rows, after)
 	heads := readTamperLog(t, tmpl, c.logPath)
-	report := verdict.kind == chainChanged || (verdict.kind == chainCut && heads.maxSeq > int64(verdict.kept))
+	// Rows cut off the end are found by a head past the last one kept.
+	report := verdict.kind == chainChanged || (verdict.kind == chainCut && heads.maxSeq > tmpl.startSeq-1+int64(verdict.kept))
+	// A pruned template's chain starts past position 1: only its record,
+	// unchanged, accounts for the positions before, and a row of
+	// audit_prunes any other way accounts for nothing.
+	var records, rejected int
+	if tmpl.startSeq > 1 {
+		records, rejected = tmpl.checkRecord(t, c.dbPath)
+		if rejected == records && slices.ContainsFunc(after, func(r tamperRow) bool { return r.chained() }) {
+			report, verdict.kind, verdict.why = true, chainChanged, "the record of the pruning is gone or changed"
+		}
+	}
 	a := openAuditor(t, Config{DBPath: c.dbPath, LogPath: c.logPath, ChainKey: faultChainKey, ReadOnly: true})
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -371,6 +421,8 @@ func checkTamper(t testing.TB, tmpl *tamperTemplate, edit func(e *tamperEditor),
 	assert.Equal(t, heads.valid, rep.Anchors, "chain heads read, after:\n%s", edits)
 	assert.Equal(t, heads.rejected, rep.RejectedAnchors, "lines shaped like chain heads that are not the key's, after:\n%s", edits)
 	assert.Equal(t, heads.skipped, rep.SkippedLogFiles, "entries named like log files that are not regular files, after:\n%s", edits)
+	assert.Equal(t, records-rejected, len(rep.Prunings), "records of prunings, after:\n%s", edits)
+	assert.Equal(t, rejected, rep.RejectedPrunings, "records of prunings that are not the key's, after:\n%s", edits)
 	switch {
 	case report:
 		require.False(t, rep.Intact, "tampering unreported (%s; trek.log's last chain head: %d) after:\n%s", verdict.why, heads.maxSeq, edits)

@@ -46,9 +46,10 @@ not verify, acknowledge refuses and says what verify found. An
 acknowledgement is for good: deleting its row brings the report back, but
 anyone who kept a copy of the row can put it back.
 
-It needs the chain key, as verify does, and it is the one command that
-writes: a row of its own in the database (audit_chain_acks), under a tag
-only the key makes; never audit_log, the key file or trek.log. It reads
+It needs the chain key, as verify does, and it writes (as only prune
+--reason does besides): a row of its own in the database
+(audit_chain_acks), under a tag only the key makes; never audit_log, the
+key file or trek.log. It reads
 first as verify does, so it migrates nothing. It is safe while TREK runs;
 under a load that keeps the database locked past the busy timeout it
 fails, and can be run again.

@@ -86,9 +86,7 @@ func TestAcknowledgeRefusesABrokenChain(t *testing.T) {
 
 func countAcks(t *testing.T, f *fixture) int {
 	t.Helper()
-	var n int
-	require.NoError(t, f.raw.QueryRow(`SELECT COUNT(*) FROM audit_chain_acks`).Scan(&n))
-	return n
+	return f.count(t, "audit_chain_acks")
 }
 
 // TestAcknowledgeMigratesNothing: acknowledge reads first as verify does,

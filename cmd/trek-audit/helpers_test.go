@@ -71,6 +71,14 @@ func (f *fixture) exec(t *testing.T, q string, args ...any) {
 	require.NoError(t, err, q)
 }
 
+// count counts the rows of table.
+func (f *fixture) count(t *testing.T, table string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, f.raw.QueryRow(`SELECT COUNT(*) FROM `+table).Scan(&n))
+	return n
+}
+
 // run runs the command with the fixture's --db and --log after args[0].
 func (f *fixture) run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()

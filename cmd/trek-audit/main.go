@@ -7,7 +7,7 @@
 //
 //	trek-audit [--db PATH] [--log PATH] [--key-file PATH] <command> [flags]
 //
-// Commands: verify, acknowledge, list, tail, export, actions, stats. Run
+// Commands: verify, acknowledge, prune, list, tail, export, actions, stats. Run
 // "trek-audit <command> -h" for each one's flags and an example.
 //
 // Exit status: 0 on success (verify: the chain is intact), 1 only from
@@ -64,7 +64,7 @@ type command struct {
 var commands []*command
 
 func init() {
-	commands = []*command{verifyCmd, acknowledgeCmd, listCmd, tailCmd, exportCmd, actionsCmd, statsCmd}
+	commands = []*command{verifyCmd, acknowledgeCmd, pruneCmd, listCmd, tailCmd, exportCmd, actionsCmd, statsCmd}
 }
 
 func lookup(name string) *command {
@@ -249,7 +249,7 @@ func (c *cli) checkDB() error {
 }
 
 // open opens the Auditor read-only: the operator's commands, acknowledge
-// aside (openAs), never change
+// and prune aside (openAs), never change
 // the database, the key file or trek.log, so they are safe on a copy kept
 // as evidence. The database must have been opened by TREK's server (or
 // the library) at least once, so that the library's schema is in place.
@@ -262,8 +262,10 @@ func (c *cli) open(withKey bool) (*audit.Auditor, error) {
 	return c.openAs(withKey, true)
 }
 
-// openAs is open, read-only or not. Only acknowledge writes: a row of its
-// own to the database, never to audit_log, the key file or trek.log.
+// openAs is open, read-only or not. Only acknowledge and prune --reason
+// write: acknowledge a row of its own to the database, never to
+// audit_log, the key file or trek.log; prune the rows it deletes from
+// audit_log and a row of its own.
 func (c *cli) openAs(withKey, readOnly bool) (*audit.Auditor, error) {
 	if err := c.checkDB(); err != nil {
 		return nil, err

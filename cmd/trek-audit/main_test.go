@@ -137,9 +137,9 @@ func TestErrorsFromTheDatabaseAreEscaped(t *testing.T) {
 	f.exec(t, `CREATE TRIGGER "`+strings.ReplaceAll(name, `"`, `""`)+`" AFTER INSERT ON audit_chain_acks BEGIN SELECT 1; END`)
 	require.NoError(t, f.a.Close())
 
-	for _, cmd := range []string{"list", "tail", "export", "verify", "acknowledge"} {
-		t.Run(cmd, func(t *testing.T) {
-			code, _, stderr := f.run(t, cmd)
+	for _, args := range [][]string{{"list"}, {"tail"}, {"export"}, {"verify"}, {"acknowledge"}, {"prune", "--before", "2021-01-01"}} {
+		t.Run(args[0], func(t *testing.T) {
+			code, _, stderr := f.run(t, args...)
 			assert.Equal(t, exitError, code)
 			assert.Contains(t, stderr, `triggers "t\x1b[2J\x1b]0;owned\a\nOK: the audit log's chain is intact."`)
 			assert.NotContains(t, stderr, "\x1b")

@@ -38,6 +38,7 @@ var readingCommands = [][]string{
 	{"export", "--format", "jsonl"},
 	{"export", "--format", "csv"},
 	{"stats"},
+	{"prune", "--before", "2021-01-01"},
 }
 
 // TestCommandsChangeNothing runs every reading command on a data folder

@@ -249,9 +249,13 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 			printAck(c, "                  ", ack, rep.Acknowledgements)
 		}
 	}
+	if len(rep.Prunings) > 0 {
+		fmt.Fprintf(w, "  pruned:         the chain starts at position %d; %d chain heads of rows deleted by pruning passed over\n", rep.StartSeq, rep.PrunedAnchors)
+		printPrunings(c, "                  ", rep.Prunings)
+	}
 	fmt.Fprintf(w, "  database:       %s\n", c.db)
 	fmt.Fprintf(w, "  key:            %s\n", c.keySource())
-	if rep.Anchors-rep.AcknowledgedAnchors == 0 && rep.Checked > 0 && !c.noLog {
+	if rep.Anchors-rep.AcknowledgedAnchors-rep.PrunedAnchors == 0 && rep.Checked > 0 && !c.noLog {
 		if len(rep.Acknowledgements) == 0 {
 			fmt.Fprintln(w, "  warning:        no chain heads found in trek.log: rows deleted from the end of the table cannot be detected")
 		} else {
@@ -266,6 +270,9 @@ func (c *cli) printReport(rep audit.VerifyReport) {
 	}
 	if rep.RejectedAcknowledgements > 0 {
 		fmt.Fprintf(w, "  warning:        %d acknowledgements in the database carry no tag this key made (forged, damaged, or made under an earlier key); they acknowledge nothing\n", rep.RejectedAcknowledgements)
+	}
+	if rep.RejectedPrunings > 0 {
+		fmt.Fprintf(w, "  warning:        %d records of prunings in the database carry no tag this key made (forged, damaged, or made under an earlier key); they account for no deleted row\n", rep.RejectedPrunings)
 	}
 	if rep.ClearedUserIDs > 0 {
 		fmt.Fprintf(w, "  warning:        %d users have rows whose user_id is empty although the user exists: cleared by hand, which hides them from the user filter (list --user), or the id went to a new account after the user was deleted\n", rep.ClearedUserIDs)
