@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -82,6 +83,25 @@ import (
 // acknowledgements with it"): restoring audit_log alone does (the README's
 // "`audit_log` restored alone under it"), and, once trek.log's heads have
 // rotated out, that record is all that finds rows lost.
+//
+// A program may also prune (Prune: the rows recorded before the k-th
+// newest, k from 2 to 5), and the model holds the README's "Deleting old
+// entries" too:
+//
+//  5. Prune refuses, and changes nothing, unless Verify finds the chain
+//     intact; otherwise it deletes exactly those rows and writes one row
+//     of audit_prunes, and nothing else. Verify "then starts its walk at
+//     that row, after that chain value, where the table's first chained
+//     row is the one a record names, or follows it: positions from the
+//     record's start to the table's first row were not deleted by
+//     `prune`, and are reported gone"; the heads of the rows deleted are
+//     passed over and counted (`pruned_anchors`). A record is in
+//     audit_prunes, so a whole-file restore takes it with the rows and a
+//     restore of audit_log alone leaves it: "Rows that a restore of
+//     `audit_log` alone brings back from before a pruning verify as
+//     before, from position 1", and rows of a pruned backup put back
+//     under a table that no longer holds its record are reported gone,
+//     which neither acknowledging nor pruning settles.
 
 // seqKind is what one step of a program does.
 type seqKind uint8
@@ -93,6 +113,7 @@ const (
 	seqEarlier                    // Acknowledge given the n-th distinct digest shown so far
 	seqReopen                     // the Auditor closed and opened again
 	seqRotate                     // the n oldest chain heads (1 to 16) rotated out of trek.log
+	seqPrune                      // the rows recorded before the n-th newest (2 to 5) pruned
 	seqKinds
 )
 
@@ -133,6 +154,8 @@ func (s seqStep) String() string {
 		d = "close and reopen the Auditor"
 	case seqRotate:
 		d = fmt.Sprintf("rotate the %d oldest chain heads out of trek.log", s.n)
+	case seqPrune:
+		d = fmt.Sprintf("prune all but the %d newest rows", s.n)
 	}
 	if s.backup {
 		d += ", then back travel.db up"
@@ -151,6 +174,8 @@ func (s seqStep) encode() []byte {
 		arg = byte(s.n<<2) | flagBit(s.tableOnly)<<1 | flagBit(s.keepSeq)
 	case seqEarlier:
 		arg = byte(s.n)
+	case seqPrune:
+		arg = byte(s.n - 2)
 	}
 	return []byte{byte(s.kind), arg | flagBit(s.backup)<<7}
 }
@@ -182,6 +207,8 @@ func decodeSeqProgram(in []byte) []seqStep {
 			s.n, s.tableOnly, s.keepSeq = int(arg>>2), arg&2 != 0, arg&1 != 0
 		case seqEarlier:
 			s.n = int(arg)
+		case seqPrune:
+			s.n = 2 + int(arg)%4
 		}
 		prog = append(prog, s)
 	}
@@ -222,17 +249,53 @@ type seqAck struct {
 	supersedes []seqAckKey
 }
 
+// seqPruning is a record of a pruning as the model knows it: the first row
+// kept, and the label of the last one deleted, whose chain value it
+// records.
+type seqPruning struct {
+	first seqRow
+	prev  string
+}
+
 // seqModel is what the README says travel.db and trek.log hold.
 type seqModel struct {
-	rows  []seqRow // audit_log's chained rows, row i at chain position i+1
-	log   []seqRow // the chain heads in trek.log, oldest first
-	acks  []seqAck // audit_chain_acks, oldest first
-	seqNo int64    // sqlite_sequence's value for audit_log
+	rows   []seqRow     // audit_log's chained rows, in chain order, from position 1 or where a pruning left it
+	log    []seqRow     // the chain heads in trek.log, oldest first
+	acks   []seqAck     // audit_chain_acks, oldest first
+	prunes []seqPruning // audit_prunes, oldest first
+	seqNo  int64        // sqlite_sequence's value for audit_log
+	// prevOf is, by label, the label of the row each row was chained
+	// after ("" at position 1): a fact of history, which no restore changes.
+	prevOf map[string]string
 }
 
 // clone is m as a backup keeps it: later steps append to the slices.
 func (m *seqModel) clone() seqModel {
-	return seqModel{rows: slices.Clone(m.rows), log: slices.Clone(m.log), acks: slices.Clone(m.acks), seqNo: m.seqNo}
+	return seqModel{rows: slices.Clone(m.rows), log: slices.Clone(m.log), acks: slices.Clone(m.acks), prunes: slices.Clone(m.prunes),
+		seqNo: m.seqNo, prevOf: m.prevOf}
+}
+
+// start is where Verify's walk starts: position 1, or the table's first
+// row where a record of a pruning names its position and the row it
+// follows. broken: the table's first row is past position 1 and no
+// record accounts for it; start is then the furthest a record reaches
+// without passing it (the row's own position: a record names it, but
+// another row before it), 1 if none does.
+func (m *seqModel) start() (start int64, broken bool) {
+	if len(m.rows) == 0 || m.rows[0].seq == 1 {
+		return 1, false
+	}
+	first := m.rows[0]
+	best := int64(1)
+	for _, p := range m.prunes {
+		if p.first.seq == first.seq && m.prevOf[first.label] == p.prev {
+			return first.seq, false
+		}
+		if p.first.seq <= first.seq {
+			best = max(best, p.first.seq)
+		}
+	}
+	return best, true
 }
 
 // last is the chain's last row; the zero seqRow when there is none.
@@ -245,10 +308,10 @@ func (m *seqModel) last() seqRow {
 
 // at is the row at chain position seq.
 func (m *seqModel) at(seq int64) (seqRow, bool) {
-	if seq < 1 || seq > int64(len(m.rows)) {
+	if len(m.rows) == 0 || seq < m.rows[0].seq || seq > m.last().seq {
 		return seqRow{}, false
 	}
-	return m.rows[seq-1], true
+	return m.rows[seq-m.rows[0].seq], true
 }
 
 // matches: the row a head (or a record of the chain's last row) names is
@@ -262,6 +325,7 @@ func (m *seqModel) matches(h seqRow) bool {
 // and the id AUTOINCREMENT gives, past sqlite_sequence and every id there.
 func (m *seqModel) record(label string) seqRow {
 	r := seqRow{id: max(m.seqNo, m.last().id) + 1, seq: m.last().seq + 1, label: label}
+	m.prevOf[label] = m.last().label
 	m.rows = append(m.rows, r)
 	m.log = append(m.log, r)
 	m.seqNo = r.id
@@ -286,8 +350,9 @@ func (m *seqModel) acked() map[seqRow]bool {
 // row does not match, oldest first.
 func (m *seqModel) pending() (heads []seqRow, sup []seqAck) {
 	acked := m.acked()
+	start, _ := m.start()
 	for _, h := range m.log {
-		if !m.matches(h) && !acked[h] && !slices.Contains(heads, h) {
+		if h.seq >= start && !m.matches(h) && !acked[h] && !slices.Contains(heads, h) {
 			heads = append(heads, h)
 		}
 	}
@@ -304,7 +369,7 @@ func (m *seqModel) pending() (heads []seqRow, sup []seqAck) {
 		}
 	}
 	for _, a := range m.acks {
-		if !superseded[a.key] && a.end.seq > 0 && !m.matches(a.end) {
+		if !superseded[a.key] && a.end.seq > 0 && a.end.seq >= start && !m.matches(a.end) {
 			sup = append(sup, a)
 		}
 	}
@@ -315,7 +380,8 @@ func (m *seqModel) pending() (heads []seqRow, sup []seqAck) {
 // intact.
 func (m *seqModel) nothing() bool {
 	heads, sup := m.pending()
-	return len(heads) == 0 && len(sup) == 0
+	_, broken := m.start()
+	return !broken && len(heads) == 0 && len(sup) == 0
 }
 
 // identity is what a digest shown with the chain's last row at shownSeq
@@ -424,6 +490,8 @@ type seqReport struct {
 	Checked, Unchained, HeadID, HeadSeq                         int64
 	Anchors, AcknowledgedAnchors, RejectedAnchors               int
 	SkippedLogFiles, RejectedAcknowledgements, Acknowledgements int
+	StartSeq                                                    int64
+	PrunedAnchors, Prunings, RejectedPrunings                   int
 	Problem                                                     *seqProblem
 }
 
@@ -438,7 +506,8 @@ type seqProblem struct {
 // field.
 func reportOf(rep VerifyReport) seqReport {
 	r := seqReport{rep.Intact, rep.Checked, rep.Unchained, rep.HeadID, rep.HeadSeq, rep.Anchors, rep.AcknowledgedAnchors,
-		rep.RejectedAnchors, rep.SkippedLogFiles, rep.RejectedAcknowledgements, len(rep.Acknowledgements), nil}
+		rep.RejectedAnchors, rep.SkippedLogFiles, rep.RejectedAcknowledgements, len(rep.Acknowledgements),
+		rep.StartSeq, rep.PrunedAnchors, len(rep.Prunings), rep.RejectedPrunings, nil}
 	if p := rep.Problem; p != nil {
 		r.Problem = &seqProblem{p.Kind, p.ID, p.Seq, p.Acknowledgeable}
 	}
@@ -451,13 +520,29 @@ func reportOf(rep VerifyReport) seqReport {
 // disagree are past it.
 func (m *seqModel) expectReport() seqReport {
 	last := m.last()
+	start, broken := m.start()
 	r := seqReport{Intact: m.nothing(), Checked: int64(len(m.rows)), HeadID: last.id, HeadSeq: last.seq,
-		Anchors: len(m.log), Acknowledgements: len(m.acks)}
+		Anchors: len(m.log), Acknowledgements: len(m.acks), StartSeq: start, Prunings: len(m.prunes)}
 	acked := m.acked()
 	for _, h := range m.log {
 		if acked[h] {
 			r.AcknowledgedAnchors++
+		} else if h.seq < start {
+			r.PrunedAnchors++
 		}
+	}
+	if broken {
+		// The walk stops at the table's first row: nothing checked. A
+		// record names its position but another row before it (the row
+		// reads as changed), or positions before it are gone, from the
+		// furthest a record reaches (1: none does).
+		first := m.rows[0]
+		r.Checked, r.HeadID, r.HeadSeq = 0, 0, 0
+		r.Problem = &seqProblem{Kind: TamperMissing, ID: first.id, Seq: start}
+		if start == first.seq {
+			r.Problem.Kind = TamperChanged
+		}
+		return r
 	}
 	if r.Intact {
 		return r
@@ -479,9 +564,8 @@ func (m *seqModel) expectReport() seqReport {
 	r.Problem = p
 	if p.ID != 0 {
 		// The walk stopped there: the rows before it are those checked.
-		r.Checked, r.HeadSeq = p.Seq-1, p.Seq-1
 		before, _ := m.at(p.Seq - 1)
-		r.HeadID = before.id
+		r.Checked, r.HeadSeq, r.HeadID = p.Seq-start, before.seq, before.id
 	}
 	return r
 }
@@ -510,6 +594,9 @@ type seqOutcome struct {
 	problems  []seqProblem      // the problems those reported
 	lastShown Acknowledgement   // the last Unacknowledged that showed something
 	final     VerifyReport
+	prunings  []Pruning // written, in order
+	// pruneRefused counts the prunings refused, the chain not intact.
+	pruneRefused int
 }
 
 // seqRun runs a program on one travel.db and trek.log.
@@ -525,7 +612,16 @@ type seqRun struct {
 	strict  bool // a backup or a digest index past those there are fails the test, rather than wrapping
 	done    []string
 	out     seqOutcome
+	// at is when each event was recorded, by label: a minute apart, on
+	// the Auditor's clock, so that a pruning can name the rows before one.
+	at map[string]time.Time
 }
+
+// seqEpoch is when the first event of a program is recorded.
+var seqEpoch = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+
+// now is the Auditor's clock: a minute past the newest event.
+func (r *seqRun) now() time.Time { return seqEpoch.Add(time.Duration(r.events+1) * time.Minute) }
 
 // runAckSequence runs prog and checks every step against the model.
 // Backup 0 is travel.db as the first Open leaves it, before any event.
@@ -533,7 +629,7 @@ func runAckSequence(t *testing.T, prog []seqStep, strict bool) seqOutcome {
 	t.Helper()
 	cfg := testConfig(t)
 	cfg.ChainKey = faultChainKey
-	r := &seqRun{t: t, cfg: cfg, strict: strict}
+	r := &seqRun{t: t, cfg: cfg, strict: strict, m: seqModel{prevOf: map[string]string{}}, at: map[string]time.Time{}}
 	r.open()
 	r.backUp()
 	r.check()
@@ -564,6 +660,7 @@ func (r *seqRun) open() {
 		a, err := Open(r.cfg)
 		require.NoError(r.t, err, "Open, %s", r.after())
 		r.t.Cleanup(func() { a.Close() })
+		a.now = r.now
 		r.a = a
 	}
 }
@@ -584,9 +681,10 @@ func (r *seqRun) step(i int, s seqStep) {
 	case seqRecord:
 		r.open()
 		for range s.n {
-			r.events++
-			label := fmt.Sprintf("event %d", r.events)
+			label := fmt.Sprintf("event %d", r.events+1)
+			r.at[label] = r.now()
 			require.NoError(r.t, r.a.Record(r.t.Context(), Event{Action: UserLogin, Resource: label}), r.after())
+			r.events++
 			r.m.record(label)
 		}
 	case seqRestore:
@@ -625,6 +723,8 @@ func (r *seqRun) step(i int, s seqStep) {
 		r.open()
 	case seqRotate:
 		r.rotate(s.n)
+	case seqPrune:
+		r.prune(s.n)
 	}
 	if s.backup {
 		r.backUp()
@@ -677,7 +777,7 @@ func (r *seqRun) restore(s seqStep) {
 		}
 		setAuditSequence(r.t, db, seqNo)
 		require.NoError(r.t, db.Close())
-		r.m.rows = slices.Clone(b.m.rows)
+		r.m.rows = slices.Clone(b.m.rows) // audit_chain_acks and audit_prunes as they are
 	} else {
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			require.NoError(r.t, os.RemoveAll(r.cfg.DBPath+suffix))
@@ -688,7 +788,7 @@ func (r *seqRun) restore(s seqStep) {
 			setAuditSequence(r.t, db, seqNo)
 			require.NoError(r.t, db.Close())
 		}
-		r.m.rows, r.m.acks = slices.Clone(b.m.rows), slices.Clone(b.m.acks)
+		r.m.rows, r.m.acks, r.m.prunes = slices.Clone(b.m.rows), slices.Clone(b.m.acks), slices.Clone(b.m.prunes)
 	}
 	r.m.seqNo = seqNo
 }
@@ -734,16 +834,18 @@ func (r *seqRun) rotate(n int) {
 // seqFiles is everything Acknowledge could write: audit_log and
 // audit_chain_acks as stored, and trek.log.
 type seqFiles struct {
-	rows []tamperRow
-	acks []ackText
-	log  []byte
+	rows   []tamperRow
+	acks   []ackText
+	prunes [][]sql.NullString
+	log    []byte
 }
 
 // files reads them, through a handle closed before it returns.
 func (r *seqRun) files() seqFiles {
 	r.t.Helper()
 	db := openPlainDB(r.t, r.cfg.DBPath)
-	f := seqFiles{rows: readTamperRows(r.t, db), acks: readAckTexts(r.t, db), log: readLog(r.t, r.cfg.LogPath)}
+	f := seqFiles{rows: readTamperRows(r.t, db), acks: readAckTexts(r.t, db), prunes: readTableTexts(r.t, db, "audit_prunes", recordColumns),
+		log: readLog(r.t, r.cfg.LogPath)}
 	require.NoError(r.t, db.Close())
 	return f
 }
@@ -766,7 +868,9 @@ func (r *seqRun) acknowledge(i int, digest string, accept bool) bool {
 		require.ErrorIs(r.t, err, ErrAcknowledge, "a digest the model calls stale, %s", r.after())
 		assert.Zero(r.t, got, r.after())
 		assert.Equal(r.t, before, after, "a refusal writes nothing, %s", r.after())
-		if nothing {
+		if _, broken := r.m.start(); broken {
+			assert.Contains(r.t, err.Error(), "the chain itself does not verify", r.after())
+		} else if nothing {
 			assert.Contains(r.t, err.Error(), "nothing to acknowledge", r.after())
 		} else {
 			now, err2 := r.a.Unacknowledged(ctx)
@@ -784,6 +888,7 @@ func (r *seqRun) acknowledge(i int, digest string, accept bool) bool {
 		assert.Greater(r.t, got.ID, a.got.ID, "the newest is shown last (oldest first), %s", r.after())
 	}
 	assert.Equal(r.t, before.rows, after.rows, "audit_log untouched, %s", r.after())
+	assert.Equal(r.t, before.prunes, after.prunes, "audit_prunes untouched, %s", r.after())
 	assert.Equal(r.t, before.log, after.log, "trek.log untouched, %s", r.after())
 	if assert.Len(r.t, after.acks, len(before.acks)+1, "one row of audit_chain_acks written, %s", r.after()) && len(before.acks) > 0 {
 		assert.Equal(r.t, before.acks, after.acks[:len(before.acks)], "the others untouched, %s", r.after())
@@ -805,6 +910,11 @@ func (r *seqRun) acknowledge(i int, digest string, accept bool) bool {
 func (r *seqRun) show() Acknowledgement {
 	r.t.Helper()
 	shown, err := r.a.Unacknowledged(r.t.Context())
+	if _, broken := r.m.start(); broken {
+		require.ErrorIs(r.t, err, ErrAcknowledge, "the chain in the table does not verify, %s", r.after())
+		assert.Contains(r.t, err.Error(), "the chain itself does not verify", r.after())
+		return Acknowledgement{}
+	}
 	require.NoError(r.t, err, "the chain in the table verifies, %s", r.after())
 	if r.m.nothing() {
 		assert.Zero(r.t, shown, "nothing to acknowledge, %s", r.after())
@@ -866,7 +976,55 @@ func (r *seqRun) check() {
 	}
 	r.out.final = rep
 	shown := r.show()
-	assert.Equal(r.t, rep.Intact, shown.Digest == "", "Verify is intact exactly when there is nothing to acknowledge, %s", r.after())
+	if _, broken := r.m.start(); !broken {
+		assert.Equal(r.t, rep.Intact, shown.Digest == "", "Verify is intact exactly when there is nothing to acknowledge, %s", r.after())
+	}
+}
+
+// prune prunes the rows recorded before the keep-th newest, and checks
+// that it deleted what the model says, wrote its one record and nothing
+// else, or refused and changed nothing where the chain is not intact.
+func (r *seqRun) prune(keep int) {
+	r.t.Helper()
+	r.open()
+	rows := r.m.rows
+	before := r.now()
+	cut := max(len(rows)-keep, 0)
+	if len(rows) > 0 {
+		before = r.at[rows[cut].label]
+	}
+	was := r.files()
+	p, err := r.a.Prune(r.t.Context(), before, "kept for a while")
+	now := r.files()
+	if !r.m.nothing() {
+		require.ErrorIs(r.t, err, ErrPrune, "the chain is not intact, %s", r.after())
+		assert.Contains(r.t, err.Error(), "the chain does not verify", r.after())
+		assert.Zero(r.t, p, r.after())
+		assert.Equal(r.t, was, now, "a refusal changes nothing, %s", r.after())
+		r.note("refused")
+		r.out.pruneRefused++
+		return
+	}
+	require.NoError(r.t, err, "the chain is intact, %s", r.after())
+	assert.Equal(r.t, was.acks, now.acks, "audit_chain_acks untouched, %s", r.after())
+	assert.Equal(r.t, was.log, now.log, "trek.log untouched, %s", r.after())
+	if cut == 0 {
+		assert.Zero(r.t, p, "nothing recorded before the oldest row, %s", r.after())
+		assert.Equal(r.t, was, now, "nothing to delete changes nothing, %s", r.after())
+		r.note("nothing to delete")
+		return
+	}
+	first := rows[cut]
+	assert.EqualValues(r.t, cut, p.Rows, r.after())
+	assert.Equal(r.t, [2]int64{first.id, first.seq}, [2]int64{p.FirstID, p.FirstSeq}, "where the chain starts, %s", r.after())
+	assert.Equal(r.t, was.rows[cut:], now.rows, "the rows before it deleted, the others untouched, %s", r.after())
+	if assert.Len(r.t, now.prunes, len(was.prunes)+1, "one record written, %s", r.after()) && len(was.prunes) > 0 {
+		assert.Equal(r.t, was.prunes, now.prunes[:len(was.prunes)], "the others untouched, %s", r.after())
+	}
+	r.m.rows = slices.Clone(rows[cut:])
+	r.m.prunes = append(r.m.prunes, seqPruning{first: first, prev: rows[cut-1].label})
+	r.out.prunings = append(r.out.prunings, p)
+	r.note("pruning %d: %d rows", p.ID, p.Rows)
 }
 
 // seqCase is a program picked by hand, and what it must have done for its
@@ -887,6 +1045,7 @@ func restoreTableStep(backup int) seqStep {
 }
 func earlierStep(digest int) seqStep { return seqStep{kind: seqEarlier, n: digest} }
 func rotateStep(n int) seqStep       { return seqStep{kind: seqRotate, n: n} }
+func pruneStep(keep int) seqStep     { return seqStep{kind: seqPrune, n: keep} }
 func thenBackUp(s seqStep) seqStep {
 	s.backup = true
 	return s
@@ -1087,6 +1246,67 @@ func seqCases() []seqCase {
 			assert.Equal(t, []int64{o.acks[0].ID}, o.acks[1].Supersedes)
 			assert.Zero(t, o.acks[1].Anchors)
 			assert.True(t, o.final.Intact)
+		}},
+		{"pruned, then rows recorded: the walk starts after the rows deleted", []seqStep{
+			recordSteps(5), pruneStep(2), recordSteps(2), reopenStep, pruneStep(5),
+		}, func(t *testing.T, o seqOutcome) {
+			require.Len(t, o.prunings, 1, "the second finds nothing recorded before the fifth newest of four")
+			assert.EqualValues(t, 3, o.prunings[0].Rows)
+			assert.True(t, o.final.Intact)
+			assert.EqualValues(t, 4, o.final.StartSeq)
+			assert.EqualValues(t, 4, o.final.Checked)
+			assert.Equal(t, 3, o.final.PrunedAnchors)
+		}},
+		{"two prunings: the second record accounts for the table", []seqStep{
+			recordSteps(5), pruneStep(3), recordSteps(3), pruneStep(2),
+		}, func(t *testing.T, o seqOutcome) {
+			require.Len(t, o.prunings, 2)
+			assert.True(t, o.final.Intact)
+			assert.EqualValues(t, 7, o.final.StartSeq)
+			assert.Equal(t, 6, o.final.PrunedAnchors)
+			assert.Len(t, o.final.Prunings, 2)
+		}},
+		{"pruning refused while a restore is unacknowledged, done once it is", []seqStep{
+			thenBackUp(recordSteps(4)), recordSteps(2), restoreStep(1), pruneStep(2), acknowledgeStep, pruneStep(2),
+		}, func(t *testing.T, o seqOutcome) {
+			assert.Equal(t, 1, o.pruneRefused)
+			require.Len(t, o.prunings, 1)
+			assert.EqualValues(t, 3, o.prunings[0].FirstSeq)
+			assert.True(t, o.final.Intact)
+			assert.Equal(t, 2, o.final.AcknowledgedAnchors, "the heads of rows 5 and 6, lost in the restore")
+			assert.Equal(t, 2, o.final.PrunedAnchors)
+		}},
+		{"audit_log alone restored from before a pruning: the rows are back and verify from position 1", []seqStep{
+			thenBackUp(recordSteps(5)), pruneStep(2), recordSteps(1), restoreTableStep(1), acknowledgeStep,
+		}, func(t *testing.T, o seqOutcome) {
+			require.Len(t, o.acks, 1)
+			assert.Equal(t, "6", o.acks[0].PastEndAt)
+			assert.True(t, o.final.Intact)
+			assert.EqualValues(t, 1, o.final.StartSeq)
+			assert.Len(t, o.final.Prunings, 1, "the record stays, and accounts for nothing")
+		}},
+		{"rows of a pruned backup under a table without its record: reported, and nothing settles it", []seqStep{
+			thenBackUp(recordSteps(3)), recordSteps(2), thenBackUp(pruneStep(2)), restoreStep(1), restoreTableStep(2), acknowledgeStep,
+			pruneStep(2),
+		}, func(t *testing.T, o seqOutcome) {
+			require.Len(t, o.prunings, 1)
+			assert.Equal(t, 1, o.pruneRefused)
+			assert.Empty(t, o.acks)
+			require.NotNil(t, o.final.Problem)
+			assert.Equal(t, seqProblem{TamperMissing, 4, 1, false}, *reportOf(o.final).Problem)
+		}},
+		{"two prunings at one position, of two histories: the first row kept tells which record is its", []seqStep{
+			thenBackUp(recordSteps(2)), recordSteps(3), thenBackUp(pruneStep(2)), restoreTableStep(1), recordSteps(3), acknowledgeStep,
+			pruneStep(2), restoreTableStep(2), acknowledgeStep,
+		}, func(t *testing.T, o seqOutcome) {
+			require.Len(t, o.prunings, 2)
+			assert.Equal(t, o.prunings[0].FirstSeq, o.prunings[1].FirstSeq)
+			require.NotEmpty(t, o.problems)
+			assert.Equal(t, seqProblem{TamperMissing, 4, 4, true}, o.problems[len(o.problems)-1],
+				"the first history's rows verify after its record; the second's heads no longer match")
+			require.Len(t, o.acks, 2)
+			assert.True(t, o.final.Intact)
+			assert.EqualValues(t, 4, o.final.StartSeq)
 		}},
 		{"reopened around every change, lost ids not given again", []seqStep{
 			thenBackUp(recordSteps(2)), reopenStep, recordSteps(2), keepSeq(restoreStep(1)), reopenStep, acknowledgeStep, reopenStep,

@@ -47,7 +47,9 @@ type Pruning struct {
 	Newest string `json:"newest,omitempty"`
 	// FirstID and FirstSeq are the oldest chained row kept, where the
 	// chain starts since (0: the table held no chained row). Verify starts
-	// its walk there when it is the table's first chained row.
+	// its walk there when the table's first chained row stands at FirstSeq
+	// and follows the chain value of the last row deleted, which the
+	// record keeps.
 	FirstID  int64  `json:"first_id"`
 	FirstSeq int64  `json:"first_seq"`
 	prevMac  string // hex: the chain value of the row at FirstSeq-1; "" at 1
@@ -385,17 +387,27 @@ type chainStart struct {
 }
 
 // startFor returns the pruning that accounts for the chain positions
-// before first, the table's first chained position: the one that left
-// the chain starting furthest on, not past first. Positions before that
-// were deleted by Prune; any from there to first were not, and the walk
-// reports them gone. nil where none does (first is 1, or no pruning
-// reaches it).
-func (set *pruneSet) startFor(first int64) *chainStart {
+// before first, the table's first chained row: one that left first as
+// the chain's first row, first verifying after the chain value it
+// recorded (verifies). Failing that, the one that left the chain starting
+// furthest on, not past first's position: positions before that were
+// deleted by Prune; any from there to first were not, and the walk
+// reports them gone. nil where none does (first is at position 1, or no
+// pruning reaches it). Two prunings can name the same position, one for
+// each history a restore left there: the row itself tells which is its.
+func (set *pruneSet) startFor(first *chainRow, verifies func(prev []byte, r *chainRow) bool) *chainStart {
 	var best *chainStart
 	for i := range set.list {
 		p := &set.list[i]
-		if p.FirstSeq > 1 && p.FirstSeq <= first && (best == nil || p.FirstSeq >= best.seq) {
-			best = &chainStart{pruning: p, seq: p.FirstSeq, mac: set.prev[i][:]}
+		if p.FirstSeq <= 1 || p.FirstSeq > first.seq {
+			continue
+		}
+		c := &chainStart{pruning: p, seq: p.FirstSeq, mac: set.prev[i][:]}
+		if p.FirstSeq == first.seq && verifies(c.mac, first) {
+			return c
+		}
+		if best == nil || p.FirstSeq >= best.seq {
+			best = c
 		}
 	}
 	return best

@@ -529,3 +529,46 @@ func TestPrunedChainUnderAnotherKey(t *testing.T) {
 	assert.False(t, rep.Problem.KeyMismatch)
 	assert.Equal(t, "chain positions 1 to 5 are gone", rep.Problem.Detail)
 }
+
+// TestPruningsOfTwoHistories: audit_log restored alone from a backup,
+// then pruned again, leaves two records of the same position, one for
+// each history; the table's first row is told by which it follows.
+func TestPruningsOfTwoHistories(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	recordDays(t, a, 1, 3)
+	db := openPlainDB(t, cfg.DBPath)
+	execSQL(t, db, `CREATE TABLE backup AS SELECT * FROM audit_log`)
+	recordDays(t, a, 4, 8) // history A: positions 4 to 8
+	execSQL(t, db, `CREATE TABLE history_a AS SELECT * FROM audit_log`)
+	a.now = func() time.Time { return pruneDay(20) }
+	first, err := a.Prune(t.Context(), pruneDay(5), "alice: history A")
+	require.NoError(t, err)
+	require.Equal(t, int64(5), first.FirstSeq)
+
+	// audit_log alone back to three rows; history B at positions 4 to 8,
+	// recorded later, with other ids.
+	execSQL(t, db, `DELETE FROM audit_log`)
+	execSQL(t, db, `INSERT INTO audit_log SELECT * FROM backup`)
+	require.NoError(t, a.Close())
+	a = openAuditor(t, cfg)
+	recordDays(t, a, 9, 13)
+	_, err = acknowledge(t, a, "alice: restored audit_log from the backup")
+	require.NoError(t, err)
+	second, err := a.Prune(t.Context(), pruneDay(10), "alice: history B")
+	require.NoError(t, err)
+	require.Equal(t, int64(5), second.FirstSeq)
+	require.NotEqual(t, first.FirstID, second.FirstID)
+	rep := verifyNow(t, a)
+	require.Nil(t, rep.Problem)
+	assert.Len(t, rep.Prunings, 2)
+
+	// The table as history A left it: the first record accounts for it.
+	execSQL(t, db, `DELETE FROM audit_log`)
+	execSQL(t, db, `INSERT INTO audit_log SELECT * FROM history_a WHERE id >= 5`)
+	rep = verifyNow(t, a)
+	require.NotNil(t, rep.Problem, "history B's newest heads in trek.log no longer match")
+	assert.Equal(t, TamperMissing, rep.Problem.Kind)
+	assert.True(t, rep.Problem.Acknowledgeable, "rows of the table all verify: %s", rep.Problem.Detail)
+	assert.Equal(t, int64(5), rep.StartSeq)
+}

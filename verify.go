@@ -495,7 +495,7 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 	}
 	var start *chainStart
 	if first != nil {
-		start = v.prunes.startFor(first.seq)
+		start = v.prunes.startFor(first, v.verifies)
 	}
 	rep.StartSeq = 1
 	if start != nil {
