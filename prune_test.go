@@ -76,7 +76,13 @@ func TestPruneDeletesTheOldestRowsAndVerifyStartsAfterThem(t *testing.T) {
 	assert.Equal(t, int64(6), p.FirstSeq)
 	assert.Equal(t, "2025-03-11T12:00:00Z", p.CreatedAt, "stamped by the Auditor's clock")
 	assert.Equal(t, []int64{6, 7, 8, 9, 10}, rowIDs(t, db))
-	assert.Equal(t, int64(5), countRows(t, db), "the row count the triggers keep")
+	assert.Equal(t, int64(5), countRows(t, db))
+	page, err := a.List(t.Context(), Query{})
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), page.Total, "the admin list's total, from the counts the triggers keep")
+	perAction, err := a.List(t.Context(), Query{Action: string(UserLogin)})
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), perAction.Total, "and per action")
 
 	check := func(a *Auditor, checked int64) {
 		t.Helper()
@@ -571,4 +577,32 @@ func TestPruningsOfTwoHistories(t *testing.T) {
 	assert.Equal(t, TamperMissing, rep.Problem.Kind)
 	assert.True(t, rep.Problem.Acknowledgeable, "rows of the table all verify: %s", rep.Problem.Detail)
 	assert.Equal(t, int64(5), rep.StartSeq)
+}
+
+// TestPruneWaitsForTREKsWriter: while another writer holds the database
+// past the busy timeout, Prune fails with ErrStore, deletes nothing, and
+// succeeds once the writer is done.
+func TestPruneWaitsForTREKsWriter(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.BusyTimeout = 50 * time.Millisecond
+	a := openAuditor(t, cfg)
+	recordDays(t, a, 1, 10)
+	db := openPlainDB(t, cfg.DBPath)
+	conn, err := db.Conn(t.Context())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(t.Context(), `BEGIN IMMEDIATE`)
+	require.NoError(t, err)
+
+	_, err = a.Prune(t.Context(), pruneDay(6), "alice")
+	require.ErrorIs(t, err, ErrStore)
+	assert.NotErrorIs(t, err, ErrPrune)
+	_, err = conn.ExecContext(t.Context(), `ROLLBACK`)
+	require.NoError(t, err)
+	assert.Len(t, rowIDs(t, db), 10)
+	assert.Zero(t, countPrunings(t, db))
+
+	p, err := a.Prune(t.Context(), pruneDay(6), "alice")
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), p.Rows)
 }
