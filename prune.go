@@ -192,10 +192,15 @@ func (a *Auditor) prune(ctx context.Context, before time.Time, reason string, wr
 func planPrune(ctx context.Context, conn *sql.Conn, c *chainer, before time.Time) (p Pruning, cut int64, err error) {
 	p.Before = before.Format("2006-01-02T15:04:05Z")
 	// The first row recorded at or after before bounds the rows deleted;
-	// with none, every row is, but the newest chained ones.
+	// with none, every row is, but the newest chained ones. It is looked
+	// for from the oldest row on, in id order (+created_at keeps SQLite
+	// off the time index, which would read every row kept instead): this
+	// reads the rows the deletion goes over anyway, while it holds the
+	// write lock.
 	var first, keep sql.NullInt64
-	if err := conn.QueryRowContext(ctx, `SELECT MIN(id) FROM audit_log WHERE created_at >= ?`,
-		before.Format(sqliteTimeLayout)).Scan(&first); err != nil {
+	err = conn.QueryRowContext(ctx, `SELECT id FROM audit_log WHERE +created_at >= ? ORDER BY id LIMIT 1`,
+		before.Format(sqliteTimeLayout)).Scan(&first)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return p, 0, readingRows(err)
 	}
 	if err := conn.QueryRowContext(ctx, `SELECT MIN(id) FROM (SELECT id FROM audit_log
@@ -233,11 +238,14 @@ func planPrune(ctx context.Context, conn *sql.Conn, c *chainer, before time.Time
 	p.FirstID, p.FirstSeq = firstKept.id, firstKept.seq
 	prev := zeroMac
 	if firstKept.seq > 1 {
-		last, err := v.bySeq(ctx, firstKept.seq-1)
+		// The chained row before it in id order: by the walk, the one at
+		// the position before (chain_seq has no index to look it up by).
+		last, err := v.one(ctx, `SELECT `+chainRowCols+` FROM audit_log WHERE id < ? AND chain_seq IS NOT NULL ORDER BY id DESC LIMIT 1`,
+			firstKept.id)
 		if err != nil {
 			return p, 0, readingRows(err)
 		}
-		if last == nil || last.id >= cut || last.mac == nil {
+		if last == nil || last.seq != firstKept.seq-1 || last.mac == nil {
 			return p, 0, fmt.Errorf("%w: the chain changed since it was checked: row %d (chain position %d) no longer follows "+
 				"a row it would delete; run it again", ErrPrune, firstKept.id, firstKept.seq)
 		}

@@ -77,14 +77,18 @@ func runPrune(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int 
 	}
 	// First read-only, as acknowledge: that refuses a schema older or
 	// newer than this build's, which the read-write open below would
-	// migrate (or refuse) instead, and shows what there is to delete.
+	// migrate (or refuse) instead. Without a reason, it shows what there
+	// is to delete; with one, Prune walks the chain itself, once.
 	a, err := c.open(true)
 	if err != nil {
 		return c.fail("prune", err)
 	}
-	p, err := a.PrunePlan(ctx, before)
+	var p audit.Pruning
+	if *reason == "" {
+		p, err = a.PrunePlan(ctx, before)
+	}
 	a.Close()
-	if err == nil && *reason != "" && p.Rows > 0 {
+	if err == nil && *reason != "" {
 		a, oerr := c.openAs(true, false)
 		if oerr != nil {
 			return c.fail("prune", oerr)
