@@ -228,7 +228,7 @@ func planPrune(ctx context.Context, conn *sql.Conn, c *chainer, before time.Time
 	// Where the chain starts once the rows are gone, and the chain value
 	// it follows from.
 	v := verifier{db: conn, chain: c}
-	firstKept, err := v.one(ctx, `SELECT `+chainRowCols+` FROM audit_log WHERE id >= ? AND chain_seq IS NOT NULL ORDER BY id LIMIT 1`, cut)
+	firstKept, err := v.nextChained(ctx, cut-1)
 	if err != nil {
 		return p, 0, readingRows(err)
 	}
@@ -240,8 +240,7 @@ func planPrune(ctx context.Context, conn *sql.Conn, c *chainer, before time.Time
 	if firstKept.seq > 1 {
 		// The chained row before it in id order: by the walk, the one at
 		// the position before (chain_seq has no index to look it up by).
-		last, err := v.one(ctx, `SELECT `+chainRowCols+` FROM audit_log WHERE id < ? AND chain_seq IS NOT NULL ORDER BY id DESC LIMIT 1`,
-			firstKept.id)
+		last, err := v.prevChained(ctx, firstKept.id)
 		if err != nil {
 			return p, 0, readingRows(err)
 		}

@@ -317,22 +317,19 @@ func missingSchema(ctx context.Context, conn *sql.Conn) ([]string, error) {
 			missing = append(missing, "column audit_log."+name)
 		}
 	}
-	if have["table audit_chain_acks"] {
-		what, err := ackTableIsNotOurs(ctx, conn)
+	for _, t := range []struct {
+		name    string
+		columns []string
+	}{{"audit_chain_acks", ackColumns}, {"audit_prunes", pruneColumns}} {
+		if !have["table "+t.name] {
+			continue
+		}
+		what, err := tableIsNotOurs(ctx, conn, t.name, t.columns)
 		if err != nil {
 			return nil, err
 		}
 		if what != "" {
-			missing = append(missing, "table audit_chain_acks as the library makes it (found: "+what+")")
-		}
-	}
-	if have["table audit_prunes"] {
-		what, err := pruneTableIsNotOurs(ctx, conn)
-		if err != nil {
-			return nil, err
-		}
-		if what != "" {
-			missing = append(missing, "table audit_prunes as the library makes it (found: "+what+")")
+			missing = append(missing, "table "+t.name+" as the library makes it (found: "+what+")")
 		}
 	}
 	if have["table audit_log_count"] {

@@ -484,18 +484,10 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 	rep.Anchors, rep.RejectedAnchors, rep.SkippedLogFiles = len(v.anchors.list)+v.acknowledged, v.anchors.rejected, v.anchors.skipped
 	rep.AcknowledgedAnchors, rep.Acknowledgements, rep.RejectedAcknowledgements = v.acknowledged, v.acks.list, v.acks.rejected
 	rep.Prunings, rep.RejectedPrunings = v.prunes.list, v.prunes.rejected
-	// The walk starts where the table's chain does: at position 1, or
-	// where a pruning left it, after the chain value of the last row it
-	// deleted. Heads of the rows it deleted are passed over.
 	prevMac, prevSeq := zeroMac, int64(0)
-	first, err := v.one(ctx, `SELECT `+chainRowCols+` FROM audit_log
-		WHERE (chain_seq IS NOT NULL OR chain_mac IS NOT NULL) AND id >= ? ORDER BY id LIMIT 1`, math.MinInt64)
+	start, err := v.chainStart(ctx)
 	if err != nil {
 		return rep, err
-	}
-	var start *chainStart
-	if first != nil {
-		start = v.prunes.startFor(first, v.verifies)
 	}
 	rep.StartSeq = 1
 	if start != nil {
@@ -539,23 +531,6 @@ func (v *verifier) run(ctx context.Context) (VerifyReport, error) {
 			t, err := v.classify(ctx, &r, rep.HeadID, prevSeq, prevMac)
 			if err != nil {
 				return rep, err
-			}
-			if start == nil && prevSeq == 0 && t.Kind == TamperMissing && v.prunes.rejected > 0 &&
-				len(v.anchors.list)+v.acknowledged == 0 && len(v.acks.list) == 0 {
-				// The chain starts past position 1 and no record of a
-				// pruning accounts for it: nothing the key made verifies,
-				// no record, no head in trek.log, no acknowledgement. A
-				// pair of chained rows does under the rows' own key.
-				right, err := v.keyVerifiesAPairAfter(ctx, &r)
-				if err != nil {
-					return rep, err
-				}
-				if !right {
-					t.KeyMismatch = true
-					t.Detail = fmt.Sprintf("the chain starts at position %d, and neither the %d records of prunings nor any pair of "+
-						"chained rows from row %d verifies under the key: most likely the key is not the one the rows were written with",
-						r.seq, v.prunes.rejected, r.id)
-				}
 			}
 			if start != nil && t.Seq == start.seq {
 				t.Detail += fmt.Sprintf(" (the rows before position %d were deleted by pruning %d, which left row %d first)",
@@ -745,7 +720,7 @@ func (v *verifier) classify(ctx context.Context, r *chainRow, prevID, prevSeq in
 			t.Detail += " (or the chain key is not the one the rows were written with)"
 			// Nothing else the key made verifies either (a head in
 			// trek.log or an acknowledgement would prove it right):
-			nothing := len(v.anchors.list)+v.acknowledged == 0 && len(v.acks.list) == 0
+			nothing := v.nothingElseVerifies()
 			switch {
 			case !nothing:
 			case next != nil && next.seq == r.seq+1 && !v.verifies(r.mac, next):
@@ -774,7 +749,41 @@ func (v *verifier) classify(ctx context.Context, r *chainRow, prevID, prevSeq in
 	default:
 		t.Kind, t.Detail = TamperChanged, fmt.Sprintf("the row claims chain position %d, which does not follow %d", r.seq, prevSeq)
 	}
+	if prevSeq == 0 && t.Kind == TamperMissing && v.prunes.rejected > 0 && v.nothingElseVerifies() {
+		// The chain starts past position 1 and no record of a pruning
+		// the key made accounts for it, nor does a head in trek.log or an
+		// acknowledgement verify. A pair of chained rows does under the
+		// rows' own key.
+		right, err := v.keyVerifiesAPairAfter(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if !right {
+			t.KeyMismatch = true
+			t.Detail = fmt.Sprintf("the chain starts at position %d, and neither the %d records of prunings nor any pair of "+
+				"chained rows from row %d verifies under the key: most likely the key is not the one the rows were written with",
+				r.seq, v.prunes.rejected, r.id)
+		}
+	}
 	return t, nil
+}
+
+// nothingElseVerifies: no chain head in trek.log and no acknowledgement
+// the key made was read, which would prove the key right.
+func (v *verifier) nothingElseVerifies() bool {
+	return len(v.anchors.list)+v.acknowledged == 0 && len(v.acks.list) == 0
+}
+
+// chainStart is where the walk starts: nil at position 1, or where a
+// pruning left the table's first chained row, after the chain value of
+// the last row it deleted (see pruneSet.startFor).
+func (v *verifier) chainStart(ctx context.Context) (*chainStart, error) {
+	first, err := v.one(ctx, `SELECT `+chainRowCols+` FROM audit_log
+		WHERE (chain_seq IS NOT NULL OR chain_mac IS NOT NULL) AND id >= ? ORDER BY id LIMIT 1`, math.MinInt64)
+	if err != nil || first == nil {
+		return nil, err
+	}
+	return v.prunes.startFor(first, v.verifies), nil
 }
 
 // rowsOutOfOrder is what classify knows when the row holding the position
@@ -1014,6 +1023,10 @@ func (v *verifier) keyVerifiesAPairAfter(ctx context.Context, r *chainRow) (bool
 
 func (v *verifier) nextChained(ctx context.Context, after int64) (*chainRow, error) {
 	return v.one(ctx, `SELECT `+chainRowCols+` FROM audit_log WHERE id > ? AND chain_seq IS NOT NULL ORDER BY id LIMIT 1`, after)
+}
+
+func (v *verifier) prevChained(ctx context.Context, before int64) (*chainRow, error) {
+	return v.one(ctx, `SELECT `+chainRowCols+` FROM audit_log WHERE id < ? AND chain_seq IS NOT NULL ORDER BY id DESC LIMIT 1`, before)
 }
 
 func (v *verifier) bySeq(ctx context.Context, seq int64) (*chainRow, error) {
