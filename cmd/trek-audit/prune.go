@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/trek-go/audit"
@@ -11,7 +12,7 @@ import (
 
 var pruneCmd = &command{
 	name:     "prune",
-	synopsis: "prune --before TIME [--reason TEXT] [--json]",
+	synopsis: "prune --before TIME | --keep AGE [--reason TEXT] [--json]",
 	summary:  "show, then delete, the entries recorded before a time, keeping the chain verifiable (retention)",
 	about: `
 TREK never deletes audit entries. Where they must not be kept for good
@@ -38,9 +39,12 @@ The database file keeps its size; SQLite reuses the space for new
 entries (VACUUM, with TREK stopped, gives it back to the disk).
 
 --before takes a date (2025-01-01, midnight UTC) or an RFC 3339 time, to
-the second. A cron job that keeps a year of entries:
+the second. --keep takes an age instead, and deletes what is older: 1y
+(a calendar year), 52w, 365d, or a duration such as 720h; the time it
+stands for is shown, and is the one to give --before to delete exactly
+what was shown. A cron job that keeps a year of entries:
 
-  trek-audit prune --before "$(date -u -d '1 year ago' +%F)" --reason "cron: entries are kept for a year"
+  trek-audit prune --keep 1y --reason "cron: entries are kept for a year"
 
 Exit status: 0 shown, deleted, or nothing to delete; 2 refused or could
 not delete.`,
@@ -63,16 +67,74 @@ func beforeFlag(dst *time.Time) func(string) error {
 	}
 }
 
+// maxKeep bounds the count of --keep, so that no sum of days overflows;
+// a time before the year 1 is refused all the same.
+const maxKeep = 1_000_000
+
+// keepAge returns the time --keep age stands for at now: now less age,
+// to the second. age is a count of calendar years (y), weeks (w) or days
+// (d), or a Go duration (720h); it must be more than nothing, as keeping
+// nothing would delete every entry but the newest two.
+func keepAge(age string, now time.Time) (time.Time, error) {
+	const want = "want an age such as 1y, 52w, 365d or 720h"
+	now = now.UTC().Truncate(time.Second)
+	var t time.Time
+	if n, unit := len(age), byte(0); n > 1 {
+		unit = age[n-1]
+		if unit == 'y' || unit == 'w' || unit == 'd' {
+			count, err := strconv.Atoi(age[:n-1])
+			switch {
+			case err != nil || age[0] == '+' || age[0] == '-':
+				return time.Time{}, fmt.Errorf("%s", want)
+			case count == 0:
+				return time.Time{}, fmt.Errorf("%s of more than nothing: keeping nothing would delete every entry but the newest two", want)
+			case count > maxKeep:
+				return time.Time{}, fmt.Errorf("%s: %d is more than %d", want, count, maxKeep)
+			}
+			switch unit {
+			case 'y':
+				t = now.AddDate(-count, 0, 0)
+			case 'w':
+				t = now.AddDate(0, 0, -7*count)
+			default:
+				t = now.AddDate(0, 0, -count)
+			}
+		}
+	}
+	if t.IsZero() {
+		d, err := time.ParseDuration(age)
+		if err != nil || d < 0 {
+			return time.Time{}, fmt.Errorf("%s", want)
+		}
+		if d < time.Second {
+			return time.Time{}, fmt.Errorf("%s of at least a second: keeping nothing would delete every entry but the newest two", want)
+		}
+		t = now.Add(-d.Truncate(time.Second))
+	}
+	if t.Year() < 1 {
+		return time.Time{}, fmt.Errorf("%s: %s reaches back before the year 1", want, age)
+	}
+	return t, nil
+}
+
 func runPrune(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int {
 	var before time.Time
 	fs.Func("before", "delete the entries recorded before this `time` (a date, midnight UTC, or RFC 3339)", beforeFlag(&before))
+	fs.Func("keep", "delete the entries older than this `age` (1y, 52w, 365d, 720h), instead of --before", func(age string) (err error) {
+		before, err = keepAge(age, time.Now())
+		return err
+	})
 	reason := fs.String("reason", "", "who prunes, and why; without it, show what would be deleted")
 	asJSON := fs.Bool("json", false, "print what is (or would be) deleted as JSON on stdout")
 	if code, ok := c.parse(fs, args); !ok {
 		return code
 	}
-	if !isSet(fs, "before") {
-		fmt.Fprintln(c.stderr, "trek-audit prune: --before is required: the entries recorded before it are deleted")
+	switch {
+	case isSet(fs, "before") && isSet(fs, "keep"):
+		fmt.Fprintln(c.stderr, "trek-audit prune: give --before or --keep, not both")
+		return exitError
+	case !isSet(fs, "before") && !isSet(fs, "keep"):
+		fmt.Fprintln(c.stderr, "trek-audit prune: --before (or --keep) is required: the entries recorded before it are deleted")
 		return exitError
 	}
 	// First read-only, as acknowledge: that refuses a schema older or
