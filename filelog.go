@@ -51,14 +51,20 @@ type fileLog struct {
 // lumberjack starts a goroutine with a Logger's first file and never ends
 // it, so a Logger an Open made would leave one behind at every Close.
 type sharedLog struct {
-	// mu orders the writes to lj. midLine is whether the last one, a
-	// host's through LogWriter, ended within a line: the library's next
-	// write then begins with a newline, so that its lines, anchors
-	// included, start where a reader looks for them, not at the end of
-	// the host's.
+	// mu orders the writes to lj. midLine is whether trek.log ends within
+	// a line: a host's write through LogWriter that ended so, a line of
+	// the library's that a full disk cut short, or a line an earlier
+	// process left unfinished. The library's next write then begins with
+	// a newline, so that its lines, anchors included, start where a
+	// reader looks for them, not at the end of another's. hostMid is
+	// whether that line is the host's own, from its last write: the
+	// host's next write continues it (a line written in parts), and ends
+	// any other first, so that the host's text never reads as the end of
+	// an audit line either.
 	mu      sync.Mutex
 	lj      *lumberjack.Logger
 	midLine bool
+	hostMid bool
 	// wants counts the fileLogs open on it that write, by the limits they
 	// were opened with; guarded by sharedLogs.mu.
 	wants map[logLimits]int
@@ -210,7 +216,27 @@ func endsMidLine(path string, want os.FileInfo) (mid, known bool) {
 func (l *sharedLog) learnMidLine() {
 	if mid, known := endsMidLine(l.lj.Filename, l.seen); known {
 		l.midLine = mid
+		l.hostMid = l.hostMid && mid
 	}
+}
+
+// endLine ends the line trek.log ends within, under mu. Where the newline
+// would itself rotate trek.log (the text before it filled the file to the
+// byte), it would begin the next file with an empty line; trek.log is
+// rotated instead, which ends the text's file as the newline would have:
+// a rotation made here, not one predicted of lumberjack, so that the next
+// text never continues the line whatever lumberjack counted.
+func (l *sharedLog) endLine() error {
+	var err error
+	if l.full() {
+		err = l.rotate()
+	} else {
+		_, err = l.write([]byte{'\n'})
+	}
+	if err == nil {
+		l.midLine, l.hostMid = false, false
+	}
+	return err
 }
 
 // Write appends p to trek.log as it is; it is what LogWriter returns.
@@ -223,10 +249,22 @@ func (l *fileLog) Write(p []byte) (int, error) {
 	if l.closed {
 		return 0, fmt.Errorf("%w: not writing to %s", ErrClosed, l.path)
 	}
+	if len(p) == 0 {
+		return 0, nil
+	}
 	l.reopenIfMoved()
+	if l.seen == nil || l.midLine && !l.hostMid {
+		l.learnMidLine()
+	}
+	if l.midLine && !l.hostMid {
+		if err := l.endLine(); err != nil {
+			return 0, hostWriteError(err)
+		}
+	}
 	n, err := l.write(p)
 	if n > 0 {
 		l.midLine = p[n-1] != '\n'
+		l.hostMid = l.midLine
 	}
 	return n, hostWriteError(err)
 }
@@ -257,27 +295,15 @@ func (l *fileLog) writeLines(b []byte) error {
 		l.learnMidLine()
 	}
 	if l.midLine {
-		// Where the newline would itself rotate trek.log (the host's
-		// text filled it to the byte), it would begin the next file with
-		// an empty line. trek.log is rotated here instead, which ends the
-		// text's file as the newline would have: a rotation the library
-		// makes, not one it predicts lumberjack would, so that the lines
-		// never continue the host's text whatever lumberjack counted.
-		var err error
-		if l.full() {
-			err = l.rotate()
-		} else {
-			_, err = l.write([]byte{'\n'})
-		}
-		if err != nil {
+		if err := l.endLine(); err != nil {
 			return err
 		}
-		l.midLine = false
 	}
 	n, err := l.write(b)
 	if n > 0 && b[n-1] != '\n' {
-		// Cut short (a full disk): the next line must not continue it.
-		l.midLine = true
+		// Cut short (a full disk): the next line, the host's too, must
+		// not continue it.
+		l.midLine, l.hostMid = true, false
 	}
 	return err
 }
@@ -828,6 +854,9 @@ func utf16Pair(r rune) (rune, rune) {
 // LogWriter returns trek.log's writer, so the host's other log lines share
 // the one rotated file instead of a second writer fighting over rotation.
 // Each Write should be whole lines; should one end within a line, the
-// library ends that line before it writes its own. After Close, writes
-// fail with ErrClosed.
+// library ends that line before it writes its own, and the host's next
+// Write continues it. Any other line trek.log ends within (the library's,
+// cut short by a full disk; an earlier process's) is ended before the
+// host's text, so that it never reads as the end of an audit line. After
+// Close, writes fail with ErrClosed.
 func (a *Auditor) LogWriter() io.Writer { return a.log }

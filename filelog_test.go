@@ -389,6 +389,37 @@ func TestTornLineFromAnEarlierProcessIsEnded(t *testing.T) {
 	}
 }
 
+// TestHostsFirstWriteAfterATornLineStartsItsOwn: the host's text through
+// LogWriter must not continue a line an earlier process left unfinished
+// either: the torn audit line would read as one with the host's words at
+// its end. A line the host writes in parts stays one line.
+func TestHostsFirstWriteAfterATornLineStartsItsOwn(t *testing.T) {
+	for _, tc := range []struct{ name, before, first string }{
+		{"torn", "[INFO] 2026-01-01T00:00:00 old@example.com created tr", "[INFO] 2026-01-01T00:00:00 old@example.com created tr"},
+		{"whole", "[INFO] 2026-01-01T00:00:00 old@example.com logged in ip=-\n", "[INFO] 2026-01-01T00:00:00 old@example.com logged in ip=-"},
+		{"empty", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			require.NoError(t, os.MkdirAll(filepath.Dir(cfg.LogPath), 0o750))
+			require.NoError(t, os.WriteFile(cfg.LogPath, []byte(tc.before), 0o600))
+			a := openAuditor(t, cfg)
+			for _, part := range []string{"", "host: listening ", "on :3000\n", "host: ready\n"} {
+				n, err := a.LogWriter().Write([]byte(part))
+				require.NoError(t, err)
+				require.Equal(t, len(part), n)
+			}
+			require.NoError(t, a.Close())
+
+			want := []string{"host: listening on :3000", "host: ready"}
+			if tc.first != "" {
+				want = append([]string{tc.first}, want...)
+			}
+			assert.Equal(t, want, logLines(t, cfg.LogPath))
+		})
+	}
+}
+
 // TestAnotherLogBesideTrekLogIsNotRead: only trek.log and the files
 // lumberjack rotates it into are its files. A second instance's log in
 // the same folder (trek-staging.log) under the same key file holds heads

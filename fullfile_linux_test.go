@@ -32,7 +32,7 @@ const (
 
 // TestFullFileChild is the process TestTornLineOnAFullDiskIsEnded runs: it
 // records an event whose trek.log write the size limit cuts short, lifts
-// the limit and records one more. It prints what each Record returned.
+// the limit, writes a host's line and records one more event. It prints what each Record returned.
 func TestFullFileChild(t *testing.T) {
 	dir := os.Getenv(fullFileDirEnv)
 	if dir == "" {
@@ -62,6 +62,8 @@ func TestFullFileChild(t *testing.T) {
 	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_FSIZE, &cut))
 	cutErr := record("cut")
 	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim))
+	_, hostErr := a.LogWriter().Write([]byte("host: after the cut\n"))
+	require.NoError(t, hostErr)
 	afterErr := record("after")
 	fmt.Printf("cut: %v\nafter: %v\nlogwrite: %v\n", cutErr, afterErr, errors.Is(cutErr, ErrLogWrite))
 }
@@ -97,7 +99,9 @@ func TestTornLineOnAFullDiskIsEnded(t *testing.T) {
 	}
 	require.NotEqual(t, -1, after, "the line after the cut is in trek.log")
 	require.NotEqual(t, -1, torn, "the torn line stands alone, %d bytes long", fullFileRoom)
-	assert.Equal(t, torn+1, after, "the next line follows the torn one")
+	require.Greater(t, len(lines), torn+1)
+	assert.Equal(t, "host: after the cut", lines[torn+1], "the host's next line starts a line of its own")
+	assert.Equal(t, torn+2, after, "the library's next line follows the host's")
 	assert.Regexp(t, `^\[INFO\] \S+ u1@example\.com created trip "after" ip=-$`, lines[after],
 		"the next line starts a line of its own")
 	assert.Regexp(t, chainAnchorLine, lines[after+1])

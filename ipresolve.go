@@ -98,8 +98,9 @@ type TrustProxy struct {
 	text string
 }
 
-// ParseTrustProxy parses a TRUST_PROXY setting. Surrounding spaces and tabs
-// are ignored everywhere. The accepted forms are:
+// ParseTrustProxy parses a TRUST_PROXY setting. Spaces and tabs around the
+// whole setting and around each entry of a list are ignored; within an
+// entry ("10.0.0.0/ 8") they are an error. The accepted forms are:
 //
 //   - "", "false" or "0": trust nothing; ClientIP returns the socket peer.
 //   - "true": trust exactly one hop. Note that this is NOT Express's
