@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -337,10 +338,19 @@ func (l *sharedLog) write(b []byte) (int, error) {
 		l.size = before.Size()
 	}
 	// lumberjack rotates when the write would take the file past MaxSize
-	// (to it, when it opens the file at this write).
-	mayRotate := l.size+int64(len(b)) >= int64(l.limits.maxSizeMB)<<20
+	// (to it, when it opens the file at this write). A named pipe or a
+	// device in trek.log's place (a log shipper's, a link to /dev/stdout)
+	// is never rotated: lumberjack, which counts what it wrote there,
+	// would rename it away at the limit and write to a new regular file
+	// that no one reads.
+	regular := before.Mode().IsRegular()
+	mayRotate := regular && l.size+int64(len(b)) >= int64(l.limits.maxSizeMB)<<20
 	if mayRotate {
 		l.waitForAFreeBackupName()
+	}
+	if !regular {
+		l.lj.MaxSize = neverRotated
+		defer func() { l.lj.MaxSize = l.limits.maxSizeMB }()
 	}
 	n, err := l.lj.Write(b)
 	l.size += int64(n)
@@ -364,13 +374,18 @@ func (l *sharedLog) write(b []byte) (int, error) {
 	return n, nil
 }
 
+// neverRotated is the MaxSize lumberjack writes to a trek.log that is not
+// a regular file with: in megabytes, more than any write reaches.
+const neverRotated = math.MaxInt32
+
 // full reports whether trek.log has no room left for one more byte: by
 // the count lumberjack rotates by while the file is open, and as
-// lumberjack judges a file it opens. Runs under mu.
+// lumberjack judges a file it opens. A file that is not a regular one is
+// never full (see write). Runs under mu.
 func (l *sharedLog) full() bool {
 	limit := int64(l.limits.maxSizeMB) << 20
 	if l.seen != nil {
-		return l.size+1 > limit
+		return l.seen.Mode().IsRegular() && l.size+1 > limit
 	}
 	st, err := os.Stat(l.lj.Filename)
 	return err == nil && st.Mode().IsRegular() && st.Size()+1 >= limit

@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -53,4 +54,85 @@ func TestTrekLogAsANamedPipeWithoutAReaderDoesNotBlock(t *testing.T) {
 	line, err := bufio.NewReader(r).ReadString('\n')
 	require.NoError(t, err)
 	assert.Contains(t, line, "anonymous failed to log in ip=-")
+}
+
+// TestTrekLogThatIsNoRegularFileIsNeverRotated: a named pipe (a log
+// shipper's) or a link to a device in trek.log's place takes every line
+// however many go through it. Rotated at the size limit as a file is, it
+// would be renamed away, and the lines would go to a new regular
+// trek.log that no one reads.
+func TestTrekLogThatIsNoRegularFileIsNeverRotated(t *testing.T) {
+	host := strings.Repeat("x", 1023) + "\n"
+	const hostLines = 1100 // past LogMaxSizeMB 1
+	for _, tc := range []struct {
+		name string
+		// make puts it in place; lines, where given, counts the host's
+		// lines read from it once done is called, after the Auditor's
+		// Close.
+		make  func(t *testing.T, path string) (lines <-chan int, done func())
+		isOne func(os.FileMode) bool
+	}{
+		{"named pipe", func(t *testing.T, path string) (<-chan int, func()) {
+			require.NoError(t, syscall.Mkfifo(path, 0o600))
+			r, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+			require.NoError(t, err)
+			t.Cleanup(func() { r.Close() })
+			// A writer of the test's own, so that the reader meets the
+			// pipe's end only once it is closed, not before the Auditor
+			// opens it.
+			w, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+			require.NoError(t, err)
+			require.NoError(t, syscall.SetNonblock(int(r.Fd()), false))
+			lines := make(chan int, 1)
+			go func() {
+				n, sc := 0, bufio.NewScanner(r)
+				sc.Buffer(nil, 1<<20)
+				for sc.Scan() {
+					if sc.Text()+"\n" == host {
+						n++
+					}
+				}
+				lines <- n // at the pipe's end: once both writers closed it
+			}()
+			return lines, func() { w.Close() }
+		}, func(m os.FileMode) bool { return m&os.ModeNamedPipe != 0 }},
+		{"link to /dev/null", func(t *testing.T, path string) (<-chan int, func()) {
+			require.NoError(t, os.Symlink(os.DevNull, path))
+			return nil, func() {}
+		}, func(m os.FileMode) bool { return m&os.ModeSymlink != 0 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.LogMaxSizeMB = 1
+			require.NoError(t, os.MkdirAll(filepath.Dir(cfg.LogPath), 0o750))
+			lines, done := tc.make(t, cfg.LogPath)
+			a := openAuditor(t, cfg)
+			for range hostLines {
+				_, err := a.LogWriter().Write([]byte(host))
+				require.NoError(t, err)
+			}
+			require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin}))
+			require.NoError(t, a.Close())
+			done()
+
+			if lines != nil {
+				select {
+				case n := <-lines:
+					assert.Equal(t, hostLines, n, "every line went through the pipe")
+				case <-time.After(time.Minute): // a watchdog, not a wait: the reader ends once the writers closed
+					require.FailNow(t, "the pipe's reader saw no end")
+				}
+			}
+			entries, err := os.ReadDir(filepath.Dir(cfg.LogPath))
+			require.NoError(t, err)
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			assert.Equal(t, []string{"trek.log"}, names, "nothing rotated, nothing made beside it")
+			st, err := os.Lstat(cfg.LogPath)
+			require.NoError(t, err)
+			assert.True(t, tc.isOne(st.Mode()), "trek.log is still what it was: %v", st.Mode())
+		})
+	}
 }

@@ -41,7 +41,8 @@ type Pruning struct {
 	// UTC).
 	Before string `json:"before"`
 	// Rows counts the rows deleted; Oldest and Newest are the oldest and
-	// the newest one's created_at, as stored.
+	// the newest one's created_at, as stored (to their first 64
+	// characters: one written by hand can be longer).
 	Rows   int64  `json:"rows"`
 	Oldest string `json:"oldest,omitempty"`
 	Newest string `json:"newest,omitempty"`
@@ -141,7 +142,19 @@ func (a *Auditor) prune(ctx context.Context, before time.Time, reason string, wr
 			"%s at row %d, chain position %d: %s. Find out why first (trek-audit verify; after a restore, trek-audit acknowledge)",
 			ErrPrune, t.Kind, t.ID, t.Seq, t.Detail)
 	}
-	s := a.store.(*sqliteStore)
+	var stamp func() string
+	if write {
+		stamp = func() string { return a.now().UTC().Format("2006-01-02T15:04:05Z") }
+	}
+	return a.store.(*sqliteStore).pruneTx(ctx, before, reason, stamp)
+}
+
+// pruneTx is what Prune does in its transaction, under the write lock
+// where it writes (stamp gives the record's time; nil: PrunePlan, which
+// reads in a read transaction and writes nothing): it finds and checks the
+// rows to delete (planPrune), deletes them and writes the record.
+func (s *sqliteStore) pruneTx(ctx context.Context, before time.Time, reason string, stamp func() string) (Pruning, error) {
+	write := stamp != nil
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return Pruning{}, fmt.Errorf("%w: %w", ErrStore, err)
@@ -160,14 +173,14 @@ func (a *Auditor) prune(ctx context.Context, before time.Time, reason string, wr
 			endRead(conn)
 		}
 	}()
-	p, cut, err := planPrune(ctx, conn, newChainer(s.chain.key), before)
+	p, cut, err := planPrune(ctx, conn, s.chain.key, before)
 	if err != nil || p.Rows == 0 {
 		return Pruning{}, err
 	}
 	if !write {
 		return p, nil
 	}
-	p.Reason, p.CreatedAt = reason, a.now().UTC().Format("2006-01-02T15:04:05Z")
+	p.Reason, p.CreatedAt = reason, stamp()
 	res, err := conn.ExecContext(ctx, `DELETE FROM audit_log WHERE id < ?`, cut)
 	if err != nil {
 		return Pruning{}, fmt.Errorf("%w: %w", ErrStore, describe("deleting rows", err))
@@ -186,10 +199,14 @@ func (a *Auditor) prune(ctx context.Context, before time.Time, reason string, wr
 }
 
 // planPrune finds, within conn's transaction, what pruning before deletes:
-// the rows with an id below cut, which it returns. c checks that the
-// oldest chained row kept follows the newest one deleted, as the walk
-// before found: a change since then refuses.
-func planPrune(ctx context.Context, conn *sql.Conn, c *chainer, before time.Time) (p Pruning, cut int64, err error) {
+// the rows with an id below cut, which it returns. Under the key, it walks
+// the chained rows it would delete again, from where Verify starts, and
+// checks that the oldest chained row kept follows the newest one deleted:
+// a row changed since the walk before (a row recorded after before given
+// an older created_at, so that it would go too) refuses, and so does any
+// other change to those rows. The walk before checked the rows kept; this
+// one, under the write lock, the rows deleted, which no later walk sees.
+func planPrune(ctx context.Context, conn *sql.Conn, key []byte, before time.Time) (p Pruning, cut int64, err error) {
 	p.Before = before.Format("2006-01-02T15:04:05Z")
 	// The first row recorded at or after before bounds the rows deleted;
 	// with none, every row is, but the newest chained ones. It is looked
@@ -216,18 +233,58 @@ func planPrune(ctx context.Context, conn *sql.Conn, c *chainer, before time.Time
 	}
 	var oldest, newest sql.NullString
 	if err := conn.QueryRowContext(ctx, `SELECT COUNT(*),
-		(SELECT CAST(created_at AS TEXT) FROM audit_log WHERE id < @cut ORDER BY id LIMIT 1),
-		(SELECT CAST(created_at AS TEXT) FROM audit_log WHERE id < @cut ORDER BY id DESC LIMIT 1)
-		FROM audit_log WHERE id < @cut`, sql.Named("cut", cut)).Scan(&p.Rows, &oldest, &newest); err != nil {
+		(SELECT CAST(substr(created_at, 1, @shown) AS TEXT) FROM audit_log WHERE id < @cut ORDER BY id LIMIT 1),
+		(SELECT CAST(substr(created_at, 1, @shown) AS TEXT) FROM audit_log WHERE id < @cut ORDER BY id DESC LIMIT 1)
+		FROM audit_log WHERE id < @cut`, sql.Named("cut", cut), sql.Named("shown", maxPruneTime)).Scan(&p.Rows, &oldest, &newest); err != nil {
 		return p, 0, readingRows(err)
 	}
 	if p.Rows == 0 {
 		return Pruning{}, 0, nil
 	}
 	p.Oldest, p.Newest = oldest.String, newest.String
+
+	v := verifier{db: conn, chain: newChainer(key)}
+	if v.prunes, err = readPrunings(ctx, conn, key); err != nil {
+		return p, 0, fmt.Errorf("%w: %w", ErrStore, describe("reading the records of prunings", err))
+	}
+	start, err := v.chainStart(ctx)
+	if err != nil {
+		return p, 0, readingRows(err)
+	}
+	prevMac, prevSeq := zeroMac, int64(0)
+	if start != nil {
+		prevMac, prevSeq = start.mac, start.seq-1
+	}
+	changed := func(r *chainRow, what string) error {
+		return fmt.Errorf("%w: the chain changed since it was checked: row %d (chain position %d) %s; run trek-audit verify",
+			ErrPrune, r.id, r.seq, what)
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT `+chainRowCols+` FROM audit_log WHERE id < ? ORDER BY id`, cut)
+	if err != nil {
+		return p, 0, readingRows(err)
+	}
+	defer rows.Close()
+	var r chainRow
+	var prevBuf [sha256.Size]byte
+	for rows.Next() {
+		chained, err := scanChainRow(rows, &r)
+		if err != nil {
+			return p, 0, readingRows(err)
+		}
+		if !chained {
+			continue
+		}
+		if r.seq != prevSeq+1 || !v.verifies(prevMac, &r) {
+			return p, 0, changed(&r, "no longer verifies after the row before it")
+		}
+		prevSeq, prevBuf = r.seq, r.macBuf
+		prevMac = prevBuf[:]
+	}
+	if err := rows.Err(); err != nil {
+		return p, 0, readingRows(err)
+	}
 	// Where the chain starts once the rows are gone, and the chain value
 	// it follows from.
-	v := verifier{db: conn, chain: c}
 	firstKept, err := v.nextChained(ctx, cut-1)
 	if err != nil {
 		return p, 0, readingRows(err)
@@ -235,25 +292,12 @@ func planPrune(ctx context.Context, conn *sql.Conn, c *chainer, before time.Time
 	if firstKept == nil {
 		return p, cut, nil
 	}
-	p.FirstID, p.FirstSeq = firstKept.id, firstKept.seq
-	prev := zeroMac
-	if firstKept.seq > 1 {
-		// The chained row before it in id order: by the walk, the one at
-		// the position before (chain_seq has no index to look it up by).
-		last, err := v.prevChained(ctx, firstKept.id)
-		if err != nil {
-			return p, 0, readingRows(err)
-		}
-		if last == nil || last.seq != firstKept.seq-1 || last.mac == nil {
-			return p, 0, fmt.Errorf("%w: the chain changed since it was checked: row %d (chain position %d) no longer follows "+
-				"a row it would delete; run it again", ErrPrune, firstKept.id, firstKept.seq)
-		}
-		prev = last.mac
-		p.prevMac = hex.EncodeToString(prev)
+	if firstKept.seq != prevSeq+1 || !v.verifies(prevMac, firstKept) {
+		return p, 0, changed(firstKept, "no longer follows the rows it would delete")
 	}
-	if !v.verifies(prev, firstKept) {
-		return p, 0, fmt.Errorf("%w: the chain changed since it was checked: row %d (chain position %d) no longer verifies; "+
-			"run trek-audit verify", ErrPrune, firstKept.id, firstKept.seq)
+	p.FirstID, p.FirstSeq = firstKept.id, firstKept.seq
+	if firstKept.seq > 1 {
+		p.prevMac = hex.EncodeToString(prevMac)
 	}
 	return p, cut, nil
 }
@@ -315,6 +359,12 @@ type pruneSet struct {
 // of maxAckReason bytes and the rest with room to spare. A larger row is
 // not one Prune wrote, and is rejected unread.
 const maxPruneRow = 4 << 10
+
+// maxPruneTime bounds the characters of the oldest and the newest row's
+// created_at a record keeps: TREK's are 19, but a row written by hand can
+// hold anything, which kept whole would make a record too large to read
+// back (maxPruneRow).
+const maxPruneTime = 64
 
 // readPrunings reads audit_prunes. Every column is read as text, so that
 // no value written behind the library's back stops Verify: a row that

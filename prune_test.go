@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -334,6 +335,64 @@ func TestPruneWithTREKsOwnRows(t *testing.T) {
 	assert.Equal(t, int64(3), rep.StartSeq)
 }
 
+// TestPruningTREKsRowsAloneAfterAPruning: a pruning can leave one of
+// TREK's own rows before the chain's first row. The next one then deletes
+// no chained row, and the first row kept follows the chain value the
+// record before it kept, which it keeps in its own record in turn.
+func TestPruningTREKsRowsAloneAfterAPruning(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	db := openPlainDB(t, cfg.DBPath)
+	recordDays(t, a, 1, 3) // rows 1 to 3
+	insertTrekRow(t, db, nil, "user.login", nil, nil, nil)
+	execSQL(t, db, `UPDATE audit_log SET created_at = '2025-03-03 18:00:00' WHERE id = 4`)
+	recordDays(t, a, 4, 6) // rows 5 to 7
+
+	first, err := a.Prune(t.Context(), time.Date(2025, 3, 3, 15, 0, 0, 0, time.UTC), "alice: three days")
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), first.Rows)
+	assert.Equal(t, []int64{4, 5, 6, 7}, rowIDs(t, db), "TREK's row 4 is recorded after the time given")
+
+	second, err := a.Prune(t.Context(), pruneDay(4), "alice: and TREK's row")
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), second.Rows)
+	assert.Equal(t, "2025-03-03 18:00:00", second.Oldest)
+	assert.Equal(t, []int64{5, 6, 7}, rowIDs(t, db))
+	assert.Equal(t, first.FirstID, second.FirstID)
+	assert.Equal(t, first.FirstSeq, second.FirstSeq)
+	assert.Equal(t, first.prevMac, second.prevMac, "the chain value the first record kept")
+
+	rep := verifyNow(t, a)
+	assert.True(t, rep.Intact, "%+v", rep.Problem)
+	assert.Equal(t, int64(4), rep.StartSeq)
+	assert.Equal(t, []Pruning{first, second}, rep.Prunings)
+	execSQL(t, db, `DELETE FROM audit_prunes WHERE id = 1`)
+	assert.True(t, verifyNow(t, a).Intact, "either record accounts for the rows the first deleted")
+}
+
+// TestARecordOfRowsWithLongTimesReadsBack: a row written by hand can
+// hold a created_at of any length. Kept whole as the oldest or newest
+// row's time, it would make the record too large for Verify to read;
+// the record keeps its first 64 characters.
+func TestARecordOfRowsWithLongTimesReadsBack(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	db := openPlainDB(t, cfg.DBPath)
+	insertTrekRow(t, db, nil, "user.login", nil, nil, nil)
+	long := "2025-01-01 00:00:00" + strings.Repeat("é", 5000)
+	execSQL(t, db, `UPDATE audit_log SET created_at = ? WHERE id = 1`, long)
+	recordDays(t, a, 1, 4)
+
+	p, err := a.Prune(t.Context(), pruneDay(3), "alice")
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), p.Rows)
+	assert.Equal(t, string([]rune(long)[:maxPruneTime]), p.Oldest)
+	rep := verifyNow(t, a)
+	assert.True(t, rep.Intact, "%+v", rep.Problem)
+	assert.Zero(t, rep.RejectedPrunings)
+	assert.Equal(t, []Pruning{p}, rep.Prunings)
+}
+
 // TestPrunePlanShowsWhatPruneDeletes, and writes nothing, read-only too.
 func TestPrunePlanShowsWhatPruneDeletes(t *testing.T) {
 	cfg := testConfig(t)
@@ -462,22 +521,33 @@ func TestPrunedRecordsNeedTheirTable(t *testing.T) {
 	}
 }
 
-// TestPlanPruneChecksTheStartAgain: Prune walks the chain in one
-// transaction and deletes in another. A row changed between the two (the
-// last one it deletes, or the first it keeps) would leave a record whose
-// chain value the first row kept does not follow, so the second
-// transaction checks that link again and refuses.
-func TestPlanPruneChecksTheStartAgain(t *testing.T) {
+// TestPlanPruneChecksTheRowsItDeletesAgain: Prune walks the chain in one
+// transaction and deletes in another. A row changed between the two could
+// make it delete rows it must keep (rows recorded after before, given an
+// older created_at) or leave a record whose chain value the first row
+// kept does not follow. So the second transaction, under the write lock,
+// walks the chained rows it deletes again, and checks that the first row
+// kept follows them; any change refuses.
+func TestPlanPruneChecksTheRowsItDeletesAgain(t *testing.T) {
+	backdated := pruneDay(2).Format(sqliteTimeLayout)
 	cases := []struct {
 		name, change, want string
 	}{
 		{"nothing changed", ``, ""},
+		{"rows recorded after before given an older created_at", `UPDATE audit_log SET created_at = '` + backdated + `' WHERE id IN (6, 7, 8)`,
+			"row 6 (chain position 6) no longer verifies after the row before it"},
+		{"a row it deletes changed", `UPDATE audit_log SET resource = 'day 99' WHERE id = 3`,
+			"row 3 (chain position 3) no longer verifies after the row before it"},
+		{"a row it deletes gone", `DELETE FROM audit_log WHERE id = 3`,
+			"row 4 (chain position 4) no longer verifies after the row before it"},
 		{"the last row deleted given another chain value", `UPDATE audit_log SET chain_mac = (SELECT chain_mac FROM audit_log WHERE id = 4) WHERE id = 5`,
-			"row 6 (chain position 6) no longer verifies"},
-		{"the first row kept changed", `UPDATE audit_log SET resource = 'day 99' WHERE id = 6`, "row 6 (chain position 6) no longer verifies"},
-		{"the last row deleted gone", `DELETE FROM audit_log WHERE id = 5`, "row 6 (chain position 6) no longer follows a row it would delete"},
+			"row 5 (chain position 5) no longer verifies after the row before it"},
+		{"the first row kept changed", `UPDATE audit_log SET resource = 'day 99' WHERE id = 6`,
+			"row 6 (chain position 6) no longer follows the rows it would delete"},
+		{"the last row deleted gone", `DELETE FROM audit_log WHERE id = 5`,
+			"row 6 (chain position 6) no longer follows the rows it would delete"},
 		{"the last row deleted moved past the first kept", `UPDATE audit_log SET id = 100 WHERE id = 5`,
-			"row 6 (chain position 6) no longer follows a row it would delete"},
+			"row 6 (chain position 6) no longer follows the rows it would delete"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -490,7 +560,7 @@ func TestPlanPruneChecksTheStartAgain(t *testing.T) {
 			conn, err := a.store.(*sqliteStore).db.Conn(t.Context())
 			require.NoError(t, err)
 			defer conn.Close()
-			p, cut, err := planPrune(t.Context(), conn, newChainer(a.store.(*sqliteStore).chain.key), pruneDay(6))
+			p, cut, err := planPrune(t.Context(), conn, a.store.(*sqliteStore).chain.key, pruneDay(6))
 			if tc.want == "" {
 				require.NoError(t, err)
 				assert.Equal(t, int64(6), cut)
@@ -534,6 +604,27 @@ func TestPrunedChainUnderAnotherKey(t *testing.T) {
 	require.NotNil(t, rep.Problem)
 	assert.False(t, rep.Problem.KeyMismatch)
 	assert.Equal(t, "chain positions 1 to 5 are gone", rep.Problem.Detail)
+}
+
+// TestAPruningProvesTheKey: rows made up at the chain's first positions,
+// more than the pairs Verify tries, fail as a wrong key's would; but a
+// record of a pruning verifies only under the rows' own key, so they are
+// reported as tampering, not as a wrong key.
+func TestAPruningProvesTheKey(t *testing.T) {
+	cfg, a, db, _ := prunedAuditor(t)
+	require.NoError(t, a.Close())
+	require.NoError(t, os.RemoveAll(filepath.Dir(cfg.LogPath)))
+	for i := range keyPairsLooked + 6 {
+		execSQL(t, db, `INSERT INTO audit_log (id, created_at, action, chain_seq, chain_mac) VALUES (?, '2025-01-01 00:00:00', 'user.login', ?, ?)`,
+			-1000+i, i+1, strings.Repeat("ab", 32))
+	}
+	ro := cfg
+	ro.ReadOnly = true
+	rep := verifyNow(t, openAuditor(t, ro))
+	require.NotNil(t, rep.Problem)
+	assert.False(t, rep.Problem.KeyMismatch, rep.Problem.Detail)
+	assert.Equal(t, int64(-1000), rep.Problem.ID)
+	assert.Len(t, rep.Prunings, 1)
 }
 
 // TestPruningsOfTwoHistories: audit_log restored alone from a backup,

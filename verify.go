@@ -51,10 +51,11 @@ type Tamper struct {
 	// KeyMismatch: nothing the key made verifies. The first chained row
 	// does not, nor does the chained row after it against the value stored
 	// in the first (or, the chain's only row, no chain head in trek.log),
-	// and no head in trek.log or acknowledgement verifies either. Changing
-	// a row leaves the next one verifying against its stored value, so this
-	// is what a key other than the rows' own looks like (or both rows
-	// rewritten with trek.log gone): check the key before anything else.
+	// and no head in trek.log, acknowledgement or record of a pruning
+	// verifies either. Changing a row leaves the next one verifying
+	// against its stored value, so this is what a key other than the rows'
+	// own looks like (or both rows rewritten with trek.log gone): check
+	// the key before anything else.
 	KeyMismatch bool `json:"key_mismatch,omitempty"`
 }
 
@@ -768,10 +769,11 @@ func (v *verifier) classify(ctx context.Context, r *chainRow, prevID, prevSeq in
 	return t, nil
 }
 
-// nothingElseVerifies: no chain head in trek.log and no acknowledgement
-// the key made was read, which would prove the key right.
+// nothingElseVerifies: no chain head in trek.log, no acknowledgement and
+// no record of a pruning the key made was read, which would prove the key
+// right.
 func (v *verifier) nothingElseVerifies() bool {
-	return len(v.anchors.list)+v.acknowledged == 0 && len(v.acks.list) == 0
+	return len(v.anchors.list)+v.acknowledged == 0 && len(v.acks.list) == 0 && len(v.prunes.list) == 0
 }
 
 // chainStart is where the walk starts: nil at position 1, or where a
@@ -1023,10 +1025,6 @@ func (v *verifier) keyVerifiesAPairAfter(ctx context.Context, r *chainRow) (bool
 
 func (v *verifier) nextChained(ctx context.Context, after int64) (*chainRow, error) {
 	return v.one(ctx, `SELECT `+chainRowCols+` FROM audit_log WHERE id > ? AND chain_seq IS NOT NULL ORDER BY id LIMIT 1`, after)
-}
-
-func (v *verifier) prevChained(ctx context.Context, before int64) (*chainRow, error) {
-	return v.one(ctx, `SELECT `+chainRowCols+` FROM audit_log WHERE id < ? AND chain_seq IS NOT NULL ORDER BY id DESC LIMIT 1`, before)
 }
 
 func (v *verifier) bySeq(ctx context.Context, seq int64) (*chainRow, error) {

@@ -112,7 +112,8 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 	}
 	if p := rep.Problem; p != nil && p.KeyMismatch {
 		// Nothing the key made verifies: not the first rows, not a head in
-		// trek.log, not an acknowledgement (see Tamper.KeyMismatch).
+		// trek.log, not an acknowledgement, not a record of a pruning (see
+		// Tamper.KeyMismatch).
 		why := fmt.Sprintf("nothing verifies under the key from %s: most likely it is not the one the rows were written with", c.keySource())
 		if code, ok := c.printInconclusive(*asJSON, rep, why); !ok {
 			return code
