@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -268,15 +267,15 @@ func validActionKey(a Action) error {
 	return nil
 }
 
-// validLabel keeps a label to printable text, since it stands in every log
-// line of its events unescaped.
+// validLabel keeps a label to visible text (visibleRune), since it stands
+// in every log line of its events unescaped.
 func validLabel(l string) error {
 	if len(l) > 64 {
 		return errors.New("label longer than 64 bytes")
 	}
 	for _, r := range l {
-		if r == utf8.RuneError || r == '"' || r == '=' || !unicode.IsPrint(r) {
-			return fmt.Errorf("label %s may hold only printable characters, without '\"' and '='", quoted(l))
+		if r == utf8.RuneError || r == '"' || r == '=' || !visibleRune(r) {
+			return fmt.Errorf("label %s may hold only visible characters, without '\"' and '='", quoted(l))
 		}
 	}
 	return nil

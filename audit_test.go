@@ -324,6 +324,53 @@ func TestDetailsRedactSecrets(t *testing.T) {
 	assert.Equal(t, "hunter2", details["Password"], "the caller's map is not changed")
 }
 
+// TestDetailsRedactFieldsSecretByTheirGoName: a struct field is secret by
+// its Go name as by its json name, as LogHandler takes it: Password tagged
+// "pw" is a password still, wherever the struct stands in the details.
+func TestDetailsRedactFieldsSecretByTheirGoName(t *testing.T) {
+	type creds struct {
+		User     string `json:"user"`
+		Password string `json:"pw"`
+		Token    string `json:"t,omitempty"`
+		Hidden   string `json:"-"`
+		inner    string
+	}
+	type wrapper struct {
+		creds
+		Items []*creds         `json:"items"`
+		ByKey map[string]creds `json:"by_key"`
+	}
+	cfg := testConfig(t)
+	cfg.LogLevel = "debug"
+	a := openAuditor(t, cfg)
+	db := openTestDB(t, cfg.DBPath)
+	secret := func(i int) creds {
+		return creds{User: "bob", Password: fmt.Sprintf("hunter%d", i), Token: fmt.Sprintf("tok%d", i), inner: "not encoded"}
+	}
+	require.NoError(t, a.Record(t.Context(), Event{Action: SettingsAppUpdate, Details: map[string]any{
+		"creds":   secret(1),
+		"pointer": &wrapper{creds: secret(2), Items: []*creds{nil, ptr(secret(3))}, ByKey: map[string]creds{"a": secret(4)}},
+		"list":    []any{map[string]any{"deep": secret(5)}},
+		"note":    "visible",
+	}}))
+
+	rows := readRows(t, db)
+	require.Len(t, rows, 1)
+	assert.JSONEq(t, `{
+		"creds": {"user": "bob", "pw": "[REDACTED]", "t": "[REDACTED]"},
+		"pointer": {"user": "bob", "pw": "[REDACTED]", "t": "[REDACTED]",
+			"items": [null, {"user": "bob", "pw": "[REDACTED]", "t": "[REDACTED]"}],
+			"by_key": {"a": {"user": "bob", "pw": "[REDACTED]", "t": "[REDACTED]"}}},
+		"list": [{"deep": {"user": "bob", "pw": "[REDACTED]", "t": "[REDACTED]"}}],
+		"note": "visible"
+	}`, rows[0].Details.String)
+	logText := strings.Join(eventLines(logLines(t, cfg.LogPath)), "\n")
+	for i := 1; i <= 5; i++ {
+		assert.NotContains(t, logText, fmt.Sprintf("hunter%d", i))
+		assert.NotContains(t, logText, fmt.Sprintf("tok%d", i))
+	}
+}
+
 // TestRedactedDetailStaysOutOfTheLogLine: the [INFO] line names a trip by
 // its title or trip detail; under a key the host made secret, that detail
 // is redacted in the line as in the stored details, and the line names the

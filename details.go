@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -37,8 +38,8 @@ const (
 // letters and digits (so "API Key", "api.key" and "x-api-key" all match
 // "api_key"), is redacted at any depth. Keys that are exactly "pass", "pin"
 // or "otp", so spelled, are redacted too; as parts of a key they are too
-// common ("passenger", "footprint") to mean a secret. Config.SecretKeys
-// adds more.
+// common ("passenger", "footprint") to mean a secret. A struct field is
+// secret by its Go name or its json name. Config.SecretKeys adds more.
 var DefaultSecretKeys = []string{
 	"password", "passwd", "pwd", "secret", "token", "api_key", "apikey",
 	"authorization", "bearer", "cookie", "passphrase", "private_key", "client_secret",
@@ -237,6 +238,9 @@ func (r *redactor) encode(details map[string]any, keep ...string) ([]byte, error
 	if err != nil {
 		return nil, unencodable(details, err)
 	}
+	if renamed := r.renamedSecrets(details); len(renamed) > 0 {
+		r = &redactor{needles: r.needles, exact: append(slices.Clip(r.exact), renamed...)}
+	}
 	if enc, err = r.clean(enc, maxDetailsDepth); err != nil {
 		return nil, fmt.Errorf("details: %w", err)
 	}
@@ -308,6 +312,72 @@ var textEncoders = sync.Pool{New: func() any {
 	t.enc.SetEscapeHTML(false)
 	return t
 }}
+
+// renamedSecrets returns, normalised, the json names of the struct fields
+// in details that are secret by their Go name alone: Password tagged "pw"
+// is a password still, as LogHandler takes it. The JSON keeps only "pw",
+// so the redaction of these details takes it for a secret key, wherever
+// it stands in them: more is redacted, never less. Only values that are
+// not plain (a struct, a pointer, a map or slice of them) are looked at,
+// as deep as details are kept.
+func (r *redactor) renamedSecrets(details map[string]any) []string {
+	var names []string
+	for _, v := range details {
+		switch v.(type) {
+		case nil, string, bool, int, int64, float64, json.Number:
+			continue
+		}
+		r.renamedIn(reflect.ValueOf(v), 0, &names)
+	}
+	return names
+}
+
+// renamedIn adds to names those of renamedSecrets in v, depth levels down.
+func (r *redactor) renamedIn(v reflect.Value, depth int, names *[]string) {
+	if !v.IsValid() || depth > maxDetailsDepth {
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			r.renamedIn(v.Elem(), depth+1, names)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() && !f.Anonymous {
+				continue // encoding/json leaves it out
+			}
+			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if tag == "-" {
+				continue
+			}
+			if n := normaliseKey(tag); n != "" && !f.Anonymous && r.isSecret(f.Name) && !r.isSecret(tag) {
+				*names = append(*names, n)
+			}
+			r.renamedIn(v.Field(i), depth+1, names)
+		}
+	case reflect.Map, reflect.Slice, reflect.Array:
+		if plainKind(v.Type().Elem().Kind()) {
+			return
+		}
+		if v.Kind() == reflect.Map {
+			for it := v.MapRange(); it.Next(); {
+				r.renamedIn(it.Value(), depth+1, names)
+			}
+			return
+		}
+		for i := range v.Len() {
+			r.renamedIn(v.Index(i), depth+1, names)
+		}
+	}
+}
+
+// plainKind reports whether values of kind k hold no struct field.
+func plainKind(k reflect.Kind) bool {
+	return k >= reflect.Bool && k <= reflect.Complex128 || k == reflect.String
+}
 
 // scrub replaces, in place, every value under a secret key.
 func (r *redactor) scrub(v any) {

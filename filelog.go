@@ -782,14 +782,25 @@ func appendDebugLine(b []byte, p *pending, loc *time.Location) []byte {
 	return append(b, '\n')
 }
 
-// plainRune reports whether r may stand in a log line as it is: printable,
-// not a space, '=', a quote or a backslash. Everything else (line breaks,
-// other control characters, ANSI escapes, U+2028/2029, bidi overrides,
-// invalid UTF-8) is escaped, and a word with '=' is quoted, so a field can
-// neither break the line nor pass for another field (a username
-// "ip=203.0.113.66" would otherwise read as the line's ip=).
+// plainRune reports whether r may stand in a log line as it is: visible
+// (visibleRune), not a space, '=', a quote or a backslash. Everything else
+// (line breaks, other control characters, ANSI escapes, U+2028/2029, bidi
+// overrides, invalid UTF-8, letters that show as a blank) is escaped, and a
+// word with '=' is quoted, so a field can neither break the line nor pass
+// for another field (a username "ip=203.0.113.66" would otherwise read as
+// the line's ip=).
 func plainRune(r rune) bool {
-	return r != utf8.RuneError && r != ' ' && r != '=' && r != '"' && r != '\\' && unicode.IsPrint(r)
+	return r != utf8.RuneError && r != ' ' && r != '=' && r != '"' && r != '\\' && visibleRune(r)
+}
+
+// visibleRune reports whether r is printable and shows as something:
+// not one of the letters and marks Unicode counts as printable that show
+// as nothing or as a blank (the Hangul fillers U+3164 and U+115F, the
+// combining grapheme joiner, the variation selectors, the blank Braille
+// pattern). Bare, "alice\u3164deleted" would read as two words.
+func visibleRune(r rune) bool {
+	return unicode.IsPrint(r) && r != '\u2800' &&
+		!unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) && !unicode.Is(unicode.Variation_Selector, r)
 }
 
 // appendActor writes an actor's email or username, quoted where it would
@@ -815,11 +826,33 @@ func appendWord(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// appendQuoted writes s as a Go-syntax quoted string: printable runes as
+// appendQuoted writes s as a Go-syntax quoted string: visible runes as
 // they are, everything else escaped.
 func appendQuoted(b []byte, s string) []byte {
-	return strconv.AppendQuote(b, s)
+	i := strings.IndexFunc(s, invisibleRune)
+	if i < 0 {
+		return strconv.AppendQuote(b, s)
+	}
+	// strconv writes those runes as they are: escaped here, between the
+	// pieces it quotes.
+	b = append(b, '"')
+	for ; i >= 0; i = strings.IndexFunc(s, invisibleRune) {
+		q := strconv.AppendQuote(nil, s[:i])
+		b = append(b, q[1:len(q)-1]...)
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r < 0x10000 {
+			b = fmt.Appendf(b, `\u%04x`, r)
+		} else {
+			b = fmt.Appendf(b, `\U%08x`, r)
+		}
+		s = s[i+n:]
+	}
+	q := strconv.AppendQuote(nil, s)
+	return append(b, q[1:]...)
 }
+
+// invisibleRune: r is printable but not visible (see visibleRune).
+func invisibleRune(r rune) bool { return unicode.IsPrint(r) && !visibleRune(r) }
 
 // appendJSONSafe copies encoded JSON, escaping any rune that is not
 // printable as \uXXXX. encoding/json already escapes control characters and
@@ -839,7 +872,7 @@ func appendJSONSafe(b []byte, enc []byte) []byte {
 			continue
 		}
 		r, n := utf8.DecodeRune(enc[i:])
-		if r != utf8.RuneError && unicode.IsPrint(r) {
+		if r != utf8.RuneError && visibleRune(r) {
 			b = append(b, enc[i:i+n]...)
 		} else if r == utf8.RuneError {
 			b = append(b, `\ufffd`...)

@@ -38,13 +38,22 @@ var forgeries = []string{
 	"csi\u009b31mred",
 	`quote" ip=6.6.6.6`,
 	`back\slash`,
+	"hangul\u3164filler deleted",
+	"\u115falice",
+	"braille\u2800blank",
+	"joiner\u034fmark",
+	"variation\ufe0fselector",
+	"halfwidth\uffa0filler",
 }
 
 // badLogRune reports runes that must never stand raw in trek.log: controls
-// (line breaks, escapes), the Unicode line and paragraph separators and the
-// bidi controls that reorder how a line reads.
+// (line breaks, escapes), the Unicode line and paragraph separators, the
+// bidi controls that reorder how a line reads, and the letters and marks
+// that show as nothing or a blank, which make one word read as two.
 func badLogRune(r rune) bool {
 	switch {
+	case r == '\u3164' || r == '\u115f' || r == '\u1160' || r == '\uffa0' || r == '\u2800' || r == '\u034f' || (r >= '\ufe00' && r <= '\ufe0f'):
+		return true
 	case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
 		return true
 	case r == '\u2028' || r == '\u2029':

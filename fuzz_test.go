@@ -202,8 +202,10 @@ func fuzzCheckLine(t *testing.T, line, prefix string) string {
 	}
 	for _, r := range strings.TrimSuffix(line, "\n") {
 		// Printable covers control characters, U+2028/2029, bidi
-		// overrides and the other format characters.
-		if !unicode.IsPrint(r) {
+		// overrides and the other format characters; the rest are the
+		// printable runes that show as nothing or a blank.
+		if !unicode.IsPrint(r) || r == '\u2800' || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) ||
+			unicode.Is(unicode.Variation_Selector, r) {
 			t.Fatalf("unprintable %U in %q", r, line)
 		}
 	}

@@ -16,15 +16,21 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// requireTerminalSafe fails unless s is valid UTF-8 of printable runes only:
-// nothing that moves the cursor, colours the screen, reorders text or
-// splits a tab-separated row.
+// requireTerminalSafe fails unless s is valid UTF-8 of visible runes only:
+// nothing that moves the cursor, colours the screen, reorders text,
+// splits a tab-separated row or shows as a blank.
 func requireTerminalSafe(t *testing.T, s, what string) {
 	t.Helper()
 	require.True(t, utf8.ValidString(s), "%s: invalid UTF-8 in %q", what, s)
 	for _, r := range s {
-		require.True(t, unicode.IsPrint(r), "%s: unprintable %U in %q", what, r, s)
+		require.True(t, visible(r), "%s: unprintable or invisible %U in %q", what, r, s)
 	}
+}
+
+// visible: printable, and not a rune that shows as nothing or a blank.
+func visible(r rune) bool {
+	return unicode.IsPrint(r) && r != '\u2800' && r != '\u3164' && r != '\u115f' && r != '\u1160' && r != '\uffa0' &&
+		r != '\u034f' && !(r >= '\ufe00' && r <= '\ufe0f') && !(r >= 0xe0100 && r <= 0xe01ef)
 }
 
 // decodeExactly decodes valid JSON with its numbers as written, so that
@@ -42,13 +48,13 @@ func decodeExactly(t *testing.T, s string) any {
 func FuzzTerminalText(f *testing.F) {
 	for _, s := range []string{
 		"alice", "", "\x1b[31mred\x1b[0m", "a\tb\nc\r", "\u202eevil", "\xff\xfe", `back\slash`, "\u009b2J", "\u0085\u2028",
-		`{"a":"\u001b[2J"}`, `{"title":"Lisbon"}`, `[1,"\u2028"]`, `{"a":`, "null", `"\ud800"`, "=HYPERLINK()",
+		`{"a":"\u001b[2J"}`, `{"title":"Lisbon"}`, `[1,"\u2028"]`, `{"a":`, "null", `"\ud800"`, "=HYPERLINK()", "a\u3164b", `{"a":"\u2800"}`,
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		requireTerminalSafe(t, escape(s), "escape")
-		if strings.IndexFunc(s, func(r rune) bool { return r == '\\' || !unicode.IsPrint(r) }) < 0 && utf8.ValidString(s) {
+		if strings.IndexFunc(s, func(r rune) bool { return r == '\\' || !visible(r) }) < 0 && utf8.ValidString(s) {
 			require.Equal(t, s, escape(s), "plain text is printed as it is")
 		}
 

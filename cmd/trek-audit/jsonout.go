@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"strconv"
 	"unicode/utf8"
 )
 
@@ -58,7 +57,7 @@ func printable(b []byte) bool {
 			continue
 		}
 		r, size := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError || !strconv.IsPrint(r) {
+		if r == utf8.RuneError || !visibleRune(r) {
 			return false
 		}
 		i += size

@@ -317,7 +317,7 @@ func escapeJSONText(s string) string {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			b.WriteString(`\ufffd`) // the list passes only valid UTF-8; kept safe anyway
-		case strconv.IsPrint(r) || r == '\n':
+		case visibleRune(r) || r == '\n':
 			b.WriteString(s[i : i+size])
 		case r > 0xFFFF:
 			hi, lo := utf16.EncodeRune(r)
@@ -330,14 +330,25 @@ func escapeJSONText(s string) string {
 	return b.String()
 }
 
+// visibleRune reports whether r is printable and shows as something: not one
+// of the letters and marks that show as nothing or as a blank (the Hangul
+// fillers, the combining grapheme joiner, the variation selectors, the
+// blank Braille pattern), which would make one word read as two, or move
+// a column.
+func visibleRune(r rune) bool {
+	return strconv.IsPrint(r) && r != '\u2800' &&
+		!unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) && !unicode.Is(unicode.Variation_Selector, r)
+}
+
 // escape makes s safe to print on a terminal and in a column: control
-// characters (ANSI escapes, newlines, tabs, bidi overrides) and invalid
-// UTF-8 are written as Go escapes (\x1b, \n, \u202e), and a backslash as
-// \\, so what is printed cannot be confused with an escape.
+// characters (ANSI escapes, newlines, tabs, bidi overrides), runes that
+// do not show (see visibleRune) and invalid UTF-8 are written as Go escapes
+// (\x1b, \n, \u202e, \u3164), and a backslash as \\, so what is printed
+// cannot be confused with an escape.
 func escape(s string) string {
 	clean := true
 	for _, r := range s {
-		if r == '\\' || r == utf8.RuneError || !strconv.IsPrint(r) {
+		if r == '\\' || r == utf8.RuneError || !visibleRune(r) {
 			clean = false
 			break
 		}
@@ -359,11 +370,11 @@ func escape(s string) string {
 			b.WriteString(`\r`)
 		case r == '\t':
 			b.WriteString(`\t`)
-		case r < 0x80 && !strconv.IsPrint(r):
+		case r < 0x80 && !visibleRune(r):
 			fmt.Fprintf(&b, `\x%02x`, r)
-		case !strconv.IsPrint(r) && r <= 0xFFFF:
+		case !visibleRune(r) && r <= 0xFFFF:
 			fmt.Fprintf(&b, `\u%04x`, r)
-		case !strconv.IsPrint(r):
+		case !visibleRune(r):
 			fmt.Fprintf(&b, `\U%08x`, r)
 		default:
 			b.WriteRune(r)

@@ -26,7 +26,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"unicode/utf8"
@@ -314,7 +313,7 @@ func (c *cli) keySource() string {
 func errorText(err error) string {
 	s := err.Error()
 	for _, r := range s {
-		if r == utf8.RuneError || !strconv.IsPrint(r) {
+		if r == utf8.RuneError || !visibleRune(r) {
 			return escape(s)
 		}
 	}
