@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // TZ names resolve where the system has no zone files (a scratch image)
 	"unicode/utf8"
 
 	"github.com/trek-go/audit"
