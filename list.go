@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -51,11 +52,15 @@ type Query struct {
 	// Action filters by an exact key ("user.login_failed"), a key prefix
 	// ending in '.' ("admin.") or a catalogue category ("OAuth", any case).
 	Action   string
-	UserID   int64     // 0: any user
-	IP       string    // exact client IP
-	Resource string    // exact resource
-	Since    time.Time // zero: no lower bound; inclusive
-	Until    time.Time // zero: no upper bound; exclusive
+	UserID   int64  // 0: any user
+	IP       string // exact client IP
+	Resource string // exact resource
+	// Since and Until bound created_at as TREK and the library write it
+	// (UTC, "2006-01-02 15:04:05"), compared as text so that its index
+	// serves them. A row written by hand in another form ("…T07:00:00Z",
+	// an offset) is listed at its time but filtered by its text.
+	Since time.Time // zero: no lower bound; inclusive
+	Until time.Time // zero: no upper bound; exclusive
 	// SkipTotal leaves Page.Total uncounted, as -1. Counting what a filter
 	// matches reads every matching row, so a caller that reads all the
 	// pages by cursor and counted on each would read the filter's rows
@@ -84,8 +89,10 @@ type Entry struct {
 	UserEmail *string `json:"user_email"` // likewise
 	Action    Action  `json:"action"`
 	Resource  *string `json:"resource"`
-	// Details is the stored JSON object, null when none, and
-	// {"_parse_error":true} when the stored text is not JSON.
+	// Details is the stored JSON object, null when none,
+	// {"_parse_error":true} when the stored text is not JSON, and
+	// {"_truncated":true,"_original_size":n} when it is larger than the
+	// 64 KiB the library stores (a row written by hand or by another tool).
 	Details json.RawMessage `json:"details"`
 	IP      *string         `json:"ip"`
 }
@@ -334,6 +341,27 @@ func (s *sqliteStore) list(ctx context.Context, q Query) (Page, error) {
 			return page, err
 		}
 	}
+	if !q.onlyTime() && (!q.Since.IsZero() || !q.Until.IsZero()) {
+		// A time window beside another filter (an action, a user, an
+		// address): SQLite reads that filter's rows off its index, every
+		// one of them back to the table's first, and checks each one's
+		// time, for the total and again for a page the window cannot fill:
+		// 87 ms for a day of user.login on a million rows. Bounded by the
+		// ids the window's rows lie between, it reads only those of its
+		// rows that the window can hold.
+		limit := cmp.Or(s.windowCap, boundedWindow)
+		lo, hi, bounded, err := windowIDs(ctx, db, q, limit)
+		if err != nil {
+			return page, fmt.Errorf("%w: listing: %w", ErrStore, err)
+		}
+		if s.bounded != nil {
+			s.bounded(bounded)
+		}
+		if bounded {
+			base = base.with("a.id BETWEEN ? AND ?", lo, hi)
+			rest = rest.with("a.id BETWEEN ? AND ?", lo, hi)
+		}
+	}
 	every := rest // every filter, the action too
 	if c, args := m.clause(); c != "" {
 		every = rest.with(c, args...)
@@ -552,6 +580,51 @@ func walkBounds(ctx context.Context, db *sql.Conn, q Query, window, every filter
 		every = every.with("a.id >= ?", lo)
 	}
 	return every, nil
+}
+
+// boundedWindow is how many rows a time window beside another filter may
+// hold for windowIDs to bound the ids a page reads: read off the
+// created_at index, at about 30 ns a row, twice, no more than 4 ms.
+const boundedWindow = 1 << 16
+
+// windowIDs returns the smallest and the largest id of the rows q's time
+// window holds, read off the created_at index, where it holds at most
+// limit, boundedWindow but in tests (bounded; an empty window gives lo >
+// hi). Every row the
+// window holds lies between them, whatever its id, so a filter that adds
+// "a.id BETWEEN lo AND hi" matches the same rows.
+//
+// Whether to count the window at all is told first from the ids of its
+// oldest and newest rows, two seeks of the index: ids follow time, so
+// the rows between them are about as many as the window holds, and a
+// window far wider than limit (a year of a busy instance) is not counted
+// to no end. Where ids do not follow time (rows written by hand),
+// that guess may be wrong, never the bounds.
+func windowIDs(ctx context.Context, db *sql.Conn, q Query, limit int64) (lo, hi int64, bounded bool, err error) {
+	var w filter
+	if !q.Since.IsZero() {
+		w.add("a.created_at >= ?", boundText(q.Since))
+	}
+	if !q.Until.IsZero() {
+		w.add("a.created_at < ?", boundText(q.Until))
+	}
+	var oldest, newest sql.NullInt64
+	err = db.QueryRowContext(ctx, `SELECT
+		(SELECT +a.id FROM audit_log a`+w.sql()+` ORDER BY a.created_at LIMIT 1),
+		(SELECT +a.id FROM audit_log a`+w.sql()+` ORDER BY a.created_at DESC LIMIT 1)`,
+		append(w.args[:len(w.args):len(w.args)], w.args...)...).Scan(&oldest, &newest)
+	if err != nil || oldest.Valid && newest.Valid && max(oldest.Int64, newest.Int64)-min(oldest.Int64, newest.Int64) > 2*limit {
+		return 0, 0, false, err
+	}
+	n, err := countUpTo(ctx, db, w, limit+1)
+	if err != nil || n > limit {
+		return 0, 0, false, err
+	}
+	if n == 0 {
+		return 1, 0, true, nil
+	}
+	err = db.QueryRowContext(ctx, `SELECT MIN(+a.id), MAX(+a.id) FROM audit_log a`+w.sql(), w.args...).Scan(&lo, &hi)
+	return lo, hi, err == nil, err
 }
 
 // countUpTo counts the rows f matches, stopping at limit: as many as a

@@ -79,6 +79,14 @@ func BenchmarkList(b *testing.B) {
 		{"FilterResource", Query{Resource: "trip:7"}},
 		{"FilterActionUserSince", Query{Action: string(TripUpdate), UserID: 7,
 			Since: benchStart.Add(200 * 24 * time.Hour)}},
+		// What an admin asks most: one action, or one user, over the last
+		// day; and the same over a year, where the window is wide.
+		{"FilterActionMostCommonSinceADay", Query{Action: string(UserLogin), Since: benchEnd.Add(-24 * time.Hour)}},
+		{"FilterActionCommonSinceADay", Query{Action: string(UserLoginFailed), Since: benchEnd.Add(-24 * time.Hour)}},
+		{"FilterUserSinceADay", Query{UserID: 7, Since: benchEnd.Add(-24 * time.Hour)}},
+		{"FilterCategoryTripsSinceADay", Query{Action: "Trips", Since: benchEnd.Add(-24 * time.Hour)}},
+		{"FilterActionMostCommonSinceAYear", Query{Action: string(UserLogin), Since: benchEnd.Add(-365 * 24 * time.Hour)}},
+		{"FilterActionCommonUntilTheFirstMonth", Query{Action: string(UserLoginFailed), Until: benchStart.Add(30 * 24 * time.Hour)}},
 		{"FilterSinceLastMonth", Query{Since: benchEnd.Add(-30 * 24 * time.Hour)}},
 		{"FilterUntilTwoYearsAgo", Query{Until: benchEnd.Add(-2 * 365 * 24 * time.Hour)}},
 		{"FilterSinceTheLastHour", Query{Since: benchEnd.Add(-time.Hour)}},

@@ -1013,6 +1013,95 @@ func TestListTimeWindowsReadEitherWay(t *testing.T) {
 	check(t, windows[9])
 }
 
+// TestListTimeWindowBesideAnotherFilter: a page filtered by time and by
+// something else (an action, a category, a user, an address) is read
+// within the ids the window's rows lie between, where the window is small
+// (windowIDs). Bounded or not, it must be exactly the page plain SQL
+// gives, for windows of every size and place, on rows whose times are not
+// all in id order, with offsets and cursors.
+func TestListTimeWindowBesideAnotherFilter(t *testing.T) {
+	cfg := testConfig(t)
+	a := openAuditor(t, cfg)
+	db := openPlainDB(t, cfg.DBPath)
+	var bounded []bool
+	s := a.store.(*sqliteStore)
+	s.windowCap, s.bounded = 200, func(b bool) { bounded = append(bounded, b) }
+	const n = 3000
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	actions := []Action{UserLogin, UserLoginFailed, TripCreate, TripUpdate}
+	rows := make([]listRow, n)
+	for i := range rows {
+		at := start.Add(time.Duration(i) * time.Minute)
+		if i%37 == 0 {
+			at = start.Add(time.Duration((i*7919)%n) * time.Minute) // out of id order
+		}
+		rows[i] = listRow{createdAt: at.Format(sqliteTimeLayout), action: string(actions[i%len(actions)]),
+			userID: int64(i%5 + 1), ip: fmt.Sprintf("203.0.113.%d", i%3)}
+		if i%101 == 0 {
+			rows[i].createdAt = "not a time" // text sorts after every time
+		}
+	}
+	insertListRows(t, db, rows...)
+	minute := func(m int) time.Time { return start.Add(time.Duration(m) * time.Minute) }
+
+	filters := []struct {
+		q     Query
+		where string
+		args  []any
+	}{
+		{Query{Action: string(UserLogin)}, "action = ?", []any{string(UserLogin)}},
+		{Query{Action: "Trips"}, "action IN (?, ?)", []any{string(TripCreate), string(TripUpdate)}},
+		{Query{Action: "user."}, "action IN (?, ?)", []any{string(UserLogin), string(UserLoginFailed)}},
+		{Query{UserID: 3}, "user_id = ?", []any{int64(3)}},
+		{Query{IP: "::ffff:203.0.113.1", Action: string(TripCreate)}, "ip = ? AND action = ?", []any{"203.0.113.1", string(TripCreate)}},
+	}
+	windows := []struct{ since, until time.Time }{
+		{since: minute(n - 10)}, {since: minute(n - 150)}, {since: minute(n - 1000)}, {since: minute(10)}, {since: minute(n + 100)},
+		{until: minute(5)}, {until: minute(150)}, {until: minute(n / 2)},
+		{minute(100), minute(130)}, {minute(0), minute(n)}, {minute(1000), minute(1150)}, {minute(1000), minute(n - 500)},
+	}
+	ways := map[bool]int{}
+	for _, f := range filters {
+		for _, w := range windows {
+			for _, pg := range []struct {
+				limit, offset int
+				cursor        int64
+			}{{100, 0, 0}, {1, 0, 0}, {10, 7, 0}, {100, 0, n / 2}, {5, 3, 250}} {
+				name := fmt.Sprintf("%+v since %s until %s limit %d offset %d cursor %d", f.q, w.since.Format(time.DateTime),
+					w.until.Format(time.DateTime), pg.limit, pg.offset, pg.cursor)
+				q := f.q
+				q.Since, q.Until, q.Limit, q.Offset = w.since, w.until, pg.limit, pg.offset
+				where, args := []string{f.where}, slices.Clone(f.args)
+				if !w.since.IsZero() {
+					where, args = append(where, "created_at >= ?"), append(args, w.since.Format(sqliteTimeLayout))
+				}
+				if !w.until.IsZero() {
+					where, args = append(where, "created_at < ?"), append(args, w.until.Format(sqliteTimeLayout))
+				}
+				var total int64
+				require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE `+strings.Join(where, " AND "), args...).Scan(&total))
+				if pg.cursor > 0 {
+					q.Cursor = encodeCursor(pg.cursor)
+					where, args = append(where, "id < ?"), append(args, pg.cursor)
+					pg.offset = 0
+				}
+				want := queryIDs(t, db, `SELECT id FROM audit_log WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ? OFFSET ?`,
+					append(args, pg.limit, pg.offset)...)
+
+				bounded = bounded[:0]
+				page, err := a.List(t.Context(), q)
+				require.NoError(t, err, name)
+				assert.Equal(t, want, entryIDs(page.Entries), name)
+				assert.Equal(t, total, page.Total, name)
+				require.Len(t, bounded, 1, name)
+				ways[bounded[0]]++
+			}
+		}
+	}
+	assert.Positive(t, ways[true], "pages read within the window's ids")
+	assert.Positive(t, ways[false], "pages of windows too wide to bound")
+}
+
 // queryIDs returns the ids q selects, in its order; none is an empty
 // slice, as a page's entryIDs are.
 func queryIDs(t testing.TB, db *sql.DB, q string, args ...any) []int64 {

@@ -77,6 +77,10 @@ type sqliteStore struct {
 	// planned, when set (by tests), is told how each page filtered by
 	// time alone is read: walked (true) or sorted (see smallWindow).
 	planned func(walk bool)
+	// windowCap, when set (by tests), stands for boundedWindow, and
+	// bounded is told whether windowIDs bounded a page's ids.
+	windowCap int64
+	bounded   func(bool)
 
 	files fileWatch // whether travel.db is still the file Open found
 }
