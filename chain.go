@@ -134,10 +134,11 @@ func syncDir(dir string) error {
 // key is created then only if audit_log holds no chained row, as on first
 // start. Otherwise the key must verify the newest chained row that can be
 // checked (see tailVerifies and olderRowVerifies), or have tagged one of the chain heads
-// in trek.log (logPath) and its rotated files, which no one without the
-// key can write: rows altered or forged at the end of the table then do
-// not stop TREK from starting (Verify reports them) while trek.log holds
-// a chain head.
+// in trek.log (logPath) and its rotated files, an acknowledgement or a
+// record of a pruning, which no one without the key can write: rows
+// altered or forged at the end of the table then do not stop TREK from
+// starting (Verify reports them) while trek.log holds a chain head, or
+// the database such a record.
 func (s *sqliteStore) settleChainKey(ctx context.Context, key []byte, fromFile bool, path, logPath string) ([]byte, error) {
 	tail, err := s.chainedTail(ctx)
 	if err != nil {
@@ -169,17 +170,30 @@ func (s *sqliteStore) settleChainKey(ctx context.Context, key []byte, fromFile b
 			return nil, fmt.Errorf("%w: %w", ErrStore, describe("reading chained rows", err))
 		}
 	}
-	if !verified && !anchorTagged(ctx, logPath, key) {
+	if !verified && !anchorTagged(ctx, logPath, key) && !s.recordTagged(ctx, key) {
 		from := "AUDIT_CHAIN_KEY (Config.ChainKey)"
 		if fromFile {
 			from = path
 		}
 		return nil, fmt.Errorf("%w: the key in %s is not the one that chained audit_log, or the newest rows were altered: "+
-			"none of the newest chained rows (from row %d) verifies under it, and it tagged none of the chain heads in %s and its rotated files. "+
+			"none of the newest chained rows (from row %d) verifies under it, it tagged none of the chain heads in %s and its rotated files, "+
+			"and no acknowledgement or record of a pruning either. "+
 			"Restore the key the rows were written with; trek-audit verify tells what is wrong",
 			ErrChainKey, from, tail[0].id, logPath)
 	}
 	return key, nil
+}
+
+// recordTagged reports whether key tagged an acknowledgement or a record
+// of a pruning, which no one without the key can make, as a chain head:
+// read only where neither the newest rows nor trek.log confirm the key. A
+// table that cannot be read, or is not the library's, says nothing.
+func (s *sqliteStore) recordTagged(ctx context.Context, key []byte) bool {
+	if p, err := readPrunings(ctx, s.conn, key); err == nil && len(p.list) > 0 {
+		return true
+	}
+	acks, err := readAcks(ctx, s.conn, key)
+	return err == nil && len(acks.list) > 0
 }
 
 // anchorTagged reports whether key tagged one of the chain heads in the

@@ -627,6 +627,37 @@ func TestAPruningProvesTheKey(t *testing.T) {
 	assert.Len(t, rep.Prunings, 1)
 }
 
+// TestARecordConfirmsTheKeyAtOpen: where neither the newest rows (forged
+// past what Open looks back over) nor trek.log (gone) confirm the key, a
+// record of a pruning does, which only the key makes: TREK starts, and
+// Verify reports the forged rows. Another key is still refused, and so is
+// the right one once the record is gone too.
+func TestARecordConfirmsTheKeyAtOpen(t *testing.T) {
+	cfg, a, db, _ := prunedAuditor(t)
+	require.NoError(t, a.Close())
+	require.NoError(t, os.RemoveAll(filepath.Dir(cfg.LogPath)))
+	execSQL(t, db, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+		INSERT INTO audit_log (action, chain_seq, chain_mac) SELECT 'user.login', 100 * i, ? FROM n`,
+		olderRowsChecked+chainTailLen, strings.Repeat("00", 32))
+
+	b, err := Open(cfg)
+	require.NoError(t, err, "the record of the pruning confirms the key")
+	rep := verifyNow(t, b)
+	require.NoError(t, b.Close())
+	require.NotNil(t, rep.Problem)
+	assert.False(t, rep.Problem.KeyMismatch, rep.Problem.Detail)
+	assert.Equal(t, int64(11), rep.Problem.ID, "the first forged row")
+
+	wrong := cfg
+	wrong.ChainKey = []byte("another key, 32 bytes long......")
+	_, err = Open(wrong)
+	require.ErrorIs(t, err, ErrChainKey)
+	execSQL(t, db, `DELETE FROM audit_prunes`)
+	_, err = Open(cfg)
+	require.ErrorIs(t, err, ErrChainKey, "nothing left to confirm the key")
+	assert.Contains(t, err.Error(), "and no acknowledgement or record of a pruning either")
+}
+
 // TestPruningsOfTwoHistories: audit_log restored alone from a backup,
 // then pruned again, leaves two records of the same position, one for
 // each history; the table's first row is told by which it follows.
