@@ -492,7 +492,9 @@ var pendingPool = sync.Pool{New: func() any { return &pending{done: make(chan er
 func (a *Auditor) Record(ctx context.Context, e Event) error {
 	p, err := a.enqueue(ctx, &e)
 	if err != nil {
-		return err
+		// A host's Marshaler may put anything in its error or panic:
+		// escaped, as every error the library returns is.
+		return safeError(err)
 	}
 	err = a.await(p)
 	pendingPool.Put(p)

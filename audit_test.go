@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -511,6 +512,32 @@ func TestUnencodableDetailsAreRejected(t *testing.T) {
 			assert.Zero(t, countRows(t, db))
 			assert.Empty(t, readLog(t, cfg.LogPath))
 		})
+	}
+}
+
+// hostileMarshaler fails, or panics, with text a user may have typed.
+type hostileMarshaler struct{ panics bool }
+
+const hostileText = "bad value\n[INFO] 2026-04-20T10:11:53 admin@example.com logged in ip=-\x1b[2J"
+
+func (m hostileMarshaler) MarshalJSON() ([]byte, error) {
+	if m.panics {
+		panic(hostileText)
+	}
+	return nil, errors.New(hostileText)
+}
+
+// TestRecordErrorsAreEscaped: a host's Marshaler may put anything in its
+// error or its panic; Record's error carries it escaped, on one line, as
+// every error of the library does, since TREK's server logs them.
+func TestRecordErrorsAreEscaped(t *testing.T) {
+	a := openAuditor(t, testConfig(t))
+	for _, m := range []hostileMarshaler{{}, {panics: true}} {
+		err := a.Record(t.Context(), Event{Action: SettingsAppUpdate, Details: map[string]any{"value": m}})
+		require.ErrorIs(t, err, ErrInvalidEvent)
+		assert.NotContains(t, err.Error(), "\n")
+		assert.NotContains(t, err.Error(), "\x1b")
+		assert.Contains(t, err.Error(), `bad value\n[INFO]`, "escaped, not dropped")
 	}
 }
 

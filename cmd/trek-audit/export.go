@@ -67,6 +67,13 @@ func runExport(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 	var out io.Writer = c.stdout
 	var file *os.File
 	if *outPath != "" {
+		// The rename below would put a regular file in place of a device,
+		// a pipe or a link (--out /dev/stdout, as root, would replace the
+		// system's): those are written through stdout, redirected.
+		if info, err := os.Lstat(*outPath); err == nil && !info.Mode().IsRegular() {
+			return c.fail("export", fmt.Errorf("--out %s is not a regular file (%s): write to stdout and redirect it there instead",
+				escape(*outPath), info.Mode().Type()))
+		}
 		// Written beside the target and renamed at the end, so a file by
 		// that name is always a complete export.
 		file, err = os.CreateTemp(filepath.Dir(*outPath), "."+filepath.Base(*outPath)+".*.tmp")

@@ -216,6 +216,39 @@ func TestExportFailsWithoutLeavingAFile(t *testing.T) {
 	assert.False(t, fileExists(t, out))
 }
 
+// TestExportOutIsARegularFile: --out is written by renaming a finished
+// file onto it, which would put a regular file in place of a link, or of
+// a device or a pipe (as root, --out /dev/stdout would replace the
+// system's). Those are refused, and left as they were; a regular file is
+// replaced whole.
+func TestExportOutIsARegularFile(t *testing.T) {
+	f := newFixture(t, 3)
+	target := filepath.Join(f.dir, "target.csv")
+	require.NoError(t, os.WriteFile(target, []byte("old\n"), 0o600))
+	link := filepath.Join(f.dir, "link.csv")
+	require.NoError(t, os.Symlink(target, link))
+	folder := filepath.Join(f.dir, "folder")
+	require.NoError(t, os.Mkdir(folder, 0o700))
+	for _, out := range []string{link, folder} {
+		code, _, stderr := f.run(t, "export", "--format", "csv", "--out", out)
+		assert.Equal(t, exitError, code, out)
+		assert.Contains(t, stderr, "is not a regular file", out)
+		assert.Contains(t, stderr, "write to stdout and redirect it there instead", out)
+	}
+	st, err := os.Lstat(link)
+	require.NoError(t, err)
+	assert.NotZero(t, st.Mode()&os.ModeSymlink, "the link is still a link")
+	old, err := os.ReadFile(target)
+	require.NoError(t, err)
+	assert.Equal(t, "old\n", string(old))
+
+	code, _, stderr := f.run(t, "export", "--format", "csv", "--out", target)
+	require.Equal(t, exitOK, code, stderr)
+	data, err := os.ReadFile(target)
+	require.NoError(t, err)
+	assert.Len(t, lines(string(data)), 4, "the header and three entries")
+}
+
 // heapProbe is an output that keeps nothing: it counts lines and bytes,
 // and every `every` lines it collects garbage and records the live heap.
 type heapProbe struct {

@@ -93,7 +93,8 @@ func isSet(fs *flag.FlagSet, name string) bool {
 
 func runList(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int {
 	var q audit.Query
-	fs.IntVar(&q.Limit, "limit", audit.DefaultPageLimit, fmt.Sprintf("entries per page, 1 to %d (with --all: default %d)", audit.MaxPageLimit, audit.MaxPageLimit))
+	fs.IntVar(&q.Limit, "limit", audit.DefaultPageLimit, fmt.Sprintf("entries per page, 1 to %d, as the admin API clamps it: 0 is %d (with --all: default %d)",
+		audit.MaxPageLimit, audit.DefaultPageLimit, audit.MaxPageLimit))
 	fs.IntVar(&q.Offset, "offset", 0, "skip this many entries (ignored with --cursor)")
 	fs.StringVar(&q.Cursor, "cursor", "", "continue after an earlier page (its next cursor)")
 	addFilterFlags(fs, &q)

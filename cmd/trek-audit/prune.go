@@ -31,7 +31,9 @@ entry deleted from the chain in any other way is reported as before.
 
 It first checks the chain as verify does, and refuses unless it is intact:
 deleting entries of a chain that does not verify could take the evidence
-with them. It needs the chain key. It reads first as verify does, so it
+with them. Where trek.log holds no chain head (verify exits 2), the
+chain in the table is checked alone: the rows cut off its end, which only
+the heads show, are not among those prune deletes. It needs the chain key. It reads first as verify does, so it
 migrates nothing. It is safe while TREK runs, but TREK's
 own writes wait while it deletes (see the README for how long that takes:
 prune in steps, an older --before first, when there is much to delete).

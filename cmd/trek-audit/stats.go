@@ -24,7 +24,7 @@ years 1 to 9999 in UTC, as the list takes them.
 The library's list answers one page at a time, and counting through it would
 read every row into memory page by page; stats instead runs two GROUP BY
 queries over TREK's audit_log table, whose columns are fixed. It opens the
-database read-only, as every command but acknowledge does, and needs none of
+database read-only, as every command but acknowledge and prune does, and needs none of
 the library's columns: it works on a database the library has never opened.`,
 	example: "trek-audit stats --since 2026-04-01T00:00:00Z --json",
 	run:     runStats,

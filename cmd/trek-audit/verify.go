@@ -48,9 +48,11 @@ no chain head in trek.log, no acknowledgement), the key is most likely not
 the one that chained the rows: verify exits 2 and says so, rather than
 report tampering.
 
-With --json, the report goes to stdout whatever the exit status; when verify
+With --json, the report goes to stdout whatever verify found; when it
 could not check (exit 2), its "inconclusive" field says why, and "intact"
-then means only that the rows it could check verified.
+then means only that the rows it could check verified. Where there is no
+report (the database or the key could not be read, verify was
+interrupted), stdout is empty and the error goes to stderr.
 
 Exit status: 0 intact, 1 tampered, 2 could not check. A progress bar goes to
 stderr when stderr is a terminal, or with --progress.`,
@@ -101,7 +103,11 @@ func runVerify(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int
 	// goes to stdout with --json, its inconclusive field saying why, so
 	// that a script reading it is not left with nothing to parse, nor
 	// with an "intact" that does not mean intact.
-	if rep.Intact && rep.Checked > 0 && rep.Anchors == 0 && !*noAnchors {
+	//
+	// Heads of rows a pruning deleted check nothing that is left, and a
+	// table of unchained rows alone (TREK's own, or the library's with
+	// their chain values cleared) is not known intact either.
+	if rep.Intact && (rep.Checked > 0 || rep.Unchained > 0) && rep.Anchors-rep.PrunedAnchors == 0 && !*noAnchors {
 		why := fmt.Sprintf("%s %s, and no rotated file beside it holds a chain head, so the newest rows "+
 			"cannot be checked against their chain heads", c.logPath(), c.whyNoHeads(rep))
 		if code, ok := c.printInconclusive(*asJSON, rep, why); !ok {
@@ -176,6 +182,8 @@ func (c *cli) whyNoHeads(rep audit.VerifyReport) string {
 		return "is empty"
 	case rep.RejectedAnchors > 0:
 		return fmt.Sprintf("holds no chain head this key made (%d lines in it or its rotated files look like one but carry no tag this key made)", rep.RejectedAnchors)
+	case rep.PrunedAnchors > 0:
+		return fmt.Sprintf("holds no chain head but of rows a pruning deleted (%d)", rep.PrunedAnchors)
 	}
 	return "holds no chain head"
 }

@@ -439,6 +439,38 @@ func TestVerifyWarnsOfAKeyFileOthersCanRead(t *testing.T) {
 // shaped like heads that the key did not tag. The message names the
 // reason and the way on; --no-anchors checks the chain alone. Heads in a
 // rotated file beside an empty trek.log are read, and find the cut.
+// TestVerifyWithoutAHeadOfWhatIsLeft: a table whose rows are all
+// unchained, or whose only heads in trek.log are of rows a pruning
+// deleted, is no more known intact than one without trek.log.
+func TestVerifyWithoutAHeadOfWhatIsLeft(t *testing.T) {
+	f := newFixture(t, 5)
+	require.NoError(t, f.a.Close())
+	f.exec(t, `UPDATE audit_log SET chain_seq = NULL, chain_mac = NULL, details = '{"forged":1}'`)
+	require.NoError(t, os.Remove(f.log))
+	code, stdout, stderr := f.run(t, "verify")
+	assert.Equal(t, exitError, code, stdout)
+	assert.Contains(t, stderr, f.log+" does not exist, and no rotated file beside it holds a chain head")
+
+	g := newFixture(t, 0,
+		trekRow{createdAt: "2020-01-01 00:00:00", action: "user.login"},
+		trekRow{createdAt: "2020-01-02 00:00:00", action: "user.login"})
+	for i := range 4 {
+		g.record(t, sampleEvent(i))
+	}
+	code, _, stderr = g.run(t, "prune", "--before", "2021-01-01", "--reason", "alice")
+	require.Equal(t, exitOK, code, stderr)
+	require.NoError(t, g.a.Close())
+	log, err := os.ReadFile(g.log)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(g.log, nil, 0o600))
+	code, _, _ = g.run(t, "verify")
+	assert.Equal(t, exitError, code, "no head at all")
+	require.NoError(t, os.WriteFile(g.log, log, 0o600))
+	code, stdout, stderr = g.run(t, "verify")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "OK: the audit log's chain is intact.")
+}
+
 func TestVerifyWithoutChainHeads(t *testing.T) {
 	forged := "[INFO] 2026-04-20T10:11:53 AUDIT-CHAIN head id=99 seq=99 mac=" + strings.Repeat("00", 32) +
 		" tag=" + strings.Repeat("0", 32) + "\n"
