@@ -172,7 +172,9 @@ func (a *Auditor) Acknowledge(ctx context.Context, reason, digest string) (_ Ack
 	}
 	ack := p.ack
 	ack.CreatedAt, ack.Reason = time.Now().UTC().Format("2006-01-02T15:04:05Z"), reason
-	if err := insertAck(ctx, p.db, newAckSigner(p.key), &ack, p.list); err != nil {
+	if err := insertAck(ctx, p.db, newAckSigner(p.key), &ack, p.list); errors.Is(err, errAckTooLarge) {
+		return Acknowledgement{}, fmt.Errorf("%w: %w", ErrAcknowledge, err)
+	} else if err != nil {
 		return Acknowledgement{}, fmt.Errorf("%w: %w", ErrStore, describe("writing the acknowledgement", err))
 	}
 	return ack, nil
@@ -367,6 +369,12 @@ func insertAck(ctx context.Context, db *sql.DB, s ackSigner, ack *Acknowledgemen
 	}
 	signed := fieldsOf(ack, list)
 	ack.tag = hex.EncodeToString(s.tag(&signed))
+	if n := signed.size() + len(ack.tag); n > maxAckRow {
+		// readAcks would reject it unread, as a row Acknowledge never
+		// wrote: the operator's own record would read as a forgery.
+		return fmt.Errorf("%w: %d chain heads are more than one acknowledgement holds (%d bytes, against the %d Verify reads back): "+
+			"move some of trek.log's rotated files aside, acknowledge the rest, then put them back and acknowledge them", errAckTooLarge, ack.Anchors, n, maxAckRow)
+	}
 	res, err := conn.ExecContext(ctx, `INSERT INTO audit_chain_acks (id, created_at, reason, head_id, head_seq, head_mac, supersedes, digest, anchors, tag)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, signed.id, signed.createdAt, signed.reason, signed.headID, signed.headSeq, signed.headMac,
 		signed.supersedes, signed.digest, signed.anchors, ack.tag)
@@ -562,6 +570,20 @@ type ackFields struct {
 	id, headID, headSeq                                     int64
 	createdAt, reason, headMac, supersedes, digest, anchors string
 }
+
+// size is how many bytes f takes as readAcks measures a row: each column
+// as text.
+func (f *ackFields) size() int {
+	n := len(f.createdAt) + len(f.reason) + len(f.headMac) + len(f.supersedes) + len(f.digest) + len(f.anchors)
+	for _, v := range []int64{f.id, f.headID, f.headSeq} {
+		n += len(strconv.FormatInt(v, 10))
+	}
+	return n
+}
+
+// errAckTooLarge marks insertAck's refusal of a record too large to read
+// back, which Acknowledge answers as ErrAcknowledge.
+var errAckTooLarge = errors.New("too many heads")
 
 // fieldsOf is what Acknowledge stores of ack, with its list of heads.
 func fieldsOf(ack *Acknowledgement, anchors string) ackFields {

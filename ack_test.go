@@ -416,6 +416,26 @@ func TestAnOversizedAcknowledgementIsRejected(t *testing.T) {
 	assert.Equal(t, 1, rep.RejectedAcknowledgements)
 }
 
+// TestAcknowledgeWritesNoRecordTooLargeToReadBack: a record past the
+// size readAcks reads back would be rejected unread, the operator's own
+// acknowledgement reported as a forgery; insertAck refuses it instead,
+// and writes nothing.
+func TestAcknowledgeWritesNoRecordTooLargeToReadBack(t *testing.T) {
+	_, a, db := restoredDatabase(t)
+	p, err := a.pending(t.Context(), -1)
+	require.NoError(t, err)
+	ack := p.ack
+	list := strings.Repeat("0", maxAckRow)
+	err = insertAck(t.Context(), p.db, newAckSigner(p.key), &ack, list)
+	require.ErrorIs(t, err, errAckTooLarge)
+	assert.Contains(t, err.Error(), "more than one acknowledgement holds")
+	assert.Zero(t, countAcks(t, db))
+
+	ack = p.ack
+	require.NoError(t, insertAck(t.Context(), p.db, newAckSigner(p.key), &ack, p.list), "the list as it is fits")
+	assert.Equal(t, 1, countAcks(t, db))
+}
+
 // TestStartingANewChainAsTheREADMESays follows the README's steps for a
 // key lost for good, on a database that holds an acknowledgement: the new
 // chain verifies, and nothing of the old key's is left to be rejected.

@@ -369,6 +369,28 @@ func TestChainKeyFile(t *testing.T) {
 	assert.ErrorIs(t, err, ErrChainKey)
 }
 
+// TestRowsRewrittenFromTheStartAreNotAWrongKey: rows rewritten from the
+// chain's first on, every pair of them failing as a wrong key's do, for
+// further than the pairs Verify tries after them, with no chain head read:
+// the newest rows still verify under the key, which a wrong key's never
+// do, so it is tampering, not the key.
+func TestRowsRewrittenFromTheStartAreNotAWrongKey(t *testing.T) {
+	f := newChainFixture(t, 2*keyPairsLooked+20)
+	require.NoError(t, f.a.Close())
+	require.NoError(t, os.RemoveAll(filepath.Join(f.dir, "logs")))
+	f.exec(t, `UPDATE audit_log SET chain_mac = ? WHERE chain_seq = 1 OR (chain_seq % 2 = 0 AND chain_seq <= ?)`,
+		strings.Repeat("ab", 32), 2*keyPairsLooked+4)
+	a, err := Open(Config{DBPath: f.dbPath, LogPath: filepath.Join(f.dir, "logs", "trek.log"), ReadOnly: true})
+	require.NoError(t, err)
+	defer a.Close()
+	rep, err := a.Verify(t.Context())
+	require.NoError(t, err)
+	require.NotNil(t, rep.Problem)
+	assert.Equal(t, TamperChanged, rep.Problem.Kind)
+	assert.False(t, rep.Problem.KeyMismatch, rep.Problem.Detail)
+	assert.Equal(t, int64(1), rep.Problem.Seq)
+}
+
 // TestMissingKeyIsNotMadeAgain: a key file that goes missing (a restore
 // without it, a server started from another folder, AUDIT_CHAIN_KEY left
 // out of a redeploy, or someone who may delete it but not read it) must
@@ -719,6 +741,11 @@ func TestVerifyWalksOnlyAStoredAuditLog(t *testing.T) {
 			actor_email TEXT, actor_id INTEGER, chain_seq INTEGER, chain_mac TEXT);
 			INSERT INTO audit_log (id, created_at, action, chain_seq, chain_mac) SELECT id, created_at, action, chain_seq, chain_mac FROM audit_log_kept`,
 			"(generated or hidden columns details)"},
+		{"an id that is not the row id", `CREATE TABLE audit_log (id INTEGER PRIMARY KEY DESC, created_at TEXT, user_id INTEGER, action TEXT,
+			resource TEXT, details TEXT, ip TEXT, actor_username TEXT, actor_email TEXT, actor_id INTEGER, chain_seq INTEGER, chain_mac TEXT);
+			INSERT INTO audit_log (id, created_at, action, chain_seq, chain_mac) SELECT id, created_at, action, chain_seq, chain_mac FROM audit_log_kept;
+			INSERT INTO audit_log (id, created_at, action) VALUES (NULL, '2026-01-01 00:00:00', 'user.login')`,
+			"(an id that is not the row id (a primary key of its own))"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

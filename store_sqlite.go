@@ -710,7 +710,13 @@ func (s *sqliteStore) lookForUsers() {
 // chainedTail reads the newest chained rows of audit_log, newest first
 // (see settleChainKey).
 func (s *sqliteStore) chainedTail(ctx context.Context) ([]*chainRow, error) {
-	rows, err := s.conn.QueryContext(ctx, `SELECT `+chainRowCols+` FROM audit_log
+	return chainedTail(ctx, s.conn)
+}
+
+// chainedTail reads the newest chainTailLen chained rows of db, newest
+// first.
+func chainedTail(ctx context.Context, db queryer) ([]*chainRow, error) {
+	rows, err := db.QueryContext(ctx, `SELECT `+chainRowCols+` FROM audit_log
 		WHERE chain_seq IS NOT NULL ORDER BY id DESC LIMIT ?`, chainTailLen)
 	if err != nil {
 		return nil, err

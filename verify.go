@@ -238,7 +238,10 @@ func (v *verifier) close() {
 
 // auditLogIsNotOurs says what makes audit_log other than a table whose
 // rows are stored, or "" if nothing does: a view or a virtual table can
-// compute rows without end, and a generated column a gigabyte a row.
+// compute rows without end, a generated column a gigabyte a row, and an
+// id that is not the row id (the table rebuilt with "id INTEGER PRIMARY
+// KEY DESC", which SQLite keeps apart from it, in an index of its own)
+// can hold NULL or text, which no row the library or TREK wrote has.
 func auditLogIsNotOurs(ctx context.Context, db queryer) (string, error) {
 	if what, err := notATable(ctx, db, "audit_log"); what != "" || err != nil {
 		return what, err
@@ -249,6 +252,13 @@ func auditLogIsNotOurs(ctx context.Context, db queryer) (string, error) {
 	}
 	if len(hidden) > 0 {
 		return "generated or hidden columns " + schemaNames(hidden), nil
+	}
+	pk, err := queryStrings(ctx, db, `SELECT name FROM pragma_index_list('audit_log') WHERE origin = 'pk'`)
+	if err != nil {
+		return "", err
+	}
+	if len(pk) > 0 {
+		return "an id that is not the row id (a primary key of its own)", nil
 	}
 	return "", nil
 }
@@ -397,6 +407,12 @@ type anchors struct {
 	skipped  int   // entries named like log files that are not regular files
 	maxSeq   int64 // the furthest chain position recorded
 	maxID    int64 // the row that held it
+	// While reading: the heads in list, and the files read. A file read
+	// again under another name (a hard link named like a rotated log, a
+	// thousand of them) is passed over, and a head read again is not
+	// kept twice, so that memory stays what the genuine heads take.
+	seen  map[anchor]bool
+	files []os.FileInfo
 }
 
 type verifier struct {
@@ -1005,22 +1021,31 @@ func (v *verifier) verifiesAs(prev []byte, r *chainRow, id int64) bool {
 const keyPairsLooked = 64
 
 // keyVerifiesAPairAfter reports whether, among the next keyPairsLooked
-// consecutive pairs of chained rows from r on, one verifies: the second
-// against the chain value stored in the first. Any does under the rows'
-// own key, however the rows before were rewritten; none does under
+// consecutive pairs of chained rows from r on, or the newest ones, as
+// Open checks the key against them, one verifies: the second against the
+// chain value stored in the first. Any does under the rows' own key,
+// however many rows from the start on were rewritten; none does under
 // another.
 func (v *verifier) keyVerifiesAPairAfter(ctx context.Context, r *chainRow) (bool, error) {
 	for range keyPairsLooked {
 		next, err := v.nextChained(ctx, r.id)
-		if err != nil || next == nil {
+		if err != nil {
 			return false, err
+		}
+		if next == nil {
+			break
 		}
 		if next.seq == r.seq+1 && v.verifies(r.mac, next) {
 			return true, nil
 		}
 		r = next
 	}
-	return false, nil
+	tail, err := chainedTail(ctx, v.db)
+	if err != nil {
+		return false, err
+	}
+	verified, _ := tailVerifies(v.chain, tail)
+	return verified, nil
 }
 
 func (v *verifier) nextChained(ctx context.Context, after int64) (*chainRow, error) {
@@ -1072,9 +1097,10 @@ func readAnchors(ctx context.Context, logPath string, s *anchorSigner) (anchors,
 		}
 	}
 	// The same head read twice (a file copied beside its original)
-	// counts once.
+	// counts once: add kept it out.
 	slices.SortFunc(found.list, compareAnchors)
-	found.list = slices.Clip(slices.Compact(found.list))
+	found.list = slices.Clip(found.list)
+	found.seen, found.files = nil, nil
 	return found, nil
 }
 
@@ -1176,6 +1202,10 @@ func (found *anchors) readFile(ctx context.Context, path string, s *anchorSigner
 		found.skipped++
 		return nil
 	}
+	if slices.ContainsFunc(found.files, func(read os.FileInfo) bool { return os.SameFile(read, st) }) {
+		return nil // read already, under another name
+	}
+	found.files = append(found.files, st)
 	rd := bufio.NewReaderSize(io.LimitReader(f, st.Size()), maxAnchorScan)
 	for n := 1; ; n++ {
 		if n%4096 == 0 {
@@ -1184,7 +1214,12 @@ func (found *anchors) readFile(ctx context.Context, path string, s *anchorSigner
 			}
 		}
 		line, err := rd.ReadSlice('\n')
-		for errors.Is(err, bufio.ErrBufferFull) { // too long to be an anchor
+		for long := 1; errors.Is(err, bufio.ErrBufferFull); long++ { // too long to be an anchor
+			if long%1024 == 0 { // every 4 MB of a line that does not end (a sparse file)
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
 			line = nil
 			_, err = rd.ReadSlice('\n')
 		}
@@ -1235,6 +1270,13 @@ func (found *anchors) add(line []byte, s *anchorSigner) {
 		found.rejected++
 		return
 	}
+	if found.seen[a] {
+		return
+	}
+	if found.seen == nil {
+		found.seen = map[anchor]bool{}
+	}
+	found.seen[a] = true
 	found.list = append(found.list, a)
 	if seq > found.maxSeq {
 		found.maxSeq, found.maxID = seq, id
