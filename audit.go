@@ -97,8 +97,12 @@ type Config struct {
 	DBPath string
 	// DB is the host's own handle on TREK's database, used instead of
 	// DBPath. The library takes one connection of its pool for writing,
-	// holds it until Close, and never closes the handle. A pool limited to
-	// one connection (SetMaxOpenConns(1)) is refused: every other query on
+	// holds it until Close, and never closes the handle. After a fault (a
+	// full disk, an I/O error) it gives that connection back and takes
+	// another for the next batch, waiting for one no longer than
+	// BusyTimeout: a pool the host holds whole then fails that batch
+	// (ErrStore) rather than hold its callers. A pool limited to one
+	// connection (SetMaxOpenConns(1)) is refused: every other query on
 	// it, TREK's and the admin list's, would wait for that one forever.
 	DB *sql.DB
 	// LogPath is the rotated text log; its folder is created if missing.

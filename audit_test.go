@@ -1080,3 +1080,45 @@ func TestHostPoolSize(t *testing.T) {
 	_, err = host.ExecContext(ctx, `UPDATE users SET username = 'alicia' WHERE id = 1`)
 	require.NoError(t, err, "TREK's own write")
 }
+
+// TestAFaultOnAFullHostPoolFailsTheBatch: after a fault the library gives
+// its writer connection back and takes a new one for the next batch. With
+// the host's pool at its limit, held by the host, that batch waits no
+// longer than the busy timeout and fails, rather than hold its callers,
+// and Close, until the host lets go; once it does, recording resumes.
+func TestAFaultOnAFullHostPoolFailsTheBatch(t *testing.T) {
+	dir := t.TempDir()
+	host := createTrekDB(t, filepath.Join(dir, "travel.db"), map[int64]string{1: "alice"})
+	host.SetMaxOpenConns(2)
+	cfg := Config{DB: host, LogPath: filepath.Join(dir, "trek.log"), ChainKeyFile: filepath.Join(dir, ".audit_key"),
+		BusyTimeout: 200 * time.Millisecond}
+	a := openAuditor(t, cfg)
+	require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin}))
+	faultOn(t, filepath.Join(dir, "travel.db"))
+	require.Error(t, a.Record(t.Context(), Event{Action: UserLogin, Resource: "fault"}))
+
+	var held []*sql.Conn
+	for range 2 {
+		c, err := host.Conn(t.Context())
+		require.NoError(t, err)
+		held = append(held, c)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- a.Record(context.Background(), Event{Action: UserLogin, Resource: "while the pool is full"})
+	}()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, ErrStore)
+		assert.Contains(t, err.Error(), "opening the database")
+	case <-time.After(time.Minute): // a watchdog, not a wait: the batch fails after the busy timeout
+		for _, c := range held {
+			c.Close()
+		}
+		require.FailNow(t, "Record waits for a connection of the host's pool for good")
+	}
+	for _, c := range held {
+		require.NoError(t, c.Close())
+	}
+	require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin, Resource: "once the host let go"}))
+}

@@ -573,7 +573,14 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending, more func() 
 		return err
 	}
 	if s.conn == nil {
-		if err := s.connect(ctx); err != nil {
+		// A host's pool may have no connection free (the library took
+		// its own, once, and gave it back after a fault): waited for no
+		// longer than another writer's lock would be, so that the batch
+		// fails rather than hold every caller, and Close, for good.
+		cctx, cancel := context.WithTimeout(ctx, s.busy)
+		err := s.connect(cctx)
+		cancel()
+		if err != nil {
 			return err
 		}
 	}
