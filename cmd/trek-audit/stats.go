@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -125,7 +126,8 @@ func checkBounds(since, until *time.Time) error {
 // since and until where each is not nil.
 func countEntries(ctx context.Context, path string, since, until *time.Time) (statsReport, error) {
 	rep := statsReport{Actions: []keyCount{}, Days: []dayCount{}}
-	dsnPath := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	// Cleaned first: "file://tmp/..." would name a host, tmp.
+	dsnPath := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(filepath.Clean(path))
 	db, err := sql.Open("sqlite3", "file:"+dsnPath+"?mode=ro&_busy_timeout=5000")
 	if err != nil {
 		return rep, err

@@ -149,6 +149,11 @@ COUNT  DAY
 	code, stdout, _ = f.run(t, "stats", "--since", "2030-01-01T00:00:00Z")
 	require.Equal(t, exitOK, code)
 	assert.Equal(t, "0 entries\n", stdout)
+
+	// A path the shell gave as //srv/...: a path still, not a URI's host.
+	code, stdout, stderr = runCLI(t, t.Context(), "stats", "--db", "/"+f.db, "--log", f.log, "--until", "2025-05-01T12:00:00Z")
+	require.Equal(t, exitOK, code, stderr)
+	assert.True(t, strings.HasPrefix(stdout, "8 entries on 3 days"), stdout)
 }
 
 // stats opens the file read-only: on TREK's own database it adds none of
