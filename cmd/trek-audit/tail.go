@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"time"
 
@@ -23,7 +24,11 @@ characters escaped, "-" for an absent value, and a value in quotes where it
 could pass for those words or move a column (see list -h). With -f it then
 asks the database every --interval for entries newer than the last one
 printed, and prints them as they arrive, until interrupted (Ctrl-C or
-SIGTERM). --json prints each entry as one line
+SIGTERM). Where the last entry printed is gone (travel.db restored from
+a backup, copied over or moved into place), it says so on stderr and
+follows on from the newest entry there is then; entries recorded between
+the restore and that poll may be among those it passes over (tail -n
+shows them). --json prints each entry as one line
 of the admin API's entry JSON. The list's filters (--action, --user, --ip,
 --resource, --since, --until) apply to both.
 
@@ -51,7 +56,8 @@ func runTail(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int {
 	if err != nil {
 		return c.fail("tail", err)
 	}
-	defer a.Close()
+	defer func() { a.Close() }()
+	opened, _ := os.Stat(c.db) // the file it reads, to notice another put in its place
 
 	out := bufio.NewWriter(c.stdout)
 	emit := func(entries []audit.Entry) error {
@@ -81,12 +87,30 @@ func runTail(ctx context.Context, c *cli, fs *flag.FlagSet, args []string) int {
 			return exitOK
 		case <-tick.C:
 		}
-		fresh, err := entriesAfter(ctx, a, filter, last)
+		if st, err := os.Stat(c.db); err == nil && opened != nil && !os.SameFile(st, opened) {
+			// Another file moved into place: the handle still reads the
+			// old one, which no one writes to any more.
+			fmt.Fprintf(c.stderr, "trek-audit tail: %s is another file now (restored from a backup?); reading it\n", escape(c.db))
+			a.Close()
+			if a, err = c.open(false); err != nil {
+				return c.fail("tail", err)
+			}
+			opened = st
+		}
+		fresh, newest, err := entriesAfter(ctx, a, filter, last)
 		if err != nil {
 			if ctx.Err() != nil {
 				return exitOK
 			}
 			return c.fail("tail", err)
+		}
+		if newest < last {
+			// The last entry printed is gone: deleted (a pruning of the
+			// oldest, where it was one), or the table went back to a
+			// backup, whose new entries may take ids printed before.
+			fmt.Fprintf(c.stderr, "trek-audit tail: the newest entry matching is now %d, before %d, the last one printed: "+
+				"entries were deleted, or the table restored from a backup; following on from %d\n", newest, last, newest)
+			last = newest
 		}
 		if len(fresh) == 0 {
 			continue
@@ -126,29 +150,32 @@ func newestEntries(ctx context.Context, a *audit.Auditor, filter audit.Query, n 
 }
 
 // entriesAfter returns the entries matching filter whose id is above
-// after, oldest first. The list is newest first, so it reads from the top
-// down until it reaches an id it has printed: a poll reads only the new
-// rows, plus one. The first page is small, since most polls find little.
-func entriesAfter(ctx context.Context, a *audit.Auditor, filter audit.Query, after int64) ([]audit.Entry, error) {
+// after, oldest first, and the id of the newest match (0: none). The list
+// is newest first, so it reads from the top down until it reaches an id
+// it has printed: a poll reads only the new rows, plus one. The first
+// page is small, since most polls find little.
+func entriesAfter(ctx context.Context, a *audit.Auditor, filter audit.Query, after int64) (out []audit.Entry, newest int64, err error) {
 	q := filter
 	q.Limit = 20
 	q.SkipTotal = true // a poll a second would count the filter's rows each time
-	var out []audit.Entry
 	for {
 		page, err := a.List(ctx, q)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
+		}
+		if newest == 0 && len(page.Entries) > 0 {
+			newest = page.Entries[0].ID
 		}
 		for _, e := range page.Entries {
 			if e.ID <= after {
 				slices.Reverse(out)
-				return out, nil
+				return out, newest, nil
 			}
 			out = append(out, e)
 		}
 		if page.NextCursor == nil {
 			slices.Reverse(out)
-			return out, nil
+			return out, newest, nil
 		}
 		q.Cursor, q.Limit = *page.NextCursor, audit.MaxPageLimit
 	}

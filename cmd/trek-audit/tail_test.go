@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -151,6 +154,91 @@ func TestTailFollow(t *testing.T) {
 	case l := <-out.lines:
 		t.Fatalf("printed more than was recorded: %s", l)
 	default:
+	}
+}
+
+// syncBuffer is a bytes.Buffer one goroutine writes while another reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestTailFollowsARestore: travel.db restored from a backup under tail -f,
+// copied over the file (its ids start again below the last one printed)
+// or moved into place (another file): tail says so and prints the
+// entries recorded since, rather than wait for ids it has printed.
+func TestTailFollowsARestore(t *testing.T) {
+	f := newFixture(t, 5)
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	f.exec(t, `VACUUM INTO '`+backup+`'`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := newLineSink()
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"tail", "-f", "-n", "1", "--interval", "10ms", "--json", "--db", f.db, "--log", f.log}, out, &stderr)
+	}()
+	assert.EqualValues(t, 5, out.nextEntry(t).ID)
+	for i := 5; i < 8; i++ {
+		f.record(t, sampleEvent(i))
+	}
+	for id := int64(6); id <= 8; id++ {
+		require.EqualValues(t, id, out.nextEntry(t).ID)
+	}
+
+	// Copied over: the rows after the backup gone, their ids given again
+	// once tail has seen the table go back.
+	f.exec(t, `DELETE FROM audit_log WHERE id > 5`)
+	f.exec(t, `UPDATE sqlite_sequence SET seq = 5 WHERE name = 'audit_log'`)
+	require.Eventually(t, func() bool {
+		return strings.Contains(stderr.String(), "the newest entry matching is now 5, before 8, the last one printed")
+	}, 20*time.Second, 5*time.Millisecond, "tail says the table went back")
+	f.exec(t, `INSERT INTO audit_log (action, resource) VALUES ('user.login', 'after the restore')`)
+	e := out.nextEntry(t)
+	assert.EqualValues(t, 6, e.ID)
+	require.NotNil(t, e.Resource)
+	assert.Equal(t, "after the restore", *e.Resource)
+
+	// Moved into place: another file at the path.
+	require.NoError(t, f.a.Close())
+	b, err := sql.Open("sqlite3", backup)
+	require.NoError(t, err)
+	// (Its row 6 takes an id printed already, which tail cannot tell
+	// from the one it printed: only the ids past it come out.)
+	_, err = b.Exec(`INSERT INTO audit_log (action, resource) VALUES ('user.login', 'in the moved file'), ('user.login', 'and another')`)
+	require.NoError(t, err)
+	require.NoError(t, b.Close())
+	// (A restore takes the old file's -wal and -shm away with it, as they
+	// would hand the new file the old one's pages.)
+	for _, side := range []string{"-wal", "-shm"} {
+		require.NoError(t, os.Remove(f.db+side))
+	}
+	require.NoError(t, os.Rename(backup, f.db))
+	e = out.nextEntry(t)
+	assert.EqualValues(t, 7, e.ID)
+	require.NotNil(t, e.Resource)
+	assert.Equal(t, "and another", *e.Resource)
+	assert.Contains(t, stderr.String(), "is another file now")
+
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, exitOK, code, stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("tail -f did not stop when its context was cancelled")
 	}
 }
 
