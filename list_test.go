@@ -974,22 +974,10 @@ func TestListTimeWindowsReadEitherWay(t *testing.T) {
 			name := fmt.Sprintf("since %s until %s limit %d offset %d cursor %d", w.since.Format(time.DateTime), w.until.Format(time.DateTime),
 				pg.limit, pg.offset, pg.cursor)
 			q := Query{Since: w.since, Until: w.until, Limit: pg.limit, Offset: pg.offset}
-			where, args := []string{"1"}, []any{}
-			if !w.since.IsZero() {
-				where, args = append(where, "created_at >= ?"), append(args, w.since.Format(sqliteTimeLayout))
-			}
-			if !w.until.IsZero() {
-				where, args = append(where, "created_at < ?"), append(args, w.until.Format(sqliteTimeLayout))
-			}
-			var total int64
-			require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE `+strings.Join(where, " AND "), args...).Scan(&total))
 			if pg.cursor > 0 {
 				q.Cursor = encodeCursor(pg.cursor)
-				where, args = append(where, "id < ?"), append(args, pg.cursor)
-				pg.offset = 0 // a cursor page has none
 			}
-			want := queryIDs(t, db, `SELECT id FROM audit_log WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ? OFFSET ?`,
-				append(args, pg.limit, pg.offset)...)
+			want, total := plainPage(t, db, q, "1", nil, pg.cursor)
 
 			walked = walked[:0]
 			page, err := a.List(t.Context(), q)
@@ -1071,22 +1059,10 @@ func TestListTimeWindowBesideAnotherFilter(t *testing.T) {
 					w.until.Format(time.DateTime), pg.limit, pg.offset, pg.cursor)
 				q := f.q
 				q.Since, q.Until, q.Limit, q.Offset = w.since, w.until, pg.limit, pg.offset
-				where, args := []string{f.where}, slices.Clone(f.args)
-				if !w.since.IsZero() {
-					where, args = append(where, "created_at >= ?"), append(args, w.since.Format(sqliteTimeLayout))
-				}
-				if !w.until.IsZero() {
-					where, args = append(where, "created_at < ?"), append(args, w.until.Format(sqliteTimeLayout))
-				}
-				var total int64
-				require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE `+strings.Join(where, " AND "), args...).Scan(&total))
 				if pg.cursor > 0 {
 					q.Cursor = encodeCursor(pg.cursor)
-					where, args = append(where, "id < ?"), append(args, pg.cursor)
-					pg.offset = 0
 				}
-				want := queryIDs(t, db, `SELECT id FROM audit_log WHERE `+strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ? OFFSET ?`,
-					append(args, pg.limit, pg.offset)...)
+				want, total := plainPage(t, db, q, f.where, f.args, pg.cursor)
 
 				bounded = bounded[:0]
 				page, err := a.List(t.Context(), q)
@@ -1100,6 +1076,28 @@ func TestListTimeWindowBesideAnotherFilter(t *testing.T) {
 	}
 	assert.Positive(t, ways[true], "pages read within the window's ids")
 	assert.Positive(t, ways[false], "pages of windows too wide to bound")
+}
+
+// plainPage is the page q asks for, and its total, as plain SQL gives
+// them: the rows that where (with args) and q's time window match, newest
+// first, below cursor where it is not 0 (a cursor page has no offset).
+func plainPage(t *testing.T, db *sql.DB, q Query, where string, args []any, cursor int64) (ids []int64, total int64) {
+	t.Helper()
+	conds, args := []string{where}, slices.Clone(args)
+	if !q.Since.IsZero() {
+		conds, args = append(conds, "created_at >= ?"), append(args, q.Since.Format(sqliteTimeLayout))
+	}
+	if !q.Until.IsZero() {
+		conds, args = append(conds, "created_at < ?"), append(args, q.Until.Format(sqliteTimeLayout))
+	}
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE `+strings.Join(conds, " AND "), args...).Scan(&total))
+	offset := q.Offset
+	if cursor > 0 {
+		conds, args, offset = append(conds, "id < ?"), append(args, cursor), 0
+	}
+	ids = queryIDs(t, db, `SELECT id FROM audit_log WHERE `+strings.Join(conds, " AND ")+` ORDER BY id DESC LIMIT ? OFFSET ?`,
+		append(args, q.Limit, offset)...)
+	return ids, total
 }
 
 // queryIDs returns the ids q selects, in its order; none is an empty

@@ -142,18 +142,24 @@ func TestTailFollow(t *testing.T) {
 		require.EqualValues(t, id, out.nextEntry(t).ID)
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		assert.Equal(t, exitOK, code, stderr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatal("tail -f did not stop when its context was cancelled")
-	}
+	stopTail(t, cancel, done, stderr.String)
 	assert.Empty(t, stderr.String())
 	select {
 	case l := <-out.lines:
 		t.Fatalf("printed more than was recorded: %s", l)
 	default:
+	}
+}
+
+// stopTail cancels tail -f's context and checks that it ends, exit 0.
+func stopTail(t *testing.T, cancel context.CancelFunc, done <-chan int, stderr func() string) {
+	t.Helper()
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, exitOK, code, stderr())
+	case <-time.After(20 * time.Second):
+		t.Fatal("tail -f did not stop when its context was cancelled")
 	}
 }
 
@@ -233,13 +239,7 @@ func TestTailFollowsARestore(t *testing.T) {
 	assert.Equal(t, "and another", *e.Resource)
 	assert.Contains(t, stderr.String(), "is another file now")
 
-	cancel()
-	select {
-	case code := <-done:
-		assert.Equal(t, exitOK, code, stderr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatal("tail -f did not stop when its context was cancelled")
-	}
+	stopTail(t, cancel, done, stderr.String)
 }
 
 // A value a client chose (an MCP tool name) or TREK's own row holds cannot
