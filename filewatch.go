@@ -40,8 +40,18 @@ type fileWatch struct {
 	db      os.FileInfo // the file SQLite opened, when the Auditor opened it
 	// wal is the -wal as the writer connection found it, nil until it has
 	// (see forgetWAL).
-	wal      os.FileInfo
-	replaced error // what check found, kept for good
+	wal os.FileInfo
+	// loose: the writer dropped its connection while others stayed open,
+	// which keep wal, but may close (a host's pool closing its idle ones)
+	// and take it with them, as SQLite does with the last connection: a
+	// -wal gone, or another in its place, is then a restore only if the
+	// library's last commit (lastID, with chain value lastMac) is no
+	// longer in the database, which stillThere reads.
+	loose      bool
+	lastID     int64
+	lastMac    string
+	stillThere func(id int64, mac string) (bool, error)
+	replaced   error // what check found, kept for good
 	// walOnly is whether only the -wal was replaced: the database file
 	// at path is still the one SQLite has open, its content copied over.
 	walOnly bool
@@ -193,10 +203,24 @@ func (w *fileWatch) check() error {
 	}
 	if what == "" && w.wal != nil {
 		if st, err := os.Stat(w.walPath); errors.Is(err, fs.ErrNotExist) {
-			what, w.walOnly = "its -wal file was deleted", true
+			what = "its -wal file was deleted"
 		} else if err == nil && !os.SameFile(st, w.wal) {
-			what, w.walOnly = "another file is at its -wal file's path", true
+			what = "another file is at its -wal file's path"
 		}
+		if what != "" && w.loose && w.lastMac != "" && w.stillThere != nil {
+			there, err := w.stillThere(w.lastID, w.lastMac)
+			if err != nil {
+				for i := range w.paths {
+					w.paths[i].dir = folderMark{} // look again next time
+				}
+				return fmt.Errorf("%s, and reading whether its last commit is still there failed: %w", what, err)
+			}
+			if there {
+				w.wal, w.loose = nil, false // gone with the last connection; the next commit adopts the new one
+				return nil
+			}
+		}
+		w.walOnly = what != ""
 	}
 	if what == "" {
 		return nil
@@ -231,14 +255,24 @@ func (w *fileWatch) copiedOver() os.FileInfo {
 	return w.db
 }
 
-// committed is told of each commit: the first one after a new writer
-// connection shows the -wal file it writes to.
-func (w *fileWatch) committed() {
+// committed is told of each commit, and of the last row it wrote, lastID
+// with chain value lastMac: the first one after a new writer connection
+// shows the -wal file it writes to, which it holds from then on.
+func (w *fileWatch) committed(lastID int64, lastMac string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.lastID, w.lastMac, w.loose = lastID, lastMac, false
 	if len(w.paths) > 0 && w.wal == nil && w.replaced == nil {
 		w.wal = w.statWAL()
 	}
+}
+
+// loosen is told that the store dropped its writer connection while other
+// connections stayed open (see loose).
+func (w *fileWatch) loosen() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.loose = true
 }
 
 // forgetWAL forgets the -wal file when the store dropped its writer

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -238,6 +239,49 @@ func TestRestoreAfterTheWriterWasResetIsStillSeen(t *testing.T) {
 	assert.Contains(t, err.Error(), "restart the process")
 	assert.ErrorIs(t, a.Close(), ErrStore)
 	assert.Equal(t, int64(5), countRows(t, openPlainDB(t, cfg.DBPath)), "the restored file holds what the backup held")
+}
+
+// TestAHostPoolClosingItsConnectionsIsNoRestore: a fault drops the
+// writer connection while one of the host's stays open, which keeps the
+// -wal watched. The host's pool then closes its connections (an idle
+// limit), and SQLite deletes the -wal with the last of them, as it does.
+// That is no restore: the library's last commit is still in the file, and
+// recording resumes. A backup copied over the file meanwhile is still one.
+func TestAHostPoolClosingItsConnectionsIsNoRestore(t *testing.T) {
+	for _, restored := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restored %v", restored), func(t *testing.T) {
+			dir := t.TempDir()
+			dbPath := filepath.Join(dir, "travel.db")
+			host := createTrekDB(t, dbPath, map[int64]string{1: "alice"})
+			_, err := host.Exec(`PRAGMA journal_mode = WAL`)
+			require.NoError(t, err)
+			host.SetMaxIdleConns(0) // a connection given back is closed
+			a := openAuditor(t, Config{DB: host, LogPath: filepath.Join(dir, "trek.log"), ChainKeyFile: filepath.Join(dir, ".audit_key")})
+			recordN(t, a, 3, "in the backup")
+			backup := backupOf(t, dbPath)
+			recordN(t, a, 2, "after the backup")
+			faultOn(t, dbPath)
+			held, err := host.Conn(t.Context())
+			require.NoError(t, err)
+			require.Error(t, a.Record(t.Context(), Event{Action: UserLogin, Resource: "fault"}))
+			require.FileExists(t, dbPath+"-wal", "kept by the host's connection")
+			require.NoError(t, held.Close())
+			require.NoFileExists(t, dbPath+"-wal", "deleted with the last connection")
+			if restored {
+				copyOver(t, backup, dbPath)
+			}
+
+			err = a.Record(t.Context(), Event{Action: UserLogin, Resource: "after the host let go"})
+			if restored {
+				require.ErrorIs(t, err, ErrReplaced)
+				return
+			}
+			require.NoError(t, err, "no restore: the last commit is still there")
+			assert.Equal(t, int64(6), countRows(t, openPlainDB(t, dbPath)))
+			rep := verifyNow(t, a)
+			assert.True(t, rep.Intact, "%+v", rep.Problem)
+		})
+	}
 }
 
 // TestRestoreThroughASymbolicLinkIsSeen: travel.db, or its folder, is a

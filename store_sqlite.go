@@ -144,6 +144,7 @@ func openSQLite(cfg Config, actions actionSet, key []byte) (*sqliteStore, error)
 			s.close()
 			return nil, fmt.Errorf("%w: %w", ErrStore, err)
 		}
+		s.files.stillThere = s.stillThere
 	}
 	if s.ownDB && !cfg.ReadOnly {
 		s.ckptKick, s.ckptDone = make(chan struct{}, 1), make(chan struct{})
@@ -417,6 +418,8 @@ func (s *sqliteStore) reset() {
 		s.conn = nil
 		if s.db.Stats().OpenConnections == 0 {
 			s.files.forgetWAL()
+		} else {
+			s.files.loosen()
 		}
 	}
 }
@@ -667,7 +670,7 @@ func (s *sqliteStore) insert(ctx context.Context, batch []*pending, more func() 
 // kicks the checkpointer when one is due (see ckptEvery). A kick the
 // checkpointer is too busy to take is tried again at the next commit.
 func (s *sqliteStore) committed(n int) {
-	s.files.committed()
+	s.files.committed(s.head.nextID-1, s.head.prevHex)
 	if !s.hasUsers {
 		s.lookForUsers()
 	}
@@ -718,6 +721,24 @@ func (s *sqliteStore) lookForUsers() {
 // (see settleChainKey).
 func (s *sqliteStore) chainedTail(ctx context.Context) ([]*chainRow, error) {
 	return chainedTail(ctx, s.conn)
+}
+
+// stillThere reports whether audit_log still holds row id with chain
+// value mac, read through a new connection of the pool (the writer has
+// none when fileWatch asks). Only where the pool holds no connection: one
+// opened before the -wal went may still read the old one (a restore that
+// deleted it under an open connection), and would find the row there
+// whatever the file now holds. Where SQLite itself deleted the -wal, with
+// the last connection of every process, none is left.
+func (s *sqliteStore) stillThere(id int64, mac string) (bool, error) {
+	if s.db.Stats().OpenConnections > 0 {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.busy)
+	defer cancel()
+	var there bool
+	err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_log WHERE id = ? AND chain_mac = ?)`, id, mac).Scan(&there)
+	return there, err
 }
 
 // chainedTail reads the newest chainTailLen chained rows of db, newest
