@@ -221,6 +221,21 @@ func (l *sharedLog) learnMidLine() {
 	}
 }
 
+// startLine ends, under mu, the line trek.log ends within before the next
+// text, asking the file first where that may have changed (see
+// learnMidLine): any line before the library's, and before the host's
+// (host) any but the host's own, which its next write continues.
+func (l *sharedLog) startLine(host bool) error {
+	ends := func() bool { return l.midLine && !(host && l.hostMid) }
+	if l.seen == nil || ends() {
+		l.learnMidLine()
+	}
+	if !ends() {
+		return nil
+	}
+	return l.endLine()
+}
+
 // endLine ends the line trek.log ends within, under mu. Where the newline
 // would itself rotate trek.log (the text before it filled the file to the
 // byte), it would begin the next file with an empty line; trek.log is
@@ -254,13 +269,8 @@ func (l *fileLog) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	l.reopenIfMoved()
-	if l.seen == nil || l.midLine && !l.hostMid {
-		l.learnMidLine()
-	}
-	if l.midLine && !l.hostMid {
-		if err := l.endLine(); err != nil {
-			return 0, hostWriteError(err)
-		}
+	if err := l.startLine(true); err != nil {
+		return 0, hostWriteError(err)
 	}
 	n, err := l.write(p)
 	if n > 0 {
@@ -292,13 +302,8 @@ func (l *fileLog) writeLines(b []byte) error {
 		return fmt.Errorf("%w: not writing to %s", ErrClosed, l.path)
 	}
 	l.reopenIfMoved()
-	if l.seen == nil || l.midLine {
-		l.learnMidLine()
-	}
-	if l.midLine {
-		if err := l.endLine(); err != nil {
-			return err
-		}
+	if err := l.startLine(false); err != nil {
+		return err
 	}
 	n, err := l.write(b)
 	if n > 0 && b[n-1] != '\n' {

@@ -234,12 +234,8 @@ func buildFilter(q Query, actions actionSet) (f filter, m actionMatch, ips []any
 	if q.Resource != "" {
 		f.add("a.resource = ?", q.Resource)
 	}
-	if !q.Since.IsZero() {
-		f.add("a.created_at >= ?", boundText(q.Since))
-	}
-	if !q.Until.IsZero() {
-		f.add("a.created_at < ?", boundText(q.Until))
-	}
+	tw := timeWindow(q)
+	f.where, f.args = append(f.where, tw.where...), append(f.args, tw.args...)
 	for _, b := range []struct {
 		name string
 		t    time.Time
@@ -252,6 +248,18 @@ func buildFilter(q Query, actions actionSet) (f filter, m actionMatch, ips []any
 		return f, m, nil, badQuery("since", "since must be before until")
 	}
 	return f, m, ips, nil
+}
+
+// timeWindow is q's since and until as a filter of their own.
+func timeWindow(q Query) filter {
+	var w filter
+	if !q.Since.IsZero() {
+		w.add("a.created_at >= ?", boundText(q.Since))
+	}
+	if !q.Until.IsZero() {
+		w.add("a.created_at < ?", boundText(q.Until))
+	}
+	return w
 }
 
 // boundText is since or until as created_at's text compares with it: in
@@ -601,13 +609,7 @@ const boundedWindow = 1 << 16
 // to no end. Where ids do not follow time (rows written by hand),
 // that guess may be wrong, never the bounds.
 func windowIDs(ctx context.Context, db *sql.Conn, q Query, limit int64) (lo, hi int64, bounded bool, err error) {
-	var w filter
-	if !q.Since.IsZero() {
-		w.add("a.created_at >= ?", boundText(q.Since))
-	}
-	if !q.Until.IsZero() {
-		w.add("a.created_at < ?", boundText(q.Until))
-	}
+	w := timeWindow(q)
 	var oldest, newest sql.NullInt64
 	err = db.QueryRowContext(ctx, `SELECT
 		(SELECT +a.id FROM audit_log a`+w.sql()+` ORDER BY a.created_at LIMIT 1),
