@@ -1083,8 +1083,9 @@ func TestHostPoolSize(t *testing.T) {
 
 // TestAFaultOnAFullHostPoolFailsTheBatch: after a fault the library gives
 // its writer connection back and takes a new one for the next batch. With
-// the host's pool at its limit, held by the host, that batch waits no
-// longer than the busy timeout and fails, rather than hold its callers,
+// the host's pool at its limit at the fault, so that the library could
+// hold none meanwhile, and then held by the host alone, that batch waits
+// no longer than the busy timeout and fails, rather than hold its callers,
 // and Close, until the host lets go; once it does, recording resumes.
 func TestAFaultOnAFullHostPoolFailsTheBatch(t *testing.T) {
 	dir := t.TempDir()
@@ -1095,14 +1096,15 @@ func TestAFaultOnAFullHostPoolFailsTheBatch(t *testing.T) {
 	a := openAuditor(t, cfg)
 	require.NoError(t, a.Record(t.Context(), Event{Action: UserLogin}))
 	faultOn(t, filepath.Join(dir, "travel.db"))
-	require.Error(t, a.Record(t.Context(), Event{Action: UserLogin, Resource: "fault"}))
-
 	var held []*sql.Conn
-	for range 2 {
+	take := func() {
 		c, err := host.Conn(t.Context())
 		require.NoError(t, err)
 		held = append(held, c)
 	}
+	take() // the pool is full: the writer's and this one
+	require.Error(t, a.Record(t.Context(), Event{Action: UserLogin, Resource: "fault"}))
+	take() // the writer's, given back
 	done := make(chan error, 1)
 	go func() {
 		done <- a.Record(context.Background(), Event{Action: UserLogin, Resource: "while the pool is full"})

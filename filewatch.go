@@ -42,11 +42,12 @@ type fileWatch struct {
 	// (see forgetWAL).
 	wal os.FileInfo
 	// loose: the writer dropped its connection while others stayed open,
-	// which keep wal, but may close (a host's pool closing its idle ones)
-	// and take it with them, as SQLite does with the last connection: a
-	// -wal gone, or another in its place, is then a restore only if the
-	// library's last commit (lastID, with chain value lastMac) is no
-	// longer in the database, which stillThere reads.
+	// and the store could hold none in its place (see
+	// sqliteStore.holdWAL). Those keep wal, but may close (a host's pool
+	// closing its idle ones) and take it with them, as SQLite does with
+	// the last connection: a -wal gone, or another in its place, is then
+	// a restore only if the library's last commit (lastID, with chain
+	// value lastMac) is no longer in the database, which stillThere reads.
 	loose      bool
 	lastID     int64
 	lastMac    string
@@ -296,11 +297,15 @@ var keptOpen struct {
 	files []os.FileInfo
 }
 
-// keepOpen keeps db and conn, open on file, for the rest of the process.
-func keepOpen(file os.FileInfo, db *sql.DB, conn *sql.Conn) {
+// keepOpen keeps db and its connections conns, open on file, for the rest
+// of the process.
+func keepOpen(file os.FileInfo, db *sql.DB, conns ...*sql.Conn) {
 	keptOpen.Lock()
 	defer keptOpen.Unlock()
-	keptOpen.held = append(keptOpen.held, db, conn)
+	keptOpen.held = append(keptOpen.held, db)
+	for _, c := range conns {
+		keptOpen.held = append(keptOpen.held, c)
+	}
 	keptOpen.files = append(keptOpen.files, file)
 }
 

@@ -243,10 +243,12 @@ func TestRestoreAfterTheWriterWasResetIsStillSeen(t *testing.T) {
 
 // TestAHostPoolClosingItsConnectionsIsNoRestore: a fault drops the
 // writer connection while one of the host's stays open, which keeps the
-// -wal watched. The host's pool then closes its connections (an idle
-// limit), and SQLite deletes the -wal with the last of them, as it does.
-// That is no restore: the library's last commit is still in the file, and
-// recording resumes. A backup copied over the file meanwhile is still one.
+// -wal watched, and the pool is full (two connections, both in use), so
+// the library can hold none of its own meanwhile. The host's pool then
+// closes its connections (an idle limit), and SQLite deletes the -wal with
+// the last of them, as it does. That is no restore: the library's last
+// commit is still in the file, and recording resumes. A backup copied over
+// the file meanwhile is still one.
 func TestAHostPoolClosingItsConnectionsIsNoRestore(t *testing.T) {
 	for _, restored := range []bool{false, true} {
 		t.Run(fmt.Sprintf("restored %v", restored), func(t *testing.T) {
@@ -256,6 +258,7 @@ func TestAHostPoolClosingItsConnectionsIsNoRestore(t *testing.T) {
 			_, err := host.Exec(`PRAGMA journal_mode = WAL`)
 			require.NoError(t, err)
 			host.SetMaxIdleConns(0) // a connection given back is closed
+			host.SetMaxOpenConns(2)
 			a := openAuditor(t, Config{DB: host, LogPath: filepath.Join(dir, "trek.log"), ChainKeyFile: filepath.Join(dir, ".audit_key")})
 			recordN(t, a, 3, "in the backup")
 			backup := backupOf(t, dbPath)
@@ -264,6 +267,7 @@ func TestAHostPoolClosingItsConnectionsIsNoRestore(t *testing.T) {
 			held, err := host.Conn(t.Context())
 			require.NoError(t, err)
 			require.Error(t, a.Record(t.Context(), Event{Action: UserLogin, Resource: "fault"}))
+			require.Equal(t, 1, host.Stats().OpenConnections, "the writer's is gone and no other was free to hold")
 			require.FileExists(t, dbPath+"-wal", "kept by the host's connection")
 			require.NoError(t, held.Close())
 			require.NoFileExists(t, dbPath+"-wal", "deleted with the last connection")
@@ -280,6 +284,69 @@ func TestAHostPoolClosingItsConnectionsIsNoRestore(t *testing.T) {
 			assert.Equal(t, int64(6), countRows(t, openPlainDB(t, dbPath)))
 			rep := verifyNow(t, a)
 			assert.True(t, rep.Intact, "%+v", rep.Problem)
+		})
+	}
+}
+
+// TestAFaultHoldsTheWALWhileTheHostReconnects: a fault drops the writer
+// connection; the host's pool then closes the connection it had open and
+// opens another before the next event. SQLite would delete the -wal with
+// the last connection to close and make a new one with the next, which is
+// what a restore leaves, and every event from then on would be refused as
+// one. A connection the library holds from the fault to the next batch
+// keeps the -wal the same file: recording resumes, and a restore meanwhile
+// is still seen.
+func TestAFaultHoldsTheWALWhileTheHostReconnects(t *testing.T) {
+	for _, restored := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restored %v", restored), func(t *testing.T) {
+			dir := t.TempDir()
+			dbPath := filepath.Join(dir, "travel.db")
+			host := createTrekDB(t, dbPath, map[int64]string{1: "alice"})
+			_, err := host.Exec(`PRAGMA journal_mode = WAL`)
+			require.NoError(t, err)
+			host.SetMaxIdleConns(0) // a connection given back is closed
+			a := openAuditor(t, Config{DB: host, LogPath: filepath.Join(dir, "trek.log"), ChainKeyFile: filepath.Join(dir, ".audit_key")})
+			recordN(t, a, 3, "in the backup")
+			backup := backupOf(t, dbPath)
+			recordN(t, a, 2, "after the backup")
+			faultOn(t, dbPath)
+			held, err := host.Conn(t.Context())
+			require.NoError(t, err)
+			require.Error(t, a.Record(t.Context(), Event{Action: UserLogin, Resource: "fault"}))
+			wal, err := os.Stat(dbPath + "-wal")
+			require.NoError(t, err)
+
+			require.NoError(t, held.Close())
+			require.FileExists(t, dbPath+"-wal", "kept by the library's connection")
+			// Had the -wal been deleted with the host's connection, a file
+			// made now could take its inode, as one made by anything else
+			// on the volume may, and the -wal made next would be a file of
+			// its own by every measure.
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "elsewhere"), nil, 0o600))
+			again, err := host.Conn(t.Context())
+			require.NoError(t, err)
+			t.Cleanup(func() { again.Close() })
+			now, err := os.Stat(dbPath + "-wal")
+			require.NoError(t, err)
+			require.True(t, os.SameFile(wal, now), "the library's connection kept the -wal")
+			if restored {
+				require.NoError(t, os.Remove(dbPath+"-wal"))
+				require.NoError(t, os.Remove(dbPath+"-shm"))
+				copyOver(t, backup, dbPath)
+			}
+
+			err = a.Record(t.Context(), Event{Action: UserLogin, Resource: "after the host reconnected"})
+			if restored {
+				require.ErrorIs(t, err, ErrReplaced)
+				assert.Contains(t, err.Error(), "its -wal file was deleted")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, int64(6), countRows(t, openPlainDB(t, dbPath)))
+			rep := verifyNow(t, a)
+			assert.True(t, rep.Intact, "%+v", rep.Problem)
+			require.NoError(t, a.Close())
+			assert.Equal(t, 1, host.Stats().InUse, "Close gave back every connection it held; the test's own is left")
 		})
 	}
 }

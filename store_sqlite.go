@@ -34,7 +34,12 @@ type sqliteStore struct {
 	busy    time.Duration
 	sync    string
 	conn    *sql.Conn // the one writer connection; nil until first use or after a fault
-	stmts   map[int]*sql.Stmt
+	// spare is a connection of the pool held from a fault until the next
+	// writer is set up: SQLite deletes the -wal with the last connection
+	// to close and makes a new one with the next to open, which, from the
+	// file alone, would look like a restore (see holdWAL).
+	spare *sql.Conn
+	stmts map[int]*sql.Stmt
 	// listRefused, on a read-only store, says what the admin list reads
 	// that the database lacks (see checkSchema): List answers it, Verify
 	// needs none of it.
@@ -261,6 +266,15 @@ func escapePath(p string) string {
 
 // connect takes the writer connection and sets it up for durable writes.
 func (s *sqliteStore) connect(ctx context.Context) error {
+	// The spare held since a fault is let go only once the writer is set
+	// up, so that a connection of the library's holds the -wal throughout;
+	// first, though, where the pool has no room for the writer beside it.
+	// It never becomes the writer: taken when the fault happened, it may
+	// have been opened read-only, say, as the one that failed was.
+	if s.spare != nil && !poolHasRoom(s.db) {
+		s.dropSpare()
+		s.letGoWAL()
+	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return describe("opening the database", err)
@@ -303,6 +317,7 @@ func (s *sqliteStore) connect(ctx context.Context) error {
 		}
 	}
 	s.conn = conn
+	s.dropSpare()
 	s.stmts = make(map[int]*sql.Stmt, len(insertChunks))
 	s.named = make(map[string]*sql.Stmt, 5)
 	return nil
@@ -395,8 +410,17 @@ func (s *sqliteStore) checkpointer() {
 }
 
 // reset drops the writer connection after a fault, so the next batch starts
-// from a clean one.
+// from a clean one, holding another meanwhile where it can (holdWAL).
 func (s *sqliteStore) reset() {
+	if s.conn != nil {
+		s.holdWAL()
+	}
+	s.dropWriter()
+}
+
+// dropWriter closes the writer connection's statements and discards the
+// connection.
+func (s *sqliteStore) dropWriter() {
 	for _, st := range s.stmts {
 		st.Close()
 	}
@@ -416,11 +440,62 @@ func (s *sqliteStore) reset() {
 		s.conn.Raw(func(any) error { return driver.ErrBadConn })
 		s.conn.Close()
 		s.conn = nil
-		if s.db.Stats().OpenConnections == 0 {
-			s.files.forgetWAL()
-		} else {
-			s.files.loosen()
+		if s.spare == nil {
+			s.letGoWAL()
 		}
+	}
+}
+
+// spareWait bounds how long holdWAL waits for a connection of a pool that
+// looked to have one free: another goroutine may have taken it first.
+const spareWait = 10 * time.Millisecond
+
+// holdWAL takes a connection of the pool, where one is free at once, to
+// hold while the writer's is down after a fault, so that the -wal the
+// library watches stays the same file. Without it, the -wal lives only as
+// long as some connection is open: a host's pool that closes its idle
+// connections meanwhile deletes it, and one it opens before the next batch
+// makes a new one, which is what a restore leaves too (see loose). A pool
+// with every connection in use is not waited for, on the writer's path:
+// the -wal is then let go as before.
+func (s *sqliteStore) holdWAL() {
+	if s.spare != nil || !poolHasRoom(s.db) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), spareWait)
+	defer cancel()
+	if conn, err := s.db.Conn(ctx); err == nil {
+		s.spare = conn
+	}
+}
+
+// poolHasRoom reports whether db would give a connection without waiting
+// for one to be given back: one is idle, or the limit allows another.
+func poolHasRoom(db *sql.DB) bool {
+	st := db.Stats()
+	return st.MaxOpenConnections <= 0 || st.InUse < st.MaxOpenConnections
+}
+
+// dropSpare discards the spare connection, if any, as reset discards the
+// writer's: taken when a fault happened, it may carry what caused it.
+func (s *sqliteStore) dropSpare() {
+	if s.spare == nil {
+		return
+	}
+	s.spare.Raw(func(any) error { return driver.ErrBadConn })
+	s.spare.Close()
+	s.spare = nil
+}
+
+// letGoWAL tells the file watch that no connection of the library's holds
+// the -wal any more: if no other of the pool is open, SQLite deleted it
+// with the last one, and the next connection makes a new one (forgetWAL);
+// else it stays while they do (loosen).
+func (s *sqliteStore) letGoWAL() {
+	if s.db.Stats().OpenConnections == 0 {
+		s.files.forgetWAL()
+	} else {
+		s.files.loosen()
 	}
 }
 
@@ -458,11 +533,17 @@ func (s *sqliteStore) failed(err error, inTx bool) {
 // Without this, the next lone event would be inserted into the open
 // transaction and reported stored, then lost with the connection.
 func (s *sqliteStore) abandon() {
+	if s.conn != nil {
+		s.holdWAL()
+	}
 	conn, stmts, named := s.conn, s.stmts, s.named
 	s.conn, s.stmts, s.named, s.head.valid = nil, nil, nil, false
 	// The connection is closed later, by a goroutine, perhaps the last:
-	// the WAL may then be deleted and made anew (see forgetWAL).
-	s.files.forgetWAL()
+	// without a spare, the WAL may then be deleted and made anew (see
+	// forgetWAL).
+	if s.spare == nil {
+		s.files.forgetWAL()
+	}
 	if conn == nil {
 		return
 	}
@@ -998,13 +1079,14 @@ func (s *sqliteStore) close() error {
 		// copied over it, which would corrupt it. The connections are
 		// kept open instead, untouched, until the process ends; nothing
 		// more is written through them.
-		keepOpen(file, s.db, s.conn)
-		s.conn, s.stmts, s.named = nil, nil, nil
+		keepOpen(file, s.db, s.conn, s.spare)
+		s.conn, s.spare, s.stmts, s.named = nil, nil, nil, nil
 		return fmt.Errorf("%w: %w; the library's connections to it stay open, unused, until the process ends, "+
 			"since closing them would copy the old WAL into the restored file: restart the process before opening it again",
 			ErrStore, replaced)
 	}
-	s.reset()
+	s.dropWriter()
+	s.dropSpare()
 	var err error
 	if s.ownDB && s.db != nil {
 		err = s.db.Close()
