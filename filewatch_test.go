@@ -241,6 +241,38 @@ func TestRestoreAfterTheWriterWasResetIsStillSeen(t *testing.T) {
 	assert.Equal(t, int64(5), countRows(t, openPlainDB(t, cfg.DBPath)), "the restored file holds what the backup held")
 }
 
+// hostPoolFault is a host's pool after faultOnAHostPool.
+type hostPoolFault struct {
+	a              *Auditor
+	host           *sql.DB
+	dbPath, backup string
+	held           *sql.Conn // the host's, open since before the fault
+}
+
+// faultOnAHostPool opens an Auditor on a host's pool in WAL mode that
+// closes every connection given back and opens at most maxOpen (0: no
+// limit); records three events, backs travel.db up, records two more; then
+// makes the next event fail while the host holds a connection of its own.
+func faultOnAHostPool(t *testing.T, maxOpen int) hostPoolFault {
+	t.Helper()
+	dir := t.TempDir()
+	f := hostPoolFault{dbPath: filepath.Join(dir, "travel.db")}
+	f.host = createTrekDB(t, f.dbPath, map[int64]string{1: "alice"})
+	_, err := f.host.Exec(`PRAGMA journal_mode = WAL`)
+	require.NoError(t, err)
+	f.host.SetMaxIdleConns(0)
+	f.host.SetMaxOpenConns(maxOpen)
+	f.a = openAuditor(t, Config{DB: f.host, LogPath: filepath.Join(dir, "trek.log"), ChainKeyFile: filepath.Join(dir, ".audit_key")})
+	recordN(t, f.a, 3, "in the backup")
+	f.backup = backupOf(t, f.dbPath)
+	recordN(t, f.a, 2, "after the backup")
+	faultOn(t, f.dbPath)
+	f.held, err = f.host.Conn(t.Context())
+	require.NoError(t, err)
+	require.Error(t, f.a.Record(t.Context(), Event{Action: UserLogin, Resource: "fault"}))
+	return f
+}
+
 // TestAHostPoolClosingItsConnectionsIsNoRestore: a fault drops the
 // writer connection while one of the host's stays open, which keeps the
 // -wal watched, and the pool is full (two connections, both in use), so
@@ -252,21 +284,8 @@ func TestRestoreAfterTheWriterWasResetIsStillSeen(t *testing.T) {
 func TestAHostPoolClosingItsConnectionsIsNoRestore(t *testing.T) {
 	for _, restored := range []bool{false, true} {
 		t.Run(fmt.Sprintf("restored %v", restored), func(t *testing.T) {
-			dir := t.TempDir()
-			dbPath := filepath.Join(dir, "travel.db")
-			host := createTrekDB(t, dbPath, map[int64]string{1: "alice"})
-			_, err := host.Exec(`PRAGMA journal_mode = WAL`)
-			require.NoError(t, err)
-			host.SetMaxIdleConns(0) // a connection given back is closed
-			host.SetMaxOpenConns(2)
-			a := openAuditor(t, Config{DB: host, LogPath: filepath.Join(dir, "trek.log"), ChainKeyFile: filepath.Join(dir, ".audit_key")})
-			recordN(t, a, 3, "in the backup")
-			backup := backupOf(t, dbPath)
-			recordN(t, a, 2, "after the backup")
-			faultOn(t, dbPath)
-			held, err := host.Conn(t.Context())
-			require.NoError(t, err)
-			require.Error(t, a.Record(t.Context(), Event{Action: UserLogin, Resource: "fault"}))
+			f := faultOnAHostPool(t, 2)
+			a, host, dbPath, backup, held := f.a, f.host, f.dbPath, f.backup, f.held
 			require.Equal(t, 1, host.Stats().OpenConnections, "the writer's is gone and no other was free to hold")
 			require.FileExists(t, dbPath+"-wal", "kept by the host's connection")
 			require.NoError(t, held.Close())
@@ -275,7 +294,7 @@ func TestAHostPoolClosingItsConnectionsIsNoRestore(t *testing.T) {
 				copyOver(t, backup, dbPath)
 			}
 
-			err = a.Record(t.Context(), Event{Action: UserLogin, Resource: "after the host let go"})
+			err := a.Record(t.Context(), Event{Action: UserLogin, Resource: "after the host let go"})
 			if restored {
 				require.ErrorIs(t, err, ErrReplaced)
 				return
@@ -299,20 +318,8 @@ func TestAHostPoolClosingItsConnectionsIsNoRestore(t *testing.T) {
 func TestAFaultHoldsTheWALWhileTheHostReconnects(t *testing.T) {
 	for _, restored := range []bool{false, true} {
 		t.Run(fmt.Sprintf("restored %v", restored), func(t *testing.T) {
-			dir := t.TempDir()
-			dbPath := filepath.Join(dir, "travel.db")
-			host := createTrekDB(t, dbPath, map[int64]string{1: "alice"})
-			_, err := host.Exec(`PRAGMA journal_mode = WAL`)
-			require.NoError(t, err)
-			host.SetMaxIdleConns(0) // a connection given back is closed
-			a := openAuditor(t, Config{DB: host, LogPath: filepath.Join(dir, "trek.log"), ChainKeyFile: filepath.Join(dir, ".audit_key")})
-			recordN(t, a, 3, "in the backup")
-			backup := backupOf(t, dbPath)
-			recordN(t, a, 2, "after the backup")
-			faultOn(t, dbPath)
-			held, err := host.Conn(t.Context())
-			require.NoError(t, err)
-			require.Error(t, a.Record(t.Context(), Event{Action: UserLogin, Resource: "fault"}))
+			f := faultOnAHostPool(t, 0)
+			a, host, dbPath, backup, held := f.a, f.host, f.dbPath, f.backup, f.held
 			wal, err := os.Stat(dbPath + "-wal")
 			require.NoError(t, err)
 
@@ -322,7 +329,7 @@ func TestAFaultHoldsTheWALWhileTheHostReconnects(t *testing.T) {
 			// made now could take its inode, as one made by anything else
 			// on the volume may, and the -wal made next would be a file of
 			// its own by every measure.
-			require.NoError(t, os.WriteFile(filepath.Join(dir, "elsewhere"), nil, 0o600))
+			require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(dbPath), "elsewhere"), nil, 0o600))
 			again, err := host.Conn(t.Context())
 			require.NoError(t, err)
 			t.Cleanup(func() { again.Close() })
