@@ -297,15 +297,12 @@ var keptOpen struct {
 	files []os.FileInfo
 }
 
-// keepOpen keeps db and its connections conns, open on file, for the rest
-// of the process.
-func keepOpen(file os.FileInfo, db *sql.DB, conns ...*sql.Conn) {
+// keepOpen keeps handles (a *sql.DB, *sql.Conn), open on file, for the
+// rest of the process.
+func keepOpen(file os.FileInfo, handles ...any) {
 	keptOpen.Lock()
 	defer keptOpen.Unlock()
-	keptOpen.held = append(keptOpen.held, db)
-	for _, c := range conns {
-		keptOpen.held = append(keptOpen.held, c)
-	}
+	keptOpen.held = append(keptOpen.held, handles...)
 	keptOpen.files = append(keptOpen.files, file)
 }
 

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"database/sql"
 	"fmt"
 	"os"
@@ -354,6 +355,46 @@ func TestAFaultHoldsTheWALWhileTheHostReconnects(t *testing.T) {
 			assert.True(t, rep.Intact, "%+v", rep.Problem)
 			require.NoError(t, a.Close())
 			assert.Equal(t, 1, host.Stats().InUse, "Close gave back every connection it held; the test's own is left")
+		})
+	}
+}
+
+// TestClosingAfterARestoreOnAHostPoolLeavesTheRestoredFile: a backup is
+// copied over travel.db, its -wal and -shm deleted, while the library holds
+// a connection of the host's pool: its writer's, or after a fault the one
+// it holds in its place. Closing that connection, the last one on the old
+// WAL, would copy the WAL into the restored file. Close keeps it open
+// instead, and the file stays the backup, byte for byte.
+func TestClosingAfterARestoreOnAHostPoolLeavesTheRestoredFile(t *testing.T) {
+	for _, fault := range []bool{false, true} {
+		t.Run(fmt.Sprintf("after a fault %v", fault), func(t *testing.T) {
+			dir := t.TempDir()
+			dbPath := filepath.Join(dir, "travel.db")
+			host := createTrekDB(t, dbPath, map[int64]string{1: "alice"})
+			_, err := host.Exec(`PRAGMA journal_mode = WAL`)
+			require.NoError(t, err)
+			host.SetMaxIdleConns(0) // the host keeps none of its own open
+			a := openAuditor(t, Config{DB: host, LogPath: filepath.Join(dir, "trek.log"), ChainKeyFile: filepath.Join(dir, ".audit_key")})
+			recordN(t, a, 3, "in the backup")
+			backup := backupOf(t, dbPath)
+			recordN(t, a, 2, "after the backup")
+			if fault {
+				faultOn(t, dbPath)
+				require.Error(t, a.Record(t.Context(), Event{Action: UserLogin, Resource: "fault"}))
+			}
+			require.NoError(t, os.Remove(dbPath+"-wal"))
+			require.NoError(t, os.Remove(dbPath+"-shm"))
+			copyOver(t, backup, dbPath)
+
+			err = a.Close()
+			require.ErrorIs(t, err, ErrReplaced)
+			assert.Contains(t, err.Error(), "stay open")
+			want, err := os.ReadFile(backup)
+			require.NoError(t, err)
+			got, err := os.ReadFile(dbPath)
+			require.NoError(t, err)
+			assert.True(t, bytes.Equal(want, got), "the restored file is the backup, byte for byte")
+			assert.Equal(t, int64(3), countRows(t, openPlainDB(t, dbPath)))
 		})
 	}
 }

@@ -2,11 +2,16 @@ package audit
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"hash"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mattn/go-sqlite3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -63,6 +68,58 @@ func TestWriterPanicInsideTransactionRollsBack(t *testing.T) {
 	assert.EqualValues(t, 3, rep.Checked)
 	require.NoError(t, a.Close())
 	assert.Equal(t, 4, memCountRows(t, cfg.DBPath, "1"))
+}
+
+// panickyDriver opens SQLite connections for a host's pool, and panics
+// instead while failing is set, as a driver that has just panicked may do
+// again.
+type panickyDriver struct {
+	sqlite3.SQLiteDriver
+	dsn     string
+	failing atomic.Bool
+}
+
+func (d *panickyDriver) Connect(context.Context) (driver.Conn, error) {
+	if d.failing.Load() {
+		panic("injected panic opening a connection")
+	}
+	return d.Open(d.dsn)
+}
+
+func (d *panickyDriver) Driver() driver.Driver { return d }
+
+// TestWriterPanicWithADriverThatPanicsAgain: after a panic inside the
+// writer's transaction, the library gives the writer's connection up and
+// asks the host's pool for one to hold in its place, and the driver panics
+// again. The writer must be given up all the same: else the next lone
+// event goes into the transaction left open and is reported stored, then
+// lost.
+func TestWriterPanicWithADriverThatPanicsAgain(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "travel.db")
+	createTrekDB(t, dbPath, map[int64]string{7: "alice"})
+	drv := &panickyDriver{dsn: "file:" + dbPath + "?_journal_mode=WAL&_busy_timeout=5000"}
+	host := sql.OpenDB(drv)
+	t.Cleanup(func() { host.Close() })
+	host.SetMaxIdleConns(0) // so that the pool opens a connection for the spare
+	a := openAuditor(t, Config{DB: host, LogPath: filepath.Join(dir, "trek.log"), ChainKeyFile: filepath.Join(dir, ".audit_key")})
+	require.NoError(t, a.Record(ctx, memEvent("before")))
+
+	s := a.store.(*sqliteStore)
+	s.chain.mac = &panicHash{Hash: s.chain.mac, armed: true}
+	memUnderLoad(a)
+	drv.failing.Store(true)
+	assert.PanicsWithValue(t, "injected panic", func() { _ = a.Record(ctx, memEvent("panicked")) })
+	drv.failing.Store(false)
+	a.lastBatch = 1 // the next event comes alone, after a pause
+
+	require.NoError(t, a.Record(ctx, memEvent("after")))
+	assert.Equal(t, 1, memCountRows(t, dbPath, "resource = ?", "after"),
+		"committed, as seen from another connection, when Record returns")
+	require.NoError(t, a.Close())
+	assert.Equal(t, 1, memCountRows(t, dbPath, "resource = ?", "after"))
+	assert.Zero(t, memCountRows(t, dbPath, "resource = ?", "panicked"))
 }
 
 // TestWriterPanicAfterCommitSaysStored: the callers of a batch whose writer

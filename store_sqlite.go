@@ -533,11 +533,17 @@ func (s *sqliteStore) failed(err error, inTx bool) {
 // Without this, the next lone event would be inserted into the open
 // transaction and reported stored, then lost with the connection.
 func (s *sqliteStore) abandon() {
-	if s.conn != nil {
-		s.holdWAL()
-	}
 	conn, stmts, named := s.conn, s.stmts, s.named
 	s.conn, s.stmts, s.named, s.head.valid = nil, nil, nil, false
+	if conn != nil {
+		func() {
+			// Opening a spare asks the driver that panicked for a
+			// connection: should it panic again, the writer is given up
+			// all the same, with no spare.
+			defer func() { _ = recover() }()
+			s.holdWAL()
+		}()
+	}
 	// The connection is closed later, by a goroutine, perhaps the last:
 	// without a spare, the WAL may then be deleted and made anew (see
 	// forgetWAL).
@@ -1073,13 +1079,18 @@ func (s *sqliteStore) close() error {
 		s.ckptKick = nil
 	}
 	replaced := s.files.check()
-	if file := s.files.copiedOver(); file != nil && s.ownDB {
+	if file := s.files.copiedOver(); file != nil {
 		// SQLite's last connection to close copies what is left in its
 		// WAL into the database file, here the same file with a backup
 		// copied over it, which would corrupt it. The connections are
 		// kept open instead, untouched, until the process ends; nothing
-		// more is written through them.
-		keepOpen(file, s.db, s.conn, s.spare)
+		// more is written through them. Of a host's pool, those the
+		// library holds: the host's own are the host's to keep open.
+		if s.ownDB {
+			keepOpen(file, s.db, s.conn, s.spare)
+		} else {
+			keepOpen(file, s.conn, s.spare)
+		}
 		s.conn, s.spare, s.stmts, s.named = nil, nil, nil, nil
 		return fmt.Errorf("%w: %w; the library's connections to it stay open, unused, until the process ends, "+
 			"since closing them would copy the old WAL into the restored file: restart the process before opening it again",
