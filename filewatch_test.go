@@ -399,6 +399,31 @@ func TestClosingAfterARestoreOnAHostPoolLeavesTheRestoredFile(t *testing.T) {
 	}
 }
 
+// TestClosingAfterARestoreWithNothingHeldLetsTheFileGo: the same restore
+// on a host's pool that was full at the fault, so that the library held no
+// connection in the writer's place, and whose own connections then closed,
+// taking the old WAL with them. Nothing of the library's is left to keep
+// open: Close says so in no words of its own, and the restored file can be
+// opened again at once in the same process.
+func TestClosingAfterARestoreWithNothingHeldLetsTheFileGo(t *testing.T) {
+	f := faultOnAHostPool(t, 2)
+	require.NoError(t, f.held.Close())
+	require.NoFileExists(t, f.dbPath+"-wal", "deleted with the last connection")
+	copyOver(t, f.backup, f.dbPath)
+	require.ErrorIs(t, f.a.Record(t.Context(), Event{Action: UserLogin, Resource: "after the restore"}), ErrReplaced)
+
+	err := f.a.Close()
+	require.ErrorIs(t, err, ErrReplaced)
+	assert.NotContains(t, err.Error(), "stay open")
+	require.Zero(t, f.host.Stats().OpenConnections)
+	require.NoError(t, f.host.Close())
+	dir := filepath.Dir(f.dbPath)
+	again := openAuditor(t, Config{DBPath: f.dbPath, LogPath: filepath.Join(dir, "trek.log"), ChainKeyFile: filepath.Join(dir, ".audit_key")})
+	page, err := again.List(t.Context(), Query{})
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, page.Total, "the backup's rows")
+}
+
 // TestRestoreThroughASymbolicLinkIsSeen: travel.db, or its folder, is a
 // symbolic link, and the restore replaces the link. SQLite opened the
 // link's target, which nothing changed; the path the Auditor was given is

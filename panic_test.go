@@ -88,13 +88,15 @@ func (d *panickyDriver) Connect(context.Context) (driver.Conn, error) {
 
 func (d *panickyDriver) Driver() driver.Driver { return d }
 
-// TestWriterPanicWithADriverThatPanicsAgain: after a panic inside the
-// writer's transaction, the library gives the writer's connection up and
-// asks the host's pool for one to hold in its place, and the driver panics
-// again. The writer must be given up all the same: else the next lone
-// event goes into the transaction left open and is reported stored, then
-// lost.
-func TestWriterPanicWithADriverThatPanicsAgain(t *testing.T) {
+// TestWriterPanicOnAHostPoolWhoseDriverWouldPanicAgain: after a panic
+// inside the writer's transaction, on a host's pool of two connections
+// whose driver would panic again if asked to open one. The writer must be
+// given up all the same, else the next lone event goes into the
+// transaction left open and is reported stored, then lost; and the panic
+// path must not ask the pool for a connection: a panic while the pool
+// opens one leaves it counting a connection that does not exist, and
+// TREK's own queries would then wait for good.
+func TestWriterPanicOnAHostPoolWhoseDriverWouldPanicAgain(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "travel.db")
@@ -102,7 +104,8 @@ func TestWriterPanicWithADriverThatPanicsAgain(t *testing.T) {
 	drv := &panickyDriver{dsn: "file:" + dbPath + "?_journal_mode=WAL&_busy_timeout=5000"}
 	host := sql.OpenDB(drv)
 	t.Cleanup(func() { host.Close() })
-	host.SetMaxIdleConns(0) // so that the pool opens a connection for the spare
+	host.SetMaxOpenConns(2)
+	host.SetMaxIdleConns(0) // every connection the pool gives is opened anew
 	a := openAuditor(t, Config{DB: host, LogPath: filepath.Join(dir, "trek.log"), ChainKeyFile: filepath.Join(dir, ".audit_key")})
 	require.NoError(t, a.Record(ctx, memEvent("before")))
 
@@ -117,6 +120,11 @@ func TestWriterPanicWithADriverThatPanicsAgain(t *testing.T) {
 	require.NoError(t, a.Record(ctx, memEvent("after")))
 	assert.Equal(t, 1, memCountRows(t, dbPath, "resource = ?", "after"),
 		"committed, as seen from another connection, when Record returns")
+	watchdog, cancel := context.WithTimeout(ctx, time.Minute) // not a wait: the query answers at once or never
+	defer cancel()
+	var users int
+	require.NoError(t, host.QueryRowContext(watchdog, `SELECT COUNT(*) FROM users`).Scan(&users), "TREK's own query")
+	assert.Equal(t, 1, users)
 	require.NoError(t, a.Close())
 	assert.Equal(t, 1, memCountRows(t, dbPath, "resource = ?", "after"))
 	assert.Zero(t, memCountRows(t, dbPath, "resource = ?", "panicked"))

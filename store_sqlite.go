@@ -535,21 +535,13 @@ func (s *sqliteStore) failed(err error, inTx bool) {
 func (s *sqliteStore) abandon() {
 	conn, stmts, named := s.conn, s.stmts, s.named
 	s.conn, s.stmts, s.named, s.head.valid = nil, nil, nil, false
-	if conn != nil {
-		func() {
-			// Opening a spare asks the driver that panicked for a
-			// connection: should it panic again, the writer is given up
-			// all the same, with no spare.
-			defer func() { _ = recover() }()
-			s.holdWAL()
-		}()
-	}
 	// The connection is closed later, by a goroutine, perhaps the last:
-	// without a spare, the WAL may then be deleted and made anew (see
-	// forgetWAL).
-	if s.spare == nil {
-		s.files.forgetWAL()
-	}
+	// the WAL may then be deleted and made anew (see forgetWAL). No spare
+	// is held here (see holdWAL): that would ask the driver that just
+	// panicked for a connection, and a panic in the pool's opening of one
+	// leaves the pool counting a connection that does not exist, one
+	// fewer for TREK for good.
+	s.files.forgetWAL()
 	if conn == nil {
 		return
 	}
@@ -1079,13 +1071,14 @@ func (s *sqliteStore) close() error {
 		s.ckptKick = nil
 	}
 	replaced := s.files.check()
-	if file := s.files.copiedOver(); file != nil {
+	if file := s.files.copiedOver(); file != nil && (s.ownDB || s.conn != nil || s.spare != nil) {
 		// SQLite's last connection to close copies what is left in its
 		// WAL into the database file, here the same file with a backup
 		// copied over it, which would corrupt it. The connections are
 		// kept open instead, untouched, until the process ends; nothing
 		// more is written through them. Of a host's pool, those the
-		// library holds: the host's own are the host's to keep open.
+		// library holds, if any: the host's own are the host's to keep
+		// open.
 		if s.ownDB {
 			keepOpen(file, s.db, s.conn, s.spare)
 		} else {
