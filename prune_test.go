@@ -425,7 +425,7 @@ func TestPrunePlanShowsWhatPruneDeletes(t *testing.T) {
 // the walk starts from the one that accounts for the table's first row,
 // and the heads of every row deleted are passed over.
 func TestPruningsOneAfterAnother(t *testing.T) {
-	cfg, a, db, first := prunedAuditor(t)
+	_, a, db, first := prunedAuditor(t)
 	recordDays(t, a, 11, 12)
 	second, err := a.Prune(t.Context(), pruneDay(9), "alice: and three more")
 	require.NoError(t, err)
@@ -446,7 +446,6 @@ func TestPruningsOneAfterAnother(t *testing.T) {
 	rep = verifyNow(t, a)
 	require.NotNil(t, rep.Problem)
 	assert.Equal(t, "chain positions 6 to 8 are gone (the rows before position 6 were deleted by pruning 1, which left row 6 first)", rep.Problem.Detail)
-	_ = cfg
 }
 
 // TestRowsBroughtBackAfterAPruning: audit_log alone restored from a
